@@ -1,0 +1,215 @@
+//! Settings of `kai serve`, from (highest precedence first) command-line
+//! flags, `KAI_*` environment variables, a TOML file (`--config`), and
+//! defaults. Clap handles flags and the environment; [`ServeArgs::resolve`]
+//! folds in the file and the defaults.
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Options of `kai serve`. Every flag can also be set with the environment
+/// variable named in its help, or in the TOML file under the same name with
+/// `_` for `-` (e.g. `plugin_timeout_ms = 2000`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "KAI_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Directory for the embedded database, the admin token and keys [default: ./data]
+    #[arg(long, env = "KAI_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Use this database instead of the embedded SQLite (postgres://user@host/db)
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Load every .wasm file in this directory at start
+    #[arg(long, env = "KAI_PLUGINS_DIR", value_name = "DIR")]
+    pub plugins_dir: Option<PathBuf>,
+
+    /// Read settings from this TOML file
+    #[arg(long, env = "KAI_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Largest request body accepted, in bytes [default: 10485760]
+    #[arg(long, env = "KAI_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+
+    /// Deadline per plugin call in ms; plugins may ask for less, never more [default: 5000]
+    #[arg(long, env = "KAI_PLUGIN_TIMEOUT_MS", value_name = "MS")]
+    pub plugin_timeout_ms: Option<u64>,
+
+    /// Memory ceiling per plugin instance in MiB; plugins may ask for less [default: 64]
+    #[arg(long, env = "KAI_PLUGIN_MEMORY_MIB", value_name = "MIB")]
+    pub plugin_memory_mib: Option<u64>,
+
+    /// Plugin instances alive at once across all requests [default: 256]
+    #[arg(long, env = "KAI_MAX_INSTANCES", value_name = "N")]
+    pub max_instances: Option<u32>,
+
+    /// Instance allocator: auto (pooling, falling back), pooling or on-demand [default: auto]
+    #[arg(long, env = "KAI_ALLOCATOR", value_name = "KIND")]
+    pub allocator: Option<Allocator>,
+
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "KAI_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allocator {
+    Auto,
+    Pooling,
+    OnDemand,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The TOML file: the same settings, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    plugins_dir: Option<PathBuf>,
+    max_body_bytes: Option<usize>,
+    plugin_timeout_ms: Option<u64>,
+    plugin_memory_mib: Option<u64>,
+    max_instances: Option<u32>,
+    allocator: Option<Allocator>,
+    log_format: Option<LogFormat>,
+}
+
+/// The resolved settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `None`: the embedded SQLite database in `data_dir`.
+    pub database_url: Option<String>,
+    pub plugins_dir: Option<PathBuf>,
+    pub max_body_bytes: usize,
+    pub plugin_timeout_ms: u64,
+    pub plugin_memory_mib: u64,
+    pub max_instances: u32,
+    pub allocator: Allocator,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Defaults, with everything stored under `data_dir` (handy in tests).
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut config = ServeArgs::default().resolve().expect("defaults are valid");
+        config.data_dir = data_dir.into();
+        config
+    }
+}
+
+impl ServeArgs {
+    /// Folds in the TOML file (if any) and the defaults, and checks ranges.
+    pub fn resolve(self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let config = Config {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".parse().unwrap()),
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            database_url: self.database_url.or(file.database_url),
+            plugins_dir: self.plugins_dir.or(file.plugins_dir),
+            max_body_bytes: self
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(10 << 20),
+            plugin_timeout_ms: self
+                .plugin_timeout_ms
+                .or(file.plugin_timeout_ms)
+                .unwrap_or(5_000),
+            plugin_memory_mib: self
+                .plugin_memory_mib
+                .or(file.plugin_memory_mib)
+                .unwrap_or(64),
+            max_instances: self.max_instances.or(file.max_instances).unwrap_or(256),
+            allocator: self.allocator.or(file.allocator).unwrap_or(Allocator::Auto),
+            log_format: self
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+        };
+        anyhow::ensure!(
+            (1..=600_000).contains(&config.plugin_timeout_ms),
+            "plugin-timeout-ms must be between 1 and 600000"
+        );
+        anyhow::ensure!(
+            (1..=4096).contains(&config.plugin_memory_mib),
+            "plugin-memory-mib must be between 1 and 4096"
+        );
+        anyhow::ensure!(
+            config.max_instances >= 1,
+            "max-instances must be at least 1"
+        );
+        anyhow::ensure!(
+            config.max_body_bytes >= 1,
+            "max-body-bytes must be at least 1"
+        );
+        Ok(config)
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing the config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kai.toml");
+        std::fs::write(&file, "plugin_timeout_ms = 2000\nmax_instances = 9\n").unwrap();
+        let config = ServeArgs {
+            config: Some(file),
+            max_instances: Some(3),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(config.plugin_timeout_ms, 2000);
+        assert_eq!(config.max_instances, 3);
+        assert_eq!(config.plugin_memory_mib, 64);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kai.toml");
+        std::fs::write(&file, "plugin_timeout = 2000\n").unwrap();
+        let error = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{error:#}").contains("plugin_timeout"), "{error:#}");
+    }
+}

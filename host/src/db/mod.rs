@@ -1,0 +1,141 @@
+//! Database access: one [`Db`] handle over SQLite (embedded, the default) or
+//! PostgreSQL, the migrations, and one module of queries per table group.
+//!
+//! Both backends go through sqlx's `Any` driver with the same SQL: `$n`
+//! placeholders (SQLite accepts them), BIGINT microsecond timestamps, TEXT
+//! ids. Where SQL must differ, [`Backend`] says which to use and the
+//! migrations live in `migrations/<backend>/`.
+//!
+//! SQLite allows one writer at a time. Rather than let writers collide and
+//! spin on `SQLITE_BUSY`, writes go through a single-connection pool (they
+//! queue in-process) while reads use their own pool under WAL. On
+//! PostgreSQL both names point at one pool.
+//!
+//! - [`plugins`]: the plugin registry (versions, bytes, enabled state).
+//! - [`users`]: users and API tokens.
+
+pub mod plugins;
+pub mod users;
+
+use anyhow::Context;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::time::Duration;
+
+/// Which database engine is behind a [`Db`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Pools for reading and writing.
+#[derive(Clone, Debug)]
+pub struct Db {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; \
+     PRAGMA busy_timeout = 5000;";
+
+impl Db {
+    /// Opens (creating it if needed) the embedded database in `data_dir`.
+    pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+        let path = data_dir.join("kai.db");
+        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Connects to `url` (`sqlite://...` or `postgres://...`).
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            anyhow::bail!("unsupported database URL: use sqlite://PATH or postgres://...");
+        };
+        let db = match backend {
+            Backend::Sqlite => {
+                let options = || {
+                    AnyPoolOptions::new()
+                        .acquire_timeout(Duration::from_secs(10))
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                conn.execute(SQLITE_PRAGMAS).await?;
+                                Ok(())
+                            })
+                        })
+                };
+                let write = options().max_connections(1).connect(url).await?;
+                let read = options().max_connections(8).connect(url).await?;
+                Db {
+                    read,
+                    write,
+                    backend,
+                }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .context("connecting to PostgreSQL")?;
+                Db {
+                    read: pool.clone(),
+                    write: pool,
+                    backend,
+                }
+            }
+        };
+        Ok(db)
+    }
+
+    /// Applies the migrations of this backend that have not run yet.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        migrator
+            .run(&self.write)
+            .await
+            .context("running database migrations")?;
+        Ok(())
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for reads outside a transaction.
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// The pool for writes and transactions.
+    pub fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// Closes both pools (on shutdown).
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}

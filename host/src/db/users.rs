@@ -1,0 +1,170 @@
+//! Users and their API tokens.
+//!
+//! A token is 256 random bits, shown once when created and stored only as
+//! its SHA-256: a leaked database does not leak working tokens, and a
+//! high-entropy secret needs no slow password hash.
+
+use super::Db;
+use crate::util::now_micros;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+/// Prefix that makes KAI-Fusion tokens recognisable (for secret scanners).
+const TOKEN_PREFIX: &str = "kai_";
+
+/// How stale `last_used_at` may get before an authentication refreshes it;
+/// keeps a busy client from turning every request into a write.
+const LAST_USED_RESOLUTION_MICROS: i64 = 60 * 1_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    fn parse(text: &str) -> Role {
+        if text == "admin" {
+            Role::Admin
+        } else {
+            Role::Member
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub created_at: i64,
+}
+
+/// Who a valid token belongs to.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+    pub token_id: String,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// A freshly created token: the secret exists only in this value.
+pub struct NewToken {
+    pub id: String,
+    pub secret: String,
+}
+
+pub async fn count(db: &Db) -> anyhow::Result<i64> {
+    Ok(sqlx::query("SELECT COUNT(*) FROM users")
+        .fetch_one(db.reader())
+        .await?
+        .try_get(0)?)
+}
+
+pub async fn create(db: &Db, email: &str, role: Role) -> anyhow::Result<User> {
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        email: email.to_string(),
+        role,
+        created_at: now_micros(),
+    };
+    sqlx::query("INSERT INTO users (id, email, role, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(role.as_str())
+        .bind(user.created_at)
+        .execute(db.writer())
+        .await?;
+    Ok(user)
+}
+
+pub async fn create_token(
+    db: &Db,
+    user_id: &str,
+    name: &str,
+    expires_at: Option<i64>,
+) -> anyhow::Result<NewToken> {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(user_id)
+    .bind(name)
+    .bind(hash_token(&secret))
+    .bind(now_micros())
+    .bind(expires_at)
+    .execute(db.writer())
+    .await?;
+    Ok(NewToken { id, secret })
+}
+
+/// The principal behind `secret`, if it is a live token of an enabled user.
+pub async fn authenticate(db: &Db, secret: &str) -> anyhow::Result<Option<Principal>> {
+    if !secret.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let now = now_micros();
+    let row = sqlx::query(
+        "SELECT t.id, t.last_used_at, u.id, u.email, u.role \
+         FROM api_tokens t JOIN users u ON u.id = t.user_id \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL \
+           AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL",
+    )
+    .bind(hash_token(secret))
+    .bind(now)
+    .fetch_optional(db.reader())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let principal = Principal {
+        token_id: row.try_get(0)?,
+        user_id: row.try_get(2)?,
+        email: row.try_get(3)?,
+        role: Role::parse(row.try_get::<String, _>(4)?.as_str()),
+    };
+    let last_used: Option<i64> = row.try_get(1)?;
+    if last_used.is_none_or(|t| now - t > LAST_USED_RESOLUTION_MICROS) {
+        // Off the request's path: a failed bookkeeping write must not fail
+        // the request.
+        let db = db.clone();
+        let token_id = principal.token_id.clone();
+        tokio::spawn(async move {
+            let result = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&token_id)
+                .execute(db.writer())
+                .await;
+            if let Err(error) = result {
+                tracing::warn!(%error, "could not record token use");
+            }
+        });
+    }
+    Ok(Some(principal))
+}
+
+fn hash_token(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}

@@ -1,0 +1,129 @@
+//! The HTTP API: where every request goes.
+//!
+//! Core routes are registered through [`CoreApi`], which records each
+//! (method, path) as it mounts it: that list is what plugin routes are
+//! checked against and what `/api/v1/admin/routes` shows, so it cannot
+//! drift from the router. Everything the core router does not know falls
+//! through to [`plugin_proxy`], which looks the request up in the plugin
+//! route table.
+//!
+//! - [`error`]: the JSON error type.
+//! - [`auth`]: bearer-token extractors.
+//! - [`health`]: `/healthz`, `/readyz`.
+//! - [`admin`]: the admin routes, under /api/v1/admin.
+//! - [`plugin_proxy`]: requests to plugin routes.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod plugin_proxy;
+
+use crate::routing::{CoreRoute, PathPattern};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::{HeaderName, Request};
+use axum::routing::{MethodFilter, on};
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// The header that carries the request id, in and out.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The core router, with the list of what it serves.
+pub struct CoreApi {
+    router: Router<AppState>,
+    routes: Vec<CoreRoute>,
+}
+
+impl CoreApi {
+    /// Every core route of the host.
+    pub fn new() -> Self {
+        let api = CoreApi {
+            router: Router::new(),
+            routes: Vec::new(),
+        };
+        let api = health::mount(api);
+        admin::mount(api)
+    }
+
+    /// Mounts `handler` for `method` on `path`.
+    pub fn route<H, T>(mut self, method: &'static str, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            "DELETE" => MethodFilter::DELETE,
+            other => panic!("unsupported method {other}"),
+        };
+        self.router = self.router.route(path, on(filter, handler));
+        self.routes.push(CoreRoute {
+            method,
+            pattern: PathPattern::parse(path).expect("core route patterns are valid"),
+        });
+        self
+    }
+
+    /// The (method, path) of every core route.
+    pub fn routes(&self) -> Vec<CoreRoute> {
+        self.routes.clone()
+    }
+
+    /// The complete application: core routes, plugin fallback, middleware.
+    pub fn into_app(self, state: AppState) -> Router {
+        let max_body = state.config.max_body_bytes;
+        self.router
+            .fallback(plugin_proxy::dispatch)
+            .layer(DefaultBodyLimit::max(max_body))
+            .layer(axum::middleware::map_response(error::json_errors))
+            .layer(CatchPanicLayer::new())
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &Request<_>| {
+                        let request_id = request
+                            .headers()
+                            .get(REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id,
+                            plugin = tracing::field::Empty,
+                        )
+                    })
+                    // Failures are already in the response line with their status.
+                    .on_failure(())
+                    .on_response(
+                        |response: &axum::response::Response,
+                         latency: Duration,
+                         _: &tracing::Span| {
+                            tracing::info!(
+                                status = response.status().as_u16(),
+                                latency_us = latency.as_micros() as u64,
+                                "response"
+                            );
+                        },
+                    ),
+            )
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .with_state(state)
+    }
+}
+
+impl Default for CoreApi {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,30 @@
+//! # kai-host: the KAI-Fusion server
+//!
+//! The host owns the data models, the database and the credential store,
+//! and runs plugins as sandboxed WebAssembly components that mount their
+//! own HTTP routes. The binary is `kai` (`src/main.rs`).
+//!
+//! ## Layout
+//! - [`cli`], [`config`]: the command line and the settings it resolves.
+//! - [`server`]: assembling and running the server; first-run admin.
+//! - [`state`]: what every handler shares.
+//! - [`http`]: the HTTP API (core routes, auth, errors, plugin dispatch).
+//! - [`routing`]: route patterns and the plugin route table.
+//! - [`runtime`]: wasmtime: engine, loading, per-request calls, limits.
+//! - [`capabilities`]: the host side of each imported WIT interface.
+//! - [`plugins`]: the live plugin set, start-up loading, bundled plugins.
+//! - [`db`]: database access and migrations (SQLite or PostgreSQL).
+//! - [`telemetry`], [`util`]: logging and small helpers.
+
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod plugins;
+pub mod routing;
+pub mod runtime;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+pub mod util;

@@ -1,0 +1,12 @@
+//! The plugins this host runs: which are loaded, how they got there, and how
+//! the set changes.
+//!
+//! - [`registry`]: the live set and its route table, swapped atomically.
+//! - [`boot`]: restoring the set at start (bundled, recorded, directory).
+//! - [`bundled`]: the first-party plugins compiled into the binary.
+
+pub mod boot;
+pub mod bundled;
+pub mod registry;
+
+pub use registry::{PluginEntry, PluginRegistry, PluginSet};

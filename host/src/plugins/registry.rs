@@ -1,0 +1,105 @@
+//! The set of loaded plugins and their route table, swapped atomically.
+//!
+//! Readers (every plugin request) take a snapshot with one atomic load and
+//! no lock; a request keeps its snapshot, and so the plugin version it
+//! started on, until it ends. Writers (boot, install) build a complete new
+//! set, check it, and swap it in; a mutex serializes writers only.
+
+use crate::db::plugins::Source;
+use crate::routing::{CoreRoute, RouteConflict, RouteTable};
+use crate::runtime::plugin::LoadedPlugin;
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A plugin in the set, with how it got there.
+#[derive(Debug, Clone)]
+pub struct PluginEntry {
+    pub plugin: Arc<LoadedPlugin>,
+    pub source: Source,
+    pub enabled: bool,
+}
+
+/// One immutable state of the plugin set.
+#[derive(Default)]
+pub struct PluginSet {
+    pub plugins: BTreeMap<String, PluginEntry>,
+    /// Routes of the enabled plugins.
+    pub routes: RouteTable,
+}
+
+/// A plugin that was refused, kept for operators to see.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refusal {
+    /// Where the bytes came from, e.g. `directory: plugins/x.wasm`.
+    pub origin: String,
+    pub error: String,
+}
+
+pub struct PluginRegistry {
+    current: ArcSwap<PluginSet>,
+    core_routes: Vec<CoreRoute>,
+    refusals: Mutex<Vec<Refusal>>,
+    writer: tokio::sync::Mutex<()>,
+    ready: AtomicBool,
+}
+
+impl PluginRegistry {
+    pub fn new(core_routes: Vec<CoreRoute>) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(PluginSet::default()),
+            core_routes,
+            refusals: Mutex::new(Vec::new()),
+            writer: tokio::sync::Mutex::new(()),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// The current set; hold it for the length of a request.
+    pub fn snapshot(&self) -> Arc<PluginSet> {
+        self.current.load_full()
+    }
+
+    /// Adds `plugin` (replacing an older version of the same name) if its
+    /// routes conflict with nothing; the swap is atomic.
+    pub async fn put(&self, entry: PluginEntry) -> Result<(), Box<RouteConflict>> {
+        let _writer = self.writer.lock().await;
+        let current = self.current.load_full();
+        let mut plugins = current.plugins.clone();
+        plugins.insert(entry.plugin.manifest.name.clone(), entry);
+        let routes = RouteTable::build(
+            &self.core_routes,
+            plugins.values().filter(|e| e.enabled).map(|e| &e.plugin),
+        )?;
+        self.current.store(Arc::new(PluginSet { plugins, routes }));
+        Ok(())
+    }
+
+    /// Records a refused plugin for the admin listing.
+    pub fn refuse(&self, origin: String, error: String) {
+        tracing::error!(%origin, %error, "plugin refused");
+        self.refusals
+            .lock()
+            .unwrap()
+            .push(Refusal { origin, error });
+    }
+
+    pub fn refusals(&self) -> Vec<Refusal> {
+        self.refusals.lock().unwrap().clone()
+    }
+
+    /// Whether start-up loading has finished (for `/readyz`).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn mark_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    pub fn core_routes(&self) -> &[CoreRoute] {
+        &self.core_routes
+    }
+}

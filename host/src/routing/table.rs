@@ -1,0 +1,183 @@
+//! The table of plugin routes: built once per change of the plugin set,
+//! checked for conflicts while it is built, then only read. Lookups go
+//! through one `matchit` router per method.
+
+use super::pattern::PathPattern;
+use crate::runtime::plugin::LoadedPlugin;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A route some plugin mounted.
+#[derive(Debug, Clone)]
+pub struct RouteEntry {
+    pub method: String,
+    pub pattern: PathPattern,
+    pub public: bool,
+    pub plugin: Arc<LoadedPlugin>,
+}
+
+/// The result of looking a request up.
+pub enum Lookup<'a> {
+    Found {
+        entry: &'a RouteEntry,
+        /// Raw (still percent-encoded) parameter values.
+        params: Vec<(String, String)>,
+    },
+    /// The path exists, with other methods.
+    MethodNotAllowed {
+        allowed: Vec<String>,
+    },
+    NotFound,
+}
+
+/// Who owns a route that a new one collides with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Core,
+    Plugin(String),
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Core => f.write_str("the host's core API"),
+            Owner::Plugin(name) => write!(f, "plugin `{name}`"),
+        }
+    }
+}
+
+/// A route that cannot be mounted because another one overlaps it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "route `{method} {path}` of plugin `{plugin}` conflicts with `{other_method} {other_path}` of {other}"
+)]
+pub struct RouteConflict {
+    pub plugin: String,
+    pub method: String,
+    pub path: String,
+    pub other: Owner,
+    pub other_method: String,
+    pub other_path: String,
+}
+
+/// A core route, for conflict checks: plugins may not mount any method on a
+/// path the core API owns, since the core router answers that path first.
+#[derive(Debug, Clone)]
+pub struct CoreRoute {
+    pub method: &'static str,
+    pub pattern: PathPattern,
+}
+
+/// Plugin routes, ready for lookups.
+#[derive(Default)]
+pub struct RouteTable {
+    entries: Vec<RouteEntry>,
+    routers: BTreeMap<String, matchit::Router<usize>>,
+}
+
+impl RouteTable {
+    /// Builds the table for `plugins`, refusing any route that overlaps a
+    /// core route or another plugin's route.
+    pub fn build<'a>(
+        core: &[CoreRoute],
+        plugins: impl IntoIterator<Item = &'a Arc<LoadedPlugin>>,
+    ) -> Result<Self, Box<RouteConflict>> {
+        let mut table = RouteTable::default();
+        for plugin in plugins {
+            table.check(core, plugin)?;
+            for route in &plugin.manifest.routes {
+                let index = table.entries.len();
+                table
+                    .routers
+                    .entry(route.method.clone())
+                    .or_default()
+                    // Non-overlapping patterns always insert: parameters get
+                    // positional names, so differently named parameters at
+                    // the same depth never clash inside matchit.
+                    .insert(route.path.positional(), index)
+                    .expect("patterns checked for overlap insert cleanly");
+                table.entries.push(RouteEntry {
+                    method: route.method.clone(),
+                    pattern: route.path.clone(),
+                    public: route.public,
+                    plugin: plugin.clone(),
+                });
+            }
+        }
+        Ok(table)
+    }
+
+    /// Checks that `plugin`'s routes overlap neither a core route nor a
+    /// route of another plugin already in the table (its own older version
+    /// does not count: an upgrade replaces it).
+    pub fn check(
+        &self,
+        core: &[CoreRoute],
+        plugin: &LoadedPlugin,
+    ) -> Result<(), Box<RouteConflict>> {
+        let name = &plugin.manifest.name;
+        for route in &plugin.manifest.routes {
+            let conflict = |other: Owner, other_method: &str, other_path: &PathPattern| {
+                Box::new(RouteConflict {
+                    plugin: name.clone(),
+                    method: route.method.clone(),
+                    path: route.path.to_string(),
+                    other,
+                    other_method: other_method.to_string(),
+                    other_path: other_path.to_string(),
+                })
+            };
+            if let Some(core_route) = core.iter().find(|c| c.pattern.overlaps(&route.path)) {
+                return Err(conflict(
+                    Owner::Core,
+                    core_route.method,
+                    &core_route.pattern,
+                ));
+            }
+            if let Some(entry) = self.entries.iter().find(|e| {
+                e.plugin.manifest.name != *name
+                    && e.method == route.method
+                    && e.pattern.overlaps(&route.path)
+            }) {
+                return Err(conflict(
+                    Owner::Plugin(entry.plugin.manifest.name.clone()),
+                    &entry.method,
+                    &entry.pattern,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the route for a request.
+    pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_> {
+        if let Some(router) = self.routers.get(method)
+            && let Ok(found) = router.at(path)
+        {
+            let entry = &self.entries[*found.value];
+            let params = entry
+                .pattern
+                .param_names()
+                .zip(found.params.iter())
+                .map(|(name, (_, value))| (name.to_string(), value.to_string()))
+                .collect();
+            return Lookup::Found { entry, params };
+        }
+        let allowed: Vec<String> = self
+            .routers
+            .iter()
+            .filter(|(m, router)| m.as_str() != method && router.at(path).is_ok())
+            .map(|(m, _)| m.clone())
+            .collect();
+        if allowed.is_empty() {
+            Lookup::NotFound
+        } else {
+            Lookup::MethodNotAllowed { allowed }
+        }
+    }
+
+    /// Every route, in mounting order.
+    pub fn entries(&self) -> &[RouteEntry] {
+        &self.entries
+    }
+}

@@ -1,0 +1,294 @@
+//! One call into a plugin: a fresh [`Store`] with its limits and deadline, an
+//! instance from the plugin's `InstancePre`, the call itself, and the
+//! translation of whatever went wrong into a [`CallError`].
+//!
+//! Nothing survives a call: the store, the instance and its memory are
+//! dropped when it returns, so no state leaks between requests or users.
+
+use super::bindings::Plugin as PluginBindings;
+use super::bindings::PluginPre;
+use super::bindings::exports::kai::fusion::events::Event as WitEvent;
+use super::bindings::{WitManifest, WitPrincipal, WitRequest, WitResponse};
+use super::plugin::EffectiveLimits;
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// How much of a guest's stderr (panic messages) we keep for the log.
+const STDERR_CAPTURE_BYTES: usize = 8 * 1024;
+
+/// Extra time the host-side timer allows beyond the guest's deadline, so
+/// the epoch deadline (which names the cause precisely) normally fires first.
+const HOST_TIMER_GRACE: Duration = Duration::from_millis(250);
+
+/// Who is calling and why: travels into the store so host functions can
+/// check grants and apply the principal.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    pub principal: Option<WitPrincipal>,
+    pub request_id: String,
+}
+
+/// The data of one call's [`Store`]; host capability implementations
+/// (`crate::capabilities`) are methods on it.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    deadline: Instant,
+    /// The plugin being called (name, grants, limits).
+    pub plugin_name: String,
+    /// The caller and request id.
+    pub context: CallContext,
+    /// Log lines the guest may still write in this call.
+    pub log_budget: u32,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps linear memory (and tables) per store and remembers whether the
+/// guest hit the cap, so a resulting trap can be reported as what it is.
+struct Limiter {
+    max_memory_bytes: usize,
+    max_table_elements: usize,
+    memory_exceeded: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory_bytes {
+            self.memory_exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= self.max_table_elements)
+    }
+}
+
+/// The epoch callback's error when a call passes its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("the plugin call passed its deadline")]
+struct DeadlineExceeded;
+
+/// Why a call produced no result.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("plugin `{plugin}` did not answer within {}ms", .after.as_millis())]
+    Timeout { plugin: String, after: Duration },
+    #[error("plugin `{plugin}` exceeded its memory limit of {limit_mib} MiB")]
+    MemoryExhausted { plugin: String, limit_mib: usize },
+    #[error("plugin `{plugin}` failed: {message}")]
+    Trap { plugin: String, message: String },
+    #[error("plugin `{plugin}` is at its concurrency limit")]
+    Busy { plugin: String },
+}
+
+/// A freshly instantiated plugin inside its own store, ready for one call.
+pub struct Call<'a> {
+    pre: &'a PluginPre<CallState>,
+    limits: EffectiveLimits,
+    store: Store<CallState>,
+    stderr: MemoryOutputPipe,
+    started: Instant,
+}
+
+impl<'a> Call<'a> {
+    /// Prepares a store for one call to the plugin `name`.
+    pub fn new(
+        pre: &'a PluginPre<CallState>,
+        name: &str,
+        limits: EffectiveLimits,
+        context: CallContext,
+    ) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        // No files, no environment, no network, a frozen clock: a plugin
+        // reaches the world only through the kai:fusion interfaces.
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let started = Instant::now();
+        let state = CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                max_memory_bytes: limits.memory_bytes,
+                max_table_elements: 100_000,
+                memory_exceeded: false,
+            },
+            deadline: started + limits.timeout,
+            plugin_name: name.to_string(),
+            context,
+            log_budget: 1_000,
+        };
+        let mut store = Store::new(pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        // Check the clock at every epoch tick: yield to the executor while
+        // there is time left (so a spinning guest cannot starve others), trap
+        // once the deadline has passed.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|context| {
+            if Instant::now() >= context.data().deadline {
+                Err(DeadlineExceeded.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        Self {
+            pre,
+            limits,
+            store,
+            stderr,
+            started,
+        }
+    }
+
+    /// Reads the plugin's manifest.
+    pub async fn describe(mut self) -> Result<WitManifest, CallError> {
+        let pre = self.pre;
+        let result = self
+            .run(async |store| {
+                let instance: PluginBindings = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .kai_fusion_describe()
+                    .call_describe(&mut *store)
+                    .await
+            })
+            .await;
+        self.finish(result)
+    }
+
+    /// Handles one HTTP request.
+    pub async fn handle(mut self, request: WitRequest) -> Result<WitResponse, CallError> {
+        let pre = self.pre;
+        let result = self
+            .run(async |store| {
+                let instance: PluginBindings = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .kai_fusion_handler()
+                    .call_handle(&mut *store, &request)
+                    .await
+            })
+            .await;
+        self.finish(result)
+    }
+
+    /// Delivers one event; the inner error is the plugin's own refusal.
+    pub async fn on_event(mut self, event: WitEvent) -> Result<Result<(), String>, CallError> {
+        let pre = self.pre;
+        let result = self
+            .run(async |store| {
+                let instance: PluginBindings = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .kai_fusion_events()
+                    .call_on_event(&mut *store, &event)
+                    .await
+            })
+            .await;
+        self.finish(result)
+    }
+
+    /// Runs `body` under the host-side timer, the backstop for a guest stuck
+    /// in a host call rather than in its own code.
+    async fn run<T>(
+        &mut self,
+        body: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<T>,
+    ) -> Option<wasmtime::Result<T>> {
+        let budget = self.limits.timeout + HOST_TIMER_GRACE;
+        tokio::time::timeout(budget, body(&mut self.store))
+            .await
+            .ok()
+    }
+
+    fn finish<T>(self, result: Option<wasmtime::Result<T>>) -> Result<T, CallError> {
+        let plugin = self.store.data().plugin_name.clone();
+        let error = match result {
+            Some(Ok(value)) => return Ok(value),
+            None => CallError::Timeout {
+                plugin,
+                after: self.limits.timeout,
+            },
+            Some(Err(error)) => self.classify(plugin, error),
+        };
+        let stderr = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+        tracing::warn!(
+            plugin = %self.store.data().plugin_name,
+            request_id = %self.store.data().context.request_id,
+            elapsed_ms = self.started.elapsed().as_millis() as u64,
+            guest_stderr = %stderr.trim_end(),
+            "{error}"
+        );
+        Err(error)
+    }
+
+    fn classify(&self, plugin: String, error: wasmtime::Error) -> CallError {
+        if error.is::<DeadlineExceeded>() {
+            CallError::Timeout {
+                plugin,
+                after: self.limits.timeout,
+            }
+        } else if self.store.data().limiter.memory_exceeded {
+            CallError::MemoryExhausted {
+                plugin,
+                limit_mib: self.limits.memory_bytes >> 20,
+            }
+        } else if error.is::<wasmtime::PoolConcurrencyLimitError>() {
+            CallError::Busy { plugin }
+        } else {
+            CallError::Trap {
+                plugin,
+                message: format!("{error:#}"),
+            }
+        }
+    }
+}
+
+/// A clock stopped at the Unix epoch: plugins get the time of a request from
+/// the request itself, not from an ambient clock.
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
+    }
+}

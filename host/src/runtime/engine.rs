@@ -1,0 +1,120 @@
+//! The one wasmtime [`Engine`] of the process and the thread that drives its
+//! epoch clock.
+//!
+//! Choices, and why:
+//! - the component model with async support, so host calls can await the
+//!   database without blocking a tokio worker;
+//! - epoch interruption (not fuel): a counter bumped every [`EPOCH_TICK`]
+//!   costs the guest almost nothing, and lets a spinning guest yield to the
+//!   executor and be stopped at its deadline;
+//! - the pooling allocator when the machine lets us reserve its address
+//!   space, because it makes instantiation a slot reuse instead of an
+//!   mmap; the on-demand allocator otherwise.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances: the granularity of deadlines and of the
+/// yields that keep a busy guest from starving other requests.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// What the engine is sized for.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Largest linear memory any plugin may be granted, in bytes.
+    pub max_memory_bytes: usize,
+    /// Instances that may be alive at once (concurrent calls).
+    pub max_instances: u32,
+    /// Try the pooling allocator first.
+    pub pooling: bool,
+}
+
+/// Which instance allocator the engine ended up with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocatorKind {
+    Pooling,
+    OnDemand,
+}
+
+/// Builds the engine, falling back from pooling to on-demand allocation when
+/// the pool cannot be created (for example under a tight `ulimit -v`).
+pub fn build_engine(settings: &EngineSettings) -> anyhow::Result<(Engine, AllocatorKind)> {
+    if settings.pooling {
+        match Engine::new(&config(settings, Some(pooling(settings)))) {
+            Ok(engine) => return Ok((engine, AllocatorKind::Pooling)),
+            Err(error) => tracing::warn!(
+                %error,
+                "pooling allocator unavailable; falling back to on-demand allocation"
+            ),
+        }
+    }
+    Ok((
+        Engine::new(&config(settings, None))?,
+        AllocatorKind::OnDemand,
+    ))
+}
+
+fn config(_settings: &EngineSettings, pooling: Option<PoolingAllocationConfig>) -> Config {
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .table_lazy_init(true);
+    if let Some(pooling) = pooling {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    }
+    config
+}
+
+fn pooling(settings: &EngineSettings) -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    let instances = settings.max_instances;
+    pool.total_component_instances(instances)
+        // A Rust component has one core module plus a few shims.
+        .total_core_instances(instances * 8)
+        .max_core_instances_per_component(16)
+        .total_memories(instances)
+        .max_memories_per_component(2)
+        .total_tables(instances * 4)
+        .max_tables_per_component(4)
+        .total_stacks(instances)
+        .max_memory_size(settings.max_memory_bytes)
+        .table_elements(20_000)
+        // Keep a little of each slot resident so reuse does not fault in
+        // every page again.
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(16 << 10);
+    pool
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("kai-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("could not start the epoch thread");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,202 @@
+//! A plugin's manifest, checked: the raw record from the guest's `describe`
+//! turned into typed values (semver versions, parsed route patterns), or an
+//! error that names exactly what is wrong.
+
+use crate::routing::PathPattern;
+use crate::runtime::bindings::WitManifest;
+use crate::runtime::bindings::exports::kai::fusion::describe as wit;
+use semver::{Version, VersionReq};
+use serde::Serialize;
+
+/// The version of the `kai:fusion` WIT package this host implements.
+pub const HOST_API_VERSION: Version = Version::new(0, 1, 0);
+
+/// Path prefixes that belong to the host; no plugin route may live there.
+pub const RESERVED_PREFIXES: &[&str] = &["/api/v1/admin"];
+
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// A validated manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub name: String,
+    #[serde(serialize_with = "crate::util::serialize_display")]
+    pub version: Version,
+    pub description: String,
+    #[serde(serialize_with = "crate::util::serialize_display")]
+    pub host_api: VersionReq,
+    pub routes: Vec<RouteDecl>,
+    pub limits: wit::Limits,
+    pub models: Vec<wit::Model>,
+    pub subscriptions: Vec<wit::Subscription>,
+    pub capabilities: wit::Capabilities,
+    pub dependencies: Vec<Dependency>,
+}
+
+/// One declared route.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteDecl {
+    pub method: String,
+    #[serde(serialize_with = "crate::util::serialize_display")]
+    pub path: PathPattern,
+    pub public: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dependency {
+    pub plugin: String,
+    #[serde(serialize_with = "crate::util::serialize_display")]
+    pub requirement: VersionReq,
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ManifestError {
+    #[error(
+        "plugin name `{0}` is invalid: use 1-63 lower-case letters, digits and `-`, starting with a letter"
+    )]
+    BadName(String),
+    #[error("plugin `{name}` has an invalid version `{version}`: {reason}")]
+    BadVersion {
+        name: String,
+        version: String,
+        reason: String,
+    },
+    #[error("plugin `{name}` has an invalid host API requirement `{requirement}`: {reason}")]
+    BadHostApi {
+        name: String,
+        requirement: String,
+        reason: String,
+    },
+    #[error(
+        "plugin `{name}` needs host API `{requirement}`, but this host provides kai:fusion {HOST_API_VERSION}"
+    )]
+    UnsupportedHostApi { name: String, requirement: String },
+    #[error("plugin `{name}` declares route `{method} {path}`: {reason}")]
+    BadRoute {
+        name: String,
+        method: String,
+        path: String,
+        reason: String,
+    },
+    #[error("plugin `{name}` declares a limit of 0 for {limit}")]
+    BadLimit { name: String, limit: &'static str },
+    #[error("plugin `{name}` has an invalid dependency on `{plugin}`: {reason}")]
+    BadDependency {
+        name: String,
+        plugin: String,
+        reason: String,
+    },
+}
+
+impl Manifest {
+    /// Checks the raw manifest a guest described itself with.
+    pub fn validate(raw: WitManifest) -> Result<Self, ManifestError> {
+        let name = raw.name;
+        if !is_plugin_name(&name) {
+            return Err(ManifestError::BadName(name));
+        }
+        let version = Version::parse(&raw.version).map_err(|e| ManifestError::BadVersion {
+            name: name.clone(),
+            version: raw.version.clone(),
+            reason: e.to_string(),
+        })?;
+        let host_api = VersionReq::parse(&raw.host_api).map_err(|e| ManifestError::BadHostApi {
+            name: name.clone(),
+            requirement: raw.host_api.clone(),
+            reason: e.to_string(),
+        })?;
+        if !host_api.matches(&HOST_API_VERSION) {
+            return Err(ManifestError::UnsupportedHostApi {
+                name,
+                requirement: raw.host_api,
+            });
+        }
+        let routes = validate_routes(&name, raw.routes)?;
+        for (limit, value) in [
+            ("timeout-ms", raw.limits.timeout_ms),
+            ("memory-mib", raw.limits.memory_mib),
+        ] {
+            if value == Some(0) {
+                return Err(ManifestError::BadLimit { name, limit });
+            }
+        }
+        let dependencies = raw
+            .dependencies
+            .into_iter()
+            .map(|d| {
+                let requirement = VersionReq::parse(&d.requirement).map_err(|e| {
+                    ManifestError::BadDependency {
+                        name: name.clone(),
+                        plugin: d.plugin.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                Ok(Dependency {
+                    plugin: d.plugin,
+                    requirement,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            name,
+            version,
+            description: raw.description,
+            host_api,
+            routes,
+            limits: raw.limits,
+            models: raw.models,
+            subscriptions: raw.subscriptions,
+            capabilities: raw.capabilities,
+            dependencies,
+        })
+    }
+}
+
+fn validate_routes(name: &str, raw: Vec<wit::Route>) -> Result<Vec<RouteDecl>, ManifestError> {
+    let mut routes: Vec<RouteDecl> = Vec::with_capacity(raw.len());
+    for route in raw {
+        let bad = |reason: String| ManifestError::BadRoute {
+            name: name.to_string(),
+            method: route.method.clone(),
+            path: route.path.clone(),
+            reason,
+        };
+        if !METHODS.contains(&route.method.as_str()) {
+            return Err(bad(format!(
+                "the method must be one of {}",
+                METHODS.join(", ")
+            )));
+        }
+        let path = PathPattern::parse(&route.path).map_err(|e| bad(e.to_string()))?;
+        if !path.is_under("/api") {
+            return Err(bad("plugin routes must live under /api/".into()));
+        }
+        if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| path.is_under(p)) {
+            return Err(bad(format!("{prefix} is reserved for the host")));
+        }
+        if let Some(other) = routes
+            .iter()
+            .find(|r| r.method == route.method && r.path.overlaps(&path))
+        {
+            return Err(bad(format!(
+                "it overlaps the plugin's own route `{} {}`",
+                other.method, other.path
+            )));
+        }
+        routes.push(RouteDecl {
+            method: route.method.clone(),
+            path,
+            public: route.public,
+        });
+    }
+    Ok(routes)
+}
+
+/// `[a-z][a-z0-9-]{0,62}`.
+pub fn is_plugin_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && name.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}

@@ -1,0 +1,105 @@
+//! The WebAssembly runtime: one engine and one linker for the process, and
+//! the machinery to load plugins and call into them.
+//!
+//! - [`engine`]: engine configuration (pooling allocator, epochs).
+//! - [`bindings`]: the host-side bindings of the WIT world.
+//! - [`manifest`]: checking what a plugin says about itself.
+//! - [`plugin`]: loading wasm bytes into a ready-to-call plugin.
+//! - [`call`]: one call (fresh store, limits, deadline, error mapping).
+
+pub mod bindings;
+pub mod call;
+pub mod engine;
+pub mod manifest;
+pub mod plugin;
+
+use call::CallState;
+use engine::{AllocatorKind, EngineSettings, EpochTicker};
+use manifest::Manifest;
+use plugin::{EffectiveLimits, LoadError, LoadedPlugin};
+use std::time::Duration;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+/// Limits the operator sets: the default every plugin gets and the cap no
+/// plugin may exceed.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+    pub max_instances: u32,
+    pub pooling: bool,
+}
+
+/// The engine, the linker with every host capability, and the limits.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    allocator: AllocatorKind,
+    settings: RuntimeSettings,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    pub fn new(settings: RuntimeSettings) -> anyhow::Result<Self> {
+        let (engine, allocator) = engine::build_engine(&EngineSettings {
+            max_memory_bytes: settings.memory_bytes,
+            max_instances: settings.max_instances,
+            pooling: settings.pooling,
+        })?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        crate::capabilities::add_to_linker(&mut linker)?;
+        tracing::info!(allocator = ?allocator, "wasm runtime ready");
+        Ok(Self {
+            _ticker: EpochTicker::start(engine.clone()),
+            engine,
+            linker,
+            allocator,
+            settings,
+        })
+    }
+
+    /// Compiles and checks a plugin; see [`LoadedPlugin::load`].
+    pub async fn load(&self, wasm: &[u8]) -> Result<LoadedPlugin, LoadError> {
+        LoadedPlugin::load(self, wasm).await
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn allocator(&self) -> AllocatorKind {
+        self.allocator
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<CallState> {
+        &self.linker
+    }
+
+    /// The limits of a plugin that asked for nothing.
+    pub fn default_limits(&self) -> EffectiveLimits {
+        EffectiveLimits {
+            timeout: self.settings.timeout,
+            memory_bytes: self.settings.memory_bytes,
+        }
+    }
+
+    /// What a plugin asked for, capped by the operator's settings.
+    pub fn effective_limits(&self, manifest: &Manifest) -> EffectiveLimits {
+        let asked_timeout = manifest
+            .limits
+            .timeout_ms
+            .map(|ms| Duration::from_millis(ms.into()));
+        let asked_memory = manifest
+            .limits
+            .memory_mib
+            .map(|mib| (mib as usize).saturating_mul(1 << 20));
+        EffectiveLimits {
+            timeout: asked_timeout.map_or(self.settings.timeout, |t| t.min(self.settings.timeout)),
+            memory_bytes: asked_memory.map_or(self.settings.memory_bytes, |m| {
+                m.min(self.settings.memory_bytes)
+            }),
+        }
+    }
+}

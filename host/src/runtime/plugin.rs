@@ -1,0 +1,123 @@
+//! A loaded plugin: its compiled component, its `InstancePre` (imports
+//! resolved once, so each request only instantiates), its checked manifest
+//! and the limits it runs under.
+//!
+//! [`Runtime::load`](super::Runtime::load) builds one from wasm bytes, and
+//! refuses, with a message naming the cause, anything that is not a
+//! component, targets another world, or has an invalid manifest.
+
+use super::bindings::PluginPre;
+use super::call::{Call, CallContext, CallError, CallState};
+use super::manifest::{Manifest, ManifestError};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use wasmtime::component::Component;
+
+/// The limits a plugin's calls run under: what it asked for, capped by the
+/// operator's configuration.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct EffectiveLimits {
+    #[serde(
+        rename = "timeout_ms",
+        serialize_with = "crate::util::serialize_millis"
+    )]
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+}
+
+/// A plugin ready to serve calls.
+pub struct LoadedPlugin {
+    pub manifest: Manifest,
+    /// Hex SHA-256 of the wasm bytes: identifies exactly what runs.
+    pub sha256: String,
+    pub size_bytes: usize,
+    pub limits: EffectiveLimits,
+    pre: PluginPre<CallState>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.manifest.name)
+            .field("version", &self.manifest.version)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+/// Why wasm bytes could not be loaded as a plugin.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a WebAssembly component: {0}")]
+    NotAComponent(String),
+    #[error("the component does not compile: {0}")]
+    Invalid(String),
+    #[error("the component does not target the kai:fusion/plugin world: {0}")]
+    WrongWorld(String),
+    #[error("the plugin failed to describe itself: {0}")]
+    Describe(#[from] CallError),
+    #[error("{0}")]
+    Manifest(#[from] ManifestError),
+}
+
+impl LoadedPlugin {
+    /// Compiles and checks `wasm`, then asks the component for its manifest.
+    pub(super) async fn load(
+        runtime: &super::Runtime,
+        wasm: &[u8],
+    ) -> Result<LoadedPlugin, LoadError> {
+        check_is_component(wasm)?;
+        let component = Component::new(runtime.engine(), wasm)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
+            LoadError::WrongWorld(format!(
+                "{e:#}; it imports something this host does not provide"
+            ))
+        })?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| {
+            LoadError::WrongWorld(format!(
+                "{e:#}; a plugin must export describe, handler and events"
+            ))
+        })?;
+        // Describe runs under the operator's default limits, before the
+        // manifest (and so the plugin's own wishes) are known.
+        let raw = Call::new(
+            &pre,
+            "(loading)",
+            runtime.default_limits(),
+            CallContext::default(),
+        )
+        .describe()
+        .await?;
+        let manifest = Manifest::validate(raw)?;
+        Ok(LoadedPlugin {
+            limits: runtime.effective_limits(&manifest),
+            manifest,
+            sha256: hex::encode(Sha256::digest(wasm)),
+            size_bytes: wasm.len(),
+            pre,
+        })
+    }
+
+    /// Starts a call with a fresh instance.
+    pub fn call(&self, context: CallContext) -> Call<'_> {
+        Call::new(&self.pre, &self.manifest.name, self.limits, context)
+    }
+}
+
+/// Tells a core module or random bytes apart from a component, so the
+/// error says what the file actually is.
+fn check_is_component(wasm: &[u8]) -> Result<(), LoadError> {
+    if wasmtime::wasmparser::Parser::is_component(wasm) {
+        Ok(())
+    } else if wasmtime::wasmparser::Parser::is_core_wasm(wasm) {
+        Err(LoadError::NotAComponent(
+            "this is a core WebAssembly module; build the plugin for the wasm32-wasip2 target"
+                .into(),
+        ))
+    } else {
+        Err(LoadError::NotAComponent(
+            "the file does not start with the WebAssembly magic number".into(),
+        ))
+    }
+}

@@ -1,0 +1,184 @@
+//! Putting the server together and running it: database and migrations,
+//! the first-run admin, the wasm runtime, the plugin set, the HTTP app, and
+//! a graceful shutdown that lets in-flight requests finish.
+//!
+//! [`Server::start`] takes a bound listener and a shutdown future, so tests
+//! run the real server on `127.0.0.1:0` and stop it cleanly.
+
+use crate::config::{Allocator, Config};
+use crate::db::Db;
+use crate::db::users::{self, Role};
+use crate::http::CoreApi;
+use crate::plugins::{PluginRegistry, boot};
+use crate::runtime::{Runtime, RuntimeSettings};
+use crate::state::{AppState, Inner};
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The email of the admin created on first start.
+pub const BOOTSTRAP_ADMIN_EMAIL: &str = "admin@localhost";
+
+/// A prepared server: state built, routes known, not yet serving.
+pub struct Server {
+    state: AppState,
+    api: CoreApi,
+}
+
+impl Server {
+    /// Connects the database, runs migrations, creates the first admin if
+    /// the database is empty, and starts the wasm runtime.
+    pub async fn prepare(config: Config) -> anyhow::Result<Self> {
+        let db = match &config.database_url {
+            Some(url) => Db::connect(url).await?,
+            None => Db::open_sqlite(&config.data_dir).await?,
+        };
+        db.migrate().await?;
+        bootstrap_admin(&db, &config.data_dir).await?;
+        let runtime = Runtime::new(RuntimeSettings {
+            timeout: Duration::from_millis(config.plugin_timeout_ms),
+            memory_bytes: (config.plugin_memory_mib as usize) << 20,
+            max_instances: config.max_instances,
+            pooling: config.allocator != Allocator::OnDemand,
+        })?;
+        if config.allocator == Allocator::Pooling
+            && runtime.allocator() != crate::runtime::engine::AllocatorKind::Pooling
+        {
+            anyhow::bail!("the pooling allocator was required but could not be created");
+        }
+        let api = CoreApi::new();
+        let plugins = Arc::new(PluginRegistry::new(api.routes()));
+        let state = AppState::new(Inner {
+            config,
+            db,
+            runtime: Arc::new(runtime),
+            plugins,
+        });
+        Ok(Self { state, api })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then waits for
+    /// in-flight requests. Plugins load in the background; `/readyz`
+    /// answers 503 until they have.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let loader = tokio::spawn({
+            let state = state.clone();
+            async move {
+                if let Err(error) = load_plugins(&state).await {
+                    tracing::error!(error = format!("{error:#}"), "loading plugins failed");
+                }
+            }
+        });
+        let app = self.api.into_app(state.clone());
+        tracing::info!(address = %listener.local_addr()?, "KAI-Fusion listening");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        loader.abort();
+        state.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Loads the plugin set (bundled, recorded, directory) and marks the
+/// server ready.
+pub async fn load_plugins(state: &AppState) -> anyhow::Result<()> {
+    boot::boot(
+        &state.runtime,
+        &state.db,
+        &state.plugins,
+        state.config.plugins_dir.as_deref(),
+    )
+    .await?;
+    state.plugins.mark_ready();
+    Ok(())
+}
+
+/// Creates the first admin and its token on an empty database, writing the
+/// token to `<data-dir>/admin.token` (0600). Only the path is printed.
+async fn bootstrap_admin(db: &Db, data_dir: &Path) -> anyhow::Result<()> {
+    if users::count(db).await? > 0 {
+        return Ok(());
+    }
+    let admin = match users::create(db, BOOTSTRAP_ADMIN_EMAIL, Role::Admin).await {
+        Ok(admin) => admin,
+        // Another node sharing this database got there first.
+        Err(_) if users::count(db).await? > 0 => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let token = users::create_token(db, &admin.id, "bootstrap", None).await?;
+    let path = token_path(data_dir);
+    write_secret_file(&path, &token.secret)?;
+    println!(
+        "First start: an admin token was written to {}",
+        path.display()
+    );
+    tracing::info!(path = %path.display(), "bootstrap admin token written");
+    Ok(())
+}
+
+/// Where the bootstrap admin token lives.
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin.token")
+}
+
+/// Writes a secret readable by the owner only.
+fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

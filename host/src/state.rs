@@ -1,0 +1,33 @@
+//! The state every handler shares: configuration, database, runtime and the
+//! plugin registry. Cheap to clone (one `Arc`).
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::plugins::PluginRegistry;
+use crate::runtime::Runtime;
+use std::ops::Deref;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub db: Db,
+    pub runtime: Arc<Runtime>,
+    pub plugins: Arc<PluginRegistry>,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,237 @@
+//! Loading plugins at start: good ones serve, bad ones are refused with a
+//! message that says why, and the rest keep serving.
+
+mod support;
+
+use serde_json::Value;
+use support::{Setup, TestServer, wasm};
+
+/// The refusal whose origin mentions `file`, as the admin API reports it.
+async fn refusal(server: &TestServer, file: &str) -> String {
+    let (status, body) = server.admin_get("/api/v1/admin/plugins").await;
+    assert_eq!(status, 200);
+    body["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["origin"].as_str().unwrap().contains(file))
+        .unwrap_or_else(|| panic!("no refusal for {file}: {body}"))["error"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn plugin_names(body: &Value) -> Vec<String> {
+    body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
+    let core_module = b"\0asm\x01\0\0\0".to_vec();
+    let server = Setup::new()
+        .await
+        .plugins_dir(&[
+            ("junk.wasm", b"definitely not wasm".to_vec()),
+            ("core.wasm", core_module),
+            ("other-world.wasm", wasm("other-world")),
+            ("needs-host-9.wasm", wasm("needs-host-9")),
+            ("hello-clash.wasm", wasm("hello-clash")),
+            ("readme.txt", b"ignored: not a .wasm file".to_vec()),
+        ])
+        .start()
+        .await;
+
+    let junk = refusal(&server, "junk.wasm").await;
+    assert!(junk.contains("not a WebAssembly component"), "{junk}");
+    assert!(junk.contains("magic number"), "{junk}");
+
+    let core = refusal(&server, "core.wasm").await;
+    assert!(core.contains("core WebAssembly module"), "{core}");
+
+    let other = refusal(&server, "other-world.wasm").await;
+    assert!(
+        other.contains("does not target the kai:fusion/plugin world"),
+        "{other}"
+    );
+
+    let future = refusal(&server, "needs-host-9.wasm").await;
+    assert!(future.contains("needs host API `^9.0`"), "{future}");
+    assert!(future.contains("0.1.0"), "{future}");
+
+    let clash = refusal(&server, "hello-clash.wasm").await;
+    assert!(clash.contains("`hello-clash`"), "{clash}");
+    assert!(clash.contains("`hello`"), "{clash}");
+    assert!(
+        clash.contains("/api/v1/hello/{who}") && clash.contains("/api/v1/hello/{name}"),
+        "{clash}"
+    );
+
+    // Nothing refused made it in, and the bundled plugin still serves.
+    let (_, body) = server.admin_get("/api/v1/admin/plugins").await;
+    let names = plugin_names(&body);
+    assert!(names.contains(&"hello".to_string()), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n == "hello-clash" || n == "needs-host-9"),
+        "{names:?}"
+    );
+    let (status, _) = server.get("/api/v1/hello/still-here").await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn admin_lists_plugins_and_the_full_route_table() {
+    let server = TestServer::start().await;
+    let (status, body) = server.admin_get("/api/v1/admin/plugins").await;
+    assert_eq!(status, 200);
+    let hello = body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "hello")
+        .expect("hello is listed");
+    assert_eq!(hello["status"], "active");
+    assert_eq!(hello["source"], "bundled");
+    assert_eq!(hello["routes"][0]["path"], "/api/v1/hello/{name}");
+    assert_eq!(hello["routes"][0]["public"], true);
+    assert_eq!(hello["limits"]["timeout_ms"], 5000);
+    assert_eq!(hello["limits"]["memory_bytes"], 64 << 20);
+
+    let misbehave = body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "misbehave");
+    assert!(misbehave.is_none(), "fixtures are not bundled");
+
+    let (status, body) = server.admin_get("/api/v1/admin/routes").await;
+    assert_eq!(status, 200);
+    let routes = body["routes"].as_array().unwrap();
+    assert!(
+        routes
+            .iter()
+            .any(|r| r["path"] == "/healthz" && r["owner"] == "core")
+    );
+    assert!(
+        routes
+            .iter()
+            .any(|r| r["path"] == "/api/v1/admin/plugins" && r["owner"] == "core")
+    );
+    assert!(
+        routes
+            .iter()
+            .any(|r| r["path"] == "/api/v1/hello/{name}" && r["owner"] == "plugin:hello")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_plugin_asking_for_less_time_gets_it() {
+    let server = Setup::new()
+        .await
+        .plugins_dir(&[("misbehave.wasm", wasm("misbehave"))])
+        .start()
+        .await;
+    let (_, body) = server.admin_get("/api/v1/admin/plugins").await;
+    let misbehave = body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "misbehave")
+        .unwrap()
+        .clone();
+    assert_eq!(misbehave["limits"]["timeout_ms"], 1000);
+    assert_eq!(misbehave["source"], "directory");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_operator_cap_wins_over_what_a_plugin_asks() {
+    let server = Setup::new()
+        .await
+        .plugins_dir(&[("misbehave.wasm", wasm("misbehave"))])
+        .configure(|c| {
+            c.plugin_timeout_ms = 300;
+            c.plugin_memory_mib = 16;
+        })
+        .start()
+        .await;
+    let (_, body) = server.admin_get("/api/v1/admin/plugins").await;
+    let limits = body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "misbehave")
+        .unwrap()["limits"]
+        .clone();
+    assert_eq!(limits["timeout_ms"], 300);
+    assert_eq!(limits["memory_bytes"], 16 << 20);
+    let (status, _) = server.admin_get("/api/v1/misbehave/loop").await;
+    assert_eq!(status, 504);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_brings_back_the_same_plugins_and_admin() {
+    let server = Setup::new()
+        .await
+        .plugins_dir(&[("misbehave.wasm", wasm("misbehave"))])
+        .start()
+        .await;
+    let token = server.admin_token.clone();
+    let (_, before) = server.admin_get("/api/v1/admin/plugins").await;
+    let (data_dir, database_url, temp) = server.stop_keeping_data().await;
+
+    // Second start: no plugins directory this time; the registry in the
+    // database brings misbehave back, and the first admin is not recreated.
+    let token_file = std::fs::read_to_string(data_dir.join("admin.token")).unwrap();
+    let server = Setup::reuse(data_dir.clone(), database_url).start().await;
+    assert_eq!(server.admin_token, token.trim());
+    assert_eq!(
+        std::fs::read_to_string(data_dir.join("admin.token")).unwrap(),
+        token_file
+    );
+    let (status, after) = server.admin_get("/api/v1/admin/plugins").await;
+    assert_eq!(status, 200);
+    let summary = |body: &Value| {
+        let mut list: Vec<(String, String, String)> = body["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["version"].as_str().unwrap().to_string(),
+                    p["sha256"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        list.sort();
+        list
+    };
+    assert_eq!(summary(&before), summary(&after));
+    let (status, _) = server.admin_get("/api/v1/misbehave/ok").await;
+    assert_eq!(status, 200);
+    server.stop().await;
+    drop(temp);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_bootstrap_token_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start().await;
+    let mode = std::fs::metadata(server.data_dir.join("admin.token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    server.stop().await;
+}

@@ -1,0 +1,256 @@
+//! Shared test harness: starts the real server on `127.0.0.1:0` against a
+//! fresh database and stops it cleanly.
+//!
+//! The database is SQLite in a temporary directory, or, when
+//! `KAI_TEST_POSTGRES_URL` is set, a fresh PostgreSQL database created on
+//! that server for this one test (so tests never see each other's rows).
+//! CI runs the whole suite once each way.
+
+#![allow(dead_code)]
+
+use kai_host::config::Config;
+use kai_host::server::Server;
+use kai_host::state::AppState;
+use reqwest::{Client, Method, Response};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The wasm of a fixture or bundled plugin, by crate name.
+pub fn wasm(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("KAI_WASM_DIR")).join(format!("{}.wasm", name.replace('-', "_")));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Sends the server's logs to the test's captured output.
+fn init_logs() {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,kai_host=info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
+}
+
+/// The PostgreSQL server to test against, if any.
+pub fn postgres_url() -> Option<String> {
+    static NOTICE: Once = Once::new();
+    let url = std::env::var("KAI_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        NOTICE.call_once(|| {
+            eprintln!("notice: KAI_TEST_POSTGRES_URL is not set; running on SQLite only (PostgreSQL skipped)")
+        });
+    }
+    url
+}
+
+/// A database for one test: its URL (`None` = embedded SQLite).
+pub async fn fresh_database() -> Option<String> {
+    let base = postgres_url()?;
+    let name = format!("kai_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+        .await
+        .expect("connecting to the test PostgreSQL server");
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("creating a test database");
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("a postgres URL ends in /dbname");
+    Some(format!("{prefix}/{name}"))
+}
+
+/// A running server and a client for it.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub admin_token: String,
+    pub state: AppState,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _temp: Option<TempDir>,
+}
+
+/// How to set up a server.
+pub struct Setup {
+    pub config: Config,
+    temp: Option<TempDir>,
+}
+
+impl Setup {
+    /// Defaults on a fresh database in a fresh data directory.
+    pub async fn new() -> Self {
+        let temp = tempfile::tempdir().unwrap();
+        let mut config = Config::with_data_dir(temp.path().join("data"));
+        config.database_url = fresh_database().await;
+        Setup {
+            config,
+            temp: Some(temp),
+        }
+    }
+
+    /// Reuses the data directory and database of an earlier server.
+    pub fn reuse(data_dir: PathBuf, database_url: Option<String>) -> Self {
+        let mut config = Config::with_data_dir(data_dir);
+        config.database_url = database_url;
+        Setup { config, temp: None }
+    }
+
+    /// A directory (inside the test's temp dir) holding these plugin files.
+    pub fn plugins_dir(mut self, files: &[(&str, Vec<u8>)]) -> Self {
+        let dir = self
+            .temp
+            .as_ref()
+            .map(|t| t.path().join("plugins"))
+            .unwrap_or_else(|| self.config.data_dir.join("../plugins"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, bytes) in files {
+            std::fs::write(dir.join(file), bytes).unwrap();
+        }
+        self.config.plugins_dir = Some(dir);
+        self
+    }
+
+    pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// Starts the server and waits until `/readyz` says it is ready.
+    pub async fn start(self) -> TestServer {
+        init_logs();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let data_dir = self.config.data_dir.clone();
+        let database_url = self.config.database_url.clone();
+        let server = Server::prepare(self.config).await.expect("server prepares");
+        let state = server.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve(listener, async {
+            let _ = rx.await;
+        }));
+        let admin_token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .expect("the bootstrap token file exists")
+            .trim()
+            .to_string();
+        let server = TestServer {
+            addr,
+            client: Client::new(),
+            admin_token,
+            state,
+            data_dir,
+            database_url,
+            shutdown: Some(tx),
+            task: Some(task),
+            _temp: self.temp,
+        };
+        server.wait_ready().await;
+        server
+    }
+}
+
+impl TestServer {
+    /// A server with defaults on a fresh database.
+    pub async fn start() -> TestServer {
+        Setup::new().await.start().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = self.client.get(self.url("/readyz")).send().await
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "server not ready within 60 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// GET as the bootstrap admin, returning status and JSON body.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .send(Method::GET, path, Some(&self.admin_token.clone()), None)
+            .await;
+        json_of(response).await
+    }
+
+    /// Anonymous GET, returning status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        json_of(self.send(Method::GET, path, None, None).await).await
+    }
+
+    /// Stops the server and drops its test database.
+    pub async fn stop(self) {
+        let (_, database_url, _) = self.stop_keeping_data().await;
+        if let (Some(base), Some(url)) = (postgres_url(), database_url) {
+            let name = url.rsplit('/').next().unwrap().to_string();
+            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+                .await
+                .unwrap();
+            sqlx::Executor::execute(
+                &mut admin,
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+            )
+            .await
+            .unwrap();
+        }
+    }
+
+    /// Stops the server, letting in-flight requests finish, and hands back
+    /// its data directory and database for a restart.
+    pub async fn stop_keeping_data(mut self) -> (PathBuf, Option<String>, Option<TempDir>) {
+        self.shutdown.take().unwrap().send(()).ok();
+        self.task
+            .take()
+            .unwrap()
+            .await
+            .unwrap()
+            .expect("server stops cleanly");
+        (
+            self.data_dir.clone(),
+            self.database_url.clone(),
+            self._temp.take(),
+        )
+    }
+}
+
+/// Status and JSON body of a response (Null when the body is not JSON).
+pub async fn json_of(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}

@@ -1,0 +1,40 @@
+//! The example plugin: one public route that greets by name.
+//!
+//! `GET /api/v1/hello/{name}` answers `{"message": "hello, <name>"}`.
+
+use kai_sdk::prelude::*;
+use serde_json::json;
+
+/// The plugin: its manifest and its one handler.
+pub fn plugin() -> Plugin {
+    Plugin::new("hello", env!("CARGO_PKG_VERSION"))
+        .description("Greets whoever asks: GET /api/v1/hello/{name}")
+        .route(Route::get("/api/v1/hello/{name}").public(), hello)
+}
+
+fn hello(req: &Request) -> Result<Response, Error> {
+    let name = req.param("name")?;
+    Response::json(200, &json!({ "message": format!("hello, {name}") }))
+}
+
+kai_sdk::plugin!(plugin);
+
+#[cfg(test)]
+mod tests {
+    use kai_sdk::testing::TestRequest;
+
+    #[test]
+    fn greets_by_name() {
+        let response = TestRequest::get("/api/v1/hello/world").send(&super::plugin());
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body_json()["message"], "hello, world");
+    }
+
+    #[test]
+    fn declares_one_public_route() {
+        let plugin = super::plugin();
+        let routes = &plugin.manifest().routes;
+        assert_eq!(routes.len(), 1);
+        assert!(routes[0].public);
+    }
+}

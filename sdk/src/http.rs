@@ -1,0 +1,220 @@
+//! Requests, responses and errors as a plugin handler sees them.
+//!
+//! Errors render in the host's format, `{"error": {"code", "message"}}`, so a
+//! client cannot tell a plugin route from a core route by its errors.
+
+use crate::bindings::exports::kai::fusion::handler as wit;
+use crate::bindings::kai::fusion::types::Principal;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// An HTTP request routed to this plugin by the host.
+#[derive(Debug, Clone)]
+pub struct Request {
+    inner: wit::Request,
+}
+
+impl Request {
+    /// Wraps the request record the host passed in.
+    pub fn from_wit(inner: wit::Request) -> Self {
+        Self { inner }
+    }
+
+    /// The upper-case HTTP method.
+    pub fn method(&self) -> &str {
+        &self.inner.method
+    }
+
+    /// The path, without the query string.
+    pub fn path(&self) -> &str {
+        &self.inner.path
+    }
+
+    /// The route pattern that matched, e.g. `/api/v1/hello/{name}`.
+    pub fn route(&self) -> &str {
+        &self.inner.route
+    }
+
+    /// A path parameter of the matched pattern, or a 400 naming it.
+    pub fn param(&self, name: &str) -> Result<&str, Error> {
+        lookup(&self.inner.params, name)
+            .ok_or_else(|| Error::bad_request(format!("missing path parameter `{name}`")))
+    }
+
+    /// The first value of a query parameter.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        lookup(&self.inner.query, name)
+    }
+
+    /// All query parameters, in request order.
+    pub fn query_pairs(&self) -> &[(String, String)] {
+        &self.inner.query
+    }
+
+    /// A header value; names are matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.inner
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The raw body.
+    pub fn body(&self) -> &[u8] {
+        &self.inner.body
+    }
+
+    /// The body parsed as JSON, or a 400 saying why it is not valid.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.inner.body)
+            .map_err(|e| Error::bad_request(format!("invalid JSON body: {e}")))
+    }
+
+    /// The authenticated caller; `None` on a public route.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.inner.principal.as_ref()
+    }
+
+    /// The authenticated caller, or a 401 for anonymous requests.
+    pub fn require_principal(&self) -> Result<&Principal, Error> {
+        self.principal()
+            .ok_or_else(|| Error::new(401, "unauthenticated", "this route needs a token"))
+    }
+
+    /// The host's id for this request (also in the host's logs).
+    pub fn request_id(&self) -> &str {
+        &self.inner.request_id
+    }
+
+    /// When the host received the request, in microseconds since the epoch.
+    pub fn received_at(&self) -> i64 {
+        self.inner.received_at
+    }
+}
+
+fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// An HTTP response to hand back to the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A response with no body.
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A JSON response.
+    pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Result<Self, Error> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| Error::internal(format!("could not serialize the response: {e}")))?;
+        Ok(Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        })
+    }
+
+    /// A plain-text response.
+    pub fn text(status: u16, text: impl Into<String>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: text.into().into_bytes(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The body parsed as JSON (handy in tests).
+    pub fn body_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub(crate) fn into_wit(self) -> wit::Response {
+        wit::Response {
+            status: self.status,
+            headers: self.headers,
+            body: self.body,
+        }
+    }
+}
+
+/// A failed request: becomes `{"error": {"code", "message"}}` with `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request is malformed; say what is wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "bad_request", message)
+    }
+
+    /// 404: the resource does not exist or is not the caller's.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, "not_found", message)
+    }
+
+    /// 409: the request conflicts with the current state.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, "conflict", message)
+    }
+
+    /// 422: well-formed but invalid input; name the field.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(422, "validation_failed", message)
+    }
+
+    /// 500: something went wrong inside the plugin.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "plugin_error", message)
+    }
+
+    /// The error as a response.
+    pub fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        Response {
+            status: self.status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.code, self.message)
+    }
+}
+
+impl std::error::Error for Error {}

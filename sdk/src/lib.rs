@@ -1,0 +1,85 @@
+//! # kai-sdk: write KAI-Fusion plugins in a few lines of Rust
+//!
+//! A plugin is a WebAssembly component (`wasm32-wasip2`) that mounts HTTP
+//! routes in a KAI-Fusion host, declares its own tables and reacts to core
+//! events. This crate hides the component-model plumbing: you describe the
+//! plugin with [`Plugin`], write handlers as plain functions, and export it
+//! with [`plugin!`].
+//!
+//! ```no_run
+//! use kai_sdk::prelude::*;
+//!
+//! fn plugin() -> Plugin {
+//!     Plugin::new("hello", env!("CARGO_PKG_VERSION"))
+//!         .description("Greets whoever asks")
+//!         .route(Route::get("/api/v1/hello/{name}").public(), hello)
+//! }
+//!
+//! fn hello(req: &Request) -> Result<Response, Error> {
+//!     let name = req.param("name")?;
+//!     Response::json(200, &serde_json::json!({ "message": format!("hello, {name}") }))
+//! }
+//!
+//! kai_sdk::plugin!(plugin);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2`; the
+//! resulting `.wasm` is the whole plugin (its manifest is inside it).
+//!
+//! Handlers are ordinary Rust functions, so they run natively too:
+//! [`testing`] calls them without a server.
+//!
+//! ## Layout
+//! - [`plugin`]: the [`Plugin`] builder (manifest plus handlers) and dispatch.
+//! - [`http`]: [`Request`], [`Response`] and [`Error`].
+//! - [`log`]: logging into the host's log.
+//! - [`testing`]: drive a plugin natively in unit tests.
+//! - [`bindings`]: the raw generated WIT bindings, for what the wrappers
+//!   do not cover.
+
+pub mod bindings;
+pub mod http;
+pub mod log;
+pub mod plugin;
+pub mod testing;
+
+pub use http::{Error, Request, Response};
+pub use plugin::{Plugin, Route};
+
+/// The version of the `kai:fusion` WIT package this SDK was built against.
+pub const HOST_API_VERSION: &str = "0.1.0";
+
+/// The host API requirement a plugin states unless it sets its own.
+pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.1";
+
+/// Everything a typical plugin needs, in one import.
+pub mod prelude {
+    pub use crate::http::{Error, Request, Response};
+    pub use crate::log;
+    pub use crate::plugin::{Plugin, Route};
+}
+
+/// Exports a plugin from this crate. Pass a function that builds the
+/// [`Plugin`]; it runs once per request on a fresh instance, so keep it cheap.
+///
+/// ```ignore
+/// kai_sdk::plugin!(plugin);
+/// ```
+#[macro_export]
+macro_rules! plugin {
+    ($build:path) => {
+        #[doc(hidden)]
+        pub struct __KaiPluginExport;
+
+        impl $crate::plugin::Entry for __KaiPluginExport {
+            fn build() -> $crate::Plugin {
+                $build()
+            }
+        }
+
+        // The component exports exist only in the wasm build; natively the
+        // crate is an ordinary library whose handlers tests call directly.
+        #[cfg(target_arch = "wasm32")]
+        $crate::bindings::__export_plugin_bindings!(__KaiPluginExport with_types_in $crate::bindings);
+    };
+}
