@@ -57,6 +57,18 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text]
     #[arg(long, env = "KAI_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// Largest document content accepted, in bytes [default: 1048576]
+    #[arg(long, env = "KAI_MAX_DOCUMENT_BYTES", value_name = "BYTES")]
+    pub max_document_bytes: Option<usize>,
+
+    /// Deliver after-commit events from this node: true or false [default: true]
+    #[arg(long, env = "KAI_EVENT_WORKER", value_name = "BOOL")]
+    pub event_worker: Option<bool>,
+
+    /// How often the event worker looks for due retries, in ms [default: 1000]
+    #[arg(long, env = "KAI_EVENT_POLL_MS", value_name = "MS")]
+    pub event_poll_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -88,6 +100,9 @@ struct FileConfig {
     max_instances: Option<u32>,
     allocator: Option<Allocator>,
     log_format: Option<LogFormat>,
+    max_document_bytes: Option<usize>,
+    event_worker: Option<bool>,
+    event_poll_ms: Option<u64>,
 }
 
 /// The resolved settings the server runs with.
@@ -104,6 +119,9 @@ pub struct Config {
     pub max_instances: u32,
     pub allocator: Allocator,
     pub log_format: LogFormat,
+    pub max_document_bytes: usize,
+    pub event_worker: bool,
+    pub event_poll_ms: u64,
 }
 
 impl Config {
@@ -151,6 +169,12 @@ impl ServeArgs {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
+            max_document_bytes: self
+                .max_document_bytes
+                .or(file.max_document_bytes)
+                .unwrap_or(1 << 20),
+            event_worker: self.event_worker.or(file.event_worker).unwrap_or(true),
+            event_poll_ms: self.event_poll_ms.or(file.event_poll_ms).unwrap_or(1_000),
         };
         anyhow::ensure!(
             (1..=600_000).contains(&config.plugin_timeout_ms),

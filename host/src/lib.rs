@@ -12,6 +12,10 @@
 //! - [`routing`]: route patterns and the plugin route table.
 //! - [`runtime`]: wasmtime: engine, loading, per-request calls, limits.
 //! - [`capabilities`]: the host side of each imported WIT interface.
+//! - [`models`]: the core models (collections, documents) and their rules.
+//! - [`events`]: core events, transactional hooks and the durable outbox.
+//! - [`query`]: the plugin query language compiled to bound SQL.
+//! - [`schema`]: plugin-declared models as real tables, and migrations.
 //! - [`plugins`]: the live plugin set, start-up loading, bundled plugins.
 //! - [`db`]: database access and migrations (SQLite or PostgreSQL).
 //! - [`telemetry`], [`util`]: logging and small helpers.
@@ -20,10 +24,14 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod http;
+pub mod models;
 pub mod plugins;
+pub mod query;
 pub mod routing;
 pub mod runtime;
+pub mod schema;
 pub mod server;
 pub mod state;
 pub mod telemetry;

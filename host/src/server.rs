@@ -8,6 +8,7 @@
 use crate::config::{Allocator, Config};
 use crate::db::Db;
 use crate::db::users::{self, Role};
+use crate::events::outbox;
 use crate::http::CoreApi;
 use crate::plugins::{PluginRegistry, boot};
 use crate::runtime::{Runtime, RuntimeSettings};
@@ -57,6 +58,7 @@ impl Server {
             db,
             runtime: Arc::new(runtime),
             plugins,
+            outbox: Default::default(),
         });
         Ok(Self { state, api })
     }
@@ -82,6 +84,13 @@ impl Server {
                 }
             }
         });
+        let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = state.config.event_worker.then(|| {
+            let poll = Duration::from_millis(state.config.event_poll_ms);
+            tokio::spawn(outbox::run(state.clone(), poll, async {
+                let _ = worker_stopped.await;
+            }))
+        });
         let app = self.api.into_app(state.clone());
         tracing::info!(address = %listener.local_addr()?, "KAI-Fusion listening");
         axum::serve(
@@ -91,6 +100,10 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await?;
         loader.abort();
+        let _ = stop_worker.send(());
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
         state.db.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::events::outbox::Outbox;
 use crate::plugins::PluginRegistry;
 use crate::runtime::Runtime;
 use std::ops::Deref;
@@ -16,6 +17,8 @@ pub struct Inner {
     pub db: Db,
     pub runtime: Arc<Runtime>,
     pub plugins: Arc<PluginRegistry>,
+    /// Wakes the after-commit event worker.
+    pub outbox: Outbox,
 }
 
 impl AppState {

@@ -10,4 +10,5 @@ wit_bindgen::generate!({
     pub_export_macro: true,
     export_macro_name: "__export_plugin_bindings",
     default_bindings_module: "kai_sdk::bindings",
+    additional_derives: [PartialEq],
 });

@@ -33,16 +33,29 @@
 //! - [`plugin`]: the [`Plugin`] builder (manifest plus handlers) and dispatch.
 //! - [`http`]: [`Request`], [`Response`] and [`Error`].
 //! - [`log`]: logging into the host's log.
+//! - [`persistence`]: the plugin's own models (tables) and exported ones.
+//! - [`query`]: filters, orderings and aggregations.
+//! - [`models`]: the host's collections and documents, as the caller.
+//! - [`kv`]: a private key-value store.
+//! - [`events`]: the core events a plugin can subscribe to.
+//! - [`host`]: errors of host calls.
 //! - [`testing`]: drive a plugin natively in unit tests.
 //! - [`bindings`]: the raw generated WIT bindings, for what the wrappers
 //!   do not cover.
 
 pub mod bindings;
+pub mod events;
+pub mod host;
 pub mod http;
+pub mod kv;
 pub mod log;
+pub mod models;
+pub mod persistence;
 pub mod plugin;
+pub mod query;
 pub mod testing;
 
+pub use host::HostError;
 pub use http::{Error, Request, Response};
 pub use plugin::{Plugin, Route};
 
@@ -54,9 +67,13 @@ pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.1";
 
 /// Everything a typical plugin needs, in one import.
 pub mod prelude {
+    pub use crate::events::{Delivery, Event, Row};
+    pub use crate::host::HostError;
     pub use crate::http::{Error, Request, Response};
     pub use crate::log;
-    pub use crate::plugin::{Plugin, Route};
+    pub use crate::plugin::{CoreModel, Field, FieldType, Index, Model, Plugin, Route};
+    pub use crate::query::{Aggregation, Filter, TimeBucket, Value, asc, desc};
+    pub use crate::{kv, models, persistence};
 }
 
 /// Exports a plugin from this crate. Pass a function that builds the

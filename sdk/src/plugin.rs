@@ -4,13 +4,15 @@
 //! can never drift apart.
 
 use crate::bindings::exports::kai::fusion::describe::{
-    self, Capabilities, CoreModel, CoreModelAccess, Delivery, Dependency, Limits, Manifest,
+    self, Capabilities, CoreModelAccess, Delivery, Dependency, Limits, Manifest,
 };
 use crate::bindings::exports::kai::fusion::events::{self, Event};
 use crate::bindings::exports::kai::fusion::handler;
 use crate::http::{Error, Request, Response};
 
-pub use crate::bindings::exports::kai::fusion::describe::{Field, FieldType, Index, Model};
+pub use crate::bindings::exports::kai::fusion::describe::{
+    CoreModel, Field, FieldType, Index, Model,
+};
 
 type RouteHandler = Box<dyn Fn(&Request) -> Result<Response, Error>>;
 type EventHandler = Box<dyn Fn(&Event) -> Result<(), String>>;

@@ -3,12 +3,25 @@
 //! calling plugin's grants, and applies the request's principal.
 //!
 //! - [`log`]: `kai:fusion/log`, into the host's tracing output.
+//! - [`models`]: `kai:fusion/models`, the core models as the principal.
+//! - [`persistence`]: `kai:fusion/persistence`, plugin-declared tables.
+//! - [`kv`]: `kai:fusion/kv`, a small private store per plugin.
+//!
+//! Host functions return `Ok(Err(error))` for anything the guest should
+//! handle (denied, not found, invalid...) and reserve `Err` (a trap) for
+//! host bugs.
 
+pub mod kv;
 pub mod log;
+pub mod models;
+pub mod persistence;
 
+use crate::runtime::bindings::WitPrincipal;
+use crate::runtime::bindings::exports::kai::fusion::describe::Capabilities;
 use crate::runtime::bindings::kai::fusion as wit;
-use crate::runtime::call::CallState;
+use crate::runtime::call::{CallState, HostAccess};
 use wasmtime::component::{HasSelf, Linker};
+use wit::types::Error as WitError;
 
 /// Links every host interface into `linker`. Grants are enforced per call,
 /// inside each function, so an ungranted call is an error the guest sees.
@@ -16,8 +29,63 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     wit::types::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     wit::query::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     wit::log::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
+    wit::models::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
+    wit::persistence::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
+    wit::kv::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     Ok(())
 }
 
 impl wit::types::Host for CallState {}
 impl wit::query::Host for CallState {}
+
+/// What a host function needs of its call, taken out of the store so it
+/// can be held across awaits (the store itself is not `Sync`).
+#[derive(Clone)]
+pub(crate) struct Caller {
+    pub host: HostAccess,
+    pub plugin_name: String,
+    pub principal: Option<WitPrincipal>,
+    pub depth: u8,
+}
+
+impl CallState {
+    /// The caller of a host function; an error while the plugin is only
+    /// being described (no host access then).
+    pub(crate) fn caller(&self) -> Result<Caller, WitError> {
+        let host = self.context.host.clone().ok_or_else(|| {
+            WitError::Unavailable(
+                "host calls are not available while a plugin is being described".into(),
+            )
+        })?;
+        Ok(Caller {
+            host,
+            plugin_name: self.plugin_name.clone(),
+            principal: self.context.principal.clone(),
+            depth: self.context.depth,
+        })
+    }
+}
+
+impl Caller {
+    pub(crate) fn host(&self) -> Result<&HostAccess, WitError> {
+        Ok(&self.host)
+    }
+
+    /// The capabilities the operator granted this plugin.
+    pub(crate) fn grants(&self) -> Result<&Capabilities, WitError> {
+        Ok(&self.host.plugin.manifest.capabilities)
+    }
+}
+
+/// A database failure as the guest sees it: uniqueness is a conflict the
+/// guest can act on; anything else is logged and reported as unavailable
+/// without internals.
+pub(crate) fn db_error(plugin: &str, error: sqlx::Error) -> WitError {
+    if let Some(db) = error.as_database_error()
+        && db.is_unique_violation()
+    {
+        return WitError::Conflict("a row with the same unique values already exists".into());
+    }
+    tracing::error!(plugin, error = %error, "database error in a host call");
+    WitError::Unavailable("the database could not complete the call".into())
+}

@@ -13,8 +13,10 @@
 //!
 //! - [`plugins`]: the plugin registry (versions, bytes, enabled state).
 //! - [`users`]: users and API tokens.
+//! - [`session`]: a unit of work shared by the host and plugin calls.
 
 pub mod plugins;
+pub mod session;
 pub mod users;
 
 use anyhow::Context;

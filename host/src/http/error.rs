@@ -6,6 +6,8 @@
 //! [`json_errors`] rewrites the plain-text rejections axum produces on its
 //! own (405, 413, 415...) into the same JSON shape.
 
+use crate::events::EventError;
+use crate::models::ModelError;
 use crate::runtime::call::CallError;
 use axum::Json;
 use axum::body::Body;
@@ -42,9 +44,15 @@ pub enum ApiError {
     /// 413: the body is over the configured limit.
     #[error("the request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// 415: the body is not in a format the route accepts.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 422: well-formed but invalid; names the field.
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
+    /// 500: a transactional hook failed, so the change did not happen.
+    #[error("plugin `{plugin}` failed while handling {event}; the change was not made")]
+    HookFailed { plugin: String, event: &'static str },
     /// 429: too many attempts.
     #[error("{0}")]
     TooManyRequests(String),
@@ -80,7 +88,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::HookFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Plugin(CallError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Plugin(CallError::Busy { .. }) => StatusCode::SERVICE_UNAVAILABLE,
@@ -101,7 +111,9 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PreconditionFailed(_) => "precondition_failed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Validation { .. } => "validation_failed",
+            ApiError::HookFailed { .. } => "hook_failed",
             ApiError::TooManyRequests(_) => "too_many_requests",
             ApiError::Plugin(CallError::Timeout { .. }) => "plugin_timeout",
             ApiError::Plugin(CallError::MemoryExhausted { .. }) => "plugin_memory_exceeded",
@@ -140,6 +152,30 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::ALLOW, value);
         }
         response
+    }
+}
+
+impl From<ModelError> for ApiError {
+    fn from(error: ModelError) -> Self {
+        match error {
+            ModelError::NotFound(m) => ApiError::NotFound(m),
+            ModelError::Invalid { field, message } => ApiError::Validation { field, message },
+            ModelError::Conflict(m) => ApiError::Conflict(m),
+            e @ ModelError::VersionMismatch { .. } => ApiError::PreconditionFailed(e.to_string()),
+            ModelError::Denied(m) => ApiError::Forbidden(m),
+            ModelError::Query(e) => ApiError::BadRequest(e.0),
+            ModelError::Event(EventError::Failed {
+                plugin,
+                event,
+                error,
+            }) => {
+                tracing::warn!(%plugin, event, %error, "transactional hook failed");
+                ApiError::HookFailed { plugin, event }
+            }
+            ModelError::Event(EventError::Database(e)) => ApiError::Internal(e.into()),
+            ModelError::Event(e) => ApiError::Conflict(e.to_string()),
+            ModelError::Database(e) => ApiError::Internal(e.into()),
+        }
     }
 }
 

@@ -8,16 +8,23 @@
 //! route table.
 //!
 //! - [`error`]: the JSON error type.
+//! - [`extract`]: JSON bodies, ids, query parameters, preconditions.
 //! - [`auth`]: bearer-token extractors.
+//! - [`unit`]: a request's unit of work (principal + transaction).
+//! - [`collections`], [`documents`]: the core data API.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`admin`]: the admin routes, under /api/v1/admin.
 //! - [`plugin_proxy`]: requests to plugin routes.
 
 pub mod admin;
 pub mod auth;
+pub mod collections;
+pub mod documents;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod plugin_proxy;
+pub mod unit;
 
 use crate::routing::{CoreRoute, PathPattern};
 use crate::state::AppState;
@@ -48,6 +55,8 @@ impl CoreApi {
             routes: Vec::new(),
         };
         let api = health::mount(api);
+        let api = collections::mount(api);
+        let api = documents::mount(api);
         admin::mount(api)
     }
 

@@ -3,21 +3,27 @@
 //! translate the request into the WIT record, call the plugin in a fresh
 //! instance, and translate its answer back.
 //!
+//! Whatever the plugin writes through host calls belongs to one session
+//! that commits only if the plugin answers with a status below 400; a trap,
+//! a timeout or an error answer rolls it all back.
+//!
 //! Plugins never see credentials: `Authorization` and `Cookie` headers are
 //! stripped before the request crosses into the guest.
 
 use super::REQUEST_ID;
 use super::auth;
 use super::error::ApiError;
+use crate::db::session::Session;
 use crate::routing::Lookup;
 use crate::runtime::bindings::{WitPrincipal, WitRequest, WitResponse};
-use crate::runtime::call::CallContext;
+use crate::runtime::call::{CallContext, HostAccess};
 use crate::state::AppState;
 use crate::util::now_micros;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use std::sync::Arc;
 
 /// Request headers that stay on the host side.
 const WITHHELD_HEADERS: &[HeaderName] = &[
@@ -103,11 +109,35 @@ pub async fn dispatch(
         request_id: request_id.clone(),
         received_at: now_micros(),
     };
+    // Everything the plugin writes while handling the request commits
+    // together, and only if it answers with a success.
+    let session = Arc::new(Session::new(state.db.clone()));
     let context = CallContext {
         principal,
         request_id,
+        depth: 0,
+        host: Some(HostAccess {
+            state: state.clone(),
+            session: session.clone(),
+            plugin: plugin.clone(),
+        }),
     };
-    let response = plugin.call(context).handle(wit_request).await?;
+    let response = match plugin.call(context).handle(wit_request).await {
+        Ok(response) if response.status < 400 => response,
+        Ok(response) => {
+            session.rollback().await;
+            return into_http(&plugin.manifest.name, response);
+        }
+        Err(error) => {
+            session.rollback().await;
+            return Err(error.into());
+        }
+    };
+    let wrote = session.has_writes().await;
+    session.commit().await?;
+    if wrote {
+        state.outbox.notify();
+    }
     into_http(&plugin.manifest.name, response)
 }
 

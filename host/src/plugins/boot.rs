@@ -9,7 +9,8 @@
 //! still start.
 
 use super::bundled::BUNDLED_PLUGINS;
-use super::registry::{PluginEntry, PluginRegistry};
+use super::install::{ActivateOptions, activate};
+use super::registry::PluginRegistry;
 use crate::db::Db;
 use crate::db::plugins::{self, Source};
 use crate::runtime::Runtime;
@@ -97,16 +98,23 @@ pub async fn boot(
     }
 
     for (_, (plugin, candidate)) in chosen {
-        let entry = PluginEntry {
-            plugin: plugin.clone(),
-            source: candidate.source,
+        let options = ActivateOptions {
+            confirm_destructive: false,
             enabled: candidate.enabled,
         };
-        if let Err(conflict) = registry.put(entry).await {
-            registry.refuse(candidate.origin, conflict.to_string());
+        let activated = activate(
+            db,
+            registry,
+            plugin.clone(),
+            &candidate.wasm,
+            candidate.source,
+            options,
+        )
+        .await;
+        if let Err(error) = activated {
+            registry.refuse(candidate.origin, error.to_string());
             continue;
         }
-        plugins::record_active(db, &plugin, &candidate.wasm, candidate.source).await?;
         tracing::info!(
             plugin = %plugin.manifest.name,
             version = %plugin.manifest.version,

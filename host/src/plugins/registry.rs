@@ -7,6 +7,7 @@
 
 use crate::db::plugins::Source;
 use crate::routing::{CoreRoute, RouteConflict, RouteTable};
+use crate::runtime::bindings::exports::kai::fusion::describe::Delivery;
 use crate::runtime::plugin::LoadedPlugin;
 use arc_swap::ArcSwap;
 use serde::Serialize;
@@ -22,12 +23,56 @@ pub struct PluginEntry {
     pub enabled: bool,
 }
 
+/// A plugin subscribed to an event.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub plugin: Arc<LoadedPlugin>,
+    pub delivery: Delivery,
+}
+
 /// One immutable state of the plugin set.
 #[derive(Default)]
 pub struct PluginSet {
     pub plugins: BTreeMap<String, PluginEntry>,
     /// Routes of the enabled plugins.
     pub routes: RouteTable,
+    /// Subscribers of each event kind, among the enabled plugins.
+    events: BTreeMap<String, Vec<Subscriber>>,
+}
+
+impl PluginSet {
+    fn new(plugins: BTreeMap<String, PluginEntry>, routes: RouteTable) -> Self {
+        let mut events: BTreeMap<String, Vec<Subscriber>> = BTreeMap::new();
+        for entry in plugins.values().filter(|e| e.enabled) {
+            for subscription in &entry.plugin.manifest.subscriptions {
+                events
+                    .entry(subscription.event.clone())
+                    .or_default()
+                    .push(Subscriber {
+                        plugin: entry.plugin.clone(),
+                        delivery: subscription.delivery,
+                    });
+            }
+        }
+        Self {
+            plugins,
+            routes,
+            events,
+        }
+    }
+
+    /// The plugins to call for an event of `kind`, in name order.
+    pub fn subscribers(&self, kind: &str) -> Vec<Subscriber> {
+        self.events.get(kind).cloned().unwrap_or_default()
+    }
+
+    /// An enabled plugin by name.
+    pub fn enabled(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.plugins
+            .get(name)
+            .filter(|e| e.enabled)
+            .map(|e| &e.plugin)
+    }
 }
 
 /// A plugin that was refused, kept for operators to see.
@@ -73,8 +118,14 @@ impl PluginRegistry {
             &self.core_routes,
             plugins.values().filter(|e| e.enabled).map(|e| &e.plugin),
         )?;
-        self.current.store(Arc::new(PluginSet { plugins, routes }));
+        self.current
+            .store(Arc::new(PluginSet::new(plugins, routes)));
         Ok(())
+    }
+
+    /// Checks `plugin`'s routes against the current set without changing it.
+    pub fn check_routes(&self, plugin: &LoadedPlugin) -> Result<(), Box<RouteConflict>> {
+        self.current.load().routes.check(&self.core_routes, plugin)
     }
 
     /// Records a refused plugin for the admin listing.

@@ -9,7 +9,10 @@ use super::bindings::Plugin as PluginBindings;
 use super::bindings::PluginPre;
 use super::bindings::exports::kai::fusion::events::Event as WitEvent;
 use super::bindings::{WitManifest, WitPrincipal, WitRequest, WitResponse};
-use super::plugin::EffectiveLimits;
+use super::plugin::{EffectiveLimits, LoadedPlugin};
+use crate::db::session::Session;
+use crate::state::AppState;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
@@ -25,10 +28,25 @@ const HOST_TIMER_GRACE: Duration = Duration::from_millis(250);
 
 /// Who is calling and why: travels into the store so host functions can
 /// check grants and apply the principal.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct CallContext {
     pub principal: Option<WitPrincipal>,
     pub request_id: String,
+    /// How deep in a chain of event hooks this call is (0 for a request).
+    pub depth: u8,
+    /// What host functions work with; `None` while a plugin is only being
+    /// described at load time (host calls then fail).
+    pub host: Option<HostAccess>,
+}
+
+/// The host state a call's host functions use.
+#[derive(Clone)]
+pub struct HostAccess {
+    pub state: AppState,
+    /// The unit of work this call's writes belong to.
+    pub session: Arc<Session>,
+    /// The plugin being called: its models and its grants.
+    pub plugin: Arc<LoadedPlugin>,
 }
 
 /// The data of one call's [`Store`]; host capability implementations

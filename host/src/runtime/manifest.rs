@@ -2,9 +2,11 @@
 //! turned into typed values (semver versions, parsed route patterns), or an
 //! error that names exactly what is wrong.
 
+use crate::events::EventKind;
 use crate::routing::PathPattern;
 use crate::runtime::bindings::WitManifest;
 use crate::runtime::bindings::exports::kai::fusion::describe as wit;
+use crate::schema::ModelDef;
 use semver::{Version, VersionReq};
 use serde::Serialize;
 
@@ -27,7 +29,7 @@ pub struct Manifest {
     pub host_api: VersionReq,
     pub routes: Vec<RouteDecl>,
     pub limits: wit::Limits,
-    pub models: Vec<wit::Model>,
+    pub models: Vec<ModelDef>,
     pub subscriptions: Vec<wit::Subscription>,
     pub capabilities: wit::Capabilities,
     pub dependencies: Vec<Dependency>,
@@ -81,6 +83,10 @@ pub enum ManifestError {
     },
     #[error("plugin `{name}` declares a limit of 0 for {limit}")]
     BadLimit { name: String, limit: &'static str },
+    #[error("plugin `{name}` declares invalid models: {reason}")]
+    BadModels { name: String, reason: String },
+    #[error("plugin `{name}` subscribes to the unknown event `{event}`")]
+    BadSubscription { name: String, event: String },
     #[error("plugin `{name}` has an invalid dependency on `{plugin}`: {reason}")]
     BadDependency {
         name: String,
@@ -121,6 +127,22 @@ impl Manifest {
                 return Err(ManifestError::BadLimit { name, limit });
             }
         }
+        let models = crate::schema::definition::validate(&name, &raw.models).map_err(|reason| {
+            ManifestError::BadModels {
+                name: name.clone(),
+                reason,
+            }
+        })?;
+        if let Some(bad) = raw
+            .subscriptions
+            .iter()
+            .find(|s| EventKind::parse(&s.event).is_none())
+        {
+            return Err(ManifestError::BadSubscription {
+                name,
+                event: bad.event.clone(),
+            });
+        }
         let dependencies = raw
             .dependencies
             .into_iter()
@@ -145,7 +167,7 @@ impl Manifest {
             host_api,
             routes,
             limits: raw.limits,
-            models: raw.models,
+            models,
             subscriptions: raw.subscriptions,
             capabilities: raw.capabilities,
             dependencies,

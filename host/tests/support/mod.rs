@@ -200,6 +200,52 @@ impl TestServer {
         request.send().await.expect("request sent")
     }
 
+    /// Creates a user and returns an API token for them.
+    pub async fn user(&self, email: &str, admin: bool) -> String {
+        use kai_host::db::users::{self, Role};
+        let role = if admin { Role::Admin } else { Role::Member };
+        let user = users::create(&self.state.db, email, role)
+            .await
+            .expect("user created");
+        users::create_token(&self.state.db, &user.id, "test", None)
+            .await
+            .expect("token created")
+            .secret
+    }
+
+    /// Sends a request and returns status, JSON body (Null if none) and headers.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let response = self.send(method, path, Some(token), body.as_ref()).await;
+        let headers = response.headers().clone();
+        let (status, body) = json_of(response).await;
+        (status, body, headers)
+    }
+
+    /// Polls `check` until it returns `Some`, for at most `seconds`.
+    pub async fn eventually<T, F, Fut>(&self, seconds: u64, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "condition not reached within {seconds} s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// GET as the bootstrap admin, returning status and JSON body.
     pub async fn admin_get(&self, path: &str) -> (u16, Value) {
         let response = self
@@ -247,6 +293,10 @@ impl TestServer {
         )
     }
 }
+
+/// Shorthands for request methods.
+#[allow(unused_imports)]
+pub use reqwest::Method as M;
 
 /// Status and JSON body of a response (Null when the body is not JSON).
 pub async fn json_of(response: Response) -> (u16, Value) {

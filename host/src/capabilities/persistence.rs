@@ -1,0 +1,429 @@
+//! `kai:fusion/persistence`: a plugin's own models (real tables named
+//! `plg_<plugin>_<model>`), plus read-only access to models other plugins
+//! export, when the operator granted it.
+//!
+//! Every field name is checked against the model's declaration and every
+//! value bound as a parameter (see `crate::query`). A plugin can name only
+//! its own models or granted `<plugin>/<model>` pairs; any other table is
+//! out of reach because table names never come from the guest.
+
+use super::Caller;
+use super::db_error;
+use crate::query::schema::TableSchema;
+use crate::query::select::{self, SelectSpec};
+use crate::query::sql::{Param, Sql, ident};
+use crate::query::values::to_param;
+use crate::query::{QueryError, aggregate, filter};
+use crate::runtime::bindings::kai::fusion::persistence::{Entity, Host, Page, Row, Select};
+use crate::runtime::bindings::kai::fusion::query::{AggregateQuery, AggregateRow, FilterNode};
+use crate::runtime::bindings::kai::fusion::types::{Error as WitError, Value};
+use crate::runtime::call::CallState;
+use crate::schema::ModelDef;
+use crate::schema::definition::default_value;
+use sqlx::Row as _;
+
+/// A model a call may use, and how.
+struct Resolved {
+    schema: TableSchema,
+    def: ModelDef,
+    writable: bool,
+}
+
+impl From<QueryError> for WitError {
+    fn from(error: QueryError) -> Self {
+        WitError::Invalid(error.0)
+    }
+}
+
+impl Caller {
+    /// Finds `name` among this plugin's models or the exported models of
+    /// others it was granted.
+    fn resolve_model(&self, name: &str) -> Result<Resolved, WitError> {
+        let host = self.host()?;
+        let own = &host.plugin.manifest;
+        let (owner, model) = match name.split_once('/') {
+            Some((owner, model)) if owner != own.name => (owner, model),
+            Some((_, model)) => (own.name.as_str(), model),
+            None => (own.name.as_str(), name),
+        };
+        if owner == own.name {
+            let def = own.models.iter().find(|m| m.name == model).ok_or_else(|| {
+                WitError::NotFound(format!("plugin `{}` declares no model `{model}`", own.name))
+            })?;
+            return Ok(Resolved {
+                schema: def.table_schema(owner),
+                def: def.clone(),
+                writable: true,
+            });
+        }
+        let qualified = format!("{owner}/{model}");
+        if !self.grants()?.plugin_models.contains(&qualified) {
+            return Err(WitError::Denied(format!(
+                "plugin `{}` was not granted read access to `{qualified}`",
+                own.name
+            )));
+        }
+        let set = host.state.plugins.snapshot();
+        let target = set
+            .enabled(owner)
+            .ok_or_else(|| WitError::NotFound(format!("plugin `{owner}` is not loaded")))?;
+        let def = target
+            .manifest
+            .models
+            .iter()
+            .find(|m| m.name == model && m.exported)
+            .ok_or_else(|| WitError::Denied(format!("`{qualified}` is not an exported model")))?;
+        Ok(Resolved {
+            schema: def.table_schema(owner),
+            def: def.clone(),
+            writable: false,
+        })
+    }
+
+    fn resolve_writable(&self, name: &str) -> Result<Resolved, WitError> {
+        let resolved = self.resolve_model(name)?;
+        if !resolved.writable {
+            return Err(WitError::Denied(format!(
+                "`{name}` belongs to another plugin and is read-only"
+            )));
+        }
+        Ok(resolved)
+    }
+
+    async fn persist_insert(&self, model: String, fields: Row) -> Result<String, WitError> {
+        let resolved = self.resolve_writable(&model)?;
+        let mut names = vec!["id".to_string()];
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut params = vec![Param::Text(id.clone())];
+        for (name, value) in &fields {
+            let column = resolved.schema.stored(name)?;
+            if name == "id" {
+                return Err(WitError::Invalid("`id` is assigned by the host".into()));
+            }
+            if names.contains(name) {
+                return Err(WitError::Invalid(format!("field `{name}` is given twice")));
+            }
+            params.push(to_param(column, value)?);
+            names.push(name.clone());
+        }
+        for field in &resolved.def.fields {
+            if names.contains(&field.name) {
+                continue;
+            }
+            let value = match default_value(field) {
+                Some(value) => value,
+                None if field.nullable => Value::Null,
+                None => {
+                    return Err(WitError::Invalid(format!(
+                        "field `{}` of `{model}` is required",
+                        field.name
+                    )));
+                }
+            };
+            params.push(to_param(resolved.schema.stored(&field.name)?, &value)?);
+            names.push(field.name.clone());
+        }
+        let mut sql = Sql::new("INSERT INTO ");
+        sql.push(&ident(&resolved.schema.table)).push(" (");
+        sql.push(
+            &names
+                .iter()
+                .map(|n| ident(n))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        sql.push(") VALUES (");
+        for (i, param) in params.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.param(param);
+        }
+        sql.push(")");
+        self.execute(&sql).await?;
+        Ok(id)
+    }
+
+    async fn persist_update(
+        &self,
+        model: String,
+        id: String,
+        fields: Row,
+    ) -> Result<bool, WitError> {
+        let resolved = self.resolve_writable(&model)?;
+        if fields.is_empty() {
+            return Err(WitError::Invalid(
+                "an update needs at least one field".into(),
+            ));
+        }
+        let mut sql = Sql::new("UPDATE ");
+        sql.push(&ident(&resolved.schema.table)).push(" SET ");
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, (name, value)) in fields.iter().enumerate() {
+            if name == "id" {
+                return Err(WitError::Invalid("`id` cannot change".into()));
+            }
+            if seen.contains(&name.as_str()) {
+                return Err(WitError::Invalid(format!("field `{name}` is given twice")));
+            }
+            seen.push(name);
+            let column = resolved.schema.stored(name)?;
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push(&ident(name)).push(" = ");
+            sql.param(to_param(column, value)?);
+        }
+        sql.push(" WHERE id = ");
+        sql.param(Param::Text(canonical_id(&id)?));
+        Ok(self.execute(&sql).await? > 0)
+    }
+
+    async fn persist_delete_where(
+        &self,
+        model: String,
+        filter_nodes: &[FilterNode],
+    ) -> Result<u64, WitError> {
+        let resolved = self.resolve_writable(&model)?;
+        let backend = self.host()?.state.db.backend();
+        let mut sql = Sql::new("DELETE FROM ");
+        sql.push(&ident(&resolved.schema.table)).push(" WHERE ");
+        filter::render(&resolved.schema, filter_nodes, backend, &mut sql)?;
+        self.execute(&sql).await
+    }
+
+    async fn persist_get(&self, model: String, id: String) -> Result<Option<Entity>, WitError> {
+        let resolved = self.resolve_model(&model)?;
+        let id = canonical_id(&id)?;
+        let page = self
+            .persist_select(
+                &resolved,
+                &[FilterNode::Condition(
+                    crate::runtime::bindings::kai::fusion::query::Condition {
+                        field: "id".into(),
+                        op: crate::runtime::bindings::kai::fusion::query::Op::Eq,
+                        values: vec![Value::Uuid(id)],
+                    },
+                )],
+                &[],
+                1,
+                None,
+            )
+            .await?;
+        Ok(page.items.into_iter().next())
+    }
+
+    async fn persist_select(
+        &self,
+        resolved: &Resolved,
+        filter_nodes: &[FilterNode],
+        order: &[crate::runtime::bindings::kai::fusion::query::Order],
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page, WitError> {
+        let host = self.host()?;
+        let plan = select::build(
+            &SelectSpec {
+                schema: &resolved.schema,
+                filter: filter_nodes,
+                scope: None,
+                order,
+                limit,
+                cursor,
+            },
+            host.state.db.backend(),
+        )?;
+        let plugin = self.plugin_name.as_str();
+        let rows = async {
+            let mut conn = host.session.read_conn().await?;
+            let conn = &mut *conn;
+            plan.sql.query().fetch_all(&mut *conn).await
+        }
+        .await
+        .map_err(|e| db_error(plugin, e))?;
+        let (page, next_cursor) = plan.page(&rows).map_err(|e| db_error(plugin, e))?;
+        let items = page
+            .iter()
+            .map(|row| {
+                let mut fields = plan.read_row(row)?;
+                let id = match fields.remove(0).1 {
+                    Value::Uuid(id) | Value::Text(id) => id,
+                    _ => String::new(),
+                };
+                Ok(Entity { id, fields })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(|e| db_error(plugin, e))?;
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn persist_count(
+        &self,
+        model: String,
+        filter_nodes: &[FilterNode],
+    ) -> Result<u64, WitError> {
+        let resolved = self.resolve_model(&model)?;
+        let host = self.host()?;
+        let mut sql = Sql::new("SELECT COUNT(*) FROM ");
+        sql.push(&ident(&resolved.schema.table)).push(" WHERE ");
+        filter::render(
+            &resolved.schema,
+            filter_nodes,
+            host.state.db.backend(),
+            &mut sql,
+        )?;
+        let plugin = self.plugin_name.as_str();
+        let count: i64 = async {
+            let mut conn = host.session.read_conn().await?;
+            let conn = &mut *conn;
+            sql.query().fetch_one(&mut *conn).await?.try_get(0)
+        }
+        .await
+        .map_err(|e| db_error(plugin, e))?;
+        Ok(count as u64)
+    }
+
+    async fn persist_aggregate(
+        &self,
+        model: String,
+        query: &AggregateQuery,
+    ) -> Result<Vec<AggregateRow>, WitError> {
+        let resolved = self.resolve_model(&model)?;
+        let host = self.host()?;
+        let plan = aggregate::build(&resolved.schema, query, None, host.state.db.backend())?;
+        let plugin = self.plugin_name.as_str();
+        let rows = async {
+            let mut conn = host.session.read_conn().await?;
+            let conn = &mut *conn;
+            plan.sql.query().fetch_all(&mut *conn).await
+        }
+        .await
+        .map_err(|e| db_error(plugin, e))?;
+        rows.iter()
+            .map(|row| plan.read_row(row))
+            .collect::<Result<_, _>>()
+            .map_err(|e| db_error(plugin, e))
+    }
+
+    /// Runs a write statement in the call's transaction; rows affected.
+    async fn execute(&self, sql: &Sql) -> Result<u64, WitError> {
+        let host = self.host()?;
+        let plugin = self.plugin_name.as_str();
+        async {
+            let mut conn = host.session.write_conn().await?;
+            let conn = &mut *conn;
+            sql.query().execute(&mut *conn).await
+        }
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| db_error(plugin, e))
+    }
+}
+
+fn canonical_id(id: &str) -> Result<String, WitError> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| WitError::Invalid(format!("`{id}` is not a valid id")))
+}
+
+impl Host for CallState {
+    async fn insert(
+        &mut self,
+        model: String,
+        fields: Row,
+    ) -> wasmtime::Result<Result<String, WitError>> {
+        let caller = self.caller();
+        Ok(async move { caller?.persist_insert(model, fields).await }.await)
+    }
+
+    async fn get(
+        &mut self,
+        model: String,
+        id: String,
+    ) -> wasmtime::Result<Result<Option<Entity>, WitError>> {
+        let caller = self.caller();
+        Ok(async move { caller?.persist_get(model, id).await }.await)
+    }
+
+    async fn update(
+        &mut self,
+        model: String,
+        id: String,
+        fields: Row,
+    ) -> wasmtime::Result<Result<bool, WitError>> {
+        let caller = self.caller();
+        Ok(async move { caller?.persist_update(model, id, fields).await }.await)
+    }
+
+    async fn delete(
+        &mut self,
+        model: String,
+        id: String,
+    ) -> wasmtime::Result<Result<bool, WitError>> {
+        let caller = self.caller();
+        let result = async move {
+            let caller = caller?;
+            let id = canonical_id(&id)?;
+            let nodes = [FilterNode::Condition(
+                crate::runtime::bindings::kai::fusion::query::Condition {
+                    field: "id".into(),
+                    op: crate::runtime::bindings::kai::fusion::query::Op::Eq,
+                    values: vec![Value::Uuid(id)],
+                },
+            )];
+            Ok(caller.persist_delete_where(model, &nodes).await? > 0)
+        }
+        .await;
+        Ok(result)
+    }
+
+    async fn delete_where(
+        &mut self,
+        model: String,
+        filter: Vec<FilterNode>,
+    ) -> wasmtime::Result<Result<u64, WitError>> {
+        let caller = self.caller();
+        Ok(async move { caller?.persist_delete_where(model, &filter).await }.await)
+    }
+
+    async fn query(
+        &mut self,
+        model: String,
+        select: Select,
+    ) -> wasmtime::Result<Result<Page, WitError>> {
+        let caller = self.caller();
+        let result = async move {
+            let caller = caller?;
+            let resolved = caller.resolve_model(&model)?;
+            caller
+                .persist_select(
+                    &resolved,
+                    &select.filter,
+                    &select.order,
+                    select.limit,
+                    select.cursor.as_deref(),
+                )
+                .await
+        }
+        .await;
+        Ok(result)
+    }
+
+    async fn count(
+        &mut self,
+        model: String,
+        filter: Vec<FilterNode>,
+    ) -> wasmtime::Result<Result<u64, WitError>> {
+        let caller = self.caller();
+        Ok(async move { caller?.persist_count(model, &filter).await }.await)
+    }
+
+    async fn aggregate(
+        &mut self,
+        model: String,
+        query: AggregateQuery,
+    ) -> wasmtime::Result<Result<Vec<AggregateRow>, WitError>> {
+        let caller = self.caller();
+        Ok(async move { caller?.persist_aggregate(model, &query).await }.await)
+    }
+}

@@ -1,0 +1,187 @@
+//! Request parsing with errors in our format: JSON bodies (malformed JSON is
+//! a 400; a wrong, missing or unknown field is a 422 naming the field's
+//! path), path ids, query parameters (unknown ones are refused by name),
+//! and the `If-Match` / `If-None-Match` preconditions.
+
+use super::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, Uri, header};
+use serde::de::DeserializeOwned;
+use std::str::FromStr;
+
+/// A JSON body of type `T`.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::BadRequest("the request body is too large".into())
+                } else {
+                    ApiError::BadRequest(format!("could not read the body: {rejection}"))
+                }
+            })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON, naming the failing field's path.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::BadRequest(format!("malformed JSON: {inner}"))
+        } else {
+            let field = if path == "." {
+                "body".to_string()
+            } else {
+                path
+            };
+            ApiError::validation(field, strip_position(&inner.to_string()))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 42"; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// A UUID from the path, or a 400 naming the parameter.
+pub fn path_id(name: &str, value: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(value)
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "path parameter `{name}`: `{value}` is not a valid UUID"
+            ))
+        })
+}
+
+/// The query string, checked against the parameters a route accepts.
+pub struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    /// Parses the query of `uri`, refusing parameters not in `allowed`
+    /// and parameters given twice.
+    pub fn parse(uri: &Uri, allowed: &[&str]) -> Result<Self, ApiError> {
+        let pairs: Vec<(String, String)> = uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if !allowed.contains(&name.as_str()) {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter `{name}`; this route accepts: {}",
+                    allowed.join(", ")
+                )));
+            }
+            if pairs[..i].iter().any(|(earlier, _)| earlier == name) {
+                return Err(ApiError::BadRequest(format!(
+                    "query parameter `{name}` is given twice"
+                )));
+            }
+        }
+        Ok(Self(pairs))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Parses a parameter, or a 400 naming it.
+    pub fn parsed<T: FromStr>(&self, name: &str, expected: &str) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "query parameter `{name}`: `{v}` is not {expected}"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// An RFC 3339 timestamp parameter, in microseconds.
+    pub fn timestamp(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                chrono::DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.timestamp_micros())
+                    .map_err(|_| {
+                        ApiError::BadRequest(format!(
+                            "query parameter `{name}`: `{v}` is not an RFC 3339 timestamp"
+                        ))
+                    })
+            })
+            .transpose()
+    }
+
+    /// A boolean flag (`true`/`false`), default false.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        Ok(self.parsed::<bool>(name, "true or false")?.unwrap_or(false))
+    }
+}
+
+/// The version an `If-Match` header expects: `None` without the header or
+/// with `*`.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    precondition(headers, header::IF_MATCH)
+}
+
+/// The version an `If-None-Match` header names, if any.
+pub fn if_none_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    precondition(headers, header::IF_NONE_MATCH)
+}
+
+fn precondition(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(&name) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name}: expected an entity tag such as \"3\" (from an ETag header), got `{text}`"
+            ))
+        })
+}
+
+/// The entity tag of a version.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}

@@ -1,0 +1,46 @@
+//! One REST request's unit of work: the acting principal and a database
+//! session. Model operations run in it; [`Unit::commit`] makes their writes
+//! (and those of the transactional hooks they triggered) durable together,
+//! and dropping the unit without committing rolls everything back.
+
+use crate::db::session::Session;
+use crate::db::users::Principal;
+use crate::models::{Actor, Ctx};
+use crate::state::AppState;
+use std::sync::Arc;
+
+pub struct Unit {
+    state: AppState,
+    session: Arc<Session>,
+    actor: Actor,
+}
+
+impl Unit {
+    pub fn new(state: &AppState, principal: &Principal) -> Self {
+        Self {
+            state: state.clone(),
+            session: Arc::new(Session::new(state.db.clone())),
+            actor: Actor::from_principal(principal),
+        }
+    }
+
+    /// The context model operations take.
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            state: &self.state,
+            session: &self.session,
+            actor: &self.actor,
+            depth: 0,
+        }
+    }
+
+    /// Commits, then wakes the event worker if events were queued.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        let wrote = self.session.has_writes().await;
+        self.session.commit().await?;
+        if wrote {
+            self.state.outbox.notify();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,42 @@
+//! The query language of `kai:fusion/query`, compiled to SQL.
+//!
+//! Plugins (and the REST list filters) describe what they want as data:
+//! filter trees, orderings, aggregates. This module checks every field name
+//! against the table's [`schema::TableSchema`], every value against the
+//! field's type, and renders SQL in which everything that came from outside
+//! is a bound parameter. No string a plugin sends can change the structure
+//! of the SQL; the worst it can get is a [`QueryError`] naming the problem.
+//!
+//! - [`schema`]: the columns a query may use, and their types.
+//! - [`sql`]: SQL text with numbered parameters.
+//! - [`values`]: WIT values to parameters and back.
+//! - [`filter`]: filter trees to `WHERE` clauses.
+//! - [`select`]: ordered, keyset-paginated selects.
+//! - [`aggregate`]: grouped aggregates and time buckets.
+
+pub mod aggregate;
+pub mod filter;
+pub mod schema;
+pub mod select;
+pub mod sql;
+pub mod values;
+
+/// A query that cannot be run, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub String);
+
+impl QueryError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Most rows a select returns in one page.
+pub const MAX_PAGE: u32 = 1000;
+/// Most rows an aggregate returns.
+pub const MAX_AGGREGATE_ROWS: u32 = 10_000;
+/// Most nodes in one filter.
+pub const MAX_FILTER_NODES: usize = 256;
+/// Most values in one `in` condition.
+pub const MAX_IN_VALUES: usize = 1000;

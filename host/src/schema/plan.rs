@@ -1,0 +1,274 @@
+//! Migration plans: what must change in the database to go from the models
+//! a plugin's installed version declared to those of a new version.
+//!
+//! Additive steps (a new model, a new nullable or defaulted field, a new or
+//! dropped index, a changed default) apply by themselves. Destructive steps
+//! (dropping a model or a field, changing a field's type) lose data, so they
+//! are refused unless the plugin's major version grew, and even then run
+//! only when the operator confirms. Changes the host cannot make safely on
+//! both backends (nullability of an existing field) are refused outright,
+//! with the way forward in the message.
+
+use super::definition::{FieldDef, IndexDef, ModelDef};
+use semver::Version;
+use serde::Serialize;
+
+/// One change to the database.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Step {
+    CreateTable {
+        model: String,
+    },
+    DropTable {
+        model: String,
+    },
+    AddColumn {
+        model: String,
+        field: String,
+    },
+    DropColumn {
+        model: String,
+        field: String,
+    },
+    RetypeColumn {
+        model: String,
+        field: String,
+        from: String,
+        to: String,
+    },
+    ChangeDefault {
+        model: String,
+        field: String,
+    },
+    CreateIndex {
+        model: String,
+        index: IndexDef,
+    },
+    DropIndex {
+        model: String,
+        index: IndexDef,
+    },
+}
+
+impl Step {
+    /// Whether the step can lose data.
+    pub fn is_destructive(&self) -> bool {
+        matches!(
+            self,
+            Step::DropTable { .. } | Step::DropColumn { .. } | Step::RetypeColumn { .. }
+        )
+    }
+}
+
+/// Everything that changes, in the order it will be applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MigrationPlan {
+    pub steps: Vec<Step>,
+    pub destructive: bool,
+}
+
+/// Why a plan may not run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(
+        "the migration is destructive ({steps}); destructive changes need a new major version, but {from} -> {to} is not one"
+    )]
+    DestructiveWithoutMajor {
+        steps: String,
+        from: String,
+        to: String,
+    },
+    #[error(
+        "the migration is destructive ({steps}); confirm it explicitly to run it (it loses data)"
+    )]
+    NeedsConfirmation { steps: String },
+}
+
+impl MigrationPlan {
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Checks the rules for running this plan when upgrading `from` -> `to`.
+    pub fn check(
+        &self,
+        from: Option<&Version>,
+        to: &Version,
+        confirmed: bool,
+    ) -> Result<(), PlanError> {
+        if !self.destructive {
+            return Ok(());
+        }
+        let steps = self
+            .steps
+            .iter()
+            .filter(|s| s.is_destructive())
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let major_bump = from.is_none_or(|from| to.major > from.major);
+        if !major_bump {
+            return Err(PlanError::DestructiveWithoutMajor {
+                steps,
+                from: from.map(ToString::to_string).unwrap_or_default(),
+                to: to.to_string(),
+            });
+        }
+        if !confirmed {
+            return Err(PlanError::NeedsConfirmation { steps });
+        }
+        Ok(())
+    }
+}
+
+/// A human description of a step.
+pub fn describe(step: &Step) -> String {
+    match step {
+        Step::CreateTable { model } => format!("create model `{model}`"),
+        Step::DropTable { model } => format!("drop model `{model}` and its data"),
+        Step::AddColumn { model, field } => format!("add field `{model}.{field}`"),
+        Step::DropColumn { model, field } => format!("drop field `{model}.{field}` and its data"),
+        Step::RetypeColumn {
+            model,
+            field,
+            from,
+            to,
+        } => {
+            format!("change `{model}.{field}` from {from} to {to} (its values are lost)")
+        }
+        Step::ChangeDefault { model, field } => format!("change the default of `{model}.{field}`"),
+        Step::CreateIndex { model, index } => format!(
+            "create {}index on `{model}` ({})",
+            if index.unique { "unique " } else { "" },
+            index.fields.join(", ")
+        ),
+        Step::DropIndex { model, index } => {
+            format!("drop index on `{model}` ({})", index.fields.join(", "))
+        }
+    }
+}
+
+/// The steps from `old` to `new` models of one plugin.
+pub fn diff(old: &[ModelDef], new: &[ModelDef]) -> Result<MigrationPlan, PlanError> {
+    let mut steps = Vec::new();
+    for model in new {
+        match old.iter().find(|m| m.name == model.name) {
+            None => {
+                steps.push(Step::CreateTable {
+                    model: model.name.clone(),
+                });
+                for index in model.all_indexes() {
+                    steps.push(Step::CreateIndex {
+                        model: model.name.clone(),
+                        index,
+                    });
+                }
+            }
+            Some(previous) => diff_model(previous, model, &mut steps)?,
+        }
+    }
+    for model in old {
+        if !new.iter().any(|m| m.name == model.name) {
+            steps.push(Step::DropTable {
+                model: model.name.clone(),
+            });
+        }
+    }
+    let destructive = steps.iter().any(Step::is_destructive);
+    Ok(MigrationPlan { steps, destructive })
+}
+
+fn diff_model(old: &ModelDef, new: &ModelDef, steps: &mut Vec<Step>) -> Result<(), PlanError> {
+    let model = || new.name.clone();
+    let old_indexes = old.all_indexes();
+    let new_indexes = new.all_indexes();
+    let mut changed_columns: Vec<&str> = Vec::new();
+    let mut columns = Vec::new();
+
+    for field in &new.fields {
+        match old.field(&field.name) {
+            None => {
+                if !field.nullable && field.default.is_none() {
+                    return Err(PlanError::Unsupported(format!(
+                        "new field `{}.{}` must be nullable or have a default, since existing rows need a value",
+                        new.name, field.name
+                    )));
+                }
+                columns.push(Step::AddColumn {
+                    model: model(),
+                    field: field.name.clone(),
+                });
+            }
+            Some(previous) => {
+                if previous.ty != field.ty {
+                    changed_columns.push(&field.name);
+                    if !field.nullable && field.default.is_none() {
+                        return Err(PlanError::Unsupported(format!(
+                            "field `{}.{}` changes type; give it a default or make it nullable so existing rows get a value",
+                            new.name, field.name
+                        )));
+                    }
+                    columns.push(Step::RetypeColumn {
+                        model: model(),
+                        field: field.name.clone(),
+                        from: previous.ty.name().into(),
+                        to: field.ty.name().into(),
+                    });
+                    continue;
+                }
+                if previous.nullable != field.nullable {
+                    return Err(PlanError::Unsupported(format!(
+                        "field `{}.{}` changes nullability, which cannot be migrated in place; add a new field instead",
+                        new.name, field.name
+                    )));
+                }
+                if previous.default != field.default {
+                    columns.push(Step::ChangeDefault {
+                        model: model(),
+                        field: field.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let dropped: Vec<&FieldDef> = old
+        .fields
+        .iter()
+        .filter(|f| new.field(&f.name).is_none())
+        .collect();
+    // Indexes go first (a column in an index cannot be dropped), then
+    // columns, then the new indexes.
+    let touches = |index: &IndexDef| {
+        index
+            .fields
+            .iter()
+            .any(|f| changed_columns.contains(&f.as_str()) || dropped.iter().any(|d| d.name == *f))
+    };
+    for index in &old_indexes {
+        if !new_indexes.contains(index) || touches(index) {
+            steps.push(Step::DropIndex {
+                model: model(),
+                index: index.clone(),
+            });
+        }
+    }
+    for field in &dropped {
+        steps.push(Step::DropColumn {
+            model: model(),
+            field: field.name.clone(),
+        });
+    }
+    steps.append(&mut columns);
+    for index in &new_indexes {
+        if !old_indexes.contains(index) || touches(index) {
+            steps.push(Step::CreateIndex {
+                model: model(),
+                index: index.clone(),
+            });
+        }
+    }
+    Ok(())
+}

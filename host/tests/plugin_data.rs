@@ -1,0 +1,524 @@
+//! Plugins reach data only through WIT, with the same rules as REST: their
+//! own real tables, granted exports of others, a private kv, and the core
+//! models as the caller. Writes of one request commit together or not at
+//! all.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{M, Setup, TestServer, wasm};
+
+async fn server() -> TestServer {
+    Setup::new()
+        .await
+        .plugins_dir(&[
+            ("data-probe.wasm", wasm("data-probe")),
+            ("outbox-hook.wasm", wasm("outbox-hook")),
+        ])
+        .start()
+        .await
+}
+
+async fn notes(server: &TestServer, token: &str, query: &str) -> Vec<Value> {
+    let (status, body, _) = server
+        .call(
+            M::GET,
+            &format!("/api/v1/data-probe/notes{query}"),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_plugin_model_is_a_real_table_with_indexes() {
+    let server = server().await;
+    let token = server.admin_token.clone();
+    let (status, body, _) = server
+        .call(
+            M::POST,
+            "/api/v1/data-probe/notes",
+            &token,
+            Some(json!({ "title": "b", "score": 2.5, "tag": "x" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+
+    // The row is in plg_data_probe_note, with the declared defaults.
+    let row =
+        sqlx::query("SELECT title, body, pinned, score FROM plg_data_probe_note WHERE id = $1")
+            .bind(&id)
+            .fetch_one(server.state.db.reader())
+            .await
+            .unwrap();
+    use sqlx::Row;
+    assert_eq!(row.get::<String, _>(0), "b");
+    assert_eq!(row.get::<String, _>(1), "");
+    assert_eq!(row.get::<i32, _>(2), 0);
+    assert_eq!(row.get::<f64, _>(3), 2.5);
+
+    // Real indexes exist for indexed, unique and composite fields.
+    let index_query = match server.state.db.backend() {
+        kai_host::db::Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'plg_data_probe_note' AND sql IS NOT NULL"
+        }
+        kai_host::db::Backend::Postgres => {
+            "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'plg_data_probe_note' AND indexname <> 'plg_data_probe_note_pkey'"
+        }
+    };
+    let indexes: i64 = sqlx::query(index_query)
+        .fetch_one(server.state.db.reader())
+        .await
+        .unwrap()
+        .get(0);
+    // title, slug (unique), doc_id (reference), (tag, happened_at).
+    assert_eq!(indexes, 4);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn persistence_crud_filters_and_aggregates() {
+    let server = server().await;
+    let token = server.admin_token.clone();
+    let day = 86_400_000_000i64;
+    let jan_5 = 1_767_571_200_000_000i64; // 2026-01-05T00:00:00Z
+    let rows = [
+        json!({ "title": "alpha", "tag": "red", "score": 1.0, "pinned": true, "happened_at": jan_5 + 3_600_000_000 }),
+        json!({ "title": "bravo", "tag": "red", "score": 3.0, "happened_at": jan_5 + 7_200_000_000 }),
+        json!({ "title": "charlie", "tag": "blue", "score": 5.0, "happened_at": jan_5 + day }),
+        json!({ "title": "delta", "tag": "blue", "happened_at": jan_5 + 40 * day }),
+        json!({ "title": "echo" }),
+    ];
+    let mut ids = Vec::new();
+    for row in &rows {
+        let (status, body, _) = server
+            .call(
+                M::POST,
+                "/api/v1/data-probe/notes",
+                &token,
+                Some(row.clone()),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+
+    let all = notes(&server, &token, "").await;
+    let titles: Vec<&str> = all.iter().map(|n| n["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["alpha", "bravo", "charlie", "delta", "echo"]);
+    assert_eq!(notes(&server, &token, "?tag=red").await.len(), 2);
+    assert_eq!(notes(&server, &token, "?pinned=true").await.len(), 1);
+
+    // Cursor pagination over the plugin's own model.
+    let (_, page, _) = server
+        .call(M::GET, "/api/v1/data-probe/notes?limit=2", &token, None)
+        .await;
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let (_, page2, _) = server
+        .call(
+            M::GET,
+            &format!("/api/v1/data-probe/notes?limit=2&cursor={cursor}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(page2["items"][0]["title"], "charlie");
+
+    // Update, get, delete.
+    let (status, _, _) = server
+        .call(
+            M::PATCH,
+            &format!("/api/v1/data-probe/notes/{}", ids[4]),
+            &token,
+            Some(json!({ "tag": "red", "score": 2.0 })),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, echo, _) = server
+        .call(
+            M::GET,
+            &format!("/api/v1/data-probe/notes/{}", ids[4]),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (echo["tag"].as_str(), echo["score"].as_f64()),
+        (Some("red"), Some(2.0))
+    );
+    let (_, body, _) = server
+        .call(
+            M::DELETE,
+            &format!("/api/v1/data-probe/notes/{}", ids[3]),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(body["deleted"], true);
+
+    // Aggregates, computed in SQL, against numbers computed here.
+    let (status, stats, _) = server
+        .call(M::GET, "/api/v1/data-probe/stats", &token, None)
+        .await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["total"], 4);
+    let groups = stats["groups"].as_array().unwrap();
+    let group = |tag: &str| groups.iter().find(|g| g["tag"] == tag).unwrap().clone();
+    assert_eq!(group("red")["count"], 3);
+    assert_eq!(group("red")["sum_score"], 6.0);
+    assert_eq!(group("red")["avg_score"], 2.0);
+    assert_eq!(group("red")["max_title"], "echo");
+    assert_eq!(group("blue")["count"], 1);
+    assert_eq!(stats["per_day"], json!([[jan_5, 2], [jan_5 + day, 1]]));
+    assert_eq!(stats["per_month"], json!([[1_767_225_600_000_000i64, 3]])); // 2026-01-01
+
+    // A unique field refuses a duplicate with a conflict.
+    let (status, _, _) = server
+        .call(
+            M::POST,
+            "/api/v1/data-probe/notes",
+            &token,
+            Some(json!({ "title": "s1", "slug": "same" })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, body, _) = server
+        .call(
+            M::POST,
+            "/api/v1/data-probe/notes",
+            &token,
+            Some(json!({ "title": "s2", "slug": "same" })),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+
+    // Type errors and missing required fields name the field.
+    let query =
+        json!({ "model": "note", "filter": { "field": "score", "op": "eq", "values": ["high"] } });
+    let (status, body, _) = server
+        .call(M::POST, "/api/v1/data-probe/query", &token, Some(query))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`score` is a float field"),
+        "{body}"
+    );
+    let (status, body, _) = server
+        .call(
+            M::POST,
+            "/api/v1/data-probe/notes",
+            &token,
+            Some(json!({ "body": "untitled" })),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`title`"),
+        "{body}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_trap_or_an_error_answer_rolls_back_the_request() {
+    let server = server().await;
+    let token = server.admin_token.clone();
+    let (status, _, _) = server
+        .call(M::POST, "/api/v1/data-probe/write-then-trap", &token, None)
+        .await;
+    assert_eq!(status, 500);
+    let (status, _, _) = server
+        .call(M::POST, "/api/v1/data-probe/write-then-fail", &token, None)
+        .await;
+    assert_eq!(status, 500);
+    assert!(
+        notes(&server, &token, "").await.is_empty(),
+        "no half-written rows"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn kv_is_private_expires_and_lists_by_prefix() {
+    let server = server().await;
+    let token = server.admin_token.clone();
+    for key in ["app:a", "app:b", "other"] {
+        let response = server
+            .client
+            .put(server.url(&format!("/api/v1/data-probe/kv/{key}")))
+            .bearer_auth(&token)
+            .body(format!("value of {key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+    let response = server
+        .client
+        .get(server.url("/api/v1/data-probe/kv/app:a"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "value of app:a");
+    let (_, body, _) = server
+        .call(M::GET, "/api/v1/data-probe/kv?prefix=app:", &token, None)
+        .await;
+    assert_eq!(body["keys"], json!(["app:a", "app:b"]));
+    let (_, body, _) = server
+        .call(
+            M::GET,
+            "/api/v1/data-probe/kv?prefix=app:&after=app:a",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(body["keys"], json!(["app:b"]));
+    let (_, body, _) = server
+        .call(M::DELETE, "/api/v1/data-probe/kv/app:a", &token, None)
+        .await;
+    assert_eq!(body["existed"], true);
+    let (status, _, _) = server
+        .call(M::GET, "/api/v1/data-probe/kv/app:a", &token, None)
+        .await;
+    assert_eq!(status, 404);
+
+    // A key with a 1 ms TTL is gone shortly after.
+    server
+        .client
+        .put(server.url("/api/v1/data-probe/kv/short?ttl_ms=1"))
+        .bearer_auth(&token)
+        .body("brief")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (status, _, _) = server
+        .call(M::GET, "/api/v1/data-probe/kv/short", &token, None)
+        .await;
+    assert_eq!(status, 404);
+
+    // The outbox-hook fixture did not ask for kv: no access at all.
+    let rows: i64 = {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) FROM plugin_kv WHERE plugin = 'outbox-hook'")
+            .fetch_one(server.state.db.reader())
+            .await
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(rows, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn another_plugins_model_is_readable_only_when_exported_and_granted() {
+    let server = server().await;
+    let token = server.admin_token.clone();
+    server
+        .call(
+            M::POST,
+            "/api/v1/data-probe/shared",
+            &token,
+            Some(json!({ "text": "hello" })),
+        )
+        .await;
+    server
+        .call(
+            M::POST,
+            "/api/v1/data-probe/notes",
+            &token,
+            Some(json!({ "title": "private" })),
+        )
+        .await;
+
+    // Exported and granted: readable.
+    let (status, body, _) = server
+        .call(
+            M::GET,
+            "/api/v1/outbox-hook/peek/data-probe/shared_note",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!((status, body["rows"].as_i64()), (200, Some(1)), "{body}");
+    // Requested but not exported: denied.
+    let (status, body, _) = server
+        .call(
+            M::GET,
+            "/api/v1/outbox-hook/peek/data-probe/note",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an exported model")
+    );
+    // Not requested at all: denied.
+    let (status, body, _) = server
+        .call(
+            M::GET,
+            "/api/v1/outbox-hook/peek/tx-hook/change",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not granted")
+    );
+
+    // Read-only: data-probe's query route against its own model works, but
+    // writing another plugin's model is impossible (names resolve to the
+    // caller's own tables or to read-only exports).
+    let (status, body, _) = server
+        .call(
+            M::POST,
+            "/api/v1/data-probe/query",
+            &token,
+            Some(json!({ "model": "outbox-hook/delivery" })),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn plugins_see_core_models_as_their_caller() {
+    let server = server().await;
+    let alice = server.user("alice@example.com", false).await;
+    let bob = server.user("bob@example.com", false).await;
+    let (_, collection, _) = server
+        .call(
+            M::POST,
+            "/api/v1/collections",
+            &alice,
+            Some(json!({ "name": "A" })),
+        )
+        .await;
+    let collection = collection["id"].as_str().unwrap().to_string();
+    let (_, doc, _) = server
+        .call(
+            M::POST,
+            &format!("/api/v1/collections/{collection}/documents"),
+            &alice,
+            Some(json!({ "title": "alice's" })),
+        )
+        .await;
+    let doc = doc["id"].as_str().unwrap().to_string();
+
+    let (status, body, _) = server
+        .call(
+            M::GET,
+            &format!("/api/v1/data-probe/documents/{doc}"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!((status, body["title"].as_str()), (200, Some("alice's")));
+    // Bob, through the same plugin, cannot read or write it.
+    let (status, _, _) = server
+        .call(
+            M::GET,
+            &format!("/api/v1/data-probe/documents/{doc}"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = server
+        .call(
+            M::POST,
+            &format!("/api/v1/data-probe/documents/{doc}/retitle"),
+            &bob,
+            Some(json!({ "title": "bob was here" })),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = server
+        .call(
+            M::POST,
+            &format!("/api/v1/data-probe/collections/{collection}/documents"),
+            &bob,
+            Some(json!({ "title": "planted" })),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, count, _) = server
+        .call(M::GET, "/api/v1/data-probe/documents-count", &bob, None)
+        .await;
+    assert_eq!(count["count"], 0, "aggregates are scoped to the caller too");
+    let (_, count, _) = server
+        .call(M::GET, "/api/v1/data-probe/documents-count", &alice, None)
+        .await;
+    assert_eq!(count["count"], 1);
+
+    // Alice, through the plugin, with If-Match semantics.
+    let (status, body, _) = server
+        .call(
+            M::POST,
+            &format!("/api/v1/data-probe/documents/{doc}/retitle"),
+            &alice,
+            Some(json!({ "title": "renamed", "expected_version": 7 })),
+        )
+        .await;
+    assert_eq!(
+        status, 409,
+        "a stale expected version is a conflict: {body}"
+    );
+    let (status, body, _) = server
+        .call(
+            M::POST,
+            &format!("/api/v1/data-probe/documents/{doc}/retitle"),
+            &alice,
+            Some(json!({ "title": "renamed", "expected_version": 1 })),
+        )
+        .await;
+    assert_eq!((status, body["version"].as_i64()), (200, Some(2)), "{body}");
+
+    // A models write followed by a trap is rolled back.
+    let (status, _, _) = server
+        .call(
+            M::POST,
+            &format!("/api/v1/data-probe/documents/{doc}/retitle-then-trap"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, 500);
+    let (_, current, _) = server
+        .call(M::GET, &format!("/api/v1/documents/{doc}"), &alice, None)
+        .await;
+    assert_eq!(
+        (current["title"].as_str(), current["version"].as_i64()),
+        (Some("renamed"), Some(2))
+    );
+
+    // Public callers have no principal: core models are refused.
+    let (status, _, _) = server
+        .call(
+            M::GET,
+            "/api/v1/data-probe/documents-count",
+            "kai_wrong",
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    server.stop().await;
+}
