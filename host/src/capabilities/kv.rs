@@ -164,6 +164,11 @@ impl Caller {
         if limit == 0 || limit > MAX_LIST {
             return Err(WitError::Invalid(format!("limit must be 1 to {MAX_LIST}")));
         }
+        if prefix.contains('\0') || after.as_deref().is_some_and(|a| a.contains('\0')) {
+            return Err(WitError::Invalid(
+                "keys never contain NUL characters".into(),
+            ));
+        }
         let host = self.host()?;
         let plugin = self.plugin_name.as_str();
         let rows = async {

@@ -11,7 +11,19 @@ pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 pub const MAX_COLLECTION_NAME_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 4000;
 
+/// Text may not contain NUL characters (PostgreSQL cannot store them).
+fn no_nul(field: &str, value: &str) -> Result<(), ModelError> {
+    if value.contains('\0') {
+        return Err(ModelError::invalid(
+            field,
+            "must not contain NUL characters",
+        ));
+    }
+    Ok(())
+}
+
 pub fn title(field: &str, value: &str) -> Result<String, ModelError> {
+    no_nul(field, value)?;
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(ModelError::invalid(field, "must not be empty"));
@@ -41,6 +53,7 @@ pub fn format(field: &str, value: &str) -> Result<String, ModelError> {
 
 /// Checks content against its size limit, and JSON content for validity.
 pub fn content(field: &str, value: &str, format: &str, max_bytes: usize) -> Result<(), ModelError> {
+    no_nul(field, value)?;
     if value.len() > max_bytes {
         return Err(ModelError::invalid(
             field,
@@ -70,6 +83,7 @@ pub fn tags(field: &str, values: &[String]) -> Result<Vec<String>, ModelError> {
     for (i, tag) in values.iter().enumerate() {
         let tag = tag.trim();
         if tag.is_empty()
+            || tag.contains('\0')
             || tag.chars().count() > MAX_TAG_CHARS
             || tag.chars().any(char::is_control)
         {
@@ -108,6 +122,7 @@ pub fn metadata_text(field: &str, text: &str) -> Result<String, ModelError> {
 }
 
 pub fn collection_name(field: &str, value: &str) -> Result<String, ModelError> {
+    no_nul(field, value)?;
     let trimmed = value.trim();
     if trimmed.is_empty() || trimmed.chars().count() > MAX_COLLECTION_NAME_CHARS {
         return Err(ModelError::invalid(
@@ -119,6 +134,7 @@ pub fn collection_name(field: &str, value: &str) -> Result<String, ModelError> {
 }
 
 pub fn description(field: &str, value: &str) -> Result<String, ModelError> {
+    no_nul(field, value)?;
     if value.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(ModelError::invalid(
             field,

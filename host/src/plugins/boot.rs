@@ -2,11 +2,12 @@
 //! the versions recorded in the database, and the `.wasm` files of
 //! `--plugins-dir`.
 //!
-//! For each plugin name the newest candidate wins, except that a version
-//! recorded in the database (installed or rolled back by an operator) is
-//! kept unless a file offers a version newer than any ever recorded. A
-//! candidate that fails to load is refused with its reason and the rest
-//! still start.
+//! For each plugin name, the candidates are tried in order until one
+//! activates. Files come first when they offer a version at least as new
+//! as any ever recorded (a new release, a developer's rebuild); the recorded
+//! version (installed, upgraded or rolled back by an operator) comes next,
+//! as the fallback that keeps serving when a newer file is refused. Every
+//! refusal is kept with its reason; the rest still start.
 
 use super::bundled::BUNDLED_PLUGINS;
 use super::install::{ActivateOptions, activate};
@@ -14,6 +15,7 @@ use super::registry::PluginRegistry;
 use crate::db::Db;
 use crate::db::plugins::{self, Source};
 use crate::runtime::Runtime;
+use crate::runtime::plugin::LoadedPlugin;
 use semver::Version;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +27,8 @@ struct Candidate {
     source: Source,
     wasm: Vec<u8>,
     enabled: bool,
+    /// Compiled already (files are compiled to learn their name).
+    loaded: Option<Arc<LoadedPlugin>>,
 }
 
 /// Loads, checks and registers every plugin that should run.
@@ -41,12 +45,31 @@ pub async fn boot(
             source: Source::Bundled,
             wasm: wasm.to_vec(),
             enabled: true,
+            loaded: None,
         })
         .collect();
     if let Some(dir) = plugins_dir {
         files.extend(read_dir(dir)?);
     }
-    let recorded: BTreeMap<String, Candidate> = plugins::active(db)
+
+    // File candidates by plugin name, newest first.
+    let mut by_name: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    for mut candidate in files {
+        match runtime.load(&candidate.wasm).await {
+            Ok(plugin) => {
+                let plugin = Arc::new(plugin);
+                let name = plugin.manifest.name.clone();
+                candidate.loaded = Some(plugin);
+                by_name.entry(name).or_default().push(candidate);
+            }
+            Err(error) => registry.refuse(candidate.origin, error.to_string()),
+        }
+    }
+    for candidates in by_name.values_mut() {
+        candidates.sort_by_key(|c| std::cmp::Reverse(version(c)));
+    }
+
+    let mut recorded: BTreeMap<String, Candidate> = plugins::active(db)
         .await?
         .into_iter()
         .map(|p| {
@@ -55,75 +78,96 @@ pub async fn boot(
                 source: p.source,
                 wasm: p.wasm,
                 enabled: p.enabled,
+                loaded: None,
             };
             (p.name, candidate)
         })
         .collect();
-    let mut chosen: BTreeMap<String, (Arc<crate::runtime::plugin::LoadedPlugin>, Candidate)> =
-        BTreeMap::new();
 
-    for candidate in files {
-        let plugin = match runtime.load(&candidate.wasm).await {
+    let mut plan: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    for (name, files) in by_name {
+        let newest_recorded = newest(&plugins::versions(db, &name).await?);
+        let mut ordered = Vec::new();
+        let files_are_newer = newest_recorded
+            .as_ref()
+            .is_none_or(|recorded| version(&files[0]) >= *recorded);
+        if files_are_newer {
+            ordered.extend(files);
+        } else {
+            tracing::info!(plugin = %name, "a version at least as new is recorded; keeping it");
+        }
+        ordered.extend(recorded.remove(&name));
+        plan.insert(name, ordered);
+    }
+    for (name, candidate) in recorded {
+        plan.insert(name, vec![candidate]);
+    }
+
+    for (name, candidates) in plan {
+        for candidate in candidates {
+            if activate_candidate(runtime, db, registry, candidate).await {
+                break;
+            }
+            tracing::warn!(plugin = %name, "trying the next candidate");
+        }
+    }
+    Ok(())
+}
+
+/// Tries to make `candidate` live; records why not when it fails.
+async fn activate_candidate(
+    runtime: &Runtime,
+    db: &Db,
+    registry: &PluginRegistry,
+    candidate: Candidate,
+) -> bool {
+    let plugin = match candidate.loaded {
+        Some(plugin) => plugin,
+        None => match runtime.load(&candidate.wasm).await {
             Ok(plugin) => Arc::new(plugin),
             Err(error) => {
                 registry.refuse(candidate.origin, error.to_string());
-                continue;
+                return false;
             }
-        };
-        let name = plugin.manifest.name.clone();
-        if recorded.contains_key(&name) {
-            let newest_recorded = newest(&plugins::versions(db, &name).await?);
-            if newest_recorded.is_some_and(|v| plugin.manifest.version < v) {
-                tracing::info!(plugin = %name, origin = %candidate.origin, "a newer version is recorded; keeping it");
-                continue;
-            }
+        },
+    };
+    let options = ActivateOptions {
+        confirm_destructive: false,
+        enabled: candidate.enabled,
+    };
+    match activate(
+        db,
+        registry,
+        plugin.clone(),
+        &candidate.wasm,
+        candidate.source,
+        options,
+    )
+    .await
+    {
+        Ok(_) => {
+            tracing::info!(
+                plugin = %plugin.manifest.name,
+                version = %plugin.manifest.version,
+                origin = %candidate.origin,
+                routes = plugin.manifest.routes.len(),
+                "plugin loaded"
+            );
+            true
         }
-        let newer = chosen
-            .get(&name)
-            .is_none_or(|(current, _)| plugin.manifest.version > current.manifest.version);
-        if newer {
-            chosen.insert(name, (plugin, candidate));
-        }
-    }
-    for (name, candidate) in recorded {
-        if chosen.contains_key(&name) {
-            continue;
-        }
-        match runtime.load(&candidate.wasm).await {
-            Ok(plugin) => {
-                chosen.insert(name, (Arc::new(plugin), candidate));
-            }
-            Err(error) => registry.refuse(candidate.origin, error.to_string()),
-        }
-    }
-
-    for (_, (plugin, candidate)) in chosen {
-        let options = ActivateOptions {
-            confirm_destructive: false,
-            enabled: candidate.enabled,
-        };
-        let activated = activate(
-            db,
-            registry,
-            plugin.clone(),
-            &candidate.wasm,
-            candidate.source,
-            options,
-        )
-        .await;
-        if let Err(error) = activated {
+        Err(error) => {
             registry.refuse(candidate.origin, error.to_string());
-            continue;
+            false
         }
-        tracing::info!(
-            plugin = %plugin.manifest.name,
-            version = %plugin.manifest.version,
-            origin = %candidate.origin,
-            routes = plugin.manifest.routes.len(),
-            "plugin loaded"
-        );
     }
-    Ok(())
+}
+
+fn version(candidate: &Candidate) -> Version {
+    candidate
+        .loaded
+        .as_ref()
+        .map(|p| p.manifest.version.clone())
+        .unwrap_or_else(|| Version::new(0, 0, 0))
 }
 
 fn read_dir(dir: &Path) -> anyhow::Result<Vec<Candidate>> {
@@ -144,6 +188,7 @@ fn read_dir(dir: &Path) -> anyhow::Result<Vec<Candidate>> {
                 source: Source::Directory,
                 wasm,
                 enabled: true,
+                loaded: None,
             })
         })
         .collect()

@@ -6,7 +6,7 @@
 //! operand checked against the field's type and bound as a parameter.
 
 use super::schema::{ColumnKind, ColumnType, TableSchema};
-use super::sql::{Param, Sql, ident};
+use super::sql::{Sql, ident};
 use super::values::to_param;
 use super::{MAX_FILTER_NODES, MAX_IN_VALUES, QueryError};
 use crate::db::Backend;
@@ -212,20 +212,21 @@ impl Renderer<'_> {
                         op_name(condition.op)
                     )));
                 };
+                let param = || super::values::text(field, text);
                 if condition.op == Op::Prefix {
                     // substr() compares bytes the same way on both backends
                     // (LIKE is case-insensitive on SQLite only).
                     sql.push("substr(").push(&name).push(", 1, length(");
-                    sql.param(Param::Text(text.clone()));
+                    sql.param(param()?);
                     sql.push(")) = ");
-                    sql.param(Param::Text(text.clone()));
+                    sql.param(param()?);
                 } else {
                     let find = match self.backend {
                         Backend::Sqlite => "instr",
                         Backend::Postgres => "strpos",
                     };
                     sql.push(find).push("(lower(").push(&name).push("), lower(");
-                    sql.param(Param::Text(text.clone()));
+                    sql.param(param()?);
                     sql.push(")) > 0");
                 }
             }

@@ -44,7 +44,7 @@ pub fn to_param(column: &Column, value: &Value) -> Result<Param, QueryError> {
             }
             Param::Null(ty)
         }
-        (ColumnType::String, Value::Text(s)) => Param::Text(s.clone()),
+        (ColumnType::String, Value::Text(s)) => text(&column.name, s)?,
         (ColumnType::Int, Value::Integer(i)) => Param::Int(*i),
         (ColumnType::Float, Value::Float(f)) => {
             if !f.is_finite() {
@@ -62,7 +62,7 @@ pub fn to_param(column: &Column, value: &Value) -> Result<Param, QueryError> {
             serde_json::from_str::<serde_json::Value>(s).map_err(|e| {
                 QueryError::new(format!("field `{}` needs valid JSON: {e}", column.name))
             })?;
-            Param::Text(s.clone())
+            text(&column.name, s)?
         }
         (ColumnType::Uuid, Value::Uuid(s) | Value::Text(s)) => {
             let id = uuid::Uuid::parse_str(s).map_err(|_| {
@@ -72,6 +72,17 @@ pub fn to_param(column: &Column, value: &Value) -> Result<Param, QueryError> {
         }
         _ => return Err(mismatch()),
     })
+}
+
+/// A text parameter. NUL characters are refused: PostgreSQL cannot store
+/// them, and no backend should differ from another on what it accepts.
+pub fn text(field: &str, value: &str) -> Result<Param, QueryError> {
+    if value.contains('\0') {
+        return Err(QueryError::new(format!(
+            "field `{field}`: text may not contain NUL characters"
+        )));
+    }
+    Ok(Param::Text(value.to_string()))
 }
 
 /// Reads column `index` of `row` as a value of type `ty`.

@@ -272,3 +272,130 @@ fn diff_model(old: &ModelDef, new: &ModelDef, steps: &mut Vec<Step>) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::schema::ColumnType;
+
+    fn field(name: &str, ty: ColumnType, nullable: bool) -> FieldDef {
+        FieldDef {
+            name: name.into(),
+            ty,
+            nullable,
+            unique: false,
+            indexed: false,
+            default: None,
+            references: None,
+        }
+    }
+
+    fn model(fields: Vec<FieldDef>) -> ModelDef {
+        ModelDef {
+            name: "item".into(),
+            fields,
+            indexes: vec![],
+            exported: false,
+        }
+    }
+
+    fn v(text: &str) -> Version {
+        Version::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_new_model_is_created_with_its_indexes() {
+        let mut name = field("name", ColumnType::String, false);
+        name.indexed = true;
+        let plan = diff(&[], &[model(vec![name])]).unwrap();
+        assert!(!plan.destructive);
+        assert!(matches!(plan.steps[0], Step::CreateTable { .. }));
+        assert!(matches!(plan.steps[1], Step::CreateIndex { .. }));
+    }
+
+    #[test]
+    fn adding_nullable_or_defaulted_fields_is_additive() {
+        let old = model(vec![field("name", ColumnType::String, false)]);
+        let mut with_default = field("qty", ColumnType::Int, false);
+        with_default.default = Some(serde_json::json!(0));
+        let new = model(vec![
+            field("name", ColumnType::String, false),
+            field("color", ColumnType::String, true),
+            with_default,
+        ]);
+        let plan = diff(&[old], &[new]).unwrap();
+        assert!(!plan.destructive);
+        assert_eq!(plan.steps.len(), 2);
+        assert!(plan.check(Some(&v("1.0.0")), &v("1.1.0"), false).is_ok());
+    }
+
+    #[test]
+    fn a_required_field_without_default_cannot_be_added() {
+        let old = model(vec![field("name", ColumnType::String, false)]);
+        let new = model(vec![
+            field("name", ColumnType::String, false),
+            field("qty", ColumnType::Int, false),
+        ]);
+        let error = diff(&[old], &[new]).unwrap_err();
+        assert!(error.to_string().contains("item.qty"), "{error}");
+    }
+
+    #[test]
+    fn dropping_or_retyping_is_destructive_and_needs_a_major_version_and_confirmation() {
+        let old = model(vec![
+            field("name", ColumnType::String, false),
+            field("qty", ColumnType::Int, true),
+        ]);
+        let dropped = model(vec![field("name", ColumnType::String, false)]);
+        let plan = diff(std::slice::from_ref(&old), &[dropped]).unwrap();
+        assert!(plan.destructive);
+        let minor = plan
+            .check(Some(&v("1.1.0")), &v("1.2.0"), true)
+            .unwrap_err();
+        assert!(
+            matches!(minor, PlanError::DestructiveWithoutMajor { .. }),
+            "{minor}"
+        );
+        let unconfirmed = plan
+            .check(Some(&v("1.1.0")), &v("2.0.0"), false)
+            .unwrap_err();
+        assert!(
+            matches!(unconfirmed, PlanError::NeedsConfirmation { .. }),
+            "{unconfirmed}"
+        );
+        assert!(plan.check(Some(&v("1.1.0")), &v("2.0.0"), true).is_ok());
+
+        let retyped = model(vec![
+            field("name", ColumnType::String, false),
+            field("qty", ColumnType::Float, true),
+        ]);
+        let plan = diff(std::slice::from_ref(&old), &[retyped]).unwrap();
+        assert!(plan.destructive);
+        assert!(matches!(plan.steps[0], Step::RetypeColumn { .. }));
+
+        let plan = diff(&[old], &[]).unwrap();
+        assert!(matches!(plan.steps[0], Step::DropTable { .. }));
+    }
+
+    #[test]
+    fn indexes_on_dropped_fields_are_dropped_first() {
+        let mut qty = field("qty", ColumnType::Int, true);
+        qty.indexed = true;
+        let old = model(vec![field("name", ColumnType::String, false), qty]);
+        let new = model(vec![field("name", ColumnType::String, false)]);
+        let plan = diff(&[old], &[new]).unwrap();
+        assert!(matches!(plan.steps[0], Step::DropIndex { .. }));
+        assert!(matches!(plan.steps[1], Step::DropColumn { .. }));
+    }
+
+    #[test]
+    fn nullability_changes_are_refused_with_the_way_forward() {
+        let old = model(vec![field("name", ColumnType::String, false)]);
+        let new = model(vec![field("name", ColumnType::String, true)]);
+        let error = diff(&[old], &[new]).unwrap_err();
+        assert!(
+            error.to_string().contains("add a new field instead"),
+            "{error}"
+        );
+    }
+}
