@@ -41,6 +41,7 @@ async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
             ("other-world.wasm", wasm("other-world")),
             ("needs-host-9.wasm", wasm("needs-host-9")),
             ("hello-clash.wasm", wasm("hello-clash")),
+            ("shadow-core.wasm", wasm("shadow-core")),
             ("readme.txt", b"ignored: not a .wasm file".to_vec()),
         ])
         .start()
@@ -70,6 +71,13 @@ async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
         clash.contains("/api/v1/hello/{who}") && clash.contains("/api/v1/hello/{name}"),
         "{clash}"
     );
+
+    let shadow = refusal(&server, "shadow-core.wasm").await;
+    assert!(
+        shadow.contains("`shadow-core`") && shadow.contains("core API"),
+        "{shadow}"
+    );
+    assert!(shadow.contains("/api/v1/documents/{id}"), "{shadow}");
 
     // Nothing refused made it in, and the bundled plugin still serves.
     let (_, body) = server.admin_get("/api/v1/admin/plugins").await;

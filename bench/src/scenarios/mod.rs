@@ -1,0 +1,27 @@
+//! One module per measurement. Each returns a markdown section for the
+//! report.
+//!
+//! - [`writes`]: document create/update throughput through the REST API
+//!   on SQLite, with and without a transactional hook plugin.
+
+pub mod writes;
+
+use crate::RunArgs;
+use futures::future::BoxFuture;
+
+/// A measured section of the report.
+pub struct Section {
+    pub markdown: String,
+}
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub run: fn(RunArgs) -> BoxFuture<'static, anyhow::Result<Section>>,
+}
+
+pub fn all() -> Vec<Scenario> {
+    vec![Scenario {
+        name: "writes",
+        run: |args| Box::pin(writes::run(args)),
+    }]
+}

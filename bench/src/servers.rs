@@ -1,0 +1,114 @@
+//! Servers under test, each in a child process, stopped when dropped.
+
+use anyhow::Context;
+use kai_host::config::Config;
+use kai_host::server::Server;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Arguments of the hidden `serve-kai` mode.
+#[derive(Debug, clap::Args)]
+pub struct KaiArgs {
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    #[arg(long)]
+    data_dir: PathBuf,
+    #[arg(long)]
+    plugins_dir: Option<PathBuf>,
+}
+
+/// The `serve-kai` mode: the real server, as `kai serve` runs it.
+pub async fn serve_kai(args: KaiArgs) -> anyhow::Result<()> {
+    let mut config = Config::with_data_dir(args.data_dir);
+    config.listen = args.listen;
+    config.plugins_dir = args.plugins_dir;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let server = Server::prepare(config).await?;
+    server
+        .serve(listener, kai_host::server::shutdown_signal())
+        .await
+}
+
+/// A running child server.
+pub struct ChildServer {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _temp: tempfile::TempDir,
+}
+
+impl ChildServer {
+    /// Starts KAI-Fusion with `plugins` (wasm files) in its plugins dir.
+    pub async fn kai(plugins: &[(&str, Vec<u8>)]) -> anyhow::Result<Self> {
+        let temp = tempfile::tempdir()?;
+        let data_dir = temp.path().join("data");
+        let plugins_dir = temp.path().join("plugins");
+        std::fs::create_dir_all(&plugins_dir)?;
+        for (name, wasm) in plugins {
+            std::fs::write(plugins_dir.join(name), wasm)?;
+        }
+        let port = free_port()?;
+        let child = Command::new(std::env::current_exe()?)
+            .arg("serve-kai")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--plugins-dir")
+            .arg(&plugins_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting the kai server")?;
+        let server = ChildServer {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            data_dir,
+            _temp: temp,
+        };
+        server.wait_ready("/readyz").await?;
+        Ok(server)
+    }
+
+    async fn wait_ready(&self, path: &str) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(response) = client.get(format!("{}{path}", self.base)).send().await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("server at {} not ready within 60 s", self.base)
+    }
+
+    /// The bootstrap admin token of a KAI-Fusion child.
+    pub fn admin_token(&self) -> anyhow::Result<String> {
+        Ok(std::fs::read_to_string(self.data_dir.join("admin.token"))?
+            .trim()
+            .to_string())
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The wasm of a first-party or fixture plugin, as built.
+pub fn wasm(name: &str) -> Vec<u8> {
+    let path = Path::new(kai_host::plugins::bundled::BUILD_WASM_DIR)
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
