@@ -522,3 +522,133 @@ async fn plugins_see_core_models_as_their_caller() {
     assert_eq!(status, 401);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn every_models_call_works_through_a_plugin_as_the_caller() {
+    let server = server().await;
+    let alice = server.user("alice@example.com", false).await;
+    let bob = server.user("bob@example.com", false).await;
+
+    // Collections: create, rename, list, delete, all as Alice.
+    let (status, created, _) = server
+        .call(
+            M::POST,
+            "/api/v1/data-probe/collections",
+            &alice,
+            Some(json!({ "name": "via plugin" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let (status, body, _) = server
+        .call(
+            M::PATCH,
+            &format!("/api/v1/data-probe/collections/{id}"),
+            &alice,
+            Some(json!({ "name": "renamed" })),
+        )
+        .await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("renamed")));
+    let (_, body, _) = server
+        .call(M::GET, "/api/v1/data-probe/collections", &alice, None)
+        .await;
+    assert_eq!(body["names"], json!(["renamed"]));
+    let (_, body, _) = server
+        .call(M::GET, "/api/v1/data-probe/collections", &bob, None)
+        .await;
+    assert_eq!(body["names"], json!([]));
+    let (status, _, _) = server
+        .call(
+            M::PATCH,
+            &format!("/api/v1/data-probe/collections/{id}"),
+            &bob,
+            Some(json!({ "name": "stolen" })),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Documents: create, query in order, delete.
+    for title in ["b", "a", "c"] {
+        let (status, _, _) = server
+            .call(
+                M::POST,
+                &format!("/api/v1/data-probe/collections/{id}/documents"),
+                &alice,
+                Some(json!({ "title": title })),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let (_, body, _) = server
+        .call(
+            M::GET,
+            &format!("/api/v1/data-probe/collections/{id}/titles"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(body["titles"], json!(["a", "b", "c"]));
+    let (_, body, _) = server
+        .call(
+            M::GET,
+            &format!("/api/v1/data-probe/collections/{id}/titles"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(body["titles"], json!([]));
+    let (_, list, _) = server
+        .call(
+            M::GET,
+            &format!("/api/v1/collections/{id}/documents"),
+            &alice,
+            None,
+        )
+        .await;
+    let first = list["items"][0]["id"].as_str().unwrap().to_string();
+    let (status, _, _) = server
+        .call(
+            M::DELETE,
+            &format!("/api/v1/data-probe/documents/{first}"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = server
+        .call(
+            M::DELETE,
+            &format!("/api/v1/data-probe/documents/{first}"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body, _) = server
+        .call(
+            M::DELETE,
+            &format!("/api/v1/data-probe/collections/{id}"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "still holds documents: {body}");
+
+    // persistence.delete-where removes exactly the matching rows.
+    for tag in ["x", "x", "y"] {
+        server
+            .call(
+                M::POST,
+                "/api/v1/data-probe/notes",
+                &alice,
+                Some(json!({ "title": tag, "tag": tag })),
+            )
+            .await;
+    }
+    let (_, body, _) = server
+        .call(M::DELETE, "/api/v1/data-probe/notes?tag=x", &alice, None)
+        .await;
+    assert_eq!(body["deleted"], 2);
+    assert_eq!(notes(&server, &alice, "").await.len(), 1);
+    server.stop().await;
+}

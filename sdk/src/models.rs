@@ -21,6 +21,19 @@ pub fn list_collections(limit: u32, cursor: Option<&str>) -> Result<CollectionPa
     host_call!(wit::list_collections(limit, cursor))
 }
 
+pub fn create_collection(input: &NewCollection) -> Result<Collection, HostError> {
+    host_call!(wit::create_collection(input))
+}
+
+pub fn update_collection(id: &str, patch: &CollectionPatch) -> Result<Collection, HostError> {
+    host_call!(wit::update_collection(id, patch))
+}
+
+/// Deletes an empty collection.
+pub fn delete_collection(id: &str) -> Result<(), HostError> {
+    host_call!(wit::delete_collection(id))
+}
+
 pub fn get_document(id: &str) -> Result<Document, HostError> {
     host_call!(wit::get_document(id))
 }
