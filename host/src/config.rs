@@ -69,6 +69,31 @@ pub struct ServeArgs {
     /// How often the event worker looks for due retries, in ms [default: 1000]
     #[arg(long, env = "KAI_EVENT_POLL_MS", value_name = "MS")]
     pub event_poll_ms: Option<u64>,
+
+    /// Grant this plugin what it requests, as if bundled (repeatable; comma-separated in the environment)
+    #[arg(
+        long = "trust-plugin",
+        env = "KAI_TRUSTED_PLUGINS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub trusted_plugins: Vec<String>,
+
+    /// File of master keys (`id:base64` lines) [default: <data-dir>/master.key]; KAI_MASTER_KEY adds keys too
+    #[arg(long, env = "KAI_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// Failed authentications allowed per client address per minute [default: 20]
+    #[arg(long, env = "KAI_AUTH_FAILURES_PER_MINUTE", value_name = "N")]
+    pub auth_failures_per_minute: Option<u32>,
+
+    /// Deadline of a plugin's outbound HTTP request, in ms [default: 10000]
+    #[arg(long, env = "KAI_OUTBOUND_TIMEOUT_MS", value_name = "MS")]
+    pub outbound_timeout_ms: Option<u64>,
+
+    /// Largest outbound HTTP response a plugin may receive, in bytes [default: 4194304]
+    #[arg(long, env = "KAI_OUTBOUND_MAX_BYTES", value_name = "BYTES")]
+    pub outbound_max_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -103,6 +128,11 @@ struct FileConfig {
     max_document_bytes: Option<usize>,
     event_worker: Option<bool>,
     event_poll_ms: Option<u64>,
+    trusted_plugins: Option<Vec<String>>,
+    master_key_file: Option<PathBuf>,
+    auth_failures_per_minute: Option<u32>,
+    outbound_timeout_ms: Option<u64>,
+    outbound_max_bytes: Option<usize>,
 }
 
 /// The resolved settings the server runs with.
@@ -122,6 +152,22 @@ pub struct Config {
     pub max_document_bytes: usize,
     pub event_worker: bool,
     pub event_poll_ms: u64,
+    /// Plugins granted what they request without an operator's decision.
+    pub trusted_plugins: Vec<String>,
+    /// `None`: `<data-dir>/master.key`.
+    pub master_key_file: Option<PathBuf>,
+    pub auth_failures_per_minute: u32,
+    pub outbound_timeout_ms: u64,
+    pub outbound_max_bytes: usize,
+}
+
+impl Config {
+    /// Where master keys are read from and generated into.
+    pub fn key_file(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
 }
 
 impl Config {
@@ -174,6 +220,24 @@ impl ServeArgs {
                 .or(file.max_document_bytes)
                 .unwrap_or(1 << 20),
             event_worker: self.event_worker.or(file.event_worker).unwrap_or(true),
+            trusted_plugins: if self.trusted_plugins.is_empty() {
+                file.trusted_plugins.unwrap_or_default()
+            } else {
+                self.trusted_plugins
+            },
+            master_key_file: self.master_key_file.or(file.master_key_file),
+            auth_failures_per_minute: self
+                .auth_failures_per_minute
+                .or(file.auth_failures_per_minute)
+                .unwrap_or(20),
+            outbound_timeout_ms: self
+                .outbound_timeout_ms
+                .or(file.outbound_timeout_ms)
+                .unwrap_or(10_000),
+            outbound_max_bytes: self
+                .outbound_max_bytes
+                .or(file.outbound_max_bytes)
+                .unwrap_or(4 << 20),
             event_poll_ms: self.event_poll_ms.or(file.event_poll_ms).unwrap_or(1_000),
         };
         anyhow::ensure!(

@@ -6,6 +6,7 @@
 //!
 //! ## Layout
 //! - [`cli`], [`config`]: the command line and the settings it resolves.
+//! - [`commands`]: the administrative commands (users, tokens, keys).
 //! - [`server`]: assembling and running the server; first-run admin.
 //! - [`state`]: what every handler shares.
 //! - [`http`]: the HTTP API (core routes, auth, errors, plugin dispatch).
@@ -16,12 +17,14 @@
 //! - [`events`]: core events, transactional hooks and the durable outbox.
 //! - [`query`]: the plugin query language compiled to bound SQL.
 //! - [`schema`]: plugin-declared models as real tables, and migrations.
+//! - [`secrets`]: the encrypted credential store and its master keys.
 //! - [`plugins`]: the live plugin set, start-up loading, bundled plugins.
 //! - [`db`]: database access and migrations (SQLite or PostgreSQL).
 //! - [`telemetry`], [`util`]: logging and small helpers.
 
 pub mod capabilities;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod events;
@@ -32,6 +35,7 @@ pub mod query;
 pub mod routing;
 pub mod runtime;
 pub mod schema;
+pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use kai_host::cli::{Cli, Command};
+use kai_host::commands;
 use kai_host::config::LogFormat;
 use kai_host::server::{Server, shutdown_signal};
 
@@ -16,5 +17,8 @@ async fn main() -> anyhow::Result<()> {
             let server = Server::prepare(config).await?;
             server.serve(listener, shutdown_signal()).await
         }
+        Command::User(command) => commands::user(command).await,
+        Command::Token(command) => commands::token(command).await,
+        Command::Keys(command) => commands::keys(command).await,
     }
 }

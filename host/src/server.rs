@@ -10,8 +10,10 @@ use crate::db::Db;
 use crate::db::users::{self, Role};
 use crate::events::outbox;
 use crate::http::CoreApi;
+use crate::http::auth::FailureLimiter;
 use crate::plugins::{PluginRegistry, boot};
 use crate::runtime::{Runtime, RuntimeSettings};
+use crate::secrets::{self, KeyRing, store::Keys};
 use crate::state::{AppState, Inner};
 use anyhow::Context;
 use std::future::Future;
@@ -20,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use zeroize::Zeroizing;
 
 /// The email of the admin created on first start.
 pub const BOOTSTRAP_ADMIN_EMAIL: &str = "admin@localhost";
@@ -40,6 +43,7 @@ impl Server {
         };
         db.migrate().await?;
         bootstrap_admin(&db, &config.data_dir).await?;
+        let keys = load_keys(&db, &config).await?;
         let runtime = Runtime::new(RuntimeSettings {
             timeout: Duration::from_millis(config.plugin_timeout_ms),
             memory_bytes: (config.plugin_memory_mib as usize) << 20,
@@ -53,12 +57,18 @@ impl Server {
         }
         let api = CoreApi::new();
         let plugins = Arc::new(PluginRegistry::new(api.routes()));
+        let config_failures = config.auth_failures_per_minute;
         let state = AppState::new(Inner {
             config,
             db,
             runtime: Arc::new(runtime),
             plugins,
             outbox: Default::default(),
+            keys,
+            auth_failures: FailureLimiter::new(config_failures),
+            outbound: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
         });
         Ok(Self { state, api })
     }
@@ -110,6 +120,32 @@ impl Server {
     }
 }
 
+/// Loads the master keys, generating the first one when none is configured
+/// and no credential needs one, and checks that every stored credential
+/// can be decrypted: the server fails closed rather than start blind.
+async fn load_keys(db: &Db, config: &Config) -> anyhow::Result<Keys> {
+    let file = config.key_file();
+    let env = std::env::var("KAI_MASTER_KEY").ok().map(Zeroizing::new);
+    let mut ring = KeyRing::load(env.as_deref().map(|s| s.as_str()), &file)?;
+    if ring.is_empty() {
+        if !secrets::store::keys_in_use(db).await?.is_empty() {
+            anyhow::bail!(
+                "stored credentials exist but no master key is configured (KAI_MASTER_KEY or {}); refusing to start",
+                file.display()
+            );
+        }
+        let id = ring.generate_into(&file)?;
+        println!(
+            "No master key was configured: generated key {id} into {}",
+            file.display()
+        );
+        tracing::info!(path = %file.display(), key = id, "master key generated");
+    }
+    let keys = Keys::new(ring, env, file);
+    secrets::store::verify(db, &keys).await?;
+    Ok(keys)
+}
+
 /// Loads the plugin set (bundled, recorded, directory) and marks the
 /// server ready.
 pub async fn load_plugins(state: &AppState) -> anyhow::Result<()> {
@@ -118,6 +154,7 @@ pub async fn load_plugins(state: &AppState) -> anyhow::Result<()> {
         &state.db,
         &state.plugins,
         state.config.plugins_dir.as_deref(),
+        &state.config.trusted_plugins,
     )
     .await?;
     state.plugins.mark_ready();

@@ -4,8 +4,10 @@
 use crate::config::Config;
 use crate::db::Db;
 use crate::events::outbox::Outbox;
+use crate::http::auth::FailureLimiter;
 use crate::plugins::PluginRegistry;
 use crate::runtime::Runtime;
+use crate::secrets::store::Keys;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -19,6 +21,12 @@ pub struct Inner {
     pub plugins: Arc<PluginRegistry>,
     /// Wakes the after-commit event worker.
     pub outbox: Outbox,
+    /// The master keys of the credential store.
+    pub keys: Keys,
+    /// Failed authentications per client address.
+    pub auth_failures: FailureLimiter,
+    /// The client plugins' outbound HTTP goes through (no redirects).
+    pub outbound: reqwest::Client,
 }
 
 impl AppState {

@@ -37,6 +37,8 @@
 //! - [`query`]: filters, orderings and aggregations.
 //! - [`models`]: the host's collections and documents, as the caller.
 //! - [`kv`]: a private key-value store.
+//! - [`outbound`]: allow-listed HTTP with host-injected credentials.
+//! - [`credentials`]: reading a secret, behind its own grant.
 //! - [`events`]: the core events a plugin can subscribe to.
 //! - [`host`]: errors of host calls.
 //! - [`testing`]: drive a plugin natively in unit tests.
@@ -44,12 +46,14 @@
 //!   do not cover.
 
 pub mod bindings;
+pub mod credentials;
 pub mod events;
 pub mod host;
 pub mod http;
 pub mod kv;
 pub mod log;
 pub mod models;
+pub mod outbound;
 pub mod persistence;
 pub mod plugin;
 pub mod query;
@@ -73,7 +77,7 @@ pub mod prelude {
     pub use crate::log;
     pub use crate::plugin::{CoreModel, Field, FieldType, Index, Model, Plugin, Route};
     pub use crate::query::{Aggregation, Filter, TimeBucket, Value, asc, desc};
-    pub use crate::{kv, models, persistence};
+    pub use crate::{credentials, kv, models, outbound, persistence};
 }
 
 /// Exports a plugin from this crate. Pass a function that builds the

@@ -6,18 +6,23 @@
 //! - [`models`]: `kai:fusion/models`, the core models as the principal.
 //! - [`persistence`]: `kai:fusion/persistence`, plugin-declared tables.
 //! - [`kv`]: `kai:fusion/kv`, a small private store per plugin.
+//! - [`outbound_http`]: `kai:fusion/outbound-http`, allow-listed HTTP
+//!   with credentials injected by the host.
+//! - [`credentials`]: `kai:fusion/credentials`, `reveal` behind its grant.
 //!
 //! Host functions return `Ok(Err(error))` for anything the guest should
 //! handle (denied, not found, invalid...) and reserve `Err` (a trap) for
 //! host bugs.
 
+pub mod credentials;
 pub mod kv;
 pub mod log;
 pub mod models;
+pub mod outbound_http;
 pub mod persistence;
 
+use crate::plugins::grants::Grant;
 use crate::runtime::bindings::WitPrincipal;
-use crate::runtime::bindings::exports::kai::fusion::describe::Capabilities;
 use crate::runtime::bindings::kai::fusion as wit;
 use crate::runtime::call::{CallState, HostAccess};
 use wasmtime::component::{HasSelf, Linker};
@@ -32,6 +37,8 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     wit::models::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     wit::persistence::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     wit::kv::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
+    wit::outbound_http::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
+    wit::credentials::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     Ok(())
 }
 
@@ -72,8 +79,8 @@ impl Caller {
     }
 
     /// The capabilities the operator granted this plugin.
-    pub(crate) fn grants(&self) -> Result<&Capabilities, WitError> {
-        Ok(&self.host.plugin.manifest.capabilities)
+    pub(crate) fn grants(&self) -> Result<&Grant, WitError> {
+        Ok(&self.host.grant)
     }
 }
 

@@ -29,11 +29,7 @@ type Result<T> = std::result::Result<T, WitError>;
 impl Caller {
     /// Checks the grant for `model` and returns the acting principal.
     fn core_access(&self, model: CoreModel, write: bool) -> Result<Actor> {
-        let granted = self
-            .grants()?
-            .core_models
-            .iter()
-            .any(|a| a.model == model && (a.write || !write));
+        let granted = self.grants()?.core_model(model, write);
         if !granted {
             let name = match model {
                 CoreModel::Collections => "collections",

@@ -35,7 +35,7 @@ impl Role {
         }
     }
 
-    fn parse(text: &str) -> Role {
+    pub fn parse(text: &str) -> Role {
         if text == "admin" {
             Role::Admin
         } else {
@@ -50,6 +50,163 @@ pub struct User {
     pub email: String,
     pub role: Role,
     pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
+impl User {
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get(0)?,
+            email: row.try_get(1)?,
+            role: Role::parse(row.try_get::<String, _>(2)?.as_str()),
+            created_at: row.try_get(3)?,
+            disabled_at: row.try_get(4)?,
+        })
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "email": self.email,
+            "role": self.role,
+            "created_at": crate::util::format_micros(self.created_at),
+            "disabled": self.disabled_at.is_some(),
+        })
+    }
+}
+
+/// A token as anyone may see it: never the secret, never its hash.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+impl TokenInfo {
+    pub fn to_json(&self) -> serde_json::Value {
+        use crate::util::format_micros;
+        serde_json::json!({
+            "id": self.id,
+            "user_id": self.user_id,
+            "name": self.name,
+            "created_at": format_micros(self.created_at),
+            "expires_at": self.expires_at.map(format_micros),
+            "revoked_at": self.revoked_at.map(format_micros),
+            "last_used_at": self.last_used_at.map(format_micros),
+        })
+    }
+}
+
+const USER_COLUMNS: &str = "id, email, role, created_at, disabled_at";
+
+pub async fn list(db: &Db) -> anyhow::Result<Vec<User>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id"
+    ))
+    .fetch_all(db.reader())
+    .await?;
+    Ok(rows.iter().map(User::from_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn get(db: &Db, id: &str) -> anyhow::Result<Option<User>> {
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.reader())
+        .await?;
+    Ok(row.as_ref().map(User::from_row).transpose()?)
+}
+
+pub async fn find_by_email(db: &Db, email: &str) -> anyhow::Result<Option<User>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
+    .bind(email)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(row.as_ref().map(User::from_row).transpose()?)
+}
+
+/// Changes a user's role or disabled state.
+pub async fn update(
+    db: &Db,
+    id: &str,
+    role: Option<Role>,
+    disabled: Option<bool>,
+) -> anyhow::Result<()> {
+    if let Some(role) = role {
+        sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+            .bind(role.as_str())
+            .bind(id)
+            .execute(db.writer())
+            .await?;
+    }
+    if let Some(disabled) = disabled {
+        sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+            .bind(disabled.then(now_micros))
+            .bind(id)
+            .execute(db.writer())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Active admins (enabled users with the admin role).
+pub async fn active_admins(db: &Db) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL")
+            .fetch_one(db.reader())
+            .await?
+            .try_get(0)?,
+    )
+}
+
+const TOKEN_COLUMNS: &str = "id, user_id, name, created_at, expires_at, revoked_at, last_used_at";
+
+fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenInfo, sqlx::Error> {
+    Ok(TokenInfo {
+        id: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        expires_at: row.try_get(4)?,
+        revoked_at: row.try_get(5)?,
+        last_used_at: row.try_get(6)?,
+    })
+}
+
+pub async fn tokens_of(db: &Db, user_id: &str) -> anyhow::Result<Vec<TokenInfo>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(user_id)
+    .fetch_all(db.reader())
+    .await?;
+    Ok(rows.iter().map(token_from_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn token(db: &Db, id: &str) -> anyhow::Result<Option<TokenInfo>> {
+    let row = sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(row.as_ref().map(token_from_row).transpose()?)
+}
+
+/// Revokes a token; it stops working at once.
+pub async fn revoke_token(db: &Db, id: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(now_micros())
+        .bind(id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
 }
 
 /// Who a valid token belongs to.
@@ -86,6 +243,7 @@ pub async fn create(db: &Db, email: &str, role: Role) -> anyhow::Result<User> {
         email: email.to_string(),
         role,
         created_at: now_micros(),
+        disabled_at: None,
     };
     sqlx::query("INSERT INTO users (id, email, role, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&user.id)

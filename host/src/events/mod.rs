@@ -145,6 +145,7 @@ async fn emit_now(
                         state: ctx.state.clone(),
                         session: ctx.session.clone(),
                         plugin: plugin.clone(),
+                        grant: subscriber.grant.clone(),
                     }),
                 };
                 let name = plugin.manifest.name.clone();

@@ -176,12 +176,12 @@ async fn deliver_one(
         serde_json::from_str(payload).map_err(|e| format!("unreadable event payload: {e}"))?;
     event.attempt = attempt as u32;
     let set = state.plugins.snapshot();
-    let plugin = set
+    let subscriber = set
         .subscribers(&event.kind)
         .into_iter()
         .find(|s| s.plugin.manifest.name == plugin_name)
-        .map(|s| s.plugin)
         .ok_or_else(|| format!("plugin `{plugin_name}` is not loaded or no longer subscribed"))?;
+    let plugin = subscriber.plugin.clone();
     let session = Arc::new(Session::new(state.db.clone()));
     let context = CallContext {
         principal: event.principal.clone(),
@@ -191,6 +191,7 @@ async fn deliver_one(
             state: state.clone(),
             session: session.clone(),
             plugin: plugin.clone(),
+            grant: subscriber.grant.clone(),
         }),
     };
     let outcome = plugin.call(context).on_event(event).await;

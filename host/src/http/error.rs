@@ -146,6 +146,11 @@ impl IntoResponse for ApiError {
         }
         let body = json!({ "error": { "code": self.code(), "message": self.public_message() } });
         let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::TooManyRequests(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
         if let ApiError::MethodNotAllowed { allowed, .. } = &self
             && let Ok(value) = HeaderValue::from_str(&allowed.join(", "))
         {

@@ -12,6 +12,8 @@
 //! - [`auth`]: bearer-token extractors.
 //! - [`unit`]: a request's unit of work (principal + transaction).
 //! - [`collections`], [`documents`]: the core data API.
+//! - [`users`]: users, the caller, API tokens.
+//! - [`credentials`]: the encrypted credential store.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`admin`]: the admin routes, under /api/v1/admin.
 //! - [`plugin_proxy`]: requests to plugin routes.
@@ -19,12 +21,14 @@
 pub mod admin;
 pub mod auth;
 pub mod collections;
+pub mod credentials;
 pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod plugin_proxy;
 pub mod unit;
+pub mod users;
 
 use crate::routing::{CoreRoute, PathPattern};
 use crate::state::AppState;
@@ -57,6 +61,8 @@ impl CoreApi {
         let api = health::mount(api);
         let api = collections::mount(api);
         let api = documents::mount(api);
+        let api = users::mount(api);
+        let api = credentials::mount(api);
         admin::mount(api)
     }
 

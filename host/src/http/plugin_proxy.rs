@@ -50,6 +50,7 @@ pub async fn dispatch(
         }
     };
     let plugin = entry.plugin.clone();
+    let grant = entry.grant.clone();
     tracing::Span::current().record("plugin", plugin.manifest.name.as_str());
 
     let (parts, body) = request.into_parts();
@@ -120,6 +121,7 @@ pub async fn dispatch(
             state: state.clone(),
             session: session.clone(),
             plugin: plugin.clone(),
+            grant,
         }),
     };
     let response = match plugin.call(context).handle(wit_request).await {

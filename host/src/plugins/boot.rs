@@ -10,7 +10,7 @@
 //! refusal is kept with its reason; the rest still start.
 
 use super::bundled::BUNDLED_PLUGINS;
-use super::install::{ActivateOptions, activate};
+use super::install::{ActivateError, ActivateOptions, activate};
 use super::registry::PluginRegistry;
 use crate::db::Db;
 use crate::db::plugins::{self, Source};
@@ -37,6 +37,7 @@ pub async fn boot(
     db: &Db,
     registry: &PluginRegistry,
     plugins_dir: Option<&Path>,
+    trusted: &[String],
 ) -> anyhow::Result<()> {
     let mut files: Vec<Candidate> = BUNDLED_PLUGINS
         .iter()
@@ -105,7 +106,8 @@ pub async fn boot(
 
     for (name, candidates) in plan {
         for candidate in candidates {
-            if activate_candidate(runtime, db, registry, candidate).await {
+            let trust = candidate.source == Source::Bundled || trusted.contains(&name);
+            if activate_candidate(runtime, db, registry, candidate, trust).await {
                 break;
             }
             tracing::warn!(plugin = %name, "trying the next candidate");
@@ -120,6 +122,7 @@ async fn activate_candidate(
     db: &Db,
     registry: &PluginRegistry,
     candidate: Candidate,
+    trusted: bool,
 ) -> bool {
     let plugin = match candidate.loaded {
         Some(plugin) => plugin,
@@ -134,6 +137,7 @@ async fn activate_candidate(
     let options = ActivateOptions {
         confirm_destructive: false,
         enabled: candidate.enabled,
+        trusted,
     };
     match activate(
         db,
@@ -155,6 +159,9 @@ async fn activate_candidate(
             );
             true
         }
+        // Waiting for a grant is not a refusal: the version is held as
+        // pending, and the next candidate (an older granted version) serves.
+        Err(ActivateError::NeedsGrant { .. }) => false,
         Err(error) => {
             registry.refuse(candidate.origin, error.to_string());
             false

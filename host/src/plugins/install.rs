@@ -3,7 +3,8 @@
 //! migration (one transaction), record it in the registry tables, then swap
 //! it in. A failure at any step leaves the running set as it was.
 
-use super::registry::{PluginEntry, PluginRegistry};
+use super::grants::{self, Grant};
+use super::registry::{Pending, PluginEntry, PluginRegistry};
 use crate::db::Db;
 use crate::db::plugins::{self, Source};
 use crate::routing::RouteConflict;
@@ -15,6 +16,14 @@ use std::sync::Arc;
 /// Why a plugin could not be made live.
 #[derive(Debug, thiserror::Error)]
 pub enum ActivateError {
+    #[error(
+        "plugin `{plugin}` {version} requests capabilities that were not granted: {missing}; it waits for an operator's grant"
+    )]
+    NeedsGrant {
+        plugin: String,
+        version: String,
+        missing: String,
+    },
     #[error(transparent)]
     Routes(#[from] Box<RouteConflict>),
     #[error("plugin `{plugin}`: {error}")]
@@ -32,6 +41,8 @@ pub struct ActivateOptions {
     /// The operator confirmed a destructive migration.
     pub confirm_destructive: bool,
     pub enabled: bool,
+    /// Grant what the plugin requests (bundled and operator-trusted plugins).
+    pub trusted: bool,
 }
 
 /// Checks, migrates, records and swaps in `plugin`; returns the applied plan.
@@ -44,6 +55,43 @@ pub async fn activate(
     options: ActivateOptions,
 ) -> Result<MigrationPlan, ActivateError> {
     let name = plugin.manifest.name.clone();
+    let requested = Grant::requested_by(&plugin.manifest);
+    let decision = grants::load(db, &name)
+        .await
+        .map_err(|error| ActivateError::Record {
+            plugin: name.clone(),
+            error,
+        })?;
+    let grant = match decision {
+        _ if options.trusted => {
+            grants::save(db, &name, &requested, &requested, Some("trusted"))
+                .await
+                .map_err(|error| ActivateError::Record {
+                    plugin: name.clone(),
+                    error,
+                })?;
+            requested.clone()
+        }
+        Some((decided, granted)) if decided.covers(&requested) => granted,
+        None if requested.is_empty() => Grant::default(),
+        decision => {
+            let decided = decision.map(|(decided, _)| decided).unwrap_or_default();
+            let missing = requested.beyond(&decided);
+            let error = ActivateError::NeedsGrant {
+                plugin: name.clone(),
+                version: plugin.manifest.version.to_string(),
+                missing: serde_json::to_string(&missing).unwrap_or_default(),
+            };
+            registry.set_pending(Pending {
+                plugin,
+                wasm: Arc::new(wasm.to_vec()),
+                source,
+                requested,
+                missing,
+            });
+            return Err(error);
+        }
+    };
     registry.check_routes(&plugin)?;
     let plan = apply::migrate(
         db,
@@ -68,7 +116,9 @@ pub async fn activate(
             plugin,
             source,
             enabled: options.enabled,
+            grant: Arc::new(grant),
         })
         .await?;
+    registry.take_pending(&name);
     Ok(plan)
 }

@@ -5,6 +5,7 @@
 //! started on, until it ends. Writers (boot, install) build a complete new
 //! set, check it, and swap it in; a mutex serializes writers only.
 
+use super::grants::Grant;
 use crate::db::plugins::Source;
 use crate::routing::{CoreRoute, RouteConflict, RouteTable};
 use crate::runtime::bindings::exports::kai::fusion::describe::Delivery;
@@ -21,6 +22,19 @@ pub struct PluginEntry {
     pub plugin: Arc<LoadedPlugin>,
     pub source: Source,
     pub enabled: bool,
+    /// What the operator granted it.
+    pub grant: Arc<Grant>,
+}
+
+/// A version waiting for the operator to grant what it requests.
+#[derive(Clone)]
+pub struct Pending {
+    pub plugin: Arc<LoadedPlugin>,
+    pub wasm: Arc<Vec<u8>>,
+    pub source: Source,
+    pub requested: Grant,
+    /// What it asks beyond the recorded decision.
+    pub missing: Grant,
 }
 
 /// A plugin subscribed to an event.
@@ -28,6 +42,7 @@ pub struct PluginEntry {
 pub struct Subscriber {
     pub plugin: Arc<LoadedPlugin>,
     pub delivery: Delivery,
+    pub grant: Arc<Grant>,
 }
 
 /// One immutable state of the plugin set.
@@ -45,12 +60,19 @@ impl PluginSet {
         let mut events: BTreeMap<String, Vec<Subscriber>> = BTreeMap::new();
         for entry in plugins.values().filter(|e| e.enabled) {
             for subscription in &entry.plugin.manifest.subscriptions {
+                if !entry
+                    .grant
+                    .event(&subscription.event, subscription.delivery)
+                {
+                    continue;
+                }
                 events
                     .entry(subscription.event.clone())
                     .or_default()
                     .push(Subscriber {
                         plugin: entry.plugin.clone(),
                         delivery: subscription.delivery,
+                        grant: entry.grant.clone(),
                     });
             }
         }
@@ -87,6 +109,7 @@ pub struct PluginRegistry {
     current: ArcSwap<PluginSet>,
     core_routes: Vec<CoreRoute>,
     refusals: Mutex<Vec<Refusal>>,
+    pending: Mutex<BTreeMap<String, Pending>>,
     writer: tokio::sync::Mutex<()>,
     ready: AtomicBool,
 }
@@ -97,6 +120,7 @@ impl PluginRegistry {
             current: ArcSwap::from_pointee(PluginSet::default()),
             core_routes,
             refusals: Mutex::new(Vec::new()),
+            pending: Mutex::new(BTreeMap::new()),
             writer: tokio::sync::Mutex::new(()),
             ready: AtomicBool::new(false),
         }
@@ -116,7 +140,10 @@ impl PluginRegistry {
         plugins.insert(entry.plugin.manifest.name.clone(), entry);
         let routes = RouteTable::build(
             &self.core_routes,
-            plugins.values().filter(|e| e.enabled).map(|e| &e.plugin),
+            plugins
+                .values()
+                .filter(|e| e.enabled)
+                .map(|e| (&e.plugin, &e.grant)),
         )?;
         self.current
             .store(Arc::new(PluginSet::new(plugins, routes)));
@@ -126,6 +153,26 @@ impl PluginRegistry {
     /// Checks `plugin`'s routes against the current set without changing it.
     pub fn check_routes(&self, plugin: &LoadedPlugin) -> Result<(), Box<RouteConflict>> {
         self.current.load().routes.check(&self.core_routes, plugin)
+    }
+
+    /// Holds a version until the operator grants what it requests.
+    pub fn set_pending(&self, pending: Pending) {
+        let name = pending.plugin.manifest.name.clone();
+        tracing::warn!(plugin = %name, version = %pending.plugin.manifest.version, "plugin awaits grants");
+        self.pending.lock().unwrap().insert(name, pending);
+    }
+
+    /// The version waiting for grants, if any.
+    pub fn pending(&self, name: &str) -> Option<Pending> {
+        self.pending.lock().unwrap().get(name).cloned()
+    }
+
+    pub fn take_pending(&self, name: &str) -> Option<Pending> {
+        self.pending.lock().unwrap().remove(name)
+    }
+
+    pub fn all_pending(&self) -> Vec<Pending> {
+        self.pending.lock().unwrap().values().cloned().collect()
     }
 
     /// Records a refused plugin for the admin listing.

@@ -3,6 +3,7 @@
 //! through one `matchit` router per method.
 
 use super::pattern::PathPattern;
+use crate::plugins::grants::Grant;
 use crate::runtime::plugin::LoadedPlugin;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,8 +13,11 @@ use std::sync::Arc;
 pub struct RouteEntry {
     pub method: String,
     pub pattern: PathPattern,
+    /// Declared public by the plugin and granted so by the operator.
     pub public: bool,
     pub plugin: Arc<LoadedPlugin>,
+    /// What the plugin may do while serving this route.
+    pub grant: Arc<Grant>,
 }
 
 /// The result of looking a request up.
@@ -80,10 +84,10 @@ impl RouteTable {
     /// core route or another plugin's route.
     pub fn build<'a>(
         core: &[CoreRoute],
-        plugins: impl IntoIterator<Item = &'a Arc<LoadedPlugin>>,
+        plugins: impl IntoIterator<Item = (&'a Arc<LoadedPlugin>, &'a Arc<Grant>)>,
     ) -> Result<Self, Box<RouteConflict>> {
         let mut table = RouteTable::default();
-        for plugin in plugins {
+        for (plugin, grant) in plugins {
             table.check(core, plugin)?;
             for route in &plugin.manifest.routes {
                 let index = table.entries.len();
@@ -99,8 +103,9 @@ impl RouteTable {
                 table.entries.push(RouteEntry {
                     method: route.method.clone(),
                     pattern: route.path.clone(),
-                    public: route.public,
+                    public: route.public && grant.public_route(&route.method, route.path.as_str()),
                     plugin: plugin.clone(),
+                    grant: grant.clone(),
                 });
             }
         }

@@ -11,6 +11,7 @@ use super::bindings::exports::kai::fusion::events::Event as WitEvent;
 use super::bindings::{WitManifest, WitPrincipal, WitRequest, WitResponse};
 use super::plugin::{EffectiveLimits, LoadedPlugin};
 use crate::db::session::Session;
+use crate::plugins::grants::Grant;
 use crate::state::AppState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,8 +46,10 @@ pub struct HostAccess {
     pub state: AppState,
     /// The unit of work this call's writes belong to.
     pub session: Arc<Session>,
-    /// The plugin being called: its models and its grants.
+    /// The plugin being called: its models.
     pub plugin: Arc<LoadedPlugin>,
+    /// What the operator granted it; every host call checks this.
+    pub grant: Arc<Grant>,
 }
 
 /// The data of one call's [`Store`]; host capability implementations

@@ -12,6 +12,7 @@ use super::manifest::{Manifest, ManifestError};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
 
 /// The limits a plugin's calls run under: what it asked for, capped by the
 /// operator's configuration.
@@ -58,6 +59,14 @@ pub enum LoadError {
     Describe(#[from] CallError),
     #[error("{0}")]
     Manifest(#[from] ManifestError),
+    #[error(
+        "plugin `{plugin}` imports {interface} but does not request {capability} in its manifest"
+    )]
+    UndeclaredImport {
+        plugin: String,
+        interface: String,
+        capability: &'static str,
+    },
 }
 
 impl LoadedPlugin {
@@ -90,6 +99,7 @@ impl LoadedPlugin {
         .describe()
         .await?;
         let manifest = Manifest::validate(raw)?;
+        check_imports(&component, runtime.engine(), &manifest)?;
         Ok(LoadedPlugin {
             limits: runtime.effective_limits(&manifest),
             manifest,
@@ -103,6 +113,46 @@ impl LoadedPlugin {
     pub fn call(&self, context: CallContext) -> Call<'_> {
         Call::new(&self.pre, &self.manifest.name, self.limits, context)
     }
+}
+
+/// A component that imports a host interface must request the capability
+/// behind it; otherwise it is refused at load, before any call could be
+/// denied at run time.
+fn check_imports(
+    component: &Component,
+    engine: &wasmtime::Engine,
+    manifest: &Manifest,
+) -> Result<(), LoadError> {
+    let requested = &manifest.capabilities;
+    for (name, item) in component.component_type().imports(engine) {
+        // An interface imported only for its types (the events export uses
+        // the models' records) needs no capability; calling one does.
+        let calls_functions = match item.ty {
+            ComponentItem::ComponentInstance(instance) => instance
+                .exports(engine)
+                .any(|(_, export)| matches!(export.ty, ComponentItem::ComponentFunc(_))),
+            _ => true,
+        };
+        if !calls_functions {
+            continue;
+        }
+        let interface = name.split('@').next().unwrap_or(name);
+        let (capability, ok) = match interface {
+            "kai:fusion/kv" => ("the kv capability", requested.kv),
+            "kai:fusion/models" => ("core-model access", !requested.core_models.is_empty()),
+            "kai:fusion/credentials" => ("reveal-credentials", requested.reveal_credentials),
+            "kai:fusion/outbound-http" => ("outbound hosts", !requested.outbound_hosts.is_empty()),
+            _ => continue,
+        };
+        if !ok {
+            return Err(LoadError::UndeclaredImport {
+                plugin: manifest.name.clone(),
+                interface: interface.to_string(),
+                capability,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Tells a core module or random bytes apart from a component, so the

@@ -106,8 +106,23 @@ impl Setup {
         Setup { config, temp: None }
     }
 
-    /// A directory (inside the test's temp dir) holding these plugin files.
-    pub fn plugins_dir(mut self, files: &[(&str, Vec<u8>)]) -> Self {
+    /// A directory (inside the test's temp dir) holding these plugin files,
+    /// each named `<plugin>.wasm` and trusted (granted what it requests),
+    /// as an operator would configure plugins they deploy.
+    pub fn plugins_dir(self, files: &[(&str, Vec<u8>)]) -> Self {
+        let mut setup = self.plugins_dir_untrusted(files);
+        for (file, _) in files {
+            let name = file.trim_end_matches(".wasm").to_string();
+            if !setup.config.trusted_plugins.contains(&name) {
+                setup.config.trusted_plugins.push(name);
+            }
+        }
+        setup
+    }
+
+    /// Like [`Setup::plugins_dir`], but nothing is trusted: plugins that
+    /// request capabilities wait for an operator's grant.
+    pub fn plugins_dir_untrusted(mut self, files: &[(&str, Vec<u8>)]) -> Self {
         let dir = self
             .temp
             .as_ref()

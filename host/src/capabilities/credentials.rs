@@ -1,0 +1,62 @@
+//! `kai:fusion/credentials`: `reveal` hands a plugin the secret of a
+//! credential, only with three keys turned: the operator granted the
+//! plugin `reveal-credentials` and that credential name, the request's
+//! principal owns a credential of that name, and its owner allowed the
+//! plugin. Most plugins need none of this: `outbound-http` injects a
+//! credential into a request without the guest seeing it.
+
+use super::Caller;
+use crate::runtime::bindings::kai::fusion::credentials::Host;
+use crate::runtime::bindings::kai::fusion::types::Error as WitError;
+use crate::runtime::call::CallState;
+use crate::secrets::store::{self, CredentialError};
+use zeroize::Zeroizing;
+
+impl Caller {
+    /// The secret of the caller's credential `name`, after every check.
+    pub(crate) async fn credential_secret(
+        &self,
+        name: &str,
+    ) -> Result<Zeroizing<String>, WitError> {
+        if !self.grants()?.credentials.iter().any(|c| c == name) {
+            return Err(WitError::Denied(format!(
+                "plugin `{}` was not granted the credential `{name}`",
+                self.plugin_name
+            )));
+        }
+        let owner = self.principal.as_ref().ok_or_else(|| {
+            WitError::Denied("credentials belong to a principal; this call has none".into())
+        })?;
+        let state = &self.host.state;
+        store::reveal(&state.db, &state.keys, &owner.id, name, &self.plugin_name)
+            .await
+            .map_err(|error| match error {
+                CredentialError::NotFound(m) => WitError::NotFound(m),
+                CredentialError::Denied(m) => WitError::Denied(m),
+                other => {
+                    // Never the secret: errors here carry none, but say less
+                    // to the guest than to the operator.
+                    tracing::error!(plugin = %self.plugin_name, error = %other, "credential could not be opened");
+                    WitError::Unavailable("the credential could not be opened".into())
+                }
+            })
+    }
+}
+
+impl Host for CallState {
+    async fn reveal(&mut self, name: String) -> wasmtime::Result<Result<String, WitError>> {
+        let caller = self.caller();
+        Ok(async move {
+            let caller = caller?;
+            if !caller.grants()?.reveal_credentials {
+                return Err(WitError::Denied(format!(
+                    "plugin `{}` was not granted reveal-credentials",
+                    caller.plugin_name
+                )));
+            }
+            let secret = caller.credential_secret(&name).await?;
+            Ok(secret.to_string())
+        }
+        .await)
+    }
+}

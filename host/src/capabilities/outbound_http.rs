@@ -1,0 +1,167 @@
+//! `kai:fusion/outbound-http`: HTTP requests from plugins, only to origins
+//! on the plugin's granted allow-list (scheme, host and port), checked
+//! before any connection is made; redirects are not followed (they could
+//! lead off the list). A deadline and a response size cap apply.
+//!
+//! With `credential`, the host opens a granted credential of the caller and
+//! injects it as a header (bearer, basic, or a named header). The guest
+//! never holds the secret; the header value is marked sensitive so it is
+//! never logged.
+
+use super::Caller;
+use crate::runtime::bindings::kai::fusion::outbound_http::{
+    Host, Injection, OutboundRequest, OutboundResponse,
+};
+use crate::runtime::bindings::kai::fusion::types::Error as WitError;
+use crate::runtime::call::CallState;
+use base64::Engine as _;
+use futures::StreamExt;
+use reqwest::header::{HeaderName, HeaderValue};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+impl Caller {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, WitError> {
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|e| WitError::Invalid(format!("url: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(WitError::Invalid(
+                "url: only http and https are supported".into(),
+            ));
+        }
+        if !self.grants()?.outbound(&url) {
+            return Err(WitError::Denied(format!(
+                "plugin `{}` may not call {}://{}:{} (not on its granted outbound list)",
+                self.plugin_name,
+                url.scheme(),
+                url.host_str().unwrap_or(""),
+                url.port_or_known_default().unwrap_or(0)
+            )));
+        }
+        let method = request.method.to_ascii_uppercase();
+        if !METHODS.contains(&method.as_str()) {
+            return Err(WitError::Invalid(format!(
+                "method `{}` is not supported",
+                request.method
+            )));
+        }
+        let config = &self.host.state.config;
+        let timeout = request
+            .timeout_ms
+            .map(|ms| Duration::from_millis(ms.into()))
+            .unwrap_or(Duration::MAX)
+            .min(Duration::from_millis(config.outbound_timeout_ms));
+        let mut builder = self
+            .host
+            .state
+            .outbound
+            .request(method.parse().expect("checked methods parse"), url)
+            .timeout(timeout)
+            .body(request.body);
+        for (name, value) in &request.headers {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| WitError::Invalid(format!("header `{name}` is not a valid name")))?;
+            let value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+                WitError::Invalid(format!("the value of header `{name}` is not valid"))
+            })?;
+            builder = builder.header(name, value);
+        }
+        if let Some(credential) = &request.credential {
+            let secret = self.credential_secret(&credential.name).await?;
+            let (name, value) = inject(&credential.name, &secret, &credential.injection)?;
+            builder = builder.header(name, value);
+        }
+        let response = builder.send().await.map_err(|e| {
+            let reason = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "could not connect"
+            } else {
+                "failed"
+            };
+            WitError::Unavailable(format!("the outbound request {reason}"))
+        })?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let limit = config.outbound_max_bytes;
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|_| WitError::Unavailable("the outbound response broke off".into()))?;
+            if body.len() + chunk.len() > limit {
+                return Err(WitError::Unavailable(format!(
+                    "the outbound response exceeds {limit} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// The header that carries `secret` (a JSON object) as `injection` asks.
+fn inject(
+    name: &str,
+    secret: &str,
+    injection: &Injection,
+) -> Result<(HeaderName, HeaderValue), WitError> {
+    let object: serde_json::Value = serde_json::from_str(secret)
+        .map_err(|_| WitError::Unavailable(format!("credential `{name}` is not a JSON object")))?;
+    let field = |key: &str| {
+        object
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(|s| Zeroizing::new(s.to_string()))
+            .ok_or_else(|| {
+                WitError::Invalid(format!("credential `{name}` has no string field `{key}`"))
+            })
+    };
+    let (header, value) = match injection {
+        Injection::Bearer(key) => (
+            reqwest::header::AUTHORIZATION,
+            Zeroizing::new(format!("Bearer {}", field(key)?.as_str())),
+        ),
+        Injection::Basic((user, password)) => {
+            let pair = Zeroizing::new(format!(
+                "{}:{}",
+                field(user)?.as_str(),
+                field(password)?.as_str()
+            ));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair.as_bytes());
+            (
+                reqwest::header::AUTHORIZATION,
+                Zeroizing::new(format!("Basic {encoded}")),
+            )
+        }
+        Injection::Header((header, key)) => (
+            HeaderName::try_from(header.as_str())
+                .map_err(|_| WitError::Invalid(format!("header `{header}` is not a valid name")))?,
+            field(key)?,
+        ),
+    };
+    let mut value = HeaderValue::try_from(value.as_str())
+        .map_err(|_| WitError::Invalid(format!("credential `{name}` does not fit in a header")))?;
+    value.set_sensitive(true);
+    Ok((header, value))
+}
+
+impl Host for CallState {
+    async fn send(
+        &mut self,
+        request: OutboundRequest,
+    ) -> wasmtime::Result<Result<OutboundResponse, WitError>> {
+        let caller = self.caller();
+        Ok(async move { caller?.send(request).await }.await)
+    }
+}
