@@ -55,6 +55,7 @@ pub async fn activate(
     options: ActivateOptions,
 ) -> Result<MigrationPlan, ActivateError> {
     let name = plugin.manifest.name.clone();
+    let version = plugin.manifest.version.clone();
     let requested = Grant::requested_by(&plugin.manifest);
     let decision = grants::load(db, &name)
         .await
@@ -119,6 +120,13 @@ pub async fn activate(
             grant: Arc::new(grant),
         })
         .await?;
-    registry.take_pending(&name);
+    // A waiting version this one supersedes no longer waits; a newer one
+    // (held while an older version took over) still does.
+    if registry
+        .pending(&name)
+        .is_some_and(|p| p.plugin.manifest.version <= version)
+    {
+        registry.take_pending(&name);
+    }
     Ok(plan)
 }

@@ -1,0 +1,311 @@
+//! The authorization matrix: every route of the host (core and admin) and
+//! of two plugins (the bundled `hello` and the `outbound-probe` fixture),
+//! called as anonymous, member A (the owner of the resources in the path),
+//! member B and an admin, against the expected status of each.
+//!
+//! The route list comes from the running server, so a route added without
+//! a row here fails this test.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use support::{M, Setup, TestServer, wasm};
+
+/// Expected statuses for (anonymous, member A, member B, admin).
+type Expect = [u16; 4];
+
+struct Row {
+    body: Option<Value>,
+    expect: Expect,
+}
+
+fn row(expect: Expect) -> Row {
+    Row { body: None, expect }
+}
+
+fn with(body: Value, expect: Expect) -> Row {
+    Row {
+        body: Some(body),
+        expect,
+    }
+}
+
+fn matrix() -> BTreeMap<&'static str, Row> {
+    let doc = json!({ "title": "t", "content": "c" });
+    let credential = json!({ "name": "NAME", "service_type": "t", "secret": { "k": "v" } });
+    BTreeMap::from([
+        ("GET /healthz", row([200, 200, 200, 200])),
+        ("GET /readyz", row([200, 200, 200, 200])),
+        (
+            "POST /api/v1/collections",
+            with(json!({ "name": "NAME" }), [401, 201, 201, 201]),
+        ),
+        ("GET /api/v1/collections", row([401, 200, 200, 200])),
+        ("GET /api/v1/collections/{id}", row([401, 200, 404, 200])),
+        (
+            "PATCH /api/v1/collections/{id}",
+            with(json!({ "description": "d" }), [401, 200, 404, 200]),
+        ),
+        ("DELETE /api/v1/collections/{id}", row([401, 204, 404, 204])),
+        (
+            "POST /api/v1/collections/{id}/documents",
+            with(doc.clone(), [401, 201, 404, 201]),
+        ),
+        (
+            "GET /api/v1/collections/{id}/documents",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "POST /api/v1/collections/{id}/documents:bulk",
+            with(json!({ "documents": [doc.clone()] }), [401, 201, 404, 201]),
+        ),
+        ("GET /api/v1/documents/{id}", row([401, 200, 404, 200])),
+        (
+            "PUT /api/v1/documents/{id}",
+            with(doc.clone(), [401, 200, 404, 200]),
+        ),
+        (
+            "PATCH /api/v1/documents/{id}",
+            with(json!({ "title": "u" }), [401, 200, 404, 200]),
+        ),
+        ("DELETE /api/v1/documents/{id}", row([401, 204, 404, 204])),
+        ("GET /api/v1/me", row([401, 200, 200, 200])),
+        ("GET /api/v1/users", row([401, 403, 403, 200])),
+        (
+            "POST /api/v1/users",
+            with(json!({ "email": "NAME@example.com" }), [401, 403, 403, 201]),
+        ),
+        ("GET /api/v1/users/{id}", row([401, 200, 404, 200])),
+        (
+            "PATCH /api/v1/users/{id}",
+            with(json!({ "role": "member" }), [401, 403, 403, 200]),
+        ),
+        ("GET /api/v1/tokens", row([401, 200, 200, 200])),
+        (
+            "POST /api/v1/tokens",
+            with(json!({ "name": "t" }), [401, 201, 201, 201]),
+        ),
+        ("DELETE /api/v1/tokens/{id}", row([401, 204, 404, 204])),
+        (
+            "POST /api/v1/credentials",
+            with(credential, [401, 201, 201, 201]),
+        ),
+        ("GET /api/v1/credentials", row([401, 200, 200, 200])),
+        ("GET /api/v1/credentials/{id}", row([401, 200, 404, 200])),
+        (
+            "PATCH /api/v1/credentials/{id}",
+            with(json!({ "service_type": "u" }), [401, 200, 404, 200]),
+        ),
+        ("DELETE /api/v1/credentials/{id}", row([401, 204, 404, 204])),
+        ("GET /api/v1/admin/plugins", row([401, 403, 403, 200])),
+        ("GET /api/v1/admin/routes", row([401, 403, 403, 200])),
+        (
+            "POST /api/v1/admin/plugins/{name}/grants",
+            with(json!({ "accept_requested": true }), [401, 403, 403, 200]),
+        ),
+        // Plugins: public routes answer everyone; the rest need a token,
+        // then the plugin answers with the caller as principal.
+        ("GET /api/v1/hello/{name}", row([200, 200, 200, 200])),
+        ("GET /api/v1/outbound-probe/ping", row([200, 200, 200, 200])),
+        (
+            "POST /api/v1/outbound-probe/call",
+            with(
+                json!({ "url": "http://127.0.0.1:1/" }),
+                [401, 503, 503, 503],
+            ),
+        ),
+        (
+            "GET /api/v1/outbound-probe/reveal/{name}",
+            row([401, 404, 404, 404]),
+        ),
+        (
+            "GET /api/v1/outbound-probe/documents",
+            row([401, 200, 200, 200]),
+        ),
+        (
+            "GET /api/v1/outbound-probe/shared",
+            row([401, 404, 404, 404]),
+        ),
+        ("PUT /api/v1/outbound-probe/kv", row([401, 204, 204, 204])),
+    ])
+}
+
+/// Fresh resources owned by member A, for one call.
+struct Owned {
+    collection: String,
+    empty_collection: String,
+    document: String,
+    credential: String,
+    token: String,
+    user: String,
+}
+
+async fn owned_by(server: &TestServer, token: &str, n: usize) -> Owned {
+    let id = |body: &Value| body["id"].as_str().unwrap().to_string();
+    let (_, collection, _) = server
+        .call(
+            M::POST,
+            "/api/v1/collections",
+            token,
+            Some(json!({ "name": format!("c{n}") })),
+        )
+        .await;
+    let (_, empty, _) = server
+        .call(
+            M::POST,
+            "/api/v1/collections",
+            token,
+            Some(json!({ "name": format!("e{n}") })),
+        )
+        .await;
+    let (_, document, _) = server
+        .call(
+            M::POST,
+            &format!("/api/v1/collections/{}/documents", id(&collection)),
+            token,
+            Some(json!({ "title": "t" })),
+        )
+        .await;
+    let (_, credential, _) = server
+        .call(
+            M::POST,
+            "/api/v1/credentials",
+            token,
+            Some(json!({ "name": format!("k{n}"), "service_type": "t", "secret": {} })),
+        )
+        .await;
+    let (_, new_token, _) = server
+        .call(
+            M::POST,
+            "/api/v1/tokens",
+            token,
+            Some(json!({ "name": "extra" })),
+        )
+        .await;
+    let (_, me, _) = server.call(M::GET, "/api/v1/me", token, None).await;
+    Owned {
+        collection: id(&collection),
+        empty_collection: id(&empty),
+        document: id(&document),
+        credential: id(&credential),
+        token: id(&new_token),
+        user: id(&me),
+    }
+}
+
+fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
+    let id = if pattern.starts_with("/api/v1/collections/{id}") {
+        if method == "DELETE" {
+            &owned.empty_collection
+        } else {
+            &owned.collection
+        }
+    } else if pattern.starts_with("/api/v1/documents/") {
+        &owned.document
+    } else if pattern.starts_with("/api/v1/users/") {
+        &owned.user
+    } else if pattern.starts_with("/api/v1/tokens/") {
+        &owned.token
+    } else {
+        &owned.credential
+    };
+    let name = if pattern.contains("/plugins/") {
+        "outbound-probe"
+    } else if pattern.contains("/reveal/") {
+        "test-api"
+    } else {
+        "world"
+    };
+    pattern.replace("{id}", id).replace("{name}", name)
+}
+
+#[tokio::test]
+async fn every_route_answers_each_principal_as_expected() {
+    let server = Setup::new()
+        .await
+        .plugins_dir(&[("outbound-probe.wasm", wasm("outbound-probe"))])
+        .start()
+        .await;
+    let member_a = server.user("a@example.com", false).await;
+    let member_b = server.user("b@example.com", false).await;
+    let admin = server.admin_token.clone();
+
+    // The routes the server actually serves (core, then the two plugins').
+    let mut routes: Vec<String> = kai_host::http::CoreApi::new()
+        .routes()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.pattern.as_str()))
+        .collect();
+    let set = server.state.plugins.snapshot();
+    routes.extend(
+        set.routes
+            .entries()
+            .iter()
+            .filter(|e| ["hello", "outbound-probe"].contains(&e.plugin.manifest.name.as_str()))
+            .map(|e| format!("{} {}", e.method, e.pattern.as_str())),
+    );
+    let matrix = matrix();
+    let missing: Vec<&String> = routes
+        .iter()
+        .filter(|r| !matrix.contains_key(r.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the authorization matrix: {missing:?}"
+    );
+    let stale: Vec<&&str> = matrix
+        .keys()
+        .filter(|k| !routes.iter().any(|r| r == *k))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "matrix rows for routes that do not exist: {stale:?}"
+    );
+
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for route in &routes {
+        let entry = &matrix[route.as_str()];
+        let (method, pattern) = route.split_once(' ').unwrap();
+        for (who, token) in [
+            ("anonymous", None),
+            ("member A", Some(&member_a)),
+            ("member B", Some(&member_b)),
+            ("admin", Some(&admin)),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, (who, token))| ((i, who), token))
+        {
+            n += 1;
+            let owned = owned_by(&server, &member_a, n).await;
+            let path = concrete(method, pattern, &owned);
+            let body = entry.body.as_ref().map(|b| {
+                serde_json::from_str::<Value>(&b.to_string().replace("NAME", &format!("n{n}")))
+                    .unwrap()
+            });
+            let response = server
+                .send(
+                    method.parse().unwrap(),
+                    &path,
+                    token.map(|t| t.as_str()),
+                    body.as_ref(),
+                )
+                .await;
+            let status = response.status().as_u16();
+            if status != entry.expect[who.0] {
+                failures.push(format!(
+                    "{route} as {}: expected {}, got {status}",
+                    who.1, entry.expect[who.0]
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix failures:\n{}",
+        failures.join("\n")
+    );
+    server.stop().await;
+}

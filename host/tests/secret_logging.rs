@@ -1,0 +1,144 @@
+//! Secrets never reach the logs: with every crate logging at TRACE (but
+//! the code generator, which never sees a secret and would only slow the
+//! test down), create, update, use (injected outbound), reveal and fail to
+//! decrypt a credential, then search the captured output.
+
+mod support;
+
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use support::{M, Setup, wasm};
+
+/// Everything logged in this test process.
+static CAPTURED: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    CAPTURED
+        .get_or_init(|| {
+            let buffer: Arc<Mutex<Vec<u8>>> = Arc::default();
+            let writer = Capture(buffer.clone());
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    "trace,cranelift_codegen=info,regalloc2=info,wasmtime_internal_cranelift=info,cranelift_frontend=info",
+                ))
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .init();
+            buffer
+        })
+        .clone()
+}
+
+#[tokio::test]
+async fn no_secret_appears_in_any_log_line() {
+    let logs = capture_logs();
+    let upstream = {
+        let app = axum::Router::new().fallback(|| async { "ok" });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        port
+    };
+    let server = Setup::new()
+        .await
+        .plugins_dir(&[("outbound-probe.wasm", wasm("outbound-probe"))])
+        .start()
+        .await;
+    let alice = server.user("alice@example.com", false).await;
+    let canary = "CANARY-5ecret-0f-alice";
+    let (status, created, _) = server
+        .call(
+            M::POST,
+            "/api/v1/credentials",
+            &alice,
+            Some(json!({ "name": "test-api", "service_type": "webhook", "secret": { "token": canary }, "allowed_plugins": ["outbound-probe"] })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().unwrap().to_string();
+    let (status, _, _) = server
+        .call(
+            M::POST,
+            "/api/v1/outbound-probe/call",
+            &alice,
+            Some(json!({ "url": format!("http://127.0.0.1:{upstream}/"), "credential": { "name": "test-api", "inject": "bearer" } })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body, _) = server
+        .call(
+            M::GET,
+            "/api/v1/outbound-probe/reveal/test-api",
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["secret"]["token"].as_str()),
+        (200, Some(canary))
+    );
+    let second = "CANARY-second-value";
+    let (status, _, _) = server
+        .call(
+            M::PATCH,
+            &format!("/api/v1/credentials/{id}"),
+            &alice,
+            Some(json!({ "secret": { "token": second } })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // A wrong-typed secret is refused; its value must not be logged either.
+    server
+        .call(
+            M::POST,
+            "/api/v1/credentials",
+            &alice,
+            Some(json!({ "name": "n", "service_type": "t", "secret": "CANARY-as-a-string" })),
+        )
+        .await;
+    // A decryption failure is logged, without the secret.
+    sqlx::query("UPDATE credentials SET secret = $1 WHERE id = $2")
+        .bind(vec![1u8; 40])
+        .bind(&id)
+        .execute(server.state.db.writer())
+        .await
+        .unwrap();
+    let (status, _, _) = server
+        .call(
+            M::GET,
+            "/api/v1/outbound-probe/reveal/test-api",
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, 503);
+    server.stop().await;
+
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(
+        text.len() > 10_000,
+        "logging was captured ({} bytes)",
+        text.len()
+    );
+    assert!(
+        text.contains("credential could not be opened"),
+        "the failure itself is logged"
+    );
+    assert!(!text.contains("CANARY"), "a secret reached the logs");
+    assert!(!text.contains(&alice), "a token reached the logs");
+}
