@@ -1,5 +1,5 @@
-//! The authorization matrix: every route of the host (core and admin) and
-//! of two plugins (the bundled `hello` and the `outbound-probe` fixture),
+//! The authorization matrix: every route of the host (core and admin), of
+//! the bundled plugins and of the `outbound-probe` fixture,
 //! called as anonymous, member A (the owner of the resources in the path),
 //! member B and an admin, against the expected status of each.
 //!
@@ -128,6 +128,36 @@ fn matrix() -> BTreeMap<&'static str, Row> {
             row([401, 404, 404, 404]),
         ),
         ("PUT /api/v1/outbound-probe/kv", row([401, 204, 204, 204])),
+        // The bundled first-party plugins.
+        (
+            "GET /api/v1/documents/{id}/versions",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "GET /api/v1/documents/{id}/versions/{n}",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "GET /api/v1/documents/{id}/versions/{a}/diff/{b}",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "POST /api/v1/documents/{id}/versions/{n}/restore",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "GET /api/v1/collections/{id}/version-retention",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "PUT /api/v1/collections/{id}/version-retention",
+            with(json!({ "keep": 3 }), [401, 200, 404, 200]),
+        ),
+        (
+            "GET /api/v1/collections/{id}/analytics",
+            row([401, 200, 404, 200]),
+        ),
+        ("GET /api/v1/analytics/overview", row([401, 200, 200, 200])),
     ])
 }
 
@@ -217,7 +247,12 @@ fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
     } else {
         "world"
     };
-    pattern.replace("{id}", id).replace("{name}", name)
+    pattern
+        .replace("{id}", id)
+        .replace("{name}", name)
+        .replace("{n}", "1")
+        .replace("{a}", "1")
+        .replace("{b}", "1")
 }
 
 #[tokio::test]
@@ -242,7 +277,15 @@ async fn every_route_answers_each_principal_as_expected() {
         set.routes
             .entries()
             .iter()
-            .filter(|e| ["hello", "outbound-probe"].contains(&e.plugin.manifest.name.as_str()))
+            .filter(|e| {
+                [
+                    "hello",
+                    "outbound-probe",
+                    "doc-versioning",
+                    "collection-analytics",
+                ]
+                .contains(&e.plugin.manifest.name.as_str())
+            })
             .map(|e| format!("{} {}", e.method, e.pattern.as_str())),
     );
     let matrix = matrix();

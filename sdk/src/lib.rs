@@ -59,6 +59,7 @@ pub mod plugin;
 pub mod query;
 pub mod testing;
 
+pub use bindings::kai::fusion::types::Principal;
 pub use host::HostError;
 pub use http::{Error, Request, Response};
 pub use plugin::{Plugin, Route};
@@ -71,6 +72,7 @@ pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.1";
 
 /// Everything a typical plugin needs, in one import.
 pub mod prelude {
+    pub use crate::Principal;
     pub use crate::events::{Delivery, Event, Row};
     pub use crate::host::HostError;
     pub use crate::http::{Error, Request, Response};

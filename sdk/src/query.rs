@@ -313,6 +313,11 @@ impl Aggregation {
         self.push(AggregateFunction::Count, None)
     }
 
+    /// Rows where `field` is not null.
+    pub fn count_non_null(self, field: &str) -> Self {
+        self.push(AggregateFunction::Count, Some(field))
+    }
+
     pub fn count_distinct(self, field: &str) -> Self {
         self.push(AggregateFunction::CountDistinct, Some(field))
     }

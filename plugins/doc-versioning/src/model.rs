@@ -1,0 +1,81 @@
+//! The `document_version` model: one row per version of a document, unique
+//! on (document_id, version), indexed for a document's history (newest
+//! first) and for per-collection activity over time.
+
+use kai_sdk::persistence::Record;
+use kai_sdk::prelude::*;
+use serde_json::{Value as Json, json};
+
+pub const MODEL: &str = "document_version";
+
+fn field(name: &str, ty: FieldType, nullable: bool) -> Field {
+    Field {
+        name: name.into(),
+        type_: ty,
+        nullable,
+        unique: false,
+        indexed: false,
+        default: None,
+        references: None,
+    }
+}
+
+pub fn document_version() -> Model {
+    Model {
+        name: MODEL.into(),
+        fields: vec![
+            Field {
+                references: Some("document".into()),
+                ..field("document_id", FieldType::Uuid, false)
+            },
+            Field {
+                references: Some("collection".into()),
+                ..field("collection_id", FieldType::Uuid, false)
+            },
+            field("owner", FieldType::String, false),
+            field("version", FieldType::Int, false),
+            field("title", FieldType::String, false),
+            field("content", FieldType::String, false),
+            field("format", FieldType::String, false),
+            field("tags", FieldType::Json, false),
+            field("metadata", FieldType::Json, false),
+            field("content_hash", FieldType::String, false),
+            field("changed_fields", FieldType::Json, false),
+            field("change_type", FieldType::String, false),
+            field("actor", FieldType::String, true),
+            field("created_at", FieldType::Timestamp, false),
+        ],
+        indexes: vec![
+            Index {
+                fields: vec!["document_id".into(), "version".into()],
+                unique: true,
+            },
+            Index {
+                fields: vec!["collection_id".into(), "created_at".into()],
+                unique: false,
+            },
+        ],
+        exported: true,
+    }
+}
+
+/// A version row as the REST API shows it.
+pub fn to_json(record: &Record, include_content: bool) -> Json {
+    let mut value = json!({
+        "document_id": record.get("document_id").to_json(),
+        "version": record.get("version").to_json(),
+        "change_type": record.get("change_type").to_json(),
+        "changed_fields": record.get("changed_fields").to_json(),
+        "title": record.get("title").to_json(),
+        "format": record.get("format").to_json(),
+        "tags": record.get("tags").to_json(),
+        "metadata": record.get("metadata").to_json(),
+        "content_hash": record.get("content_hash").to_json(),
+        "actor": record.get("actor").to_json(),
+        "created_at": record.get("created_at").to_json(),
+    });
+    if include_content {
+        value["content"] = record.get("content").to_json();
+    }
+    value
+}
