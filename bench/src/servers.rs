@@ -35,19 +35,28 @@ pub struct ChildServer {
     child: Child,
     pub base: String,
     pub data_dir: PathBuf,
-    _temp: tempfile::TempDir,
+    temp: tempfile::TempDir,
+}
+
+/// A stopped KAI-Fusion server whose data is kept for a restart.
+pub struct StoppedServer {
+    temp: tempfile::TempDir,
 }
 
 impl ChildServer {
     /// Starts KAI-Fusion with `plugins` (wasm files) in its plugins dir.
     pub async fn kai(plugins: &[(&str, Vec<u8>)]) -> anyhow::Result<Self> {
         let temp = tempfile::tempdir()?;
-        let data_dir = temp.path().join("data");
         let plugins_dir = temp.path().join("plugins");
         std::fs::create_dir_all(&plugins_dir)?;
         for (name, wasm) in plugins {
             std::fs::write(plugins_dir.join(name), wasm)?;
         }
+        Self::spawn(temp).await
+    }
+
+    async fn spawn(temp: tempfile::TempDir) -> anyhow::Result<Self> {
+        let data_dir = temp.path().join("data");
         let port = free_port()?;
         let child = Command::new(std::env::current_exe()?)
             .arg("serve-kai")
@@ -56,7 +65,7 @@ impl ChildServer {
             .arg("--data-dir")
             .arg(&data_dir)
             .arg("--plugins-dir")
-            .arg(&plugins_dir)
+            .arg(temp.path().join("plugins"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -65,10 +74,18 @@ impl ChildServer {
             child,
             base: format!("http://127.0.0.1:{port}"),
             data_dir,
-            _temp: temp,
+            temp,
         };
         server.wait_ready("/readyz").await?;
         Ok(server)
+    }
+
+    /// Stops the process, keeping its data directory.
+    pub fn stop_keeping_data(mut self) -> StoppedServer {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let temp = std::mem::replace(&mut self.temp, tempfile::tempdir().expect("a temp dir"));
+        StoppedServer { temp }
     }
 
     async fn wait_ready(&self, path: &str) -> anyhow::Result<()> {
@@ -90,6 +107,13 @@ impl ChildServer {
         Ok(std::fs::read_to_string(self.data_dir.join("admin.token"))?
             .trim()
             .to_string())
+    }
+}
+
+impl StoppedServer {
+    /// Starts the server again on the same data.
+    pub async fn restart(self) -> anyhow::Result<ChildServer> {
+        ChildServer::spawn(self.temp).await
     }
 }
 

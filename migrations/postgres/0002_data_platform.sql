@@ -33,9 +33,9 @@ CREATE TABLE documents (
 );
 -- Listing a collection in its stable order (created_at, id).
 CREATE INDEX documents_collection_created ON documents (collection_id, created_at, id);
--- Updated-per-day series and most-edited lists.
+-- Updated-per-day series; most-edited lists (newest version first, then id).
 CREATE INDEX documents_collection_updated ON documents (collection_id, updated_at);
-CREATE INDEX documents_collection_version ON documents (collection_id, version);
+CREATE INDEX documents_collection_version ON documents (collection_id, version DESC, id);
 -- Covering index for per-collection statistics (counts, sizes, formats).
 CREATE INDEX documents_collection_stats ON documents (collection_id, format, archived_at, size_bytes, word_count);
 CREATE INDEX documents_owner ON documents (owner, created_at);

@@ -3,7 +3,10 @@
 //!
 //! - [`writes`]: document create/update throughput through the REST API
 //!   on SQLite, with and without a transactional hook plugin.
+//! - [`analytics`]: the collection-analytics route on 10,000 and 1,000,000
+//!   documents.
 
+pub mod analytics;
 pub mod writes;
 
 use crate::RunArgs;
@@ -20,8 +23,14 @@ pub struct Scenario {
 }
 
 pub fn all() -> Vec<Scenario> {
-    vec![Scenario {
-        name: "writes",
-        run: |args| Box::pin(writes::run(args)),
-    }]
+    vec![
+        Scenario {
+            name: "writes",
+            run: |args| Box::pin(writes::run(args)),
+        },
+        Scenario {
+            name: "analytics",
+            run: |args| Box::pin(analytics::run(args)),
+        },
+    ]
 }

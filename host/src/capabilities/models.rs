@@ -334,10 +334,17 @@ impl Host for CallState {
                 Queryable::Collections => (CoreModel::Collections, schemas::collections()),
                 Queryable::Documents => (CoreModel::Documents, schemas::documents()),
                 Queryable::DocumentTags => (CoreModel::Documents, schemas::document_tags()),
+                Queryable::CollectionStats => (CoreModel::Documents, schemas::collection_stats()),
+                Queryable::TagCounts => (CoreModel::Documents, schemas::tag_counts()),
             };
             let actor = caller.core_access(core, false)?;
             let host = caller.host()?;
-            let scope = actor.scope();
+            let scope = match model {
+                Queryable::Collections => actor.scope(),
+                _ => crate::models::scope_within_collection(&host.session, &actor, &query.filter)
+                    .await
+                    .map_err(|e| db_error(&caller.plugin_name, e))?,
+            };
             let plan = aggregate::build(&schema, &query, scope.as_ref(), host.state.db.backend())?;
             let plugin = caller.plugin_name.as_str();
             let rows = async {

@@ -159,7 +159,7 @@ pub async fn query(
     query: &ListQuery,
 ) -> Result<(Vec<Document>, Option<String>), ModelError> {
     let schema = schemas::documents();
-    let scope = ctx.actor.scope();
+    let scope = super::scope_within_collection(ctx.session, ctx.actor, &query.filter).await?;
     let plan = select::build(
         &SelectSpec {
             schema: &schema,
@@ -355,12 +355,15 @@ pub async fn update(
             .bind(old.version)
             .execute(&mut *conn)
             .await?;
-            if result.rows_affected() == 1 && tags_changed {
-                sqlx::query("DELETE FROM document_tags WHERE document_id = $1")
-                    .bind(&new.id)
-                    .execute(&mut *conn)
-                    .await?;
-                insert_tags(conn, &new).await?;
+            if result.rows_affected() == 1 {
+                if tags_changed {
+                    sqlx::query("DELETE FROM document_tags WHERE document_id = $1")
+                        .bind(&new.id)
+                        .execute(&mut *conn)
+                        .await?;
+                    insert_tags(conn, &new).await?;
+                }
+                super::stats::replace(conn, &old, &new).await?;
             }
             Ok::<_, sqlx::Error>(result.rows_affected() == 1)
         }
@@ -406,6 +409,9 @@ pub async fn delete(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<()
                 .bind(old.version)
                 .execute(&mut *conn)
                 .await?;
+            if result.rows_affected() == 1 {
+                super::stats::apply(conn, &old, -1).await?;
+            }
             Ok::<_, sqlx::Error>(result.rows_affected() == 1)
         }
     }
@@ -445,6 +451,7 @@ async fn fetch(conn: &mut AnyConnection, id: &str) -> Result<Option<Document>, s
 }
 
 async fn insert(conn: &mut AnyConnection, doc: &Document) -> Result<(), sqlx::Error> {
+    super::stats::apply(conn, doc, 1).await?;
     sqlx::query(&format!(
         "INSERT INTO documents ({COLUMNS}) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"

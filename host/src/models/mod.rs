@@ -8,16 +8,21 @@
 //! - [`validate`]: input rules, with errors naming the field.
 //! - [`collections`], [`documents`]: the operations and their SQL.
 //! - [`schemas`]: the core tables as the query layer sees them.
+//! - [`stats`]: per-collection statistics kept in step with every change.
 
 pub mod actor;
 pub mod collections;
 pub mod documents;
 pub mod schemas;
+pub mod stats;
 pub mod validate;
 
 pub use actor::Actor;
 
 use crate::db::session::Session;
+use crate::query::select::Scope;
+use crate::runtime::bindings::kai::fusion::query::{Condition, FilterNode, Op};
+use crate::runtime::bindings::kai::fusion::types::Value;
 use crate::state::AppState;
 
 /// Who is acting, inside which unit of work, and how deep in a chain of
@@ -66,5 +71,59 @@ impl ModelError {
             field: field.into(),
             message: message.into(),
         }
+    }
+}
+
+/// The owner condition a query over documents (or their tags) needs. When
+/// the filter pins the query to one collection the actor may see, the
+/// condition is implied (a document's owner is its collection's owner) and
+/// dropped, so the query can use the per-collection indexes alone.
+pub async fn scope_within_collection(
+    session: &Session,
+    actor: &Actor,
+    filter: &[FilterNode],
+) -> Result<Option<Scope>, sqlx::Error> {
+    let Some(scope) = actor.scope() else {
+        return Ok(None);
+    };
+    let Some(collection) = pinned_collection(filter) else {
+        return Ok(Some(scope));
+    };
+    let mut conn = session.read_conn().await?;
+    let owner: Option<String> = sqlx::query("SELECT owner FROM collections WHERE id = $1")
+        .bind(collection)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| sqlx::Row::try_get(&row, 0))
+        .transpose()?;
+    Ok(if owner.as_deref() == Some(actor.user_id.as_str()) {
+        None
+    } else {
+        Some(scope)
+    })
+}
+
+/// The collection a filter requires with a top-level `collection_id eq`
+/// (alone, or inside the root `all`).
+fn pinned_collection(filter: &[FilterNode]) -> Option<&str> {
+    fn pins(node: &FilterNode) -> Option<&str> {
+        match node {
+            FilterNode::Condition(Condition {
+                field,
+                op: Op::Eq,
+                values,
+            }) if field == "collection_id" && values.len() == 1 => match &values[0] {
+                Value::Uuid(id) | Value::Text(id) => Some(id.as_str()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    match filter.last()? {
+        FilterNode::All(children) => children
+            .iter()
+            .filter_map(|&i| filter.get(i as usize))
+            .find_map(pins),
+        root => pins(root),
     }
 }

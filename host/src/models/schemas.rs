@@ -62,3 +62,32 @@ pub fn document_tags() -> TableSchema {
         ],
     }
 }
+
+pub fn collection_stats() -> TableSchema {
+    TableSchema {
+        table: "collection_stats".into(),
+        display: "collection-stats".into(),
+        columns: vec![
+            Column::new("collection_id", ColumnType::Uuid, false),
+            Column::new("owner", ColumnType::Uuid, false),
+            Column::new("format", ColumnType::String, false),
+            Column::new("archived", ColumnType::Bool, false),
+            Column::new("documents", ColumnType::Int, false),
+            Column::new("size_bytes", ColumnType::Int, false),
+            Column::new("word_count", ColumnType::Int, false),
+        ],
+    }
+}
+
+pub fn tag_counts() -> TableSchema {
+    TableSchema {
+        table: "collection_tag_counts".into(),
+        display: "tag-counts".into(),
+        columns: vec![
+            Column::new("collection_id", ColumnType::Uuid, false),
+            Column::new("owner", ColumnType::Uuid, false),
+            Column::new("tag", ColumnType::String, false),
+            Column::new("documents", ColumnType::Int, false),
+        ],
+    }
+}

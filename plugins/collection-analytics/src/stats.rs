@@ -7,15 +7,16 @@ use kai_sdk::prelude::*;
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 
-/// Counts, sizes and words, in total and by format; one scan.
+/// Counts, sizes and words, in total and by format, from the host's
+/// per-collection statistics (a few rows whatever the collection's size).
 pub fn documents(base: &Filter) -> Result<Json, HostError> {
     let rows = models::aggregate(
-        Queryable::Documents,
+        Queryable::CollectionStats,
         Aggregation::new()
             .filter(base.clone())
             .group_by("format")
-            .count()
-            .count_non_null("archived_at")
+            .group_by("archived")
+            .sum("documents")
             .sum("size_bytes")
             .sum("word_count"),
     )?;
@@ -23,11 +24,18 @@ pub fn documents(base: &Filter) -> Result<Json, HostError> {
     let mut by_format = serde_json::Map::new();
     for row in &rows {
         let count = row.values[0].as_i64().unwrap_or(0);
+        if count == 0 {
+            continue;
+        }
         total += count;
-        archived += row.values[1].as_i64().unwrap_or(0);
-        size += row.values[2].as_i64().unwrap_or(0);
-        words += row.values[3].as_i64().unwrap_or(0);
-        by_format.insert(row.keys[0].as_str().unwrap_or("").to_string(), count.into());
+        if row.keys[1].as_bool() == Some(true) {
+            archived += count;
+        }
+        size += row.values[1].as_i64().unwrap_or(0);
+        words += row.values[2].as_i64().unwrap_or(0);
+        let format = row.keys[0].as_str().unwrap_or("").to_string();
+        let so_far = by_format.get(&format).and_then(Json::as_i64).unwrap_or(0);
+        by_format.insert(format, (so_far + count).into());
     }
     let average = |sum: i64| {
         if total == 0 {
@@ -44,14 +52,14 @@ pub fn documents(base: &Filter) -> Result<Json, HostError> {
     }))
 }
 
-/// The most used tags, with counts.
+/// The most used tags, with counts, from the host's tag statistics.
 pub fn top_tags(base: &Filter, limit: u32) -> Result<Json, HostError> {
     let rows = models::aggregate(
-        Queryable::DocumentTags,
+        Queryable::TagCounts,
         Aggregation::new()
-            .filter(base.clone())
+            .filter(base.clone().and(Filter::gt("documents", 0i64)))
             .group_by("tag")
-            .count()
+            .sum("documents")
             .order_by_aggregate(0, true)
             .limit(limit),
     )?;
@@ -121,7 +129,8 @@ pub fn most_edited(base: &Filter, limit: u32) -> Result<Json, HostError> {
 /// Versions per day and the most versioned documents in the range, from
 /// doc-versioning's exported model; unavailable (with the reason) when
 /// that model is not readable. Another plugin's model is not scoped by the
-/// host, so for members this narrows it to their own rows.
+/// host: within a collection the caller may see (checked by the route)
+/// every row is theirs; across collections, members see their own rows.
 pub fn churn(collection: Option<&str>, viewer: &Principal, from: i64, to: i64) -> Json {
     const MODEL: &str = "doc-versioning/document_version";
     let mut filter = Filter::ge("created_at", Value::Timestamp(from))
@@ -129,7 +138,7 @@ pub fn churn(collection: Option<&str>, viewer: &Principal, from: i64, to: i64) -
     if let Some(collection) = collection {
         filter = filter.and(Filter::eq("collection_id", Value::Uuid(collection.into())));
     }
-    if !viewer.roles.iter().any(|r| r == "admin") {
+    if collection.is_none() && !viewer.roles.iter().any(|r| r == "admin") {
         filter = filter.and(Filter::eq("owner", viewer.id.as_str()));
     }
     let per_day = persistence::aggregate(

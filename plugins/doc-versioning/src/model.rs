@@ -50,8 +50,17 @@ pub fn document_version() -> Model {
                 fields: vec!["document_id".into(), "version".into()],
                 unique: true,
             },
+            // Per-collection churn over time, answered from the index alone.
             Index {
-                fields: vec!["collection_id".into(), "created_at".into()],
+                fields: vec![
+                    "collection_id".into(),
+                    "created_at".into(),
+                    "document_id".into(),
+                ],
+                unique: false,
+            },
+            Index {
+                fields: vec!["owner".into(), "created_at".into()],
                 unique: false,
             },
         ],
