@@ -1,32 +1,44 @@
-//! The markdown report: machine, commit, date and command, then every
-//! section. Written between markers in `docs/BENCHMARKS.md`, so the notes
-//! around the generated part are kept.
+//! The markdown report. Each scenario's section sits between its own
+//! markers in `docs/BENCHMARKS.md`, with the machine, commit, date and
+//! command of the run that produced it, so running one scenario rewrites
+//! only its section and the notes around stay.
 
 use crate::RunArgs;
 use crate::scenarios::Section;
 use std::process::Command;
 
-const BEGIN: &str = "<!-- kai-bench:begin -->";
-const END: &str = "<!-- kai-bench:end -->";
+fn begin(name: &str) -> String {
+    format!("<!-- kai-bench:{name}:begin -->")
+}
+
+fn end(name: &str) -> String {
+    format!("<!-- kai-bench:{name}:end -->")
+}
 
 pub fn write(args: &RunArgs, sections: &[Section]) -> anyhow::Result<()> {
-    let mut generated = format!("{BEGIN}\n## Latest run\n\n{}\n", header(args));
+    let mut text = std::fs::read_to_string(&args.out).unwrap_or_default();
+    let header = header();
     for section in sections {
-        generated.push_str(&section.markdown);
-        generated.push('\n');
+        let generated = format!(
+            "{}\n{}\n{header}\n{}",
+            begin(&section.name),
+            section.markdown.trim_end(),
+            end(&section.name)
+        );
+        text = match (
+            text.find(&begin(&section.name)),
+            text.find(&end(&section.name)),
+        ) {
+            (Some(b), Some(e)) if b < e => {
+                format!(
+                    "{}{generated}{}",
+                    &text[..b],
+                    &text[e + end(&section.name).len()..]
+                )
+            }
+            _ => format!("{}\n{generated}\n", text.trim_end()),
+        };
     }
-    generated.push_str(END);
-    let existing = std::fs::read_to_string(&args.out).unwrap_or_default();
-    let text = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(begin), Some(end)) if begin < end => {
-            format!(
-                "{}{generated}{}",
-                &existing[..begin],
-                &existing[end + END.len()..]
-            )
-        }
-        _ => format!("{existing}\n{generated}\n"),
-    };
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -34,7 +46,7 @@ pub fn write(args: &RunArgs, sections: &[Section]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn header(args: &RunArgs) -> String {
+fn header() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -60,10 +72,7 @@ fn header(args: &RunArgs) -> String {
         command.push_str(&extra.join(" "));
     }
     format!(
-        "- machine: {cpu}, {cores} cores\n- commit: `{commit}`\n- date: {}\n- command: `{command}`\n- load: {} connections, {} s per measurement, {} rounds\n",
+        "_Measured on {cpu}, {cores} cores; commit `{commit}`; {}; command `{command}`._\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-        args.connections,
-        args.seconds,
-        args.rounds
     )
 }

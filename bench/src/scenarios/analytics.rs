@@ -131,7 +131,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
          | collection | median ms | worst ms | calls |\n|---|---:|---:|---:|\n{}\n",
         rows.join("\n")
     );
-    Ok(Section { markdown })
+    Ok(Section {
+        name: "analytics".into(),
+        markdown,
+    })
 }
 
 /// Inserts `count` documents (with tags and versions) into `collection`,

@@ -14,6 +14,8 @@ use futures::future::BoxFuture;
 
 /// A measured section of the report.
 pub struct Section {
+    /// The scenario's name (its markers in the report).
+    pub name: String,
     pub markdown: String,
 }
 

@@ -62,7 +62,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
         hook_c / plain_c.max(1.0),
         hook_u / plain_u.max(1.0),
     );
-    Ok(Section { markdown })
+    Ok(Section {
+        name: "writes".into(),
+        markdown,
+    })
 }
 
 async fn measure(args: &RunArgs, with_hook: bool) -> anyhow::Result<Measured> {
