@@ -26,6 +26,64 @@ pub enum Command {
     /// Manage the master keys of the credential store
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Install, list, roll back and remove plugins on a running server
+    Plugin(PluginArgs),
+}
+
+/// A running server to talk to.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// The server's base URL
+    #[arg(
+        long,
+        env = "KAI_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    pub server: String,
+    /// An admin token [default: the contents of ./data/admin.token]
+    #[arg(long, env = "KAI_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    #[command(subcommand)]
+    pub command: PluginCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Install or upgrade a plugin from its .wasm file
+    Install {
+        file: PathBuf,
+        /// Reinstall an equal or older version
+        #[arg(long)]
+        force: bool,
+        /// Run a destructive model migration (needs a new major version)
+        #[arg(long)]
+        confirm_destructive: bool,
+    },
+    /// List the plugins and those awaiting grants
+    List,
+    /// Show one plugin with its version history
+    Show { name: String },
+    /// Go back to the previously installed version
+    Rollback { name: String },
+    /// Remove a plugin (its tables stay unless --purge)
+    Remove {
+        name: String,
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Grant a plugin everything it requests
+    Grant { name: String },
+    /// Stop serving a plugin
+    Disable { name: String },
+    /// Serve a disabled plugin again
+    Enable { name: String },
 }
 
 /// Where the database and keys are (as for `kai serve`).

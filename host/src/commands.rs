@@ -2,7 +2,7 @@
 //! database and key file the server uses (a running server picks up new
 //! keys by itself).
 
-use crate::cli::{KeysCommand, StoreArgs, TokenCommand, UserCommand};
+use crate::cli::{KeysCommand, PluginArgs, PluginCommand, StoreArgs, TokenCommand, UserCommand};
 use crate::config::Config;
 use crate::db::Db;
 use crate::db::users::{self, Role};
@@ -122,6 +122,66 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             KeyRing::remove_from(&config.key_file(), id)?;
             println!("removed key {id} from {}", config.key_file().display());
         }
+    }
+    Ok(())
+}
+
+/// `kai plugin ...`: calls the admin API of a running server and prints
+/// its answer.
+pub async fn plugin(args: PluginArgs) -> anyhow::Result<()> {
+    let token = match args.remote.token {
+        Some(token) => token,
+        None => std::fs::read_to_string("data/admin.token")
+            .map(|t| t.trim().to_string())
+            .context("no token: pass --token or set KAI_TOKEN")?,
+    };
+    let base = format!(
+        "{}/api/v1/admin/plugins",
+        args.remote.server.trim_end_matches('/')
+    );
+    let client = reqwest::Client::new();
+    let request = match args.command {
+        PluginCommand::Install {
+            file,
+            force,
+            confirm_destructive,
+        } => {
+            let wasm =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            client
+                .post(format!(
+                    "{base}?force={force}&confirm_destructive={confirm_destructive}"
+                ))
+                .header("content-type", "application/wasm")
+                .body(wasm)
+        }
+        PluginCommand::List => client.get(&base),
+        PluginCommand::Show { name } => client.get(format!("{base}/{name}")),
+        PluginCommand::Rollback { name } => client.post(format!("{base}/{name}/rollback")),
+        PluginCommand::Remove { name, purge } => {
+            client.delete(format!("{base}/{name}?purge={purge}"))
+        }
+        PluginCommand::Grant { name } => client
+            .post(format!("{base}/{name}/grants"))
+            .json(&serde_json::json!({ "accept_requested": true })),
+        PluginCommand::Disable { name } => client.post(format!("{base}/{name}/disable")),
+        PluginCommand::Enable { name } => client.post(format!("{base}/{name}/enable")),
+    };
+    let response = request
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("calling {}", args.remote.server))?;
+    let status = response.status();
+    let text = response.text().await?;
+    let pretty = serde_json::from_str::<serde_json::Value>(&text)
+        .map(|v| serde_json::to_string_pretty(&v).unwrap_or(text.clone()))
+        .unwrap_or(text);
+    if !pretty.is_empty() {
+        println!("{pretty}");
+    }
+    if !status.is_success() {
+        bail!("the server answered {status}");
     }
     Ok(())
 }

@@ -30,6 +30,10 @@ pub struct ServeArgs {
     #[arg(long, env = "KAI_PLUGINS_DIR", value_name = "DIR")]
     pub plugins_dir: Option<PathBuf>,
 
+    /// Install or upgrade any .wasm written into this directory, as it appears (for plugin authors)
+    #[arg(long, env = "KAI_WATCH_PLUGINS", value_name = "DIR")]
+    pub watch_plugins: Option<PathBuf>,
+
     /// Read settings from this TOML file
     #[arg(long, env = "KAI_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -119,6 +123,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     plugins_dir: Option<PathBuf>,
+    watch_plugins: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     plugin_timeout_ms: Option<u64>,
     plugin_memory_mib: Option<u64>,
@@ -143,6 +148,8 @@ pub struct Config {
     /// `None`: the embedded SQLite database in `data_dir`.
     pub database_url: Option<String>,
     pub plugins_dir: Option<PathBuf>,
+    /// Installed from as files appear.
+    pub watch_plugins: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub plugin_timeout_ms: u64,
     pub plugin_memory_mib: u64,
@@ -197,6 +204,7 @@ impl ServeArgs {
                 .unwrap_or_else(|| PathBuf::from("data")),
             database_url: self.database_url.or(file.database_url),
             plugins_dir: self.plugins_dir.or(file.plugins_dir),
+            watch_plugins: self.watch_plugins.or(file.watch_plugins),
             max_body_bytes: self
                 .max_body_bytes
                 .or(file.max_body_bytes)

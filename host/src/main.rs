@@ -20,5 +20,6 @@ async fn main() -> anyhow::Result<()> {
         Command::User(command) => commands::user(command).await,
         Command::Token(command) => commands::token(command).await,
         Command::Keys(command) => commands::keys(command).await,
+        Command::Plugin(args) => commands::plugin(args).await,
     }
 }

@@ -6,8 +6,8 @@
 //! run the real server on `127.0.0.1:0` and stop it cleanly.
 
 use crate::config::{Allocator, Config};
-use crate::db::Db;
 use crate::db::users::{self, Role};
+use crate::db::{Backend, Db};
 use crate::events::outbox;
 use crate::http::CoreApi;
 use crate::http::auth::FailureLimiter;
@@ -23,6 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
+
+/// How often nodes sharing a database compare their plugin set with it,
+/// in case a change notification was missed.
+const RECONCILE_EVERY: Duration = Duration::from_secs(10);
 
 /// The email of the admin created on first start.
 pub const BOOTSTRAP_ADMIN_EMAIL: &str = "admin@localhost";
@@ -49,6 +53,7 @@ impl Server {
             memory_bytes: (config.plugin_memory_mib as usize) << 20,
             max_instances: config.max_instances,
             pooling: config.allocator != Allocator::OnDemand,
+            cache_dir: Some(config.data_dir.join("compiled")),
         })?;
         if config.allocator == Allocator::Pooling
             && runtime.allocator() != crate::runtime::engine::AllocatorKind::Pooling
@@ -94,13 +99,40 @@ impl Server {
                 }
             }
         });
-        let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
-        let worker = state.config.event_worker.then(|| {
+        // Background tasks stop when the server does.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let mut tasks = Vec::new();
+        if state.config.event_worker {
             let poll = Duration::from_millis(state.config.event_poll_ms);
-            tokio::spawn(outbox::run(state.clone(), poll, async {
-                let _ = worker_stopped.await;
-            }))
-        });
+            tasks.push(tokio::spawn(outbox::run(
+                state.clone(),
+                poll,
+                until_stopped(),
+            )));
+        }
+        if let Some(dir) = state.config.watch_plugins.clone() {
+            tasks.push(tokio::spawn(crate::plugins::watch::run(
+                state.clone(),
+                dir,
+                until_stopped(),
+            )));
+        }
+        if let (Backend::Postgres, Some(url)) =
+            (state.db.backend(), state.config.database_url.clone())
+        {
+            tasks.push(tokio::spawn(crate::plugins::cluster::run(
+                state.clone(),
+                url,
+                RECONCILE_EVERY,
+                until_stopped(),
+            )));
+        }
         let app = self.api.into_app(state.clone());
         tracing::info!(address = %listener.local_addr()?, "KAI-Fusion listening");
         axum::serve(
@@ -110,9 +142,9 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await?;
         loader.abort();
-        let _ = stop_worker.send(());
-        if let Some(worker) = worker {
-            let _ = worker.await;
+        let _ = stop.send(true);
+        for task in tasks {
+            let _ = task.await;
         }
         state.db.close().await;
         tracing::info!("stopped");
@@ -149,11 +181,15 @@ async fn load_keys(db: &Db, config: &Config) -> anyhow::Result<Keys> {
 /// Loads the plugin set (bundled, recorded, directory) and marks the
 /// server ready.
 pub async fn load_plugins(state: &AppState) -> anyhow::Result<()> {
+    let dirs: Vec<&Path> = [&state.config.plugins_dir, &state.config.watch_plugins]
+        .into_iter()
+        .filter_map(|d| d.as_deref())
+        .collect();
     boot::boot(
         &state.runtime,
         &state.db,
         &state.plugins,
-        state.config.plugins_dir.as_deref(),
+        &dirs,
         &state.config.trusted_plugins,
     )
     .await?;

@@ -27,7 +27,7 @@ impl Source {
         }
     }
 
-    fn parse(text: &str) -> Source {
+    pub fn parse(text: &str) -> Source {
         match text {
             "bundled" => Source::Bundled,
             "directory" => Source::Directory,
@@ -77,6 +77,43 @@ pub async fn versions(db: &Db, name: &str) -> anyhow::Result<Vec<String>> {
     rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
 }
 
+/// Keeps the bytes of a version (installed, or waiting for grants).
+pub async fn record_version(
+    db: &Db,
+    plugin: &LoadedPlugin,
+    wasm: &[u8],
+    source: Source,
+) -> anyhow::Result<()> {
+    let mut tx = db.writer().begin().await?;
+    insert_version(&mut tx, plugin, wasm, source).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_version(
+    conn: &mut sqlx::AnyConnection,
+    plugin: &LoadedPlugin,
+    wasm: &[u8],
+    source: Source,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO plugin_versions (name, version, sha256, wasm, manifest, source, installed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (name, version) DO UPDATE SET sha256 = excluded.sha256, wasm = excluded.wasm, \
+         manifest = excluded.manifest, source = excluded.source",
+    )
+    .bind(&plugin.manifest.name)
+    .bind(plugin.manifest.version.to_string())
+    .bind(&plugin.sha256)
+    .bind(wasm)
+    .bind(serde_json::to_string(&plugin.manifest)?)
+    .bind(source.as_str())
+    .bind(now_micros())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Records `plugin` as the serving version of its name, keeping its bytes.
 pub async fn record_active(
     db: &Db,
@@ -88,21 +125,7 @@ pub async fn record_active(
     let name = &plugin.manifest.name;
     let version = plugin.manifest.version.to_string();
     let mut tx = db.writer().begin().await?;
-    sqlx::query(
-        "INSERT INTO plugin_versions (name, version, sha256, wasm, manifest, source, installed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (name, version) DO UPDATE SET sha256 = excluded.sha256, wasm = excluded.wasm, \
-         manifest = excluded.manifest, source = excluded.source",
-    )
-    .bind(name)
-    .bind(&version)
-    .bind(&plugin.sha256)
-    .bind(wasm)
-    .bind(serde_json::to_string(&plugin.manifest)?)
-    .bind(source.as_str())
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    insert_version(&mut tx, plugin, wasm, source).await?;
     sqlx::query(
         "INSERT INTO plugins (name, version, enabled, updated_at) VALUES ($1, $2, 1, $3) \
          ON CONFLICT (name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
@@ -114,4 +137,126 @@ pub async fn record_active(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The serving version, enabled state and hash of every recorded plugin
+/// (without the bytes), for comparing with what a node runs.
+pub async fn states(db: &Db) -> anyhow::Result<Vec<(String, String, bool, String)>> {
+    let rows = sqlx::query(
+        "SELECT p.name, p.version, p.enabled, v.sha256 FROM plugins p \
+         JOIN plugin_versions v ON v.name = p.name AND v.version = p.version ORDER BY p.name",
+    )
+    .fetch_all(db.reader())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get::<i32, _>(2)? != 0,
+                row.try_get(3)?,
+            ))
+        })
+        .collect()
+}
+
+/// The bytes and source of one recorded version.
+pub async fn version_bytes(
+    db: &Db,
+    name: &str,
+    version: &str,
+) -> anyhow::Result<Option<(Vec<u8>, Source)>> {
+    let row =
+        sqlx::query("SELECT wasm, source FROM plugin_versions WHERE name = $1 AND version = $2")
+            .bind(name)
+            .bind(version)
+            .fetch_optional(db.reader())
+            .await?;
+    row.map(|row| {
+        Ok((
+            row.try_get(0)?,
+            Source::parse(row.try_get::<String, _>(1)?.as_str()),
+        ))
+    })
+    .transpose()
+}
+
+pub async fn set_enabled(db: &Db, name: &str, enabled: bool) -> anyhow::Result<()> {
+    sqlx::query("UPDATE plugins SET enabled = $1, updated_at = $2 WHERE name = $3")
+        .bind(i32::from(enabled))
+        .bind(now_micros())
+        .bind(name)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// Forgets that `name` is installed (its versions and tables stay).
+pub async fn remove(db: &Db, name: &str) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM plugins WHERE name = $1")
+        .bind(name)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// One change of the plugin set, as recorded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginEvent {
+    pub action: String,
+    pub from_version: Option<String>,
+    pub to_version: Option<String>,
+    pub actor: Option<String>,
+    pub plan: Option<serde_json::Value>,
+    pub at: String,
+}
+
+/// Records a change of the plugin set.
+pub async fn record_event(
+    db: &Db,
+    plugin: &str,
+    action: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    actor: Option<&str>,
+    plan: Option<&serde_json::Value>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO plugin_events (id, plugin, action, from_version, to_version, actor, plan, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(plugin)
+    .bind(action)
+    .bind(from)
+    .bind(to)
+    .bind(actor)
+    .bind(plan.map(|p| p.to_string()))
+    .bind(now_micros())
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// The recorded changes of `plugin`, oldest first.
+pub async fn history(db: &Db, plugin: &str) -> anyhow::Result<Vec<PluginEvent>> {
+    let rows = sqlx::query(
+        "SELECT action, from_version, to_version, actor, plan, at FROM plugin_events WHERE plugin = $1 ORDER BY id",
+    )
+    .bind(plugin)
+    .fetch_all(db.reader())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let plan: Option<String> = row.try_get(4)?;
+            Ok(PluginEvent {
+                action: row.try_get(0)?,
+                from_version: row.try_get(1)?,
+                to_version: row.try_get(2)?,
+                actor: row.try_get(3)?,
+                plan: plan.and_then(|p| serde_json::from_str(&p).ok()),
+                at: crate::util::format_micros(row.try_get(5)?),
+            })
+        })
+        .collect()
 }

@@ -3,6 +3,12 @@
 //! - `GET /api/v1/admin/plugins`: loaded plugins with version, routes,
 //!   limits and status, plus the plugins refused at start and why.
 //! - `GET /api/v1/admin/routes`: the full route table with owners.
+//! - `POST /api/v1/admin/plugins` (body: the `.wasm`, `Content-Type:
+//!   application/wasm`; `?force=true`, `?confirm_destructive=true`):
+//!   install or upgrade. 201 installed, 200 upgraded, 202 awaiting grants.
+//! - `GET /api/v1/admin/plugins/{name}`: one plugin with its history.
+//! - `POST /api/v1/admin/plugins/{name}/disable|enable|rollback`.
+//! - `DELETE /api/v1/admin/plugins/{name}` (`?purge=true` drops its tables).
 //! - `POST /api/v1/admin/plugins/{name}/grants`: the operator's decision
 //!   on what a plugin requested: `{"accept_requested": true}`, or
 //!   `{"grant": {...}}` with a subset. A version waiting for grants goes
@@ -11,21 +17,148 @@
 use super::CoreApi;
 use super::auth::AdminCaller;
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, QueryParams};
 use crate::plugins::PluginEntry;
 use crate::plugins::grants::{self, Grant};
 use crate::plugins::install::{ActivateOptions, activate};
+use crate::plugins::lifecycle::{self, InstallOptions, LifecycleError};
 use crate::state::AppState;
 use axum::Json;
+use axum::extract::Request;
 use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub fn mount(api: CoreApi) -> CoreApi {
     api.route("GET", "/api/v1/admin/plugins", list_plugins)
+        .route("POST", "/api/v1/admin/plugins", install)
+        .route("GET", "/api/v1/admin/plugins/{name}", get_plugin)
+        .route("POST", "/api/v1/admin/plugins/{name}/disable", disable)
+        .route("POST", "/api/v1/admin/plugins/{name}/enable", enable)
+        .route("POST", "/api/v1/admin/plugins/{name}/rollback", rollback)
+        .route("DELETE", "/api/v1/admin/plugins/{name}", remove)
         .route("GET", "/api/v1/admin/routes", list_routes)
         .route("POST", "/api/v1/admin/plugins/{name}/grants", grant)
+}
+
+/// Largest plugin accepted, in bytes.
+const MAX_PLUGIN_BYTES: usize = 64 << 20;
+
+impl From<LifecycleError> for ApiError {
+    fn from(error: LifecycleError) -> Self {
+        match error {
+            LifecycleError::Invalid(e) => ApiError::validation("plugin", e.to_string()),
+            LifecycleError::Migration(m) => ApiError::validation("plugin", m),
+            LifecycleError::NotFound(m) => ApiError::NotFound(m),
+            LifecycleError::Internal(e) => ApiError::Internal(e),
+            other => ApiError::Conflict(other.to_string()),
+        }
+    }
+}
+
+async fn install(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    uri: Uri,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(&uri, &["force", "confirm_destructive"])?;
+    let is_wasm = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/wasm"));
+    if !is_wasm {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the plugin's .wasm as the body with Content-Type: application/wasm".into(),
+        ));
+    }
+    let wasm = axum::body::to_bytes(request.into_body(), MAX_PLUGIN_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge {
+            limit: MAX_PLUGIN_BYTES,
+        })?;
+    let options = InstallOptions {
+        force: params.flag("force")?,
+        confirm_destructive: params.flag("confirm_destructive")?,
+        actor: Some(admin.email),
+        source: None,
+    };
+    let report = lifecycle::install(&state, wasm.to_vec(), options).await?;
+    let status = match (report.status, report.action) {
+        ("awaiting_grant", _) => StatusCode::ACCEPTED,
+        (_, "installed") => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    tracing::info!(report = %lifecycle::describe(&report), "plugin installed");
+    Ok((status, Json(report)).into_response())
+}
+
+async fn get_plugin(
+    State(state): State<AppState>,
+    _: AdminCaller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let set = state.plugins.snapshot();
+    let pending = state.plugins.pending(&name);
+    let history = crate::db::plugins::history(&state.db, &name).await?;
+    let mut body = match set.plugins.get(&name) {
+        Some(entry) => plugin_summary(entry),
+        None if pending.is_some() || !history.is_empty() => {
+            json!({ "name": name, "status": "not_serving" })
+        }
+        None => return Err(ApiError::NotFound(format!("no plugin named `{name}`"))),
+    };
+    body["versions"] = json!(crate::db::plugins::versions(&state.db, &name).await?);
+    body["history"] = json!(history);
+    if let Some(pending) = pending {
+        body["pending"] = json!({
+            "version": pending.plugin.manifest.version.to_string(),
+            "requested": pending.requested,
+            "missing": pending.missing,
+        });
+    }
+    Ok(Json(body))
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    lifecycle::set_enabled(&state, &name, false, Some(&admin.email)).await?;
+    Ok(Json(json!({ "name": name, "status": "disabled" })))
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    lifecycle::set_enabled(&state, &name, true, Some(&admin.email)).await?;
+    Ok(Json(json!({ "name": name, "status": "active" })))
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let report = lifecycle::rollback(&state, &name, Some(&admin.email)).await?;
+    Ok(Json(report).into_response())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    Path(name): Path<String>,
+    uri: Uri,
+) -> Result<StatusCode, ApiError> {
+    let params = QueryParams::parse(&uri, &["purge"])?;
+    lifecycle::remove(&state, &name, params.flag("purge")?, Some(&admin.email)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_plugins(_: AdminCaller, State(state): State<AppState>) -> Json<Value> {
@@ -51,6 +184,7 @@ async fn list_plugins(_: AdminCaller, State(state): State<AppState>) -> Json<Val
         "pending": pending,
         "refused": state.plugins.refusals(),
         "allocator": state.runtime.allocator(),
+        "compile_cache": state.runtime.cache_stats(),
     }))
 }
 
@@ -105,7 +239,7 @@ async fn grant(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<GrantBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let pending = state.plugins.pending(&name);
+    let pending = lifecycle::pending(&state, &name).await?;
     let set = state.plugins.snapshot();
     let active = set.plugins.get(&name);
     let (plugin, requested) = match (&pending, active) {
@@ -145,6 +279,7 @@ async fn grant(
                 confirm_destructive: false,
                 enabled: true,
                 trusted: false,
+                keep_schema: false,
             };
             activate(
                 &state.db,
@@ -169,6 +304,17 @@ async fn grant(
                 .map_err(|e| ApiError::Conflict(e.to_string()))?;
         }
     }
+    crate::plugins::cluster::announce(&state, &name).await;
+    crate::db::plugins::record_event(
+        &state.db,
+        &name,
+        "granted",
+        None,
+        Some(&plugin.manifest.version.to_string()),
+        Some(&admin.email),
+        None,
+    )
+    .await?;
     tracing::info!(plugin = %name, by = %admin.email, "grants decided");
     Ok(Json(json!({
         "name": name,

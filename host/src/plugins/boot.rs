@@ -36,7 +36,7 @@ pub async fn boot(
     runtime: &Runtime,
     db: &Db,
     registry: &PluginRegistry,
-    plugins_dir: Option<&Path>,
+    dirs: &[&Path],
     trusted: &[String],
 ) -> anyhow::Result<()> {
     let mut files: Vec<Candidate> = BUNDLED_PLUGINS
@@ -49,7 +49,7 @@ pub async fn boot(
             loaded: None,
         })
         .collect();
-    if let Some(dir) = plugins_dir {
+    for dir in dirs {
         files.extend(read_dir(dir)?);
     }
 
@@ -138,6 +138,7 @@ async fn activate_candidate(
         confirm_destructive: false,
         enabled: candidate.enabled,
         trusted,
+        keep_schema: false,
     };
     match activate(
         db,

@@ -43,6 +43,9 @@ pub struct ActivateOptions {
     pub enabled: bool,
     /// Grant what the plugin requests (bundled and operator-trusted plugins).
     pub trusted: bool,
+    /// Keep the tables as they are (a rollback to a version whose models the
+    /// current schema already serves) instead of migrating.
+    pub keep_schema: bool,
 }
 
 /// Checks, migrates, records and swaps in `plugin`; returns the applied plan.
@@ -94,18 +97,28 @@ pub async fn activate(
         }
     };
     registry.check_routes(&plugin)?;
-    let plan = apply::migrate(
-        db,
-        &name,
-        &plugin.manifest.version,
-        &plugin.manifest.models,
-        options.confirm_destructive,
-    )
-    .await
-    .map_err(|error| ActivateError::Migration {
-        plugin: name.clone(),
-        error,
-    })?;
+    let plan = if options.keep_schema {
+        apply::check_compatible(db, &name, &plugin.manifest.models)
+            .await
+            .map_err(|error| ActivateError::Migration {
+                plugin: name.clone(),
+                error,
+            })?;
+        MigrationPlan::default()
+    } else {
+        apply::migrate(
+            db,
+            &name,
+            &plugin.manifest.version,
+            &plugin.manifest.models,
+            options.confirm_destructive,
+        )
+        .await
+        .map_err(|error| ActivateError::Migration {
+            plugin: name.clone(),
+            error,
+        })?
+    };
     plugins::record_active(db, &plugin, wasm, source)
         .await
         .map_err(|error| ActivateError::Record {

@@ -6,11 +6,17 @@
 //! - [`bundled`]: the first-party plugins compiled into the binary.
 //! - [`grants`]: requested and granted capabilities.
 //! - [`install`]: making a loaded plugin live (routes, migration, record, swap).
+//! - [`lifecycle`]: install, upgrade, roll back, enable, disable, remove.
+//! - [`cluster`]: keeping nodes that share a database in step.
+//! - [`watch`]: installing `.wasm` files as they appear in a directory.
 
 pub mod boot;
 pub mod bundled;
+pub mod cluster;
 pub mod grants;
 pub mod install;
+pub mod lifecycle;
 pub mod registry;
+pub mod watch;
 
 pub use registry::{PluginEntry, PluginRegistry, PluginSet};

@@ -150,6 +150,27 @@ impl PluginRegistry {
         Ok(())
     }
 
+    /// Takes a plugin out of the set (its routes and hooks go at once).
+    pub async fn remove(&self, name: &str) -> Result<(), Box<RouteConflict>> {
+        let _writer = self.writer.lock().await;
+        let current = self.current.load_full();
+        let mut plugins = current.plugins.clone();
+        if plugins.remove(name).is_none() {
+            return Ok(());
+        }
+        let routes = RouteTable::build(
+            &self.core_routes,
+            plugins
+                .values()
+                .filter(|e| e.enabled)
+                .map(|e| (&e.plugin, &e.grant)),
+        )?;
+        self.current
+            .store(Arc::new(PluginSet::new(plugins, routes)));
+        self.pending.lock().unwrap().remove(name);
+        Ok(())
+    }
+
     /// Checks `plugin`'s routes against the current set without changing it.
     pub fn check_routes(&self, plugin: &LoadedPlugin) -> Result<(), Box<RouteConflict>> {
         self.current.load().routes.check(&self.core_routes, plugin)

@@ -5,9 +5,11 @@
 //! - [`bindings`]: the host-side bindings of the WIT world.
 //! - [`manifest`]: checking what a plugin says about itself.
 //! - [`plugin`]: loading wasm bytes into a ready-to-call plugin.
+//! - [`cache`]: compiled components cached on disk.
 //! - [`call`]: one call (fresh store, limits, deadline, error mapping).
 
 pub mod bindings;
+pub mod cache;
 pub mod call;
 pub mod engine;
 pub mod manifest;
@@ -29,6 +31,8 @@ pub struct RuntimeSettings {
     pub memory_bytes: usize,
     pub max_instances: u32,
     pub pooling: bool,
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// The engine, the linker with every host capability, and the limits.
@@ -37,6 +41,7 @@ pub struct Runtime {
     linker: Linker<CallState>,
     allocator: AllocatorKind,
     settings: RuntimeSettings,
+    cache: cache::CompileCache,
     _ticker: EpochTicker,
 }
 
@@ -53,6 +58,7 @@ impl Runtime {
         tracing::info!(allocator = ?allocator, "wasm runtime ready");
         Ok(Self {
             _ticker: EpochTicker::start(engine.clone()),
+            cache: cache::CompileCache::new(&engine, settings.cache_dir.clone()),
             engine,
             linker,
             allocator,
@@ -71,6 +77,15 @@ impl Runtime {
 
     pub fn allocator(&self) -> AllocatorKind {
         self.allocator
+    }
+
+    /// Compiled-component cache hits and misses since start.
+    pub fn cache_stats(&self) -> cache::CacheStats {
+        self.cache.stats()
+    }
+
+    pub(crate) fn compile(&self, wasm: &[u8]) -> wasmtime::Result<wasmtime::component::Component> {
+        self.cache.component(&self.engine, wasm)
     }
 
     pub(crate) fn linker(&self) -> &Linker<CallState> {

@@ -76,7 +76,8 @@ impl LoadedPlugin {
         wasm: &[u8],
     ) -> Result<LoadedPlugin, LoadError> {
         check_is_component(wasm)?;
-        let component = Component::new(runtime.engine(), wasm)
+        let component = runtime
+            .compile(wasm)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
             LoadError::WrongWorld(format!(

@@ -268,3 +268,37 @@ fn ddl(
         }
     }
 }
+
+/// Checks that the tables of `plugin`, as recorded, serve `models` without
+/// any change: every model and field exists with the same type. A rollback
+/// uses this to keep the newer (larger) schema instead of dropping data.
+pub async fn check_compatible(
+    db: &Db,
+    plugin: &str,
+    models: &[ModelDef],
+) -> Result<(), MigrateError> {
+    let mut conn = db.reader().acquire().await?;
+    let (recorded, _) = recorded(&mut conn, plugin).await?;
+    for model in models {
+        let Some(current) = recorded.iter().find(|m| m.name == model.name) else {
+            return Err(PlanError::Unsupported(format!(
+                "model `{}` no longer exists in the database; this version cannot run on the current schema",
+                model.name
+            ))
+            .into());
+        };
+        for field in &model.fields {
+            match current.field(&field.name) {
+                Some(existing) if existing.ty == field.ty => {}
+                _ => {
+                    return Err(PlanError::Unsupported(format!(
+                        "field `{}.{}` differs in the current schema; this version cannot run on it",
+                        model.name, field.name
+                    ))
+                    .into());
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,499 @@
+//! Changing the plugin set of a running server: install or upgrade,
+//! roll back, enable, disable, remove.
+//!
+//! Every rule is checked before anything changes: the component compiles
+//! and targets the world, its manifest is valid, its version is newer than
+//! the installed one (unless forced), the plugins it depends on are there,
+//! its routes conflict with nothing, its migration is allowed. Only then is
+//! the migration applied, the version recorded and the new version swapped
+//! in, atomically: requests already running finish on the old version.
+//! Each change is recorded in `plugin_events` and announced to the other
+//! nodes sharing the database.
+
+use super::grants::Grant;
+use super::install::{ActivateError, ActivateOptions, activate};
+use crate::db::plugins::{self, Source};
+use crate::routing::RouteConflict;
+use crate::runtime::plugin::{LoadError, LoadedPlugin};
+use crate::schema::MigrationPlan;
+use crate::schema::apply::MigrateError;
+use crate::schema::plan::PlanError;
+use crate::state::AppState;
+use semver::Version;
+use serde::Serialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Why a change of the plugin set was refused. Nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("invalid plugin: {0}")]
+    Invalid(#[from] LoadError),
+    #[error("{0}")]
+    Version(String),
+    #[error("{0}")]
+    Dependency(String),
+    #[error(transparent)]
+    Routes(Box<RouteConflict>),
+    #[error("{0}")]
+    Migration(String),
+    #[error("{0}")]
+    NeedsConfirmation(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<ActivateError> for LifecycleError {
+    fn from(error: ActivateError) -> Self {
+        match error {
+            ActivateError::Routes(conflict) => LifecycleError::Routes(conflict),
+            ActivateError::Migration {
+                error: MigrateError::Plan(PlanError::NeedsConfirmation { .. }),
+                ..
+            } => LifecycleError::NeedsConfirmation(error.to_string()),
+            ActivateError::Migration { .. } => LifecycleError::Migration(error.to_string()),
+            other => LifecycleError::Internal(anyhow::anyhow!("{other}")),
+        }
+    }
+}
+
+/// Options of an install.
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    /// Allow a version equal to or older than the installed one.
+    pub force: bool,
+    /// Run a destructive migration (it needs a major version too).
+    pub confirm_destructive: bool,
+    /// Who asked (for the record).
+    pub actor: Option<String>,
+    pub source: Option<Source>,
+}
+
+/// Routes a change adds and removes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RouteChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// What an install or rollback did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `installed`, `upgraded`, `reinstalled` or `rolled_back`.
+    pub action: &'static str,
+    /// `active`, or `awaiting_grant` until an admin grants its requests.
+    pub status: &'static str,
+    pub name: String,
+    pub version: String,
+    pub previous_version: Option<String>,
+    pub manifest: serde_json::Value,
+    pub route_changes: RouteChanges,
+    pub migration_plan: MigrationPlan,
+    pub requested: Grant,
+    /// What it asks beyond what was granted (when awaiting a grant).
+    pub missing: Option<Grant>,
+}
+
+fn routes_of(plugin: &LoadedPlugin) -> Vec<String> {
+    plugin
+        .manifest
+        .routes
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+fn route_changes(old: Option<&LoadedPlugin>, new: &LoadedPlugin) -> RouteChanges {
+    let before = old.map(routes_of).unwrap_or_default();
+    let after = routes_of(new);
+    RouteChanges {
+        added: after
+            .iter()
+            .filter(|r| !before.contains(r))
+            .cloned()
+            .collect(),
+        removed: before
+            .iter()
+            .filter(|r| !after.contains(r))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// Checks the plugins `plugin` depends on are enabled at matching versions.
+fn check_dependencies(state: &AppState, plugin: &LoadedPlugin) -> Result<(), LifecycleError> {
+    let set = state.plugins.snapshot();
+    for dependency in &plugin.manifest.dependencies {
+        match set.enabled(&dependency.plugin) {
+            Some(found) if dependency.requirement.matches(&found.manifest.version) => {}
+            Some(found) => {
+                return Err(LifecycleError::Dependency(format!(
+                    "plugin `{}` needs `{}` {}, but {} is installed",
+                    plugin.manifest.name,
+                    dependency.plugin,
+                    dependency.requirement,
+                    found.manifest.version
+                )));
+            }
+            None => {
+                return Err(LifecycleError::Dependency(format!(
+                    "plugin `{}` needs `{}` {}, which is not installed",
+                    plugin.manifest.name, dependency.plugin, dependency.requirement
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Installs or upgrades a plugin from its bytes.
+pub async fn install(
+    state: &AppState,
+    wasm: Vec<u8>,
+    options: InstallOptions,
+) -> Result<Report, LifecycleError> {
+    let plugin = Arc::new(state.runtime.load(&wasm).await?);
+    let name = plugin.manifest.name.clone();
+    let set = state.plugins.snapshot();
+    let current = set.plugins.get(&name).map(|e| e.plugin.clone());
+    let action = match &current {
+        None => "installed",
+        Some(current) if plugin.manifest.version > current.manifest.version => "upgraded",
+        Some(current) if options.force => {
+            if plugin.manifest.version == current.manifest.version {
+                "reinstalled"
+            } else {
+                "rolled_back"
+            }
+        }
+        Some(current) => {
+            return Err(LifecycleError::Version(format!(
+                "plugin `{name}` {} is installed; {} is not newer (use force=true to reinstall an equal or older version)",
+                current.manifest.version, plugin.manifest.version
+            )));
+        }
+    };
+    check_dependencies(state, &plugin)?;
+    let source = options.source.unwrap_or(Source::Upload);
+    let activation = ActivateOptions {
+        confirm_destructive: options.confirm_destructive,
+        enabled: true,
+        trusted: state.config.trusted_plugins.contains(&name),
+        keep_schema: false,
+    };
+    let previous = current.as_ref().map(|c| c.manifest.version.to_string());
+    let mut report = Report {
+        action,
+        status: "active",
+        name: name.clone(),
+        version: plugin.manifest.version.to_string(),
+        previous_version: previous.clone(),
+        manifest: serde_json::to_value(&plugin.manifest).unwrap_or_default(),
+        route_changes: route_changes(current.as_deref(), &plugin),
+        migration_plan: MigrationPlan::default(),
+        requested: Grant::requested_by(&plugin.manifest),
+        missing: None,
+    };
+    match activate(
+        &state.db,
+        &state.plugins,
+        plugin.clone(),
+        &wasm,
+        source,
+        activation,
+    )
+    .await
+    {
+        Ok(plan) => report.migration_plan = plan,
+        Err(ActivateError::NeedsGrant { .. }) => {
+            // Kept (and durable) but not serving until an admin grants it.
+            plugins::record_version(&state.db, &plugin, &wasm, source).await?;
+            report.status = "awaiting_grant";
+            report.missing = state.plugins.pending(&name).map(|p| p.missing);
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let plan = serde_json::to_value(&report.migration_plan).ok();
+    plugins::record_event(
+        &state.db,
+        &name,
+        if report.status == "active" {
+            action
+        } else {
+            "awaiting_grant"
+        },
+        previous.as_deref(),
+        Some(&report.version),
+        options.actor.as_deref(),
+        plan.as_ref(),
+    )
+    .await?;
+    super::cluster::announce(state, &name).await;
+    Ok(report)
+}
+
+/// Goes back to the version installed before the current one. The tables
+/// stay as they are (no data is dropped); the older version must be able to
+/// run on them.
+pub async fn rollback(
+    state: &AppState,
+    name: &str,
+    actor: Option<&str>,
+) -> Result<Report, LifecycleError> {
+    let set = state.plugins.snapshot();
+    let entry = set
+        .plugins
+        .get(name)
+        .ok_or_else(|| LifecycleError::NotFound(format!("no plugin named `{name}`")))?;
+    let current = entry.plugin.manifest.version.clone();
+    let target = previous_version(state, name, &current)
+        .await?
+        .ok_or_else(|| {
+            LifecycleError::Conflict(format!(
+                "plugin `{name}` has no earlier version to roll back to"
+            ))
+        })?;
+    let (wasm, source) = plugins::version_bytes(&state.db, name, &target.to_string())
+        .await?
+        .ok_or_else(|| {
+            LifecycleError::Conflict(format!("the bytes of `{name}` {target} are gone"))
+        })?;
+    let plugin = Arc::new(state.runtime.load(&wasm).await?);
+    check_dependencies(state, &plugin)?;
+    let activation = ActivateOptions {
+        confirm_destructive: false,
+        enabled: entry.enabled,
+        trusted: source == Source::Bundled
+            || state.config.trusted_plugins.iter().any(|t| t == name),
+        keep_schema: true,
+    };
+    let changes = route_changes(Some(&entry.plugin), &plugin);
+    activate(
+        &state.db,
+        &state.plugins,
+        plugin.clone(),
+        &wasm,
+        source,
+        activation,
+    )
+    .await
+    .map_err(|error| match error {
+        ActivateError::NeedsGrant { .. } => {
+            LifecycleError::Conflict(format!("`{name}` {target} needs grants it no longer has"))
+        }
+        other => other.into(),
+    })?;
+    plugins::record_event(
+        &state.db,
+        name,
+        "rolled_back",
+        Some(&current.to_string()),
+        Some(&target.to_string()),
+        actor,
+        None,
+    )
+    .await?;
+    super::cluster::announce(state, name).await;
+    Ok(Report {
+        action: "rolled_back",
+        status: "active",
+        name: name.to_string(),
+        version: target.to_string(),
+        previous_version: Some(current.to_string()),
+        manifest: serde_json::to_value(&plugin.manifest).unwrap_or_default(),
+        route_changes: changes,
+        migration_plan: MigrationPlan::default(),
+        requested: Grant::requested_by(&plugin.manifest),
+        missing: None,
+    })
+}
+
+/// The version that was serving before `current`: the origin of the change
+/// that brought `current` in, or else the newest recorded older version.
+async fn previous_version(
+    state: &AppState,
+    name: &str,
+    current: &Version,
+) -> anyhow::Result<Option<Version>> {
+    let history = plugins::history(&state.db, name).await?;
+    let from_history = history.iter().rev().find_map(|event| {
+        let to = Version::parse(event.to_version.as_deref()?).ok()?;
+        let from = Version::parse(event.from_version.as_deref()?).ok()?;
+        (to == *current
+            && from != *current
+            && ["upgraded", "installed", "reinstalled"].contains(&event.action.as_str()))
+        .then_some(from)
+    });
+    if from_history.is_some() {
+        return Ok(from_history);
+    }
+    Ok(plugins::versions(&state.db, name)
+        .await?
+        .iter()
+        .filter_map(|v| Version::parse(v).ok())
+        .filter(|v| v < current)
+        .max())
+}
+
+/// Stops or resumes serving a plugin (its routes, hooks and events).
+pub async fn set_enabled(
+    state: &AppState,
+    name: &str,
+    enabled: bool,
+    actor: Option<&str>,
+) -> Result<(), LifecycleError> {
+    let set = state.plugins.snapshot();
+    let entry = set
+        .plugins
+        .get(name)
+        .ok_or_else(|| LifecycleError::NotFound(format!("no plugin named `{name}`")))?
+        .clone();
+    if !enabled {
+        refuse_if_needed(state, name)?;
+    }
+    let version = entry.plugin.manifest.version.to_string();
+    state
+        .plugins
+        .put(super::PluginEntry { enabled, ..entry })
+        .await
+        .map_err(LifecycleError::Routes)?;
+    plugins::set_enabled(&state.db, name, enabled).await?;
+    plugins::record_event(
+        &state.db,
+        name,
+        if enabled { "enabled" } else { "disabled" },
+        Some(&version),
+        Some(&version),
+        actor,
+        None,
+    )
+    .await?;
+    super::cluster::announce(state, name).await;
+    Ok(())
+}
+
+/// Refuses when an enabled plugin depends on `name`.
+fn refuse_if_needed(state: &AppState, name: &str) -> Result<(), LifecycleError> {
+    let set = state.plugins.snapshot();
+    let dependents: Vec<&str> = set
+        .plugins
+        .values()
+        .filter(|e| {
+            e.enabled
+                && e.plugin
+                    .manifest
+                    .dependencies
+                    .iter()
+                    .any(|d| d.plugin == name)
+        })
+        .map(|e| e.plugin.manifest.name.as_str())
+        .collect();
+    if dependents.is_empty() {
+        Ok(())
+    } else {
+        Err(LifecycleError::Conflict(format!(
+            "plugin `{name}` is needed by {}; remove or disable them first",
+            dependents.join(", ")
+        )))
+    }
+}
+
+/// Removes a plugin: its routes go away at once; its tables stay unless
+/// `purge`, which drops them and its kv data and grants.
+pub async fn remove(
+    state: &AppState,
+    name: &str,
+    purge: bool,
+    actor: Option<&str>,
+) -> Result<(), LifecycleError> {
+    let set = state.plugins.snapshot();
+    let entry = set
+        .plugins
+        .get(name)
+        .ok_or_else(|| LifecycleError::NotFound(format!("no plugin named `{name}`")))?;
+    refuse_if_needed(state, name)?;
+    let version = entry.plugin.manifest.version.to_string();
+    state
+        .plugins
+        .remove(name)
+        .await
+        .map_err(LifecycleError::Routes)?;
+    plugins::remove(&state.db, name).await?;
+    if purge {
+        crate::schema::apply::purge(&state.db, name)
+            .await
+            .map_err(anyhow::Error::from)?;
+        for table in ["plugin_kv", "plugin_grants"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE plugin = $1"))
+                .bind(name)
+                .execute(state.db.writer())
+                .await
+                .map_err(anyhow::Error::from)?;
+        }
+    }
+    plugins::record_event(
+        &state.db,
+        name,
+        if purge {
+            "removed_and_purged"
+        } else {
+            "removed"
+        },
+        Some(&version),
+        None,
+        actor,
+        None,
+    )
+    .await?;
+    super::cluster::announce(state, name).await;
+    Ok(())
+}
+
+/// The version waiting for a grant: held in memory by this node, or (after
+/// a restart, or on another node) the newest recorded version above the
+/// serving one.
+pub async fn pending(
+    state: &AppState,
+    name: &str,
+) -> anyhow::Result<Option<super::registry::Pending>> {
+    if let Some(pending) = state.plugins.pending(name) {
+        return Ok(Some(pending));
+    }
+    let set = state.plugins.snapshot();
+    let serving = set
+        .plugins
+        .get(name)
+        .map(|e| e.plugin.manifest.version.clone());
+    let newest = plugins::versions(&state.db, name)
+        .await?
+        .iter()
+        .filter_map(|v| Version::parse(v).ok())
+        .filter(|v| serving.as_ref().is_none_or(|s| v > s))
+        .max();
+    let Some(version) = newest else {
+        return Ok(None);
+    };
+    let Some((wasm, source)) =
+        plugins::version_bytes(&state.db, name, &version.to_string()).await?
+    else {
+        return Ok(None);
+    };
+    let plugin = Arc::new(state.runtime.load(&wasm).await?);
+    let requested = Grant::requested_by(&plugin.manifest);
+    Ok(Some(super::registry::Pending {
+        plugin,
+        wasm: Arc::new(wasm),
+        source,
+        missing: requested.clone(),
+        requested,
+    }))
+}
+
+/// A JSON summary of a report for logs.
+pub fn describe(report: &Report) -> serde_json::Value {
+    json!({ "plugin": report.name, "action": report.action, "version": report.version, "status": report.status })
+}
