@@ -100,6 +100,31 @@ fn matrix() -> BTreeMap<&'static str, Row> {
         ("DELETE /api/v1/credentials/{id}", row([401, 204, 404, 204])),
         ("GET /api/v1/admin/plugins", row([401, 403, 403, 200])),
         ("GET /api/v1/admin/routes", row([401, 403, 403, 200])),
+        // Admins only; a JSON body is not a plugin (415) once authorised.
+        (
+            "POST /api/v1/admin/plugins",
+            with(json!({}), [401, 403, 403, 415]),
+        ),
+        (
+            "GET /api/v1/admin/plugins/{name}",
+            row([401, 403, 403, 200]),
+        ),
+        (
+            "POST /api/v1/admin/plugins/{name}/disable",
+            row([401, 403, 403, 200]),
+        ),
+        (
+            "POST /api/v1/admin/plugins/{name}/enable",
+            row([401, 403, 403, 200]),
+        ),
+        (
+            "POST /api/v1/admin/plugins/{name}/rollback",
+            row([401, 403, 403, 409]),
+        ),
+        (
+            "DELETE /api/v1/admin/plugins/{name}",
+            row([401, 403, 403, 204]),
+        ),
         (
             "POST /api/v1/admin/plugins/{name}/grants",
             with(json!({ "accept_requested": true }), [401, 403, 403, 200]),
@@ -240,7 +265,13 @@ fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
     } else {
         &owned.credential
     };
-    let name = if pattern.contains("/plugins/") {
+    // Disable, enable, roll back and remove act on a plugin of their own.
+    let name = if pattern.starts_with("/api/v1/admin/plugins/{name}/")
+        && !pattern.ends_with("/grants")
+        || (method == "DELETE" && pattern.contains("/plugins/"))
+    {
+        "swap"
+    } else if pattern.contains("/plugins/") {
         "outbound-probe"
     } else if pattern.contains("/reveal/") {
         "test-api"
@@ -262,6 +293,16 @@ async fn every_route_answers_each_principal_as_expected() {
         .plugins_dir(&[("outbound-probe.wasm", wasm("outbound-probe"))])
         .start()
         .await;
+    let installed = server
+        .client
+        .post(server.url("/api/v1/admin/plugins"))
+        .bearer_auth(&server.admin_token)
+        .header("content-type", "application/wasm")
+        .body(wasm("swap-v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(installed.status(), 201);
     let member_a = server.user("a@example.com", false).await;
     let member_b = server.user("b@example.com", false).await;
     let admin = server.admin_token.clone();
