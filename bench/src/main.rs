@@ -12,11 +12,14 @@
 //! cargo run --release -p kai-bench -- --smoke # a quick round, no report
 //! ```
 //!
-//! Layout: [`servers`] starts and stops child servers; [`load`] generates
-//! load and measures it; [`scenarios`] holds one module per measurement;
-//! [`report`] renders and writes the markdown.
+//! Layout: [`servers`] starts and stops child servers; [`native`] is the
+//! hand-written axum baseline; [`load`] generates load and measures it;
+//! [`scenarios`] holds one module per measurement; [`report`] renders and
+//! writes the markdown.
 
 mod load;
+mod load_wrk;
+mod native;
 mod report;
 mod scenarios;
 mod servers;
@@ -63,6 +66,9 @@ enum Mode {
     /// (internal) Run `kai serve` in this process
     #[command(hide = true)]
     ServeKai(servers::KaiArgs),
+    /// (internal) Run the native axum baseline in this process
+    #[command(hide = true)]
+    ServeNative(servers::NativeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.mode {
         Some(Mode::ServeKai(args)) => runtime.block_on(servers::serve_kai(args)),
+        Some(Mode::ServeNative(args)) => runtime.block_on(native::serve(args)),
         None => runtime.block_on(run(cli.run)),
     }
 }

@@ -16,6 +16,19 @@ pub struct KaiArgs {
     data_dir: PathBuf,
     #[arg(long)]
     plugins_dir: Option<PathBuf>,
+    /// Plugins granted what they request.
+    #[arg(long)]
+    trust: Vec<String>,
+}
+
+/// Arguments of the hidden `serve-native` mode.
+#[derive(Debug, clap::Args)]
+pub struct NativeArgs {
+    #[arg(long)]
+    pub listen: std::net::SocketAddr,
+    /// The SQLite database the data routes read and write.
+    #[arg(long)]
+    pub database: Option<PathBuf>,
 }
 
 /// The `serve-kai` mode: the real server, as `kai serve` runs it.
@@ -23,6 +36,7 @@ pub async fn serve_kai(args: KaiArgs) -> anyhow::Result<()> {
     let mut config = Config::with_data_dir(args.data_dir);
     config.listen = args.listen;
     config.plugins_dir = args.plugins_dir;
+    config.trusted_plugins = args.trust;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let server = Server::prepare(config).await?;
     server
@@ -66,6 +80,14 @@ impl ChildServer {
             .arg(&data_dir)
             .arg("--plugins-dir")
             .arg(temp.path().join("plugins"))
+            .args([
+                "--trust",
+                "doc-versioning",
+                "--trust",
+                "swap",
+                "--trust",
+                "misbehave",
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -78,6 +100,42 @@ impl ChildServer {
         };
         server.wait_ready("/readyz").await?;
         Ok(server)
+    }
+
+    /// Starts the native axum baseline (on `database`, if given).
+    pub async fn native(database: Option<&Path>) -> anyhow::Result<Self> {
+        let temp = tempfile::tempdir()?;
+        let port = free_port()?;
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .arg("serve-native")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null());
+        if let Some(database) = database {
+            command.arg("--database").arg(database);
+        }
+        let child = command.spawn().context("starting the native server")?;
+        let server = ChildServer {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            data_dir: temp.path().join("data"),
+            temp,
+        };
+        server.wait_ready("/healthz").await?;
+        Ok(server)
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
     }
 
     /// Stops the process, keeping its data directory.

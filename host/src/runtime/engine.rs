@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances: the granularity of deadlines and of the
 /// yields that keep a busy guest from starving other requests.
@@ -84,10 +84,17 @@ fn pooling(settings: &EngineSettings) -> PoolingAllocationConfig {
         .total_stacks(instances)
         .max_memory_size(settings.max_memory_bytes)
         .table_elements(20_000)
-        // Keep a little of each slot resident so reuse does not fault in
-        // every page again.
-        .linear_memory_keep_resident(64 << 10)
-        .table_keep_resident(16 << 10);
+        // Resetting a slot with madvise drops its pages: the next request
+        // faults them back in, and the shootdown of their TLB entries
+        // interrupts every core. Instead, reset the pages a request dirtied
+        // in place (found with the PAGEMAP_SCAN ioctl where the kernel has
+        // it, Linux 6.7+), up to these sizes; only beyond them is memory
+        // given back to the kernel, in batches.
+        .pagemap_scan(Enabled::Auto)
+        .linear_memory_keep_resident(16 << 20)
+        .table_keep_resident(1 << 20)
+        .async_stack_keep_resident(1 << 20)
+        .decommit_batch_size(64);
     pool
 }
 

@@ -1,0 +1,131 @@
+//! Data routes on SQLite, plugin against native: doc-versioning's history
+//! read (`GET /api/v1/documents/{id}/versions`) and a document update that
+//! runs the transactional versioning hook, against a native axum handler
+//! running the same SQL (token check, visibility, page; or update plus
+//! version row in one transaction) on the same database file.
+
+use super::Section;
+use crate::RunArgs;
+use crate::load::{Stats, median};
+use crate::load_wrk;
+use crate::servers::ChildServer;
+use serde_json::json;
+
+const DOCUMENTS: usize = 64;
+
+pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
+    if !load_wrk::available() {
+        return Ok(Section {
+            name: "data".into(),
+            markdown:
+                "### Data routes\n\nSkipped: this scenario needs `wrk` (Debian package `wrk`).\n"
+                    .into(),
+        });
+    }
+    let server = ChildServer::kai(&[]).await?;
+    let token = server.admin_token()?;
+    let client = reqwest::Client::new();
+    let collection: serde_json::Value = client
+        .post(format!("{}/api/v1/collections", server.base))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "data" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut ids = Vec::new();
+    for i in 0..DOCUMENTS {
+        let doc: serde_json::Value = client
+            .post(format!("{}/api/v1/collections/{}/documents", server.base, collection["id"].as_str().unwrap_or("")))
+            .bearer_auth(&token)
+            .json(&json!({ "title": format!("doc {i}"), "content": "some content", "tags": ["a", "b"] }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = doc["id"].as_str().unwrap_or_default().to_string();
+        for v in 0..10 {
+            client
+                .patch(format!("{}/api/v1/documents/{id}", server.base))
+                .bearer_auth(&token)
+                .json(&json!({ "content": format!("revision {v}") }))
+                .send()
+                .await?;
+        }
+        ids.push(id);
+    }
+    let database = server.data_dir.join("kai.db");
+    let scripts = tempfile::tempdir()?;
+    let list = ids
+        .iter()
+        .map(|id| format!("\"{id}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    let read = scripts.path().join("read.lua");
+    std::fs::write(
+        &read,
+        format!(
+            "ids = {{{list}}}\nrequest = function()\n  return wrk.format(\"GET\", \"/api/v1/documents/\" .. ids[math.random(#ids)] .. \"/versions\", {{[\"Authorization\"] = \"Bearer {token}\"}})\nend\n"
+        ),
+    )?;
+    let update = scripts.path().join("update.lua");
+    std::fs::write(
+        &update,
+        format!(
+            "ids = {{{list}}}\ncounter = 0\nrequest = function()\n  counter = counter + 1\n  return wrk.format(\"PATCH\", \"/api/v1/documents/\" .. ids[math.random(#ids)], {{[\"Authorization\"] = \"Bearer {token}\", [\"Content-Type\"] = \"application/json\"}}, '{{\"title\":\"t' .. counter .. '\"}}')\nend\n"
+        ),
+    )?;
+
+    let mut stopped = server.stop_keeping_data();
+    let (mut kai_read, mut kai_write, mut native_read, mut native_write) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..args.rounds {
+        eprintln!("  round {}", round + 1);
+        let kai = stopped.restart().await?;
+        kai_read.push(load_wrk::script(&kai.base, &read, args.connections, args.seconds).await?);
+        kai_write.push(load_wrk::script(&kai.base, &update, args.connections, args.seconds).await?);
+        stopped = kai.stop_keeping_data();
+        let native = ChildServer::native(Some(&database)).await?;
+        native_read
+            .push(load_wrk::script(&native.base, &read, args.connections, args.seconds).await?);
+        native_write
+            .push(load_wrk::script(&native.base, &update, args.connections, args.seconds).await?);
+    }
+    let row = |label: &str, runs: &[Stats], baseline: &[Stats]| {
+        let rps = median(runs.iter().map(|s| s.per_second).collect());
+        let base = median(baseline.iter().map(|s| s.per_second).collect());
+        let p50 = median(runs.iter().map(|s| s.p50_us as f64).collect()) / 1000.0;
+        let p99 = median(runs.iter().map(|s| s.p99_us as f64).collect()) / 1000.0;
+        let errors: u64 = runs.iter().map(|s| s.errors).sum();
+        format!(
+            "| {label} | {rps:.0} | {p50:.2} | {p99:.2} | {errors} | {:.2}x |",
+            rps / base.max(1.0)
+        )
+    };
+    let markdown = format!(
+        "### Data routes: plugin against native SQL (SQLite)\n\n\
+         {DOCUMENTS} documents of 11 versions each; every request picks one at random. {} connections from wrk, \
+         {} s per measurement after a 1 s warm-up, median of {} alternating rounds. Both authenticate the bearer token.\n\n\
+         | route | requests/s | p50 ms | p99 ms | errors | vs native |\n|---|---:|---:|---:|---:|---:|\n\
+         {}\n{}\n{}\n{}\n",
+        args.connections,
+        args.seconds,
+        args.rounds,
+        row("native: versions list", &native_read, &native_read),
+        row(
+            "doc-versioning plugin: versions list",
+            &kai_read,
+            &native_read
+        ),
+        row("native: update + version row", &native_write, &native_write),
+        row(
+            "REST update + transactional versioning hook",
+            &kai_write,
+            &native_write
+        ),
+    );
+    Ok(Section {
+        name: "data".into(),
+        markdown,
+    })
+}
