@@ -25,6 +25,8 @@ fn main() {
     let bundled = crate_names(&root.join("plugins"));
     let fixtures = crate_names(&root.join("host/tests/fixtures"));
 
+    ensure_wasm_target();
+
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -75,6 +77,36 @@ fn main() {
     }
     source.push_str("];\n");
     std::fs::write(out_dir.join("bundled_plugins.rs"), source).unwrap();
+}
+
+/// Installs the `wasm32-wasip2` standard library through rustup when the
+/// toolchain lacks it. `rust-toolchain.toml` names the target, but rustup only
+/// adds listed targets when it installs the toolchain itself; a machine that
+/// already had this toolchain would otherwise fail here, and the README
+/// promises that `cargo run` alone sets everything up.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
+    let Some(sysroot) = sysroot else { return };
+    if sysroot.join("lib/rustlib/wasm32-wasip2").is_dir() {
+        return;
+    }
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", "wasm32-wasip2"]);
+    // Add it to the toolchain this build runs on, not rustup's default.
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
+        rustup.args(["--toolchain", &toolchain]);
+    }
+    match rustup.status() {
+        Ok(status) if status.success() => {}
+        // The build below then fails with the hint to add it by hand.
+        _ => println!("cargo:warning=could not add the wasm32-wasip2 target through rustup"),
+    }
 }
 
 /// The crates in `dir`, one per sub-directory; the directory name is the

@@ -23,6 +23,7 @@ mod native;
 mod report;
 mod scenarios;
 mod servers;
+mod wasi_http;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -38,7 +38,8 @@ pub async fn serve(args: NativeArgs) -> anyhow::Result<()> {
             sqlx::any::install_default_drivers();
             let url = format!("sqlite://{}?mode=rw", path.display());
             let options = |connections| {
-                AnyPoolOptions::new().max_connections(connections).after_connect(|conn, _| {
+                // The host's pool settings, so the ratio is the boundary's.
+                AnyPoolOptions::new().max_connections(connections).test_before_acquire(false).after_connect(|conn, _| {
                     Box::pin(async move {
                         sqlx::Executor::execute(
                             conn,

@@ -72,7 +72,8 @@ impl ChildServer {
     async fn spawn(temp: tempfile::TempDir) -> anyhow::Result<Self> {
         let data_dir = temp.path().join("data");
         let port = free_port()?;
-        let child = Command::new(std::env::current_exe()?)
+        let mut command = Command::new(std::env::current_exe()?);
+        command
             .arg("serve-kai")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
@@ -89,17 +90,8 @@ impl ChildServer {
                 "misbehave",
             ])
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting the kai server")?;
-        let server = ChildServer {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            data_dir,
-            temp,
-        };
-        server.wait_ready("/readyz").await?;
-        Ok(server)
+            .stdout(Stdio::null());
+        Self::start(command, port, temp, "/readyz", "the kai server").await
     }
 
     /// Starts the native axum baseline (on `database`, if given).
@@ -115,14 +107,49 @@ impl ChildServer {
         if let Some(database) = database {
             command.arg("--database").arg(database);
         }
-        let child = command.spawn().context("starting the native server")?;
-        let server = ChildServer {
+        Self::start(command, port, temp, "/healthz", "the native server").await
+    }
+
+    /// Serves the `wasi:http` component at `component` with
+    /// `wasmtime serve`, as its defaults have it.
+    pub async fn wasmtime_serve(component: &Path) -> anyhow::Result<Self> {
+        let temp = tempfile::tempdir()?;
+        let port = free_port()?;
+        let mut command = Command::new("wasmtime");
+        command
+            .arg("serve")
+            // The Rust standard library imports wasi:cli (environment,
+            // exit), which `serve` only provides on request.
+            .args(["-S", "cli"])
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(component)
+            .stdout(Stdio::null())
+            // Its stderr reports each connection wrk cuts at the end.
+            .stderr(Stdio::null());
+        let ready = "/api/v1/hello/ready";
+        Self::start(command, port, temp, ready, "wasmtime serve").await
+    }
+
+    /// Spawns `command` (a server listening on `port`) and waits until
+    /// `ready_path` answers.
+    async fn start(
+        mut command: Command,
+        port: u16,
+        temp: tempfile::TempDir,
+        ready_path: &str,
+        what: &str,
+    ) -> anyhow::Result<Self> {
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {what}"))?;
+        let mut server = ChildServer {
             child,
             base: format!("http://127.0.0.1:{port}"),
             data_dir: temp.path().join("data"),
             temp,
         };
-        server.wait_ready("/healthz").await?;
+        server.wait_ready(ready_path).await?;
         Ok(server)
     }
 
@@ -146,10 +173,13 @@ impl ChildServer {
         StoppedServer { temp }
     }
 
-    async fn wait_ready(&self, path: &str) -> anyhow::Result<()> {
+    async fn wait_ready(&mut self, path: &str) -> anyhow::Result<()> {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::bail!("server for {} exited at start: {status}", self.base);
+            }
             if let Ok(response) = client.get(format!("{}{path}", self.base)).send().await
                 && response.status().is_success()
             {

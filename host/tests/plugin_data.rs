@@ -247,6 +247,69 @@ async fn a_trap_or_an_error_answer_rolls_back_the_request() {
     server.stop().await;
 }
 
+/// Reads are served from memory where that is exact (SQLite): each of
+/// these reads must still see exactly what was committed.
+#[tokio::test]
+async fn kv_reads_see_every_commit_and_no_rollback() {
+    let server = server().await;
+    let token = server.admin_token.clone();
+    let put = |query: &'static str, body: &'static str| {
+        let (server, token) = (&server, &token);
+        async move {
+            server
+                .client
+                .put(server.url(&format!("/api/v1/data-probe/kv/k{query}")))
+                .bearer_auth(token)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let get = || async {
+        let response = server
+            .client
+            .get(server.url("/api/v1/data-probe/kv/k"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    // Absent, read twice (the second read is the remembered absence).
+    assert_eq!(get().await.0, 404);
+    assert_eq!(get().await.0, 404);
+    assert_eq!(put("", "one").await, 204);
+    assert_eq!(get().await, (200, "one".into()));
+    assert_eq!(get().await, (200, "one".into()));
+    // A request that writes and then fails changes nothing.
+    assert_eq!(put("?then_fail=1", "rolled back").await, 500);
+    assert_eq!(get().await, (200, "one".into()));
+    // A request reads its own write, before it commits.
+    let response = server
+        .client
+        .put(server.url("/api/v1/data-probe/kv/k?read_back=1"))
+        .bearer_auth(&token)
+        .body("two")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "two");
+    assert_eq!(get().await, (200, "two".into()));
+    let (status, _, _) = server
+        .call(M::DELETE, "/api/v1/data-probe/kv/k", &token, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(get().await.0, 404);
+    // An entry read while alive still expires on time.
+    assert_eq!(put("?ttl_ms=1500", "brief").await, 204);
+    assert_eq!(get().await, (200, "brief".into()));
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    assert_eq!(get().await.0, 404);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn kv_is_private_expires_and_lists_by_prefix() {
     let server = server().await;

@@ -9,6 +9,7 @@ use crate::RunArgs;
 use crate::load::{Stats, median};
 use crate::load_wrk;
 use crate::servers::ChildServer;
+use crate::wasi_http;
 
 /// One measurement of the hello route on `server`.
 async fn measure(server: &ChildServer, args: &RunArgs) -> anyhow::Result<Stats> {
@@ -16,9 +17,51 @@ async fn measure(server: &ChildServer, args: &RunArgs) -> anyhow::Result<Stats> 
     load_wrk::get(&url, None, args.connections, args.seconds).await
 }
 
+/// Medians over rounds of one server's measurements.
+struct Summary {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+impl Summary {
+    fn of(runs: &[Stats]) -> Summary {
+        Summary {
+            per_second: median(runs.iter().map(|s| s.per_second).collect()),
+            p50_ms: median(runs.iter().map(|s| s.p50_us as f64).collect()) / 1000.0,
+            p99_ms: median(runs.iter().map(|s| s.p99_us as f64).collect()) / 1000.0,
+            errors: runs.iter().map(|s| s.errors).sum(),
+        }
+    }
+
+    fn row(&self, server: &str, versus: &str) -> String {
+        format!(
+            "| {server} | {:.0} | {:.2} | {:.2} | {} | {versus} |\n",
+            self.per_second, self.p50_ms, self.p99_ms, self.errors
+        )
+    }
+
+    /// Throughput and p99 relative to `base`.
+    fn ratios(&self, base: &Summary) -> (f64, f64) {
+        (
+            self.per_second / base.per_second.max(1.0),
+            self.p99_ms / base.p99_ms.max(0.001),
+        )
+    }
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
-    let mut kai: Vec<Stats> = Vec::new();
-    let mut native: Vec<Stats> = Vec::new();
+    // The wasi:http component is built (and `wasmtime` found) up front, so
+    // a missing tool is a notice in the report, not a failed run.
+    let wasmtime = match wasi_http::prepare() {
+        Ok(component) => Ok(component),
+        Err(why) => {
+            eprintln!("  wasmtime serve skipped: {why}");
+            Err(why)
+        }
+    };
+    let (mut kai, mut native, mut wasmtime_runs) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.rounds {
         eprintln!("  round {}", round + 1);
         let server = ChildServer::kai(&[]).await?;
@@ -26,30 +69,32 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
         drop(server);
         let server = ChildServer::native(None).await?;
         native.push(measure(&server, &args).await?);
+        drop(server);
+        if let Ok(component) = &wasmtime {
+            let server = ChildServer::wasmtime_serve(component).await?;
+            wasmtime_runs.push(measure(&server, &args).await?);
+        }
     }
-    let summary = |runs: &[Stats]| {
-        (
-            median(runs.iter().map(|s| s.per_second).collect()),
-            median(runs.iter().map(|s| s.p50_us as f64).collect()),
-            median(runs.iter().map(|s| s.p99_us as f64).collect()),
-            runs.iter().map(|s| s.errors).sum::<u64>(),
-        )
+    let (kai, native) = (Summary::of(&kai), Summary::of(&native));
+    let (kai_throughput, kai_p99) = kai.ratios(&native);
+    let wasmtime_row = match &wasmtime {
+        Ok(_) => {
+            let serve = Summary::of(&wasmtime_runs);
+            let (throughput, p99) = serve.ratios(&native);
+            serve.row(
+                &format!("`wasmtime serve` {} (wasi:http)", wasi_http::version()),
+                &format!("{throughput:.2}x throughput, {p99:.2}x p99"),
+            ) + &format!(
+                "\nThe plugin route serves {:.1}x the requests of `wasmtime serve`.\n",
+                kai.per_second / serve.per_second.max(1.0)
+            )
+        }
+        Err(why) => format!("| `wasmtime serve` (wasi:http) | skipped: {why} | | | | |\n"),
     };
-    let (k_rps, k50, k99, k_err) = summary(&kai);
-    let (n_rps, n50, n99, n_err) = summary(&native);
     let generator = if load_wrk::available() {
         "wrk (1 thread)"
     } else {
         "the built-in generator"
-    };
-    let wasmtime_row = if std::process::Command::new("wasmtime")
-        .arg("--version")
-        .output()
-        .is_ok()
-    {
-        "| `wasmtime serve` (wasi:http) | not measured: no wasi:http hello component is built yet | | | | |".to_string()
-    } else {
-        "| `wasmtime serve` (wasi:http) | skipped: `wasmtime` is not installed (`cargo install wasmtime-cli --locked --version 48.0.8`) | | | | |".to_string()
     };
     let markdown = format!(
         "### Hello route: plugin against native\n\n\
@@ -57,18 +102,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
          median of {} alternating rounds. The plugin runs in a fresh instance (fresh store, WASI context and \
          linear memory) for every request.\n\n\
          | server | requests/s | p50 ms | p99 ms | errors | vs native |\n|---|---:|---:|---:|---:|---:|\n\
-         | native axum route | {n_rps:.0} | {:.2} | {:.2} | {n_err} | 1.00x |\n\
-         | `hello` plugin in `kai serve` | {k_rps:.0} | {:.2} | {:.2} | {k_err} | {:.2}x throughput, {:.2}x p99 |\n\
-         {wasmtime_row}\n",
+         {}{}{wasmtime_row}",
         args.connections,
         args.seconds,
         args.rounds,
-        n50 / 1000.0,
-        n99 / 1000.0,
-        k50 / 1000.0,
-        k99 / 1000.0,
-        k_rps / n_rps.max(1.0),
-        k99 / n99.max(1.0),
+        native.row("native axum route", "1.00x"),
+        kai.row(
+            "`hello` plugin in `kai serve`",
+            &format!("{kai_throughput:.2}x throughput, {kai_p99:.2}x p99")
+        ),
     );
     Ok(Section {
         name: "hello".into(),

@@ -3,6 +3,7 @@
 
 use super::Caller;
 use super::db_error;
+use crate::db::kv_cache::Lookup;
 use crate::runtime::bindings::kai::fusion::kv::Host;
 use crate::runtime::bindings::kai::fusion::types::Error as WitError;
 use crate::runtime::call::CallState;
@@ -73,26 +74,41 @@ impl Caller {
         check_key(&key)?;
         let host = self.host()?;
         let plugin = self.plugin_name.as_str();
+        let now = now_micros();
+        let cache = host.state.db.kv_cache();
+        // A key this session (or any unfinished one) wrote is never served
+        // from the cache: see `db::kv_cache`.
+        let ticket = match cache.lookup(plugin, &key, now) {
+            Lookup::Hit(value) => return Ok(value),
+            Lookup::Miss(ticket) => ticket,
+        };
         let row = async {
             let mut conn = host.session.read_conn().await?;
-            let conn = &mut *conn;
-            {
-                sqlx::query(
-                    "SELECT value FROM plugin_kv WHERE plugin = $1 AND key = $2 \
-                     AND (expires_at IS NULL OR expires_at > $3)",
-                )
-                .bind(plugin)
-                .bind(&key)
-                .bind(now_micros())
-                .fetch_optional(&mut *conn)
-                .await
-            }
+            sqlx::query(
+                "SELECT value, expires_at FROM plugin_kv WHERE plugin = $1 AND key = $2 \
+                 AND (expires_at IS NULL OR expires_at > $3)",
+            )
+            .bind(plugin)
+            .bind(&key)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await
         }
         .await
         .map_err(|e| db_error(plugin, e))?;
-        row.map(|r| r.try_get::<Vec<u8>, _>(0))
-            .transpose()
-            .map_err(|e| db_error(plugin, e))
+        let (value, expires_at) = match row {
+            Some(row) => (
+                Some(
+                    row.try_get::<Vec<u8>, _>(0)
+                        .map_err(|e| db_error(plugin, e))?,
+                ),
+                row.try_get::<Option<i64>, _>(1)
+                    .map_err(|e| db_error(plugin, e))?,
+            ),
+            None => (None, None),
+        };
+        cache.fill(ticket, plugin, &key, value.clone(), expires_at);
+        Ok(value)
     }
 
     async fn kv_set(
@@ -129,8 +145,9 @@ impl Caller {
             }
         }
             .await
-            .map(|_| ())
-            .map_err(|e| db_error(plugin, e))
+            .map_err(|e| db_error(plugin, e))?;
+        host.session.wrote_kv(plugin, &key);
+        Ok(())
     }
 
     async fn kv_delete(&self, key: String) -> Result<bool, WitError> {
@@ -138,7 +155,7 @@ impl Caller {
         check_key(&key)?;
         let host = self.host()?;
         let plugin = self.plugin_name.as_str();
-        async {
+        let deleted = async {
             let mut conn = host.session.write_conn().await?;
             let conn = &mut *conn;
             {
@@ -150,8 +167,9 @@ impl Caller {
             }
         }
         .await
-        .map(|r| r.rows_affected() > 0)
-        .map_err(|e| db_error(plugin, e))
+        .map_err(|e| db_error(plugin, e))?;
+        host.session.wrote_kv(plugin, &key);
+        Ok(deleted.rows_affected() > 0)
     }
 
     async fn kv_list(

@@ -14,15 +14,19 @@
 //! - [`plugins`]: the plugin registry (versions, bytes, enabled state).
 //! - [`users`]: users and API tokens.
 //! - [`session`]: a unit of work shared by the host and plugin calls.
+//! - [`kv_cache`]: committed plugin key-value entries, kept in memory.
 
+pub mod kv_cache;
 pub mod plugins;
 pub mod session;
 pub mod users;
 
 use anyhow::Context;
+use kv_cache::KvCache;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which database engine is behind a [`Db`].
@@ -39,6 +43,7 @@ pub struct Db {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    kv_cache: Arc<KvCache>,
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
@@ -70,6 +75,10 @@ impl Db {
                 let options = || {
                     AnyPoolOptions::new()
                         .acquire_timeout(Duration::from_secs(10))
+                        // A connection to a local file does not go stale;
+                        // pinging it on every checkout (through its worker
+                        // thread) cost more than the reads themselves.
+                        .test_before_acquire(false)
                         .after_connect(|conn, _| {
                             Box::pin(async move {
                                 conn.execute(SQLITE_PRAGMAS).await?;
@@ -83,6 +92,8 @@ impl Db {
                     read,
                     write,
                     backend,
+                    // Only this process writes the file: the cache is exact.
+                    kv_cache: Arc::new(KvCache::new(true)),
                 }
             }
             Backend::Postgres => {
@@ -96,6 +107,8 @@ impl Db {
                     read: pool.clone(),
                     write: pool,
                     backend,
+                    // Other nodes write the same rows.
+                    kv_cache: Arc::new(KvCache::new(false)),
                 }
             }
         };
@@ -133,6 +146,11 @@ impl Db {
     /// The pool for writes and transactions.
     pub fn writer(&self) -> &AnyPool {
         &self.write
+    }
+
+    /// The plugins' key-value entries known to be committed.
+    pub fn kv_cache(&self) -> &KvCache {
+        &self.kv_cache
     }
 
     /// Closes both pools (on shutdown).

@@ -25,6 +25,9 @@ pub struct Session {
     db: Db,
     tx: Mutex<Option<Transaction<'static, Any>>>,
     savepoints: AtomicU32,
+    /// Plugin key-value entries written, (plugin, key): pending in the
+    /// [`KvCache`](super::kv_cache::KvCache) until the session ends.
+    kv_written: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 /// A connection borrowed from a session: its transaction, or (for reads
@@ -60,6 +63,7 @@ impl Session {
             db,
             tx: Mutex::new(None),
             savepoints: AtomicU32::new(0),
+            kv_written: Default::default(),
         }
     }
 
@@ -128,20 +132,52 @@ impl Session {
         self.tx.lock().await.is_some()
     }
 
+    /// Notes that `plugin`'s `key` was written in this session.
+    pub fn wrote_kv(&self, plugin: &str, key: &str) {
+        self.db.kv_cache().begin_write(plugin, key);
+        self.kv_written_entries()
+            .push((plugin.to_string(), key.to_string()));
+    }
+
+    fn kv_written_entries(&self) -> std::sync::MutexGuard<'_, Vec<(String, String)>> {
+        self.kv_written.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ends the pending state of the keys written (the session committed,
+    /// rolled back or was dropped).
+    fn end_kv_writes(&self) {
+        let written = std::mem::take(&mut *self.kv_written_entries());
+        for (plugin, key) in &written {
+            self.db.kv_cache().end_write(plugin, key);
+        }
+    }
+
     /// Commits what was written (nothing to do if nothing was).
     pub async fn commit(&self) -> Result<(), sqlx::Error> {
         if let Some(tx) = self.tx.lock().await.take() {
-            tx.commit().await?;
+            let committed = tx.commit().await;
+            self.end_kv_writes();
+            committed?;
         }
         Ok(())
     }
 
     /// Discards what was written.
     pub async fn rollback(&self) {
-        if let Some(tx) = self.tx.lock().await.take()
+        let rollback = self.tx.lock().await.take();
+        if let Some(tx) = rollback
             && let Err(error) = tx.rollback().await
         {
             tracing::warn!(%error, "rollback failed; the connection is discarded");
         }
+        self.end_kv_writes();
+    }
+}
+
+impl Drop for Session {
+    /// A session dropped unfinished rolls back with its transaction; its
+    /// keys must not stay pending.
+    fn drop(&mut self) {
+        self.end_kv_writes();
     }
 }

@@ -434,6 +434,7 @@ pub async fn remove(
                 .await
                 .map_err(anyhow::Error::from)?;
         }
+        state.db.kv_cache().invalidate_plugin(name);
     }
     plugins::record_event(
         &state.db,
