@@ -18,7 +18,14 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let target_dir = root.join("target").join("wasm");
 
-    for watched in ["wit", "sdk", "plugins", "host/tests/fixtures", "Cargo.lock"] {
+    for watched in [
+        "wit",
+        "sdk",
+        "plugins",
+        "host/tests/fixtures",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 

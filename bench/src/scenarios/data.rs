@@ -3,6 +3,10 @@
 //! runs the transactional versioning hook, against a native axum handler
 //! running the same SQL (token check, visibility, page; or update plus
 //! version row in one transaction) on the same database file.
+//!
+//! Reads and writes use separate documents: the updates grow the histories
+//! they touch, and a read measured later would otherwise page through more
+//! rows than one measured earlier, favouring whichever server reads first.
 
 use super::Section;
 use crate::RunArgs;
@@ -11,6 +15,7 @@ use crate::load_wrk;
 use crate::servers::ChildServer;
 use serde_json::json;
 
+/// Documents in each of the two sets (read, written).
 const DOCUMENTS: usize = 64;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
@@ -33,10 +38,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
         .await?
         .json()
         .await?;
+    let collection_id = collection["id"].as_str().unwrap_or_default();
     let mut ids = Vec::new();
-    for i in 0..DOCUMENTS {
+    for i in 0..2 * DOCUMENTS {
         let doc: serde_json::Value = client
-            .post(format!("{}/api/v1/collections/{}/documents", server.base, collection["id"].as_str().unwrap_or("")))
+            .post(format!("{}/api/v1/collections/{collection_id}/documents", server.base))
             .bearer_auth(&token)
             .json(&json!({ "title": format!("doc {i}"), "content": "some content", "tags": ["a", "b"] }))
             .send()
@@ -54,25 +60,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
         }
         ids.push(id);
     }
+    let (read_ids, write_ids) = ids.split_at(DOCUMENTS);
     let database = server.data_dir.join("kai.db");
     let scripts = tempfile::tempdir()?;
-    let list = ids
-        .iter()
-        .map(|id| format!("\"{id}\""))
-        .collect::<Vec<_>>()
-        .join(",");
+    let lua_list = |ids: &[String]| {
+        ids.iter()
+            .map(|id| format!("\"{id}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (read_list, write_list) = (lua_list(read_ids), lua_list(write_ids));
     let read = scripts.path().join("read.lua");
     std::fs::write(
         &read,
         format!(
-            "ids = {{{list}}}\nrequest = function()\n  return wrk.format(\"GET\", \"/api/v1/documents/\" .. ids[math.random(#ids)] .. \"/versions\", {{[\"Authorization\"] = \"Bearer {token}\"}})\nend\n"
+            "ids = {{{read_list}}}\nrequest = function()\n  return wrk.format(\"GET\", \"/api/v1/documents/\" .. ids[math.random(#ids)] .. \"/versions\", {{[\"Authorization\"] = \"Bearer {token}\"}})\nend\n"
         ),
     )?;
     let update = scripts.path().join("update.lua");
     std::fs::write(
         &update,
         format!(
-            "ids = {{{list}}}\ncounter = 0\nrequest = function()\n  counter = counter + 1\n  return wrk.format(\"PATCH\", \"/api/v1/documents/\" .. ids[math.random(#ids)], {{[\"Authorization\"] = \"Bearer {token}\", [\"Content-Type\"] = \"application/json\"}}, '{{\"title\":\"t' .. counter .. '\"}}')\nend\n"
+            "ids = {{{write_list}}}\ncounter = 0\nrequest = function()\n  counter = counter + 1\n  return wrk.format(\"PATCH\", \"/api/v1/documents/\" .. ids[math.random(#ids)], {{[\"Authorization\"] = \"Bearer {token}\", [\"Content-Type\"] = \"application/json\"}}, '{{\"title\":\"t' .. counter .. '\"}}')\nend\n"
         ),
     )?;
 
@@ -104,7 +113,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
     };
     let markdown = format!(
         "### Data routes: plugin against native SQL (SQLite)\n\n\
-         {DOCUMENTS} documents of 11 versions each; every request picks one at random. {} connections from wrk, \
+         Reads pick one of {DOCUMENTS} documents of 11 versions at random, updates one of {DOCUMENTS} others. {} connections from wrk, \
          {} s per measurement after a 1 s warm-up, median of {} alternating rounds. Both authenticate the bearer token.\n\n\
          | route | requests/s | p50 ms | p99 ms | errors | vs native |\n|---|---:|---:|---:|---:|---:|\n\
          {}\n{}\n{}\n{}\n",

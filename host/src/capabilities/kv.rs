@@ -131,21 +131,19 @@ impl Caller {
         async {
             let mut conn = host.session.write_conn().await?;
             let conn = &mut *conn;
-            {
-                sqlx::query(
-                    "INSERT INTO plugin_kv (plugin, key, value, expires_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                )
-                .bind(plugin)
-                .bind(&key)
-                .bind(&value)
-                .bind(expires_at)
-                .execute(&mut *conn)
-                .await
-            }
-        }
+            sqlx::query(
+                "INSERT INTO plugin_kv (plugin, key, value, expires_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+            )
+            .bind(plugin)
+            .bind(&key)
+            .bind(&value)
+            .bind(expires_at)
+            .execute(&mut *conn)
             .await
-            .map_err(|e| db_error(plugin, e))?;
+        }
+        .await
+        .map_err(|e| db_error(plugin, e))?;
         host.session.wrote_kv(plugin, &key);
         Ok(())
     }
@@ -158,13 +156,11 @@ impl Caller {
         let deleted = async {
             let mut conn = host.session.write_conn().await?;
             let conn = &mut *conn;
-            {
-                sqlx::query("DELETE FROM plugin_kv WHERE plugin = $1 AND key = $2")
-                    .bind(plugin)
-                    .bind(&key)
-                    .execute(&mut *conn)
-                    .await
-            }
+            sqlx::query("DELETE FROM plugin_kv WHERE plugin = $1 AND key = $2")
+                .bind(plugin)
+                .bind(&key)
+                .execute(&mut *conn)
+                .await
         }
         .await
         .map_err(|e| db_error(plugin, e))?;
@@ -190,24 +186,20 @@ impl Caller {
         let host = self.host()?;
         let plugin = self.plugin_name.as_str();
         let rows = async {
-            let mut conn = host
-            .session.read_conn().await?;
-            let conn = &mut *conn;
-            {
-                sqlx::query(&format!(
-                    "SELECT key FROM plugin_kv WHERE plugin = $1 AND substr(key, 1, length($2)) = $2 \
-                     AND key > $3 AND (expires_at IS NULL OR expires_at > $4) ORDER BY key LIMIT {limit}"
-                ))
-                .bind(plugin)
-                .bind(&prefix)
-                .bind(after.as_deref().unwrap_or(""))
-                .bind(now_micros())
-                .fetch_all(&mut *conn)
-                .await
-            }
-        }
+            let mut conn = host.session.read_conn().await?;
+            sqlx::query(&format!(
+                "SELECT key FROM plugin_kv WHERE plugin = $1 AND substr(key, 1, length($2)) = $2 \
+                 AND key > $3 AND (expires_at IS NULL OR expires_at > $4) ORDER BY key LIMIT {limit}"
+            ))
+            .bind(plugin)
+            .bind(&prefix)
+            .bind(after.as_deref().unwrap_or(""))
+            .bind(now_micros())
+            .fetch_all(&mut *conn)
             .await
-            .map_err(|e| db_error(plugin, e))?;
+        }
+        .await
+        .map_err(|e| db_error(plugin, e))?;
         rows.iter()
             .map(|r| r.try_get::<String, _>(0))
             .collect::<Result<_, _>>()

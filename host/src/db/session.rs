@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, Executor, Transaction};
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 /// An open savepoint (see [`Session::savepoint`]).
@@ -28,6 +28,9 @@ pub struct Session {
     /// Plugin key-value entries written, (plugin, key): pending in the
     /// [`KvCache`](super::kv_cache::KvCache) until the session ends.
     kv_written: std::sync::Mutex<Vec<(String, String)>>,
+    /// Whether an event went into the outbox, so committing should wake
+    /// the delivery worker (most writes queue none).
+    queued_events: AtomicBool,
 }
 
 /// A connection borrowed from a session: its transaction, or (for reads
@@ -64,6 +67,7 @@ impl Session {
             tx: Mutex::new(None),
             savepoints: AtomicU32::new(0),
             kv_written: Default::default(),
+            queued_events: AtomicBool::new(false),
         }
     }
 
@@ -127,9 +131,14 @@ impl Session {
         })
     }
 
-    /// Whether anything was written.
-    pub async fn has_writes(&self) -> bool {
-        self.tx.lock().await.is_some()
+    /// Notes that an event for after-commit delivery was queued.
+    pub fn queued_event(&self) {
+        self.queued_events.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether an after-commit event was queued in this session.
+    pub fn has_queued_events(&self) -> bool {
+        self.queued_events.load(Ordering::Relaxed)
     }
 
     /// Notes that `plugin`'s `key` was written in this session.

@@ -52,25 +52,25 @@ pub async fn enqueue(session: &Session, plugin: &str, event: &WitEvent) -> Resul
     let payload = serde_json::to_string(event).expect("events serialize");
     let now = now_micros();
     async {
-            let mut conn = session.write_conn().await?;
-            let conn = &mut *conn;
-            {
-            sqlx::query(
-                "INSERT INTO event_outbox (plugin, kind, subject, payload, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(plugin)
-            .bind(&event.kind)
-            .bind(&event.subject)
-            .bind(payload)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-            Ok(())
-        }
-        }
-        .await
+        let mut conn = session.write_conn().await?;
+        let conn = &mut *conn;
+        sqlx::query(
+            "INSERT INTO event_outbox (plugin, kind, subject, payload, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(plugin)
+        .bind(&event.kind)
+        .bind(&event.subject)
+        .bind(payload)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok::<_, sqlx::Error>(())
+    }
+    .await?;
+    session.queued_event();
+    Ok(())
 }
 
 /// Delivers outbox rows until `shutdown` resolves.
@@ -209,15 +209,13 @@ async fn deliver_one(
     let marked = async {
         let mut conn = session.write_conn().await?;
         let conn = &mut *conn;
-        {
-            sqlx::query(
-                "UPDATE event_outbox SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2",
-            )
-            .bind(now_micros())
-            .bind(id)
-            .execute(&mut *conn)
-            .await
-        }
+        sqlx::query(
+            "UPDATE event_outbox SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2",
+        )
+        .bind(now_micros())
+        .bind(id)
+        .execute(&mut *conn)
+        .await
     }
     .await;
     if let Err(error) = marked {

@@ -135,9 +135,8 @@ pub async fn dispatch(
             return Err(error.into());
         }
     };
-    let wrote = session.has_writes().await;
     session.commit().await?;
-    if wrote {
+    if session.has_queued_events() {
         state.outbox.notify();
     }
     into_http(&plugin.manifest.name, response)

@@ -36,9 +36,8 @@ impl Unit {
 
     /// Commits, then wakes the event worker if events were queued.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let wrote = self.session.has_writes().await;
         self.session.commit().await?;
-        if wrote {
+        if self.session.has_queued_events() {
             self.state.outbox.notify();
         }
         Ok(())

@@ -145,22 +145,20 @@ pub async fn create(ctx: &Ctx<'_>, input: CollectionInput) -> Result<Collection,
     async {
         let mut conn = ctx.session.write_conn().await?;
         let conn = &mut *conn;
-        {
-            ensure_name_free(conn, &collection.owner, &collection.name, None).await?;
-            sqlx::query(&format!(
-                "INSERT INTO collections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            ))
-            .bind(&collection.id)
-            .bind(&collection.owner)
-            .bind(&collection.name)
-            .bind(&collection.description)
-            .bind(collection.created_at)
-            .bind(collection.updated_at)
-            .bind(&collection.metadata)
-            .execute(&mut *conn)
-            .await?;
-            Ok(())
-        }
+        ensure_name_free(conn, &collection.owner, &collection.name, None).await?;
+        sqlx::query(&format!(
+            "INSERT INTO collections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(&collection.id)
+        .bind(&collection.owner)
+        .bind(&collection.name)
+        .bind(&collection.description)
+        .bind(collection.created_at)
+        .bind(collection.updated_at)
+        .bind(&collection.metadata)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
     }
     .await
     .map_err(name_taken(&collection.name))?;
@@ -196,25 +194,23 @@ pub async fn update(
     }
     new.updated_at = now_micros().max(old.updated_at + 1);
     async {
-            let mut conn = ctx.session.write_conn().await?;
-            let conn = &mut *conn;
-            {
-            ensure_name_free(conn, &new.owner, &new.name, Some(&new.id)).await?;
-            sqlx::query(
-                "UPDATE collections SET name = $1, description = $2, metadata = $3, updated_at = $4 WHERE id = $5",
-            )
-            .bind(&new.name)
-            .bind(&new.description)
-            .bind(&new.metadata)
-            .bind(new.updated_at)
-            .bind(&new.id)
-            .execute(&mut *conn)
-            .await?;
-            Ok(())
-        }
-        }
-        .await
-        .map_err(name_taken(&new.name))?;
+        let mut conn = ctx.session.write_conn().await?;
+        let conn = &mut *conn;
+        ensure_name_free(conn, &new.owner, &new.name, Some(&new.id)).await?;
+        sqlx::query(
+            "UPDATE collections SET name = $1, description = $2, metadata = $3, updated_at = $4 WHERE id = $5",
+        )
+        .bind(&new.name)
+        .bind(&new.description)
+        .bind(&new.metadata)
+        .bind(new.updated_at)
+        .bind(&new.id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+    .await
+    .map_err(name_taken(&new.name))?;
     events::emit(
         ctx,
         EventKind::CollectionUpdated,
@@ -231,13 +227,11 @@ pub async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(), ModelError> {
     let documents: i64 = async {
         let mut conn = ctx.session.write_conn().await?;
         let conn = &mut *conn;
-        {
-            sqlx::query("SELECT COUNT(*) FROM documents WHERE collection_id = $1")
-                .bind(&old.id)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get(0)
-        }
+        sqlx::query("SELECT COUNT(*) FROM documents WHERE collection_id = $1")
+            .bind(&old.id)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)
     }
     .await?;
     if documents > 0 {
@@ -249,12 +243,10 @@ pub async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(), ModelError> {
     async {
         let mut conn = ctx.session.write_conn().await?;
         let conn = &mut *conn;
-        {
-            sqlx::query("DELETE FROM collections WHERE id = $1")
-                .bind(&old.id)
-                .execute(&mut *conn)
-                .await
-        }
+        sqlx::query("DELETE FROM collections WHERE id = $1")
+            .bind(&old.id)
+            .execute(&mut *conn)
+            .await
     }
     .await?;
     events::emit(

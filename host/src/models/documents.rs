@@ -331,44 +331,41 @@ pub async fn update(
     new.updated_at = now_micros().max(old.updated_at + 1);
     let tags_changed = new.tags != old.tags;
     let updated = async {
-            let mut conn = ctx
-        .session.write_conn().await?;
-            let conn = &mut *conn;
-            {
-            let result = sqlx::query(
-                "UPDATE documents SET title = $1, content = $2, format = $3, tags = $4, metadata = $5, \
-                 content_hash = $6, word_count = $7, size_bytes = $8, version = $9, updated_at = $10, \
-                 archived_at = $11 WHERE id = $12 AND version = $13",
-            )
-            .bind(&new.title)
-            .bind(&new.content)
-            .bind(&new.format)
-            .bind(serde_json::to_string(&new.tags).expect("tags serialize"))
-            .bind(&new.metadata)
-            .bind(&new.content_hash)
-            .bind(new.word_count)
-            .bind(new.size_bytes)
-            .bind(new.version)
-            .bind(new.updated_at)
-            .bind(new.archived_at)
-            .bind(&new.id)
-            .bind(old.version)
-            .execute(&mut *conn)
-            .await?;
-            if result.rows_affected() == 1 {
-                if tags_changed {
-                    sqlx::query("DELETE FROM document_tags WHERE document_id = $1")
-                        .bind(&new.id)
-                        .execute(&mut *conn)
-                        .await?;
-                    insert_tags(conn, &new).await?;
-                }
-                super::stats::replace(conn, &old, &new).await?;
-            }
-            Ok::<_, sqlx::Error>(result.rows_affected() == 1)
-        }
-        }
+        let mut conn = ctx.session.write_conn().await?;
+        let conn = &mut *conn;
+        let result = sqlx::query(
+            "UPDATE documents SET title = $1, content = $2, format = $3, tags = $4, metadata = $5, \
+             content_hash = $6, word_count = $7, size_bytes = $8, version = $9, updated_at = $10, \
+             archived_at = $11 WHERE id = $12 AND version = $13",
+        )
+        .bind(&new.title)
+        .bind(&new.content)
+        .bind(&new.format)
+        .bind(serde_json::to_string(&new.tags).expect("tags serialize"))
+        .bind(&new.metadata)
+        .bind(&new.content_hash)
+        .bind(new.word_count)
+        .bind(new.size_bytes)
+        .bind(new.version)
+        .bind(new.updated_at)
+        .bind(new.archived_at)
+        .bind(&new.id)
+        .bind(old.version)
+        .execute(&mut *conn)
         .await?;
+        if result.rows_affected() == 1 {
+            if tags_changed {
+                sqlx::query("DELETE FROM document_tags WHERE document_id = $1")
+                    .bind(&new.id)
+                    .execute(&mut *conn)
+                    .await?;
+                insert_tags(conn, &new).await?;
+            }
+            super::stats::replace(conn, &old, &new).await?;
+        }
+        Ok::<_, sqlx::Error>(result.rows_affected() == 1)
+    }
+    .await?;
     if !updated {
         return Err(ModelError::Conflict(format!(
             "document {id} was changed concurrently; read it again and retry"
@@ -399,21 +396,19 @@ pub async fn delete(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<()
     let deleted = async {
         let mut conn = ctx.session.write_conn().await?;
         let conn = &mut *conn;
-        {
-            sqlx::query("DELETE FROM document_tags WHERE document_id = $1")
-                .bind(&id)
-                .execute(&mut *conn)
-                .await?;
-            let result = sqlx::query("DELETE FROM documents WHERE id = $1 AND version = $2")
-                .bind(&id)
-                .bind(old.version)
-                .execute(&mut *conn)
-                .await?;
-            if result.rows_affected() == 1 {
-                super::stats::apply(conn, &old, -1).await?;
-            }
-            Ok::<_, sqlx::Error>(result.rows_affected() == 1)
+        sqlx::query("DELETE FROM document_tags WHERE document_id = $1")
+            .bind(&id)
+            .execute(&mut *conn)
+            .await?;
+        let result = sqlx::query("DELETE FROM documents WHERE id = $1 AND version = $2")
+            .bind(&id)
+            .bind(old.version)
+            .execute(&mut *conn)
+            .await?;
+        if result.rows_affected() == 1 {
+            super::stats::apply(conn, &old, -1).await?;
         }
+        Ok::<_, sqlx::Error>(result.rows_affected() == 1)
     }
     .await?;
     if !deleted {
