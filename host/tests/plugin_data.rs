@@ -256,15 +256,16 @@ async fn kv_reads_see_every_commit_and_no_rollback() {
     let put = |query: &'static str, body: &'static str| {
         let (server, token) = (&server, &token);
         async move {
-            server
+            let response = server
                 .client
                 .put(server.url(&format!("/api/v1/data-probe/kv/k{query}")))
                 .bearer_auth(token)
                 .body(body)
                 .send()
                 .await
-                .unwrap()
-                .status()
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
         }
     };
     let get = || async {
@@ -280,22 +281,14 @@ async fn kv_reads_see_every_commit_and_no_rollback() {
     // Absent, read twice (the second read is the remembered absence).
     assert_eq!(get().await.0, 404);
     assert_eq!(get().await.0, 404);
-    assert_eq!(put("", "one").await, 204);
+    assert_eq!(put("", "one").await.0, 204);
     assert_eq!(get().await, (200, "one".into()));
     assert_eq!(get().await, (200, "one".into()));
     // A request that writes and then fails changes nothing.
-    assert_eq!(put("?then_fail=1", "rolled back").await, 500);
+    assert_eq!(put("?then_fail=1", "rolled back").await.0, 500);
     assert_eq!(get().await, (200, "one".into()));
     // A request reads its own write, before it commits.
-    let response = server
-        .client
-        .put(server.url("/api/v1/data-probe/kv/k?read_back=1"))
-        .bearer_auth(&token)
-        .body("two")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.text().await.unwrap(), "two");
+    assert_eq!(put("?read_back=1", "two").await.1, "two");
     assert_eq!(get().await, (200, "two".into()));
     let (status, _, _) = server
         .call(M::DELETE, "/api/v1/data-probe/kv/k", &token, None)
@@ -303,7 +296,7 @@ async fn kv_reads_see_every_commit_and_no_rollback() {
     assert_eq!(status, 200);
     assert_eq!(get().await.0, 404);
     // An entry read while alive still expires on time.
-    assert_eq!(put("?ttl_ms=1500", "brief").await, 204);
+    assert_eq!(put("?ttl_ms=1500", "brief").await.0, 204);
     assert_eq!(get().await, (200, "brief".into()));
     tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
     assert_eq!(get().await.0, 404);

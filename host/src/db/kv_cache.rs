@@ -41,6 +41,11 @@ struct Entry {
     expires_at: Option<i64>,
 }
 
+/// Bytes an entry for `key` holding `value` counts against the cap.
+fn size(key: &str, value: Option<&Vec<u8>>) -> usize {
+    key.len() + value.map_or(0, Vec::len)
+}
+
 #[derive(Default)]
 struct Entries {
     by_plugin: HashMap<String, HashMap<String, Entry>>,
@@ -66,7 +71,7 @@ impl Entries {
             .get_mut(plugin)
             .and_then(|keys| keys.remove(key))
         {
-            self.bytes -= key.len() + entry.value.map_or(0, |v| v.len());
+            self.bytes -= size(key, entry.value.as_ref());
         }
     }
 }
@@ -104,6 +109,12 @@ impl KvCache {
         }
     }
 
+    /// Whether entries are kept at all (SQLite) or every read goes to the
+    /// database (PostgreSQL).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         // The map stays consistent even if a holder panicked: every update
         // is a single insert or remove.
@@ -112,10 +123,11 @@ impl KvCache {
 
     /// The cached value of `plugin`'s `key` at time `now` (microseconds).
     pub fn lookup(&self, plugin: &str, key: &str, now: i64) -> Lookup {
-        let entries = self.entries();
         if !self.enabled {
-            return Lookup::Miss(Ticket(entries.invalidations));
+            // The ticket is never used: a disabled cache takes no fills.
+            return Lookup::Miss(Ticket(0));
         }
+        let entries = self.entries();
         let hit = entries
             .by_plugin
             .get(plugin)
@@ -140,7 +152,7 @@ impl KvCache {
         value: Option<Vec<u8>>,
         expires_at: Option<i64>,
     ) {
-        let size = key.len() + value.as_ref().map_or(0, Vec::len);
+        let added = size(key, value.as_ref());
         if !self.enabled || value.as_ref().is_some_and(|v| v.len() > MAX_CACHED_VALUE) {
             return;
         }
@@ -148,7 +160,7 @@ impl KvCache {
         if entries.invalidations != ticket.0 || entries.is_pending(plugin, key) {
             return;
         }
-        if entries.bytes + size > MAX_CACHED_BYTES {
+        if entries.bytes + added > MAX_CACHED_BYTES {
             entries.by_plugin.clear();
             entries.bytes = 0;
         }
@@ -157,9 +169,9 @@ impl KvCache {
             .entry(plugin.to_string())
             .or_default()
             .insert(key.to_string(), Entry { value, expires_at });
-        entries.bytes += size;
+        entries.bytes += added;
         if let Some(previous) = previous {
-            entries.bytes -= key.len() + previous.value.map_or(0, |v| v.len());
+            entries.bytes -= size(key, previous.value.as_ref());
         }
     }
 
@@ -205,7 +217,7 @@ impl KvCache {
         if let Some(cached) = entries.by_plugin.remove(plugin) {
             let freed: usize = cached
                 .iter()
-                .map(|(k, e)| k.len() + e.value.as_ref().map_or(0, Vec::len))
+                .map(|(key, entry)| size(key, entry.value.as_ref()))
                 .sum();
             entries.bytes -= freed;
         }

@@ -143,7 +143,11 @@ impl Session {
 
     /// Notes that `plugin`'s `key` was written in this session.
     pub fn wrote_kv(&self, plugin: &str, key: &str) {
-        self.db.kv_cache().begin_write(plugin, key);
+        let cache = self.db.kv_cache();
+        if !cache.enabled() {
+            return;
+        }
+        cache.begin_write(plugin, key);
         self.kv_written_entries()
             .push((plugin.to_string(), key.to_string()));
     }
