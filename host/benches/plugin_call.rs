@@ -79,19 +79,21 @@ impl Bench {
             }),
         };
         let response = plugin
-            .call(context)
-            .handle(WitRequest {
-                method: "GET".into(),
-                path,
-                route: route.into(),
-                params,
-                query: Vec::new(),
-                headers: vec![("accept".into(), "application/json".into())],
-                body: Vec::new(),
-                principal: None,
-                request_id: "bench".into(),
-                received_at: 0,
-            })
+            .handle(
+                context,
+                WitRequest {
+                    method: "GET".into(),
+                    path,
+                    route: route.into(),
+                    params,
+                    query: Vec::new(),
+                    headers: vec![("accept".into(), "application/json".into())],
+                    body: Vec::new(),
+                    principal: None,
+                    request_id: "bench".into(),
+                    received_at: 0,
+                },
+            )
             .await
             .expect("the call succeeds");
         assert!(response.status < 400, "status {}", response.status);

@@ -62,7 +62,7 @@ async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
 
     let future = refusal(&server, "needs-host-9.wasm").await;
     assert!(future.contains("needs host API `^9.0`"), "{future}");
-    assert!(future.contains("0.1.0"), "{future}");
+    assert!(future.contains("0.1.1"), "{future}");
 
     let clash = refusal(&server, "hello-clash.wasm").await;
     assert!(clash.contains("`hello-clash`"), "{clash}");
@@ -241,5 +241,63 @@ async fn the_bootstrap_token_file_is_private() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    server.stop().await;
+}
+
+/// A plugin built against an earlier `kai:fusion` of the same compatible
+/// series (0.1.0, before `query-columns` existed) loads on this host and
+/// does all its work: its transactional hook writes through `persistence`
+/// inside each change, and its route reads those rows back.
+#[tokio::test]
+async fn a_plugin_built_against_host_api_0_1_0_still_loads_and_serves() {
+    use serde_json::json;
+    use support::M;
+    let old = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/prebuilt/tx-hook-api-0.1.0.wasm"
+    ))
+    .unwrap();
+    let server = Setup::new()
+        .await
+        .plugins_dir(&[("tx-hook.wasm", old)])
+        .start()
+        .await;
+    let (_, listing) = server.admin_get("/api/v1/admin/plugins").await;
+    assert_eq!(listing["refused"], json!([]), "{listing}");
+    let loaded = listing["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "tx-hook")
+        .unwrap_or_else(|| panic!("tx-hook is not loaded: {listing}"));
+    assert_eq!(loaded["host_api"], "^0.1", "{loaded}");
+
+    let token = server.admin_token.clone();
+    let (_, id) = server.collection_with_document(&token, "one").await;
+    let (status, _, _) = server
+        .call(
+            M::PATCH,
+            &format!("/api/v1/documents/{id}"),
+            &token,
+            Some(json!({ "title": "two" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body, _) = server
+        .call(
+            M::GET,
+            &format!("/api/v1/tx-hook/changes?document_id={id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let recorded: Vec<(i64, &str)> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["version"].as_i64().unwrap(), c["title"].as_str().unwrap()))
+        .collect();
+    assert_eq!(recorded, [(1, "one"), (2, "two")]);
     server.stop().await;
 }

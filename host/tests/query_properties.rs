@@ -6,7 +6,7 @@
 
 mod support;
 
-use kai_host::query::{aggregate, filter, select};
+use kai_host::query::{aggregate, columnar, filter, select};
 use kai_host::runtime::bindings::kai::fusion::query::{
     Aggregate, AggregateFunction, AggregateQuery, Condition, FilterNode, GroupKey, Op, Order,
     TimeBucket,
@@ -212,10 +212,17 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
     let executed = std::cell::Cell::new(0usize);
     runner
         .run(
-            &(filter(), orders(), 1u32..20, aggregate_query()),
-            |(nodes, order, limit, agg)| {
+            &(
+                filter(),
+                orders(),
+                1u32..20,
+                aggregate_query(),
+                prop::option::of(prop::collection::vec(field_name(), 0..4)),
+            ),
+            |(nodes, order, limit, agg, fields)| {
                 let spec = select::SelectSpec {
                     schema: &schema,
+                    fields: fields.as_deref(),
                     filter: &nodes,
                     scope: None,
                     order: &order,
@@ -235,6 +242,13 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                         result.err(),
                         plan.sql.text()
                     );
+                    // Every selected column reads back by its declared type.
+                    let rows = result.unwrap();
+                    let page = columnar::page(&plan.columns, plan.returned, &rows, None);
+                    prop_assert!(page.is_ok(), "{:?} for {}", page.err(), plan.sql.text());
+                    let page = page.unwrap();
+                    prop_assert_eq!(page.ids.ends.len(), rows.len());
+                    prop_assert_eq!(page.columns.len(), plan.returned - 1);
                     executed.set(executed.get() + 1);
                 }
                 let mut count = kai_host::query::sql::Sql::new(

@@ -34,6 +34,7 @@
 //! - [`http`]: [`Request`], [`Response`] and [`Error`].
 //! - [`log`]: logging into the host's log.
 //! - [`persistence`]: the plugin's own models (tables) and exported ones.
+//! - [`columns`]: pages of selected fields, read column by column.
 //! - [`query`]: filters, orderings and aggregations.
 //! - [`models`]: the host's collections and documents, as the caller.
 //! - [`kv`]: a private key-value store.
@@ -46,6 +47,7 @@
 //!   do not cover.
 
 pub mod bindings;
+pub mod columns;
 pub mod credentials;
 pub mod events;
 pub mod host;
@@ -65,10 +67,10 @@ pub use http::{Error, Request, Response};
 pub use plugin::{Plugin, Route};
 
 /// The version of the `kai:fusion` WIT package this SDK was built against.
-pub const HOST_API_VERSION: &str = "0.1.0";
+pub const HOST_API_VERSION: &str = "0.1.1";
 
 /// The host API requirement a plugin states unless it sets its own.
-pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.1";
+pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.1.1";
 
 /// Everything a typical plugin needs, in one import.
 pub mod prelude {

@@ -11,10 +11,13 @@
 //!     .order(desc("created_at"))
 //!     .limit(20)
 //!     .fetch()?;
+//! // Listings: only the fields shown, by column.
+//! let titles = Select::from("note").limit(50).fetch_columns(&["title"])?;
 //! ```
 
 use crate::bindings::kai::fusion::persistence as wit;
 use crate::bindings::kai::fusion::query::Order;
+pub use crate::columns::{ColumnPage, JsonPage, JsonRows, RowRef, ValueRef};
 use crate::host::{HostError, host_call};
 use crate::query::{Aggregation, Filter, Rows, Value};
 
@@ -162,5 +165,21 @@ impl Select {
             items: page.items.into_iter().map(Record::from_wit).collect(),
             next_cursor: page.next_cursor,
         })
+    }
+
+    /// Runs the select for only `fields` (empty: every field) and returns
+    /// the page by column. Much cheaper than [`fetch`](Self::fetch) for
+    /// listings: a few allocations per field instead of several per row,
+    /// and fields left out are never read. Needs a kai:fusion 0.1.1 host.
+    pub fn fetch_columns(self, fields: &[&str]) -> Result<ColumnPage, HostError> {
+        let select = wit::ColumnSelect {
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            filter: self.filter.to_nodes(),
+            order: self.order,
+            limit: self.limit,
+            cursor: self.cursor,
+        };
+        let page: wit::ColumnPage = host_call!(wit::query_columns(&self.model, &select))?;
+        Ok(page.into())
     }
 }

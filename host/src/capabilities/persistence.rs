@@ -9,12 +9,15 @@
 
 use super::Caller;
 use super::db_error;
+use crate::query::columnar;
 use crate::query::schema::TableSchema;
-use crate::query::select::{self, SelectSpec};
+use crate::query::select::{self, SelectPlan, SelectSpec};
 use crate::query::sql::{Param, Sql, ident};
 use crate::query::values::to_param;
 use crate::query::{QueryError, aggregate, filter};
-use crate::runtime::bindings::kai::fusion::persistence::{Entity, Host, Page, Row, Select};
+use crate::runtime::bindings::kai::fusion::persistence::{
+    ColumnPage, ColumnSelect, Entity, Host, Page, Row, Select,
+};
 use crate::runtime::bindings::kai::fusion::query::{AggregateQuery, AggregateRow, FilterNode};
 use crate::runtime::bindings::kai::fusion::types::{Error as WitError, Value};
 use crate::runtime::call::CallState;
@@ -221,26 +224,17 @@ impl Caller {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page, WitError> {
-        let host = self.host()?;
-        let plan = select::build(
-            &SelectSpec {
-                schema: &resolved.schema,
-                filter: filter_nodes,
-                scope: None,
-                order,
-                limit,
-                cursor,
-            },
-            host.state.db.backend(),
-        )?;
+        let spec = SelectSpec {
+            schema: &resolved.schema,
+            fields: None,
+            filter: filter_nodes,
+            scope: None,
+            order,
+            limit,
+            cursor,
+        };
         let plugin = self.plugin_name.as_str();
-        let rows = async {
-            let mut conn = host.session.read_conn().await?;
-            let conn = &mut *conn;
-            plan.sql.query().fetch_all(&mut *conn).await
-        }
-        .await
-        .map_err(|e| db_error(plugin, e))?;
+        let (plan, rows) = self.run_select(&spec).await?;
         let (page, next_cursor) = plan.page(&rows).map_err(|e| db_error(plugin, e))?;
         let items = page
             .iter()
@@ -255,6 +249,59 @@ impl Caller {
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(|e| db_error(plugin, e))?;
         Ok(Page { items, next_cursor })
+    }
+
+    async fn persist_select_columns(
+        &self,
+        model: String,
+        select: ColumnSelect,
+    ) -> Result<ColumnPage, WitError> {
+        let resolved = self.resolve_model(&model)?;
+        // An empty list means every field `query` would return.
+        let all: Vec<String>;
+        let fields = if select.fields.is_empty() {
+            all = resolved
+                .schema
+                .stored_columns()
+                .filter(|c| c.name != "id")
+                .map(|c| c.name.clone())
+                .collect();
+            &all
+        } else {
+            &select.fields
+        };
+        let spec = SelectSpec {
+            schema: &resolved.schema,
+            fields: Some(fields),
+            filter: &select.filter,
+            scope: None,
+            order: &select.order,
+            limit: select.limit,
+            cursor: select.cursor.as_deref(),
+        };
+        let plugin = self.plugin_name.as_str();
+        let (plan, rows) = self.run_select(&spec).await?;
+        let (page, next_cursor) = plan.page(&rows).map_err(|e| db_error(plugin, e))?;
+        columnar::page(&plan.columns, plan.returned, page, next_cursor)
+            .map_err(|e| db_error(plugin, e))
+    }
+
+    /// Builds a select and fetches its rows (one more than a page) on the
+    /// call's read connection.
+    async fn run_select(
+        &self,
+        spec: &SelectSpec<'_>,
+    ) -> Result<(SelectPlan, Vec<sqlx::any::AnyRow>), WitError> {
+        let host = self.host()?;
+        let plan = select::build(spec, host.state.db.backend())?;
+        let rows = async {
+            let mut conn = host.session.read_conn().await?;
+            let conn = &mut *conn;
+            plan.sql.query().fetch_all(&mut *conn).await
+        }
+        .await
+        .map_err(|e| db_error(&self.plugin_name, e))?;
+        Ok((plan, rows))
     }
 
     async fn persist_count(
@@ -407,6 +454,15 @@ impl Host for CallState {
         }
         .await;
         Ok(result)
+    }
+
+    async fn query_columns(
+        &mut self,
+        model: String,
+        select: ColumnSelect,
+    ) -> wasmtime::Result<Result<ColumnPage, WitError>> {
+        let caller = self.caller();
+        Ok(async move { caller?.persist_select_columns(model, select).await }.await)
     }
 
     async fn count(

@@ -149,7 +149,7 @@ async fn emit_now(
                     }),
                 };
                 let name = plugin.manifest.name.clone();
-                match plugin.call(context).on_event(event.clone()).await {
+                match plugin.on_event(context, event.clone()).await {
                     Ok(Ok(())) => {}
                     Ok(Err(message)) => {
                         return Err(EventError::Refused {

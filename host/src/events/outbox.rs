@@ -194,7 +194,7 @@ async fn deliver_one(
             grant: subscriber.grant.clone(),
         }),
     };
-    let outcome = plugin.call(context).on_event(event).await;
+    let outcome = plugin.on_event(context, event).await;
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(message)) => {

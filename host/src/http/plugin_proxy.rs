@@ -124,7 +124,7 @@ pub async fn dispatch(
             grant,
         }),
     };
-    let response = match plugin.call(context).handle(wit_request).await {
+    let response = match plugin.handle(context, wit_request).await {
         Ok(response) if response.status < 400 => response,
         Ok(response) => {
             session.rollback().await;

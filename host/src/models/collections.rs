@@ -105,6 +105,7 @@ pub async fn list(
     let plan = select::build(
         &SelectSpec {
             schema: &schema,
+            fields: None,
             filter: &[],
             scope: scope.as_ref(),
             order: &order,

@@ -163,6 +163,7 @@ pub async fn query(
     let plan = select::build(
         &SelectSpec {
             schema: &schema,
+            fields: None,
             filter: &query.filter,
             scope: scope.as_ref(),
             order: &query.order,

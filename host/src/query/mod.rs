@@ -12,9 +12,11 @@
 //! - [`values`]: WIT values to parameters and back.
 //! - [`filter`]: filter trees to `WHERE` clauses.
 //! - [`select`]: ordered, keyset-paginated selects.
+//! - [`columnar`]: a select's rows as typed columns, for plugins.
 //! - [`aggregate`]: grouped aggregates and time buckets.
 
 pub mod aggregate;
+pub mod columnar;
 pub mod filter;
 pub mod schema;
 pub mod select;

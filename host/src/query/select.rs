@@ -29,6 +29,8 @@ pub struct Scope {
 /// What to select.
 pub struct SelectSpec<'a> {
     pub schema: &'a TableSchema,
+    /// The fields to return after `id`; `None` returns every stored column.
+    pub fields: Option<&'a [String]>,
     pub filter: &'a [FilterNode],
     pub scope: Option<&'a Scope>,
     pub order: &'a [Order],
@@ -41,6 +43,9 @@ pub struct SelectPlan {
     pub sql: Sql,
     /// The selected columns, in result order.
     pub columns: Vec<Column>,
+    /// How many leading columns the caller asked for; the rest are order
+    /// keys selected only to build the next cursor.
+    pub returned: usize,
     /// Result indexes and directions of the order keys.
     order_keys: Vec<(usize, bool)>,
     limit: usize,
@@ -56,7 +61,8 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
             spec.limit
         )));
     }
-    let columns: Vec<Column> = schema.stored_columns().cloned().collect();
+    let mut columns = selected_columns(schema, spec.fields)?;
+    let returned = columns.len();
     let mut order: Vec<(String, bool)> = Vec::new();
     for o in spec.order {
         let column = schema.stored(&o.field)?;
@@ -84,16 +90,17 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
     if !order.iter().any(|(f, _)| f == "id") {
         order.push(("id".to_string(), false));
     }
-    let order_keys: Vec<(usize, bool)> = order
-        .iter()
-        .map(|(field, desc)| {
-            let index = columns
-                .iter()
-                .position(|c| c.name == *field)
-                .expect("ordered fields are selected");
-            (index, *desc)
-        })
-        .collect();
+    let mut order_keys: Vec<(usize, bool)> = Vec::with_capacity(order.len());
+    for (field, desc) in &order {
+        let index = match columns.iter().position(|c| c.name == *field) {
+            Some(index) => index,
+            None => {
+                columns.push(schema.stored(field)?.clone());
+                columns.len() - 1
+            }
+        };
+        order_keys.push((index, *desc));
+    }
 
     let table = ident(&schema.table);
     let mut sql = Sql::new("SELECT ");
@@ -152,9 +159,36 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
     Ok(SelectPlan {
         sql,
         columns,
+        returned,
         order_keys,
         limit: spec.limit as usize,
     })
+}
+
+/// `id` followed by the requested fields (each once, each a real column),
+/// or every stored column when no list is given.
+fn selected_columns(
+    schema: &TableSchema,
+    fields: Option<&[String]>,
+) -> Result<Vec<Column>, QueryError> {
+    let Some(fields) = fields else {
+        return Ok(schema.stored_columns().cloned().collect());
+    };
+    let mut columns = vec![schema.stored("id")?.clone()];
+    for field in fields {
+        if field == "id" {
+            return Err(QueryError::new(
+                "`id` is always returned (as the page's ids); do not list it in `fields`",
+            ));
+        }
+        if columns.iter().any(|c| c.name == *field) {
+            return Err(QueryError::new(format!(
+                "field `{field}` is listed twice in `fields`"
+            )));
+        }
+        columns.push(schema.stored(field)?.clone());
+    }
+    Ok(columns)
 }
 
 impl SelectPlan {

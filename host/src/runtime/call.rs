@@ -9,13 +9,14 @@ use super::bindings::Plugin as PluginBindings;
 use super::bindings::PluginPre;
 use super::bindings::exports::kai::fusion::events::Event as WitEvent;
 use super::bindings::{WitManifest, WitPrincipal, WitRequest, WitResponse};
+use super::manifest::HOST_API_VERSION;
 use super::plugin::{EffectiveLimits, LoadedPlugin};
 use crate::db::session::Session;
 use crate::plugins::grants::Grant;
 use crate::state::AppState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ComponentExportIndex, Func, Instance, ResourceTable, TypedFunc};
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -126,6 +127,48 @@ pub enum CallError {
     Busy { plugin: String },
 }
 
+/// Where a plugin's `handle` and `on-event` exports are, found and
+/// type-checked once, when the plugin is described at load. Instantiating
+/// through the generated bindings would look up and type-check every export
+/// of the world again on each request, where a call needs one function
+/// whose type cannot change for a given component. Only
+/// [`Call::describe`] makes one, after checking the types.
+#[derive(Debug, Clone, Copy)]
+pub struct Exports {
+    handle: ComponentExportIndex,
+    on_event: ComponentExportIndex,
+}
+
+impl Exports {
+    /// Finds the exports in `pre`'s component.
+    fn find(pre: &PluginPre<CallState>) -> wasmtime::Result<Self> {
+        let component = pre.instance_pre().component();
+        let lookup = |interface: &str, function: &str| {
+            // The host's own version: the lookup accepts any compatible one
+            // (a plugin built against 0.1.0 exports `...@0.1.0`).
+            let interface = format!("kai:fusion/{interface}@{HOST_API_VERSION}");
+            let instance = component
+                .get_export_index(None, &interface)
+                .ok_or_else(|| wasmtime::format_err!("no exported instance `{interface}`"))?;
+            component
+                .get_export_index(Some(&instance), function)
+                .ok_or_else(|| wasmtime::format_err!("`{interface}` does not export `{function}`"))
+        };
+        Ok(Self {
+            handle: lookup("handler", "handle")?,
+            on_event: lookup("events", "on-event")?,
+        })
+    }
+
+    /// Checks that the exports have the types calls will trust them with.
+    fn check(&self, store: &mut Store<CallState>, instance: &Instance) -> wasmtime::Result<()> {
+        instance.get_typed_func::<(&WitRequest,), (WitResponse,)>(&mut *store, &self.handle)?;
+        instance
+            .get_typed_func::<(&WitEvent,), (Result<(), String>,)>(&mut *store, &self.on_event)?;
+        Ok(())
+    }
+}
+
 /// A freshly instantiated plugin inside its own store, ready for one call.
 pub struct Call<'a> {
     pre: &'a PluginPre<CallState>,
@@ -190,46 +233,71 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// Reads the plugin's manifest.
-    pub async fn describe(mut self) -> Result<WitManifest, CallError> {
+    /// Reads the plugin's manifest, and finds and checks the exports later
+    /// calls use.
+    pub async fn describe(mut self) -> Result<(WitManifest, Exports), CallError> {
         let pre = self.pre;
         let result = self
             .run(async |store| {
-                let instance: PluginBindings = pre.instantiate_async(&mut *store).await?;
-                instance
+                let exports = Exports::find(pre)?;
+                let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+                exports.check(store, &instance)?;
+                let bindings = PluginBindings::new(&mut *store, &instance)?;
+                let manifest = bindings
                     .kai_fusion_describe()
                     .call_describe(&mut *store)
-                    .await
+                    .await?;
+                Ok((manifest, exports))
             })
             .await;
         self.finish(result)
     }
 
     /// Handles one HTTP request.
-    pub async fn handle(mut self, request: WitRequest) -> Result<WitResponse, CallError> {
+    pub async fn handle(
+        mut self,
+        exports: &Exports,
+        request: WitRequest,
+    ) -> Result<WitResponse, CallError> {
         let pre = self.pre;
         let result = self
             .run(async |store| {
-                let instance: PluginBindings = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .kai_fusion_handler()
-                    .call_handle(&mut *store, &request)
-                    .await
+                let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+                // SAFETY: `Exports::check` checked this type at load.
+                let handle = unsafe {
+                    TypedFunc::<(&WitRequest,), (WitResponse,)>::new_unchecked(export(
+                        store,
+                        &instance,
+                        &exports.handle,
+                    )?)
+                };
+                let (response,) = handle.call_async(&mut *store, (&request,)).await?;
+                Ok(response)
             })
             .await;
         self.finish(result)
     }
 
     /// Delivers one event; the inner error is the plugin's own refusal.
-    pub async fn on_event(mut self, event: WitEvent) -> Result<Result<(), String>, CallError> {
+    pub async fn on_event(
+        mut self,
+        exports: &Exports,
+        event: WitEvent,
+    ) -> Result<Result<(), String>, CallError> {
         let pre = self.pre;
         let result = self
             .run(async |store| {
-                let instance: PluginBindings = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .kai_fusion_events()
-                    .call_on_event(&mut *store, &event)
-                    .await
+                let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+                // SAFETY: `Exports::check` checked this type at load.
+                let on_event = unsafe {
+                    TypedFunc::<(&WitEvent,), (Result<(), String>,)>::new_unchecked(export(
+                        store,
+                        &instance,
+                        &exports.on_event,
+                    )?)
+                };
+                let (outcome,) = on_event.call_async(&mut *store, (&event,)).await?;
+                Ok(outcome)
             })
             .await;
         self.finish(result)
@@ -288,6 +356,17 @@ impl<'a> Call<'a> {
             }
         }
     }
+}
+
+/// The function at `index` of a fresh instance.
+fn export(
+    store: &mut Store<CallState>,
+    instance: &Instance,
+    index: &ComponentExportIndex,
+) -> wasmtime::Result<Func> {
+    instance
+        .get_func(store, index)
+        .ok_or_else(|| wasmtime::format_err!("the component lost an export it had at load"))
 }
 
 /// A clock stopped at the Unix epoch: plugins get the time of a request from

@@ -14,7 +14,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy,
+};
 
 /// How often the epoch advances: the granularity of deadlines and of the
 /// yields that keep a busy guest from starving other requests.
@@ -66,6 +68,11 @@ fn config(_settings: &EngineSettings, pooling: Option<PoolingAllocationConfig>) 
         .table_lazy_init(true);
     if let Some(pooling) = pooling {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    }
+    // `KAI_PERF_MAP=1` names compiled plugin functions for `perf` (in
+    // /tmp/perf-<pid>.map), so a profile shows which guest code is hot.
+    if std::env::var_os("KAI_PERF_MAP").is_some_and(|v| v == "1") {
+        config.profiler(ProfilingStrategy::PerfMap);
     }
     config
 }

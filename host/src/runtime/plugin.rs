@@ -7,7 +7,9 @@
 //! component, targets another world, or has an invalid manifest.
 
 use super::bindings::PluginPre;
-use super::call::{Call, CallContext, CallError, CallState};
+use super::bindings::exports::kai::fusion::events::Event as WitEvent;
+use super::bindings::{WitRequest, WitResponse};
+use super::call::{Call, CallContext, CallError, CallState, Exports};
 use super::manifest::{Manifest, ManifestError};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -34,6 +36,7 @@ pub struct LoadedPlugin {
     pub size_bytes: usize,
     pub limits: EffectiveLimits,
     pre: PluginPre<CallState>,
+    exports: Exports,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -91,7 +94,7 @@ impl LoadedPlugin {
         })?;
         // Describe runs under the operator's default limits, before the
         // manifest (and so the plugin's own wishes) are known.
-        let raw = Call::new(
+        let (raw, exports) = Call::new(
             &pre,
             "(loading)",
             runtime.default_limits(),
@@ -107,12 +110,31 @@ impl LoadedPlugin {
             sha256: hex::encode(Sha256::digest(wasm)),
             size_bytes: wasm.len(),
             pre,
+            exports,
         })
     }
 
-    /// Starts a call with a fresh instance.
-    pub fn call(&self, context: CallContext) -> Call<'_> {
+    fn call(&self, context: CallContext) -> Call<'_> {
         Call::new(&self.pre, &self.manifest.name, self.limits, context)
+    }
+
+    /// Handles one HTTP request in a fresh instance.
+    pub async fn handle(
+        &self,
+        context: CallContext,
+        request: WitRequest,
+    ) -> Result<WitResponse, CallError> {
+        self.call(context).handle(&self.exports, request).await
+    }
+
+    /// Delivers one event to a fresh instance; the inner error is the
+    /// plugin's own refusal.
+    pub async fn on_event(
+        &self,
+        context: CallContext,
+        event: WitEvent,
+    ) -> Result<Result<(), String>, CallError> {
+        self.call(context).on_event(&self.exports, event).await
     }
 }
 

@@ -242,6 +242,31 @@ impl TestServer {
         (status, body, headers)
     }
 
+    /// Creates a collection and one document titled `title` in it, as the
+    /// owner of `token`; returns (collection id, document id).
+    pub async fn collection_with_document(&self, token: &str, title: &str) -> (String, String) {
+        let (status, collection, _) = self
+            .call(
+                Method::POST,
+                "/api/v1/collections",
+                token,
+                Some(serde_json::json!({ "name": format!("{title}'s collection") })),
+            )
+            .await;
+        assert_eq!(status, 201, "{collection}");
+        let collection = collection["id"].as_str().unwrap().to_string();
+        let (status, doc, _) = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/collections/{collection}/documents"),
+                token,
+                Some(serde_json::json!({ "title": title })),
+            )
+            .await;
+        assert_eq!(status, 201, "{doc}");
+        (collection, doc["id"].as_str().unwrap().to_string())
+    }
+
     /// Polls `check` until it returns `Some`, for at most `seconds`.
     pub async fn eventually<T, F, Fut>(&self, seconds: u64, mut check: F) -> T
     where

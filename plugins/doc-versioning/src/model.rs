@@ -4,7 +4,7 @@
 
 use kai_sdk::persistence::Record;
 use kai_sdk::prelude::*;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 pub const MODEL: &str = "document_version";
 
@@ -68,23 +68,30 @@ pub fn document_version() -> Model {
     }
 }
 
+/// The fields a version shows in the REST API, in order; `content` only
+/// when asked for.
+pub const SHOWN_FIELDS: [&str; 11] = [
+    "document_id",
+    "version",
+    "change_type",
+    "changed_fields",
+    "title",
+    "format",
+    "tags",
+    "metadata",
+    "content_hash",
+    "actor",
+    "created_at",
+];
+
 /// A version row as the REST API shows it.
 pub fn to_json(record: &Record, include_content: bool) -> Json {
-    let mut value = json!({
-        "document_id": record.get("document_id").to_json(),
-        "version": record.get("version").to_json(),
-        "change_type": record.get("change_type").to_json(),
-        "changed_fields": record.get("changed_fields").to_json(),
-        "title": record.get("title").to_json(),
-        "format": record.get("format").to_json(),
-        "tags": record.get("tags").to_json(),
-        "metadata": record.get("metadata").to_json(),
-        "content_hash": record.get("content_hash").to_json(),
-        "actor": record.get("actor").to_json(),
-        "created_at": record.get("created_at").to_json(),
-    });
-    if include_content {
-        value["content"] = record.get("content").to_json();
+    let mut map = serde_json::Map::with_capacity(SHOWN_FIELDS.len() + 1);
+    for name in SHOWN_FIELDS {
+        map.insert(name.to_string(), record.get(name).to_json());
     }
-    value
+    if include_content {
+        map.insert("content".to_string(), record.get("content").to_json());
+    }
+    Json::Object(map)
 }
