@@ -7,6 +7,7 @@
 mod support;
 
 use kai_host::query::{aggregate, columnar, filter, select};
+use kai_host::runtime::bindings::kai::fusion::persistence::{Column, ColumnValues, TextColumn};
 use kai_host::runtime::bindings::kai::fusion::query::{
     Aggregate, AggregateFunction, AggregateQuery, Condition, FilterNode, GroupKey, Op, Order,
     TimeBucket,
@@ -112,6 +113,37 @@ fn filter() -> impl Strategy<Value = Vec<FilterNode>> {
     prop::collection::vec(node(), 0..10)
 }
 
+/// WIT values have no `PartialEq`; their JSON form compares them.
+fn json(value: &Value) -> serde_json::Value {
+    serde_json::to_value(value).unwrap()
+}
+
+/// Value `i` of a text column.
+fn text_at(column: &TextColumn, i: usize) -> String {
+    let start = if i == 0 {
+        0
+    } else {
+        column.ends[i - 1] as usize
+    };
+    column.data[start..column.ends[i] as usize].to_string()
+}
+
+/// Row `i` of a column page's column, as the row-by-row read gives it.
+fn column_value(column: &Column, i: usize) -> Value {
+    if column.nulls.contains(&(i as u32)) {
+        return Value::Null;
+    }
+    match &column.values {
+        ColumnValues::Boolean(v) => Value::Boolean(v[i]),
+        ColumnValues::Integer(v) => Value::Integer(v[i]),
+        ColumnValues::Float(v) => Value::Float(v[i]),
+        ColumnValues::Timestamp(v) => Value::Timestamp(v[i]),
+        ColumnValues::Text(t) => Value::Text(text_at(t, i)),
+        ColumnValues::Json(t) => Value::Json(text_at(t, i)),
+        ColumnValues::Uuid(t) => Value::Uuid(text_at(t, i)),
+    }
+}
+
 fn orders() -> impl Strategy<Value = Vec<Order>> {
     prop::collection::vec(
         (field_name(), any::<bool>()).prop_map(|(field, descending)| Order { field, descending }),
@@ -184,11 +216,16 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
     rt.block_on(async {
         sqlx::query("CREATE TABLE plg_secret_vault (value TEXT)").execute(db.writer()).await.unwrap();
         sqlx::query("INSERT INTO plg_secret_vault (value) VALUES ('s3cret')").execute(db.writer()).await.unwrap();
-        for (title, score) in [("a", 1.5), ("b", 2.5), ("c", -1.0)] {
-            sqlx::query("INSERT INTO plg_data_probe_note (id, title, body, pinned, score, tag) VALUES ($1, $2, '', 0, $3, 'x')")
+        // Every type, with and without nulls, over more rows than the
+        // smallest pages, so cursors are produced too.
+        for (i, (title, score)) in [("a", 1.5), ("b", 2.5), ("c", -1.0), ("d", 0.0), ("e", 7.25)].into_iter().enumerate() {
+            sqlx::query("INSERT INTO plg_data_probe_note (id, title, body, pinned, score, tag, happened_at, slug) VALUES ($1, $2, 'é', $3, $4, 'x', $5, $6)")
                 .bind(uuid::Uuid::now_v7().to_string())
                 .bind(title)
+                .bind(i64::from(i % 2 == 0))
                 .bind(score)
+                .bind((i != 1).then_some(1_000 * i as i64))
+                .bind((i != 2).then(|| format!("slug-{i}")))
                 .execute(db.writer())
                 .await
                 .unwrap();
@@ -242,13 +279,34 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                         result.err(),
                         plan.sql.text()
                     );
-                    // Every selected column reads back by its declared type.
+                    // The page's rows read back by column exactly as row by
+                    // row, whatever the projection (order keys that were not
+                    // asked for are selected for the cursor and left out).
                     let rows = result.unwrap();
-                    let page = columnar::page(&plan.columns, plan.returned, &rows, None);
-                    prop_assert!(page.is_ok(), "{:?} for {}", page.err(), plan.sql.text());
-                    let page = page.unwrap();
-                    prop_assert_eq!(page.ids.ends.len(), rows.len());
-                    prop_assert_eq!(page.columns.len(), plan.returned - 1);
+                    let (page_rows, cursor) = plan.page(&rows).unwrap();
+                    let by_column =
+                        columnar::page(&plan.columns, plan.returned, page_rows, cursor.clone());
+                    prop_assert!(
+                        by_column.is_ok(),
+                        "{:?} for {}",
+                        by_column.err(),
+                        plan.sql.text()
+                    );
+                    let by_column = by_column.unwrap();
+                    prop_assert_eq!(by_column.next_cursor, cursor);
+                    prop_assert_eq!(by_column.ids.ends.len(), page_rows.len());
+                    for (i, row) in page_rows.iter().enumerate() {
+                        let by_row = plan.read_row(row).unwrap();
+                        prop_assert_eq!(by_row.len(), plan.returned);
+                        prop_assert_eq!(
+                            json(&Value::Uuid(text_at(&by_column.ids, i))),
+                            json(&by_row[0].1)
+                        );
+                        for (column, (name, value)) in by_column.columns.iter().zip(&by_row[1..]) {
+                            prop_assert_eq!(&column.name, name);
+                            prop_assert_eq!(json(&column_value(column, i)), json(value));
+                        }
+                    }
                     executed.set(executed.get() + 1);
                 }
                 let mut count = kai_host::query::sql::Sql::new(

@@ -69,7 +69,10 @@ impl ColumnPage {
     }
 
     /// The rows as a JSON array of objects, one key per returned field in
-    /// the order asked for; serialize it (e.g. with `Response::json`).
+    /// the order asked for, without the row id unless you add
+    /// [`with_id`](JsonRows::with_id). Serialize it with serde_json (e.g.
+    /// `Response::json`): JSON fields are embedded as serde_json raw values,
+    /// which other serializers would not write as JSON.
     pub fn json_rows(&self) -> JsonRows<'_> {
         JsonRows {
             page: self,
@@ -174,13 +177,16 @@ impl<'a> RowRef<'a> {
         text_at(&self.page.ids, self.index)
     }
 
-    /// A field's value; [`ValueRef::Null`] when it is null or was not
-    /// selected.
+    /// A field's value; [`ValueRef::Null`] when it is null, and also when
+    /// the page does not hold the field (it was not asked for). Use
+    /// [`try_get`](Self::try_get) where the difference matters.
     pub fn get(&self, field: &str) -> ValueRef<'a> {
-        match self.page.column(field) {
-            Some(column) => self.value(column),
-            None => ValueRef::Null,
-        }
+        self.try_get(field).unwrap_or(ValueRef::Null)
+    }
+
+    /// A field's value, or `None` when the page does not hold the field.
+    pub fn try_get(&self, field: &str) -> Option<ValueRef<'a>> {
+        self.page.column(field).map(|column| self.value(column))
     }
 
     fn value(&self, column: &'a wit::Column) -> ValueRef<'a> {
@@ -430,7 +436,10 @@ mod tests {
     #[test]
     fn an_unselected_field_reads_as_null() {
         let page = page();
-        assert!(page.row(1).unwrap().get("content").is_null());
+        let row = page.row(1).unwrap();
+        assert!(row.get("content").is_null());
+        assert_eq!(row.try_get("content"), None);
+        assert_eq!(row.try_get("score"), Some(ValueRef::Null));
     }
 
     #[test]

@@ -167,13 +167,24 @@ impl Select {
         })
     }
 
-    /// Runs the select for only `fields` (empty: every field) and returns
-    /// the page by column. Much cheaper than [`fetch`](Self::fetch) for
-    /// listings: a few allocations per field instead of several per row,
-    /// and fields left out are never read. Needs a kai:fusion 0.1.1 host.
+    /// Runs the select for `fields` only (an empty slice: the ids alone)
+    /// and returns the page by column. Much cheaper than
+    /// [`fetch`](Self::fetch) for listings: a few allocations per field
+    /// instead of several per row, and fields not listed are not sent.
+    /// Needs a kai:fusion 0.1.1 host.
     pub fn fetch_columns(self, fields: &[&str]) -> Result<ColumnPage, HostError> {
+        let fields = fields.iter().map(|f| f.to_string()).collect();
+        self.run_columns(Some(fields))
+    }
+
+    /// [`fetch_columns`](Self::fetch_columns) of every field of the model.
+    pub fn fetch_all_columns(self) -> Result<ColumnPage, HostError> {
+        self.run_columns(None)
+    }
+
+    fn run_columns(self, fields: Option<Vec<String>>) -> Result<ColumnPage, HostError> {
         let select = wit::ColumnSelect {
-            fields: fields.iter().map(|f| f.to_string()).collect(),
+            fields,
             filter: self.filter.to_nodes(),
             order: self.order,
             limit: self.limit,

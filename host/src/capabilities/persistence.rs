@@ -257,18 +257,19 @@ impl Caller {
         select: ColumnSelect,
     ) -> Result<ColumnPage, WitError> {
         let resolved = self.resolve_model(&model)?;
-        // An empty list means every field `query` would return.
+        // No list means every field `query` would return.
         let all: Vec<String>;
-        let fields = if select.fields.is_empty() {
-            all = resolved
-                .schema
-                .stored_columns()
-                .filter(|c| c.name != "id")
-                .map(|c| c.name.clone())
-                .collect();
-            &all
-        } else {
-            &select.fields
+        let fields = match &select.fields {
+            Some(fields) => fields,
+            None => {
+                all = resolved
+                    .schema
+                    .stored_columns()
+                    .filter(|c| c.name != "id")
+                    .map(|c| c.name.clone())
+                    .collect();
+                &all
+            }
         };
         let spec = SelectSpec {
             schema: &resolved.schema,

@@ -209,9 +209,10 @@ impl SelectPlan {
         Ok((page, Some(encode_cursor(&values))))
     }
 
-    /// Reads a row of this select into (field, value) pairs.
+    /// Reads a row of this select into (field, value) pairs: the returned
+    /// columns only, not order keys selected for the cursor alone.
     pub fn read_row(&self, row: &AnyRow) -> Result<Vec<(String, Value)>, sqlx::Error> {
-        self.columns
+        self.columns[..self.returned]
             .iter()
             .enumerate()
             .map(|(i, c)| Ok((c.name.clone(), decode(row, i, c.ty)?)))

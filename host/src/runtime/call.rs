@@ -132,7 +132,7 @@ pub enum CallError {
 /// through the generated bindings would look up and type-check every export
 /// of the world again on each request, where a call needs one function
 /// whose type cannot change for a given component. Only
-/// [`Call::describe`] makes one, after checking the types.
+/// [`Call::describe`] makes one, through [`Exports::checked`].
 #[derive(Debug, Clone, Copy)]
 pub struct Exports {
     handle: ComponentExportIndex,
@@ -140,8 +140,13 @@ pub struct Exports {
 }
 
 impl Exports {
-    /// Finds the exports in `pre`'s component.
-    fn find(pre: &PluginPre<CallState>) -> wasmtime::Result<Self> {
+    /// Finds the exports in `instance`'s component and checks their types:
+    /// the only way to make an `Exports`, so every one was checked.
+    fn checked(
+        pre: &PluginPre<CallState>,
+        store: &mut Store<CallState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<Self> {
         let component = pre.instance_pre().component();
         let lookup = |interface: &str, function: &str| {
             // The host's own version: the lookup accepts any compatible one
@@ -154,18 +159,16 @@ impl Exports {
                 .get_export_index(Some(&instance), function)
                 .ok_or_else(|| wasmtime::format_err!("`{interface}` does not export `{function}`"))
         };
-        Ok(Self {
+        let exports = Self {
             handle: lookup("handler", "handle")?,
             on_event: lookup("events", "on-event")?,
-        })
-    }
-
-    /// Checks that the exports have the types calls will trust them with.
-    fn check(&self, store: &mut Store<CallState>, instance: &Instance) -> wasmtime::Result<()> {
-        instance.get_typed_func::<(&WitRequest,), (WitResponse,)>(&mut *store, &self.handle)?;
-        instance
-            .get_typed_func::<(&WitEvent,), (Result<(), String>,)>(&mut *store, &self.on_event)?;
-        Ok(())
+        };
+        instance.get_typed_func::<(&WitRequest,), (WitResponse,)>(&mut *store, &exports.handle)?;
+        instance.get_typed_func::<(&WitEvent,), (Result<(), String>,)>(
+            &mut *store,
+            &exports.on_event,
+        )?;
+        Ok(exports)
     }
 }
 
@@ -239,9 +242,8 @@ impl<'a> Call<'a> {
         let pre = self.pre;
         let result = self
             .run(async |store| {
-                let exports = Exports::find(pre)?;
                 let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
-                exports.check(store, &instance)?;
+                let exports = Exports::checked(pre, store, &instance)?;
                 let bindings = PluginBindings::new(&mut *store, &instance)?;
                 let manifest = bindings
                     .kai_fusion_describe()
@@ -254,7 +256,7 @@ impl<'a> Call<'a> {
     }
 
     /// Handles one HTTP request.
-    pub async fn handle(
+    pub(super) async fn handle(
         mut self,
         exports: &Exports,
         request: WitRequest,
@@ -263,7 +265,9 @@ impl<'a> Call<'a> {
         let result = self
             .run(async |store| {
                 let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
-                // SAFETY: `Exports::check` checked this type at load.
+                // SAFETY: `Exports::checked` checked this type for this
+                // component at load; an index of another component yields
+                // no function (wasmtime checks the component id).
                 let handle = unsafe {
                     TypedFunc::<(&WitRequest,), (WitResponse,)>::new_unchecked(export(
                         store,
@@ -279,7 +283,7 @@ impl<'a> Call<'a> {
     }
 
     /// Delivers one event; the inner error is the plugin's own refusal.
-    pub async fn on_event(
+    pub(super) async fn on_event(
         mut self,
         exports: &Exports,
         event: WitEvent,
@@ -288,7 +292,9 @@ impl<'a> Call<'a> {
         let result = self
             .run(async |store| {
                 let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
-                // SAFETY: `Exports::check` checked this type at load.
+                // SAFETY: `Exports::checked` checked this type for this
+                // component at load; an index of another component yields
+                // no function (wasmtime checks the component id).
                 let on_event = unsafe {
                     TypedFunc::<(&WitEvent,), (Result<(), String>,)>::new_unchecked(export(
                         store,
