@@ -32,6 +32,24 @@ async fn notes(server: &TestServer, token: &str, query: &str) -> Vec<Value> {
     body["items"].as_array().unwrap().clone()
 }
 
+/// Creates one note per JSON body; returns their ids.
+async fn add_notes(server: &TestServer, token: &str, rows: &[Value]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for row in rows {
+        let (status, body, _) = server
+            .call(
+                M::POST,
+                "/api/v1/data-probe/notes",
+                token,
+                Some(row.clone()),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
 #[tokio::test]
 async fn a_plugin_model_is_a_real_table_with_indexes() {
     let server = server().await;
@@ -92,19 +110,7 @@ async fn persistence_crud_filters_and_aggregates() {
         json!({ "title": "delta", "tag": "blue", "happened_at": jan_5 + 40 * day }),
         json!({ "title": "echo" }),
     ];
-    let mut ids = Vec::new();
-    for row in &rows {
-        let (status, body, _) = server
-            .call(
-                M::POST,
-                "/api/v1/data-probe/notes",
-                &token,
-                Some(row.clone()),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        ids.push(body["id"].as_str().unwrap().to_string());
-    }
+    let ids = add_notes(&server, &token, &rows).await;
 
     let all = notes(&server, &token, "").await;
     let titles: Vec<&str> = all.iter().map(|n| n["title"].as_str().unwrap()).collect();
@@ -268,17 +274,7 @@ async fn a_column_select_pages_like_a_select_and_returns_only_the_asked_fields()
         json!({ "title": "foxtrot", "tag": "blue", "happened_at": 6_000, "doc_id": doc }),
         json!({ "title": "golf" }),
     ];
-    for row in &rows {
-        let (status, body, _) = server
-            .call(
-                M::POST,
-                "/api/v1/data-probe/notes",
-                &token,
-                Some(row.clone()),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-    }
+    add_notes(&server, &token, &rows).await;
     let fields = json!([
         "tag",
         "score",

@@ -13,6 +13,7 @@ use crate::bindings::kai::fusion::query::{
     Op, Order,
 };
 pub use crate::bindings::kai::fusion::types::Value;
+use crate::columns::ValueRef;
 
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
@@ -74,49 +75,44 @@ impl Value {
         Value::Json(value.to_string())
     }
 
-    pub fn as_str(&self) -> Option<&str> {
+    /// The value borrowed, as a column page hands values out; the
+    /// accessors below read through it.
+    pub fn view(&self) -> ValueRef<'_> {
         match self {
-            Value::Text(s) | Value::Json(s) | Value::Uuid(s) => Some(s),
-            _ => None,
+            Value::Null => ValueRef::Null,
+            Value::Boolean(b) => ValueRef::Boolean(*b),
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Float(f) => ValueRef::Float(*f),
+            Value::Text(s) => ValueRef::Text(s),
+            Value::Json(s) => ValueRef::Json(s),
+            Value::Uuid(s) => ValueRef::Uuid(s),
+            Value::Timestamp(t) => ValueRef::Timestamp(*t),
         }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        self.view().as_str()
     }
 
     pub fn as_i64(&self) -> Option<i64> {
-        match self {
-            Value::Integer(i) | Value::Timestamp(i) => Some(*i),
-            _ => None,
-        }
+        self.view().as_i64()
     }
 
     pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Value::Float(f) => Some(*f),
-            Value::Integer(i) => Some(*i as f64),
-            _ => None,
-        }
+        self.view().as_f64()
     }
 
     pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Value::Boolean(b) => Some(*b),
-            _ => None,
-        }
+        self.view().as_bool()
     }
 
     pub fn is_null(&self) -> bool {
-        matches!(self, Value::Null)
+        self.view().is_null()
     }
 
     /// The value as JSON (timestamps as microseconds, json parsed).
     pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Null => serde_json::Value::Null,
-            Value::Boolean(b) => (*b).into(),
-            Value::Integer(i) | Value::Timestamp(i) => (*i).into(),
-            Value::Float(f) => (*f).into(),
-            Value::Text(s) | Value::Uuid(s) => s.clone().into(),
-            Value::Json(s) => serde_json::from_str(s).unwrap_or(serde_json::Value::Null),
-        }
+        self.view().to_json()
     }
 }
 

@@ -233,10 +233,8 @@ impl Caller {
             limit,
             cursor,
         };
-        let plugin = self.plugin_name.as_str();
-        let (plan, rows) = self.run_select(&spec).await?;
-        let (page, next_cursor) = plan.page(&rows).map_err(|e| db_error(plugin, e))?;
-        let items = page
+        let (plan, rows, next_cursor) = self.run_select(&spec).await?;
+        let items = rows
             .iter()
             .map(|row| {
                 let mut fields = plan.read_row(row)?;
@@ -247,7 +245,7 @@ impl Caller {
                 Ok(Entity { id, fields })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(|e| db_error(plugin, e))?;
+            .map_err(|e| db_error(&self.plugin_name, e))?;
         Ok(Page { items, next_cursor })
     }
 
@@ -257,52 +255,41 @@ impl Caller {
         select: ColumnSelect,
     ) -> Result<ColumnPage, WitError> {
         let resolved = self.resolve_model(&model)?;
-        // No list means every field `query` would return.
-        let all: Vec<String>;
-        let fields = match &select.fields {
-            Some(fields) => fields,
-            None => {
-                all = resolved
-                    .schema
-                    .stored_columns()
-                    .filter(|c| c.name != "id")
-                    .map(|c| c.name.clone())
-                    .collect();
-                &all
-            }
-        };
         let spec = SelectSpec {
             schema: &resolved.schema,
-            fields: Some(fields),
+            // `None` selects every field, as `query` does.
+            fields: select.fields.as_deref(),
             filter: &select.filter,
             scope: None,
             order: &select.order,
             limit: select.limit,
             cursor: select.cursor.as_deref(),
         };
-        let plugin = self.plugin_name.as_str();
-        let (plan, rows) = self.run_select(&spec).await?;
-        let (page, next_cursor) = plan.page(&rows).map_err(|e| db_error(plugin, e))?;
-        columnar::page(&plan.columns, plan.returned, page, next_cursor)
-            .map_err(|e| db_error(plugin, e))
+        let (plan, rows, next_cursor) = self.run_select(&spec).await?;
+        columnar::page(&plan.columns, plan.returned, &rows, next_cursor)
+            .map_err(|e| db_error(&self.plugin_name, e))
     }
 
-    /// Builds a select and fetches its rows (one more than a page) on the
-    /// call's read connection.
+    /// Builds a select and fetches one page of its rows on the call's read
+    /// connection, with the cursor of the next page.
     async fn run_select(
         &self,
         spec: &SelectSpec<'_>,
-    ) -> Result<(SelectPlan, Vec<sqlx::any::AnyRow>), WitError> {
+    ) -> Result<(SelectPlan, Vec<sqlx::any::AnyRow>, Option<String>), WitError> {
         let host = self.host()?;
         let plan = select::build(spec, host.state.db.backend())?;
-        let rows = async {
+        let fail = |e| db_error(&self.plugin_name, e);
+        let mut rows = async {
             let mut conn = host.session.read_conn().await?;
             let conn = &mut *conn;
             plan.sql.query().fetch_all(&mut *conn).await
         }
         .await
-        .map_err(|e| db_error(&self.plugin_name, e))?;
-        Ok((plan, rows))
+        .map_err(fail)?;
+        let (page, next_cursor) = plan.page(&rows).map_err(fail)?;
+        let page_len = page.len();
+        rows.truncate(page_len);
+        Ok((plan, rows, next_cursor))
     }
 
     async fn persist_count(

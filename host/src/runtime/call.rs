@@ -16,7 +16,9 @@ use crate::plugins::grants::Grant;
 use crate::state::AppState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{ComponentExportIndex, Func, Instance, ResourceTable, TypedFunc};
+use wasmtime::component::{
+    ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, ResourceTable, TypedFunc,
+};
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -127,6 +129,13 @@ pub enum CallError {
     Busy { plugin: String },
 }
 
+/// The signatures of `handler.handle` and `events.on-event`, named once for
+/// the check at load and the calls that rely on it.
+type HandleParams<'a> = (&'a WitRequest,);
+type HandleResults = (WitResponse,);
+type EventParams<'a> = (&'a WitEvent,);
+type EventResults = (Result<(), String>,);
+
 /// Where a plugin's `handle` and `on-event` exports are, found and
 /// type-checked once, when the plugin is described at load. Instantiating
 /// through the generated bindings would look up and type-check every export
@@ -163,11 +172,8 @@ impl Exports {
             handle: lookup("handler", "handle")?,
             on_event: lookup("events", "on-event")?,
         };
-        instance.get_typed_func::<(&WitRequest,), (WitResponse,)>(&mut *store, &exports.handle)?;
-        instance.get_typed_func::<(&WitEvent,), (Result<(), String>,)>(
-            &mut *store,
-            &exports.on_event,
-        )?;
+        instance.get_typed_func::<HandleParams, HandleResults>(&mut *store, &exports.handle)?;
+        instance.get_typed_func::<EventParams, EventResults>(&mut *store, &exports.on_event)?;
         Ok(exports)
     }
 }
@@ -264,19 +270,16 @@ impl<'a> Call<'a> {
         let pre = self.pre;
         let result = self
             .run(async |store| {
-                let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
-                // SAFETY: `Exports::checked` checked this type for this
-                // component at load; an index of another component yields
-                // no function (wasmtime checks the component id).
-                let handle = unsafe {
-                    TypedFunc::<(&WitRequest,), (WitResponse,)>::new_unchecked(export(
+                // SAFETY: `exports.handle` was checked to have this type.
+                let call = unsafe {
+                    call_checked::<HandleParams, HandleResults>(
+                        pre,
                         store,
-                        &instance,
                         &exports.handle,
-                    )?)
+                        (&request,),
+                    )
                 };
-                let (response,) = handle.call_async(&mut *store, (&request,)).await?;
-                Ok(response)
+                Ok(call.await?.0)
             })
             .await;
         self.finish(result)
@@ -291,19 +294,16 @@ impl<'a> Call<'a> {
         let pre = self.pre;
         let result = self
             .run(async |store| {
-                let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
-                // SAFETY: `Exports::checked` checked this type for this
-                // component at load; an index of another component yields
-                // no function (wasmtime checks the component id).
-                let on_event = unsafe {
-                    TypedFunc::<(&WitEvent,), (Result<(), String>,)>::new_unchecked(export(
+                // SAFETY: `exports.on_event` was checked to have this type.
+                let call = unsafe {
+                    call_checked::<EventParams, EventResults>(
+                        pre,
                         store,
-                        &instance,
                         &exports.on_event,
-                    )?)
+                        (&event,),
+                    )
                 };
-                let (outcome,) = on_event.call_async(&mut *store, (&event,)).await?;
-                Ok(outcome)
+                Ok(call.await?.0)
             })
             .await;
         self.finish(result)
@@ -364,15 +364,32 @@ impl<'a> Call<'a> {
     }
 }
 
-/// The function at `index` of a fresh instance.
-fn export(
+/// Instantiates the plugin afresh in `store` and calls its export at
+/// `index`.
+///
+/// # Safety
+///
+/// The export at `index` must have the type `Params -> Results`, as
+/// [`Exports::checked`] verified at load for the exports it holds. (An
+/// index of another component yields no function: wasmtime checks the
+/// component id, so that case errors instead.)
+async unsafe fn call_checked<Params, Results>(
+    pre: &PluginPre<CallState>,
     store: &mut Store<CallState>,
-    instance: &Instance,
     index: &ComponentExportIndex,
-) -> wasmtime::Result<Func> {
-    instance
-        .get_func(store, index)
-        .ok_or_else(|| wasmtime::format_err!("the component lost an export it had at load"))
+    params: Params,
+) -> wasmtime::Result<Results>
+where
+    Params: ComponentNamedList + Lower + Send + Sync,
+    Results: ComponentNamedList + Lift + Send + Sync + 'static,
+{
+    let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+    let func = instance
+        .get_func(&mut *store, index)
+        .ok_or_else(|| wasmtime::format_err!("the component lost an export it had at load"))?;
+    // SAFETY: the caller guarantees the type.
+    let typed = unsafe { TypedFunc::<Params, Results>::new_unchecked(func) };
+    typed.call_async(&mut *store, params).await
 }
 
 /// A clock stopped at the Unix epoch: plugins get the time of a request from
