@@ -190,6 +190,30 @@ async fn install_upgrade_rollback_disable_and_remove() {
     server.stop().await;
 }
 
+/// Each change is served as asked the moment its response arrives, however
+/// fast they follow each other. On PostgreSQL every change also comes back
+/// to this node as a notification, and the reconciliation it starts must
+/// not apply what it read before a later change landed.
+#[tokio::test]
+async fn quick_toggles_are_each_served_as_asked() {
+    let server = TestServer::start().await;
+    let (status, report) = upload(&server, wasm("swap-v1"), "").await;
+    assert_eq!(status, 201, "{report}");
+    for round in 0..40 {
+        for action in ["disable", "enable"] {
+            let path = format!("/api/v1/admin/plugins/swap/{action}");
+            let (status, body, _) = server.call(M::POST, &path, &server.admin_token, None).await;
+            assert_eq!(status, 200, "{action} in round {round}: {body}");
+        }
+        assert_eq!(
+            server.admin_get("/api/v1/swap/ping").await.0,
+            200,
+            "ping right after disable and enable, round {round}"
+        );
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn every_refused_install_changes_nothing() {
     let server = Setup::new()

@@ -239,6 +239,7 @@ async fn grant(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<GrantBody>,
 ) -> Result<Json<Value>, ApiError> {
+    let _change = state.plugins.begin_change().await;
     let pending = lifecycle::pending(&state, &name).await?;
     let set = state.plugins.snapshot();
     let active = set.plugins.get(&name);

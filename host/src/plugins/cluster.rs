@@ -78,6 +78,9 @@ pub async fn run(
 /// Brings this node's plugin set in line with the database: every plugin,
 /// or only `only`.
 pub async fn reconcile(state: &AppState, only: Option<&str>) -> anyhow::Result<()> {
+    // Read and apply under the change guard: this node's own change that
+    // lands between the read and the apply would otherwise be undone.
+    let _change = state.plugins.begin_change().await;
     let recorded = plugins::states(&state.db).await?;
     let set = state.plugins.snapshot();
     for (name, version, enabled, sha256) in &recorded {

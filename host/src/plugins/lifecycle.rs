@@ -156,6 +156,7 @@ pub async fn install(
     wasm: Vec<u8>,
     options: InstallOptions,
 ) -> Result<Report, LifecycleError> {
+    let _change = state.plugins.begin_change().await;
     let plugin = Arc::new(state.runtime.load(&wasm).await?);
     let name = plugin.manifest.name.clone();
     let set = state.plugins.snapshot();
@@ -244,6 +245,7 @@ pub async fn rollback(
     name: &str,
     actor: Option<&str>,
 ) -> Result<Report, LifecycleError> {
+    let _change = state.plugins.begin_change().await;
     let set = state.plugins.snapshot();
     let entry = set
         .plugins
@@ -346,6 +348,7 @@ pub async fn set_enabled(
     enabled: bool,
     actor: Option<&str>,
 ) -> Result<(), LifecycleError> {
+    let _change = state.plugins.begin_change().await;
     let set = state.plugins.snapshot();
     let entry = set
         .plugins
@@ -358,10 +361,17 @@ pub async fn set_enabled(
     let version = entry.plugin.manifest.version.to_string();
     state
         .plugins
-        .put(super::PluginEntry { enabled, ..entry })
+        .put(super::PluginEntry {
+            enabled,
+            ..entry.clone()
+        })
         .await
         .map_err(LifecycleError::Routes)?;
-    plugins::set_enabled(&state.db, name, enabled).await?;
+    if let Err(error) = plugins::set_enabled(&state.db, name, enabled).await {
+        // A refused change changes nothing: serve as the database says.
+        let _ = state.plugins.put(entry).await;
+        return Err(error.into());
+    }
     plugins::record_event(
         &state.db,
         name,
@@ -410,6 +420,7 @@ pub async fn remove(
     purge: bool,
     actor: Option<&str>,
 ) -> Result<(), LifecycleError> {
+    let _change = state.plugins.begin_change().await;
     let set = state.plugins.snapshot();
     let entry = set
         .plugins

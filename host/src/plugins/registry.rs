@@ -4,6 +4,11 @@
 //! no lock; a request keeps its snapshot, and so the plugin version it
 //! started on, until it ends. Writers (boot, install) build a complete new
 //! set, check it, and swap it in; a mutex serializes writers only.
+//!
+//! A whole change (an install, an enable, a grant decision, a
+//! reconciliation with the database) reads the set and the database,
+//! decides, and writes both; [`PluginRegistry::begin_change`] runs such
+//! changes one at a time on this node.
 
 use super::grants::Grant;
 use crate::db::plugins::Source;
@@ -111,6 +116,7 @@ pub struct PluginRegistry {
     refusals: Mutex<Vec<Refusal>>,
     pending: Mutex<BTreeMap<String, Pending>>,
     writer: tokio::sync::Mutex<()>,
+    changes: tokio::sync::Mutex<()>,
     ready: AtomicBool,
 }
 
@@ -122,8 +128,18 @@ impl PluginRegistry {
             refusals: Mutex::new(Vec::new()),
             pending: Mutex::new(BTreeMap::new()),
             writer: tokio::sync::Mutex::new(()),
+            changes: tokio::sync::Mutex::new(()),
             ready: AtomicBool::new(false),
         }
+    }
+
+    /// Waits for the other changes of the set on this node to finish; hold
+    /// the guard for the whole change. Without it two changes interleave
+    /// and one applies a decision made on state the other has since
+    /// changed: a reconciliation that read `enabled = false` from the
+    /// database would undo an enable that landed while it was loading.
+    pub async fn begin_change(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changes.lock().await
     }
 
     /// The current set; hold it for the length of a request.
