@@ -26,6 +26,12 @@ mod servers;
 mod wasi_http;
 
 use clap::{Parser, Subcommand};
+
+/// The allocator `kai` ships with, for both servers under test (they are
+/// this binary in a server mode), so neither is measured on a different one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]

@@ -27,6 +27,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator `kai` ships with (host/src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Host calls per request in the host-call benchmarks: large enough that
 /// the request around them is a small share, and within the per-call log
 /// budget.

@@ -6,6 +6,14 @@ use kai_host::commands;
 use kai_host::config::LogFormat;
 use kai_host::server::{Server, shutdown_signal};
 
+/// mimalloc rather than the system allocator: a plugin request allocates
+/// on one tokio worker and frees on another, rows cross from SQLite's
+/// worker threads, and glibc's malloc spent about a fifth of a data
+/// route's CPU time on that (arena locks, `malloc_consolidate`). Measured
+/// in docs/BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -43,7 +43,7 @@ impl CompileCache {
     pub fn component(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Component> {
         let Some(dir) = &self.dir else {
             self.misses.fetch_add(1, Ordering::Relaxed);
-            return Component::new(engine, wasm);
+            return compile(engine, wasm);
         };
         let key = format!("{}-{}", hex::encode(Sha256::digest(wasm)), self.engine_key);
         let path = dir.join(format!("{key}.cwasm"));
@@ -63,7 +63,7 @@ impl CompileCache {
             }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let component = Component::new(engine, wasm)?;
+        let component = compile(engine, wasm)?;
         if let Err(error) = self.store(&path, &component) {
             tracing::warn!(%error, "could not write the compiled component cache");
         }
@@ -86,4 +86,11 @@ impl CompileCache {
             misses: self.misses.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Compiles `wasm`, then hands the compiler's scratch memory back.
+fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Component> {
+    let component = Component::new(engine, wasm);
+    super::engine::release_compile_scratch();
+    component
 }

@@ -105,6 +105,23 @@ fn pooling(settings: &EngineSettings) -> PoolingAllocationConfig {
     pool
 }
 
+/// Gives the memory a compilation used back to the system.
+///
+/// Cranelift allocates some tens of MiB while compiling a component, on
+/// wasmtime's compile threads (rayon's pool), and frees it at the end.
+/// mimalloc, the allocator `kai` ships with, keeps an idle thread's freed
+/// pages until that thread allocates again: a server that had compiled the
+/// bundled plugins at start stayed at 122 MiB resident, against 66 MiB
+/// with this collection. Each compile thread, and the calling one,
+/// collects its own heap.
+/// Harmless when mimalloc is not the global allocator (tests): its heaps
+/// are then empty.
+pub fn release_compile_scratch() {
+    // SAFETY: `mi_collect` only returns free memory mimalloc holds.
+    rayon::broadcast(|_| unsafe { libmimalloc_sys::mi_collect(true) });
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
