@@ -21,15 +21,29 @@ use crate::runtime::bindings::kai::fusion::persistence::{
 use crate::runtime::bindings::kai::fusion::query::{AggregateQuery, AggregateRow, FilterNode};
 use crate::runtime::bindings::kai::fusion::types::{Error as WitError, Value};
 use crate::runtime::call::CallState;
+use crate::runtime::plugin::LoadedPlugin;
 use crate::schema::ModelDef;
 use crate::schema::definition::default_value;
 use sqlx::Row as _;
+use std::sync::Arc;
 
 /// A model a call may use, and how.
+/// A model a call may use, and whether it may write it. Holds the plugin
+/// that declares it, whose tables were worked out when it was loaded.
 struct Resolved {
-    schema: TableSchema,
-    def: ModelDef,
+    owner: Arc<LoadedPlugin>,
+    index: usize,
     writable: bool,
+}
+
+impl Resolved {
+    fn def(&self) -> &ModelDef {
+        &self.owner.manifest.models[self.index]
+    }
+
+    fn schema(&self) -> &TableSchema {
+        self.owner.table(self.index)
+    }
 }
 
 impl From<QueryError> for WitError {
@@ -50,12 +64,12 @@ impl Caller {
             None => (own.name.as_str(), name),
         };
         if owner == own.name {
-            let def = own.models.iter().find(|m| m.name == model).ok_or_else(|| {
+            let index = host.plugin.model_index(model).ok_or_else(|| {
                 WitError::NotFound(format!("plugin `{}` declares no model `{model}`", own.name))
             })?;
             return Ok(Resolved {
-                schema: def.table_schema(owner),
-                def: def.clone(),
+                owner: host.plugin.clone(),
+                index,
                 writable: true,
             });
         }
@@ -70,15 +84,13 @@ impl Caller {
         let target = set
             .enabled(owner)
             .ok_or_else(|| WitError::NotFound(format!("plugin `{owner}` is not loaded")))?;
-        let def = target
-            .manifest
-            .models
-            .iter()
-            .find(|m| m.name == model && m.exported)
+        let index = target
+            .model_index(model)
+            .filter(|&i| target.manifest.models[i].exported)
             .ok_or_else(|| WitError::Denied(format!("`{qualified}` is not an exported model")))?;
         Ok(Resolved {
-            schema: def.table_schema(owner),
-            def: def.clone(),
+            owner: target.clone(),
+            index,
             writable: false,
         })
     }
@@ -99,7 +111,7 @@ impl Caller {
         let id = uuid::Uuid::now_v7().to_string();
         let mut params = vec![Param::Text(id.clone())];
         for (name, value) in &fields {
-            let column = resolved.schema.stored(name)?;
+            let column = resolved.schema().stored(name)?;
             if name == "id" {
                 return Err(WitError::Invalid("`id` is assigned by the host".into()));
             }
@@ -109,7 +121,7 @@ impl Caller {
             params.push(to_param(column, value)?);
             names.push(name.clone());
         }
-        for field in &resolved.def.fields {
+        for field in &resolved.def().fields {
             if names.contains(&field.name) {
                 continue;
             }
@@ -123,11 +135,11 @@ impl Caller {
                     )));
                 }
             };
-            params.push(to_param(resolved.schema.stored(&field.name)?, &value)?);
+            params.push(to_param(resolved.schema().stored(&field.name)?, &value)?);
             names.push(field.name.clone());
         }
         let mut sql = Sql::new("INSERT INTO ");
-        sql.push(&ident(&resolved.schema.table)).push(" (");
+        sql.push(&ident(&resolved.schema().table)).push(" (");
         sql.push(
             &names
                 .iter()
@@ -160,7 +172,7 @@ impl Caller {
             ));
         }
         let mut sql = Sql::new("UPDATE ");
-        sql.push(&ident(&resolved.schema.table)).push(" SET ");
+        sql.push(&ident(&resolved.schema().table)).push(" SET ");
         let mut seen: Vec<&str> = Vec::new();
         for (i, (name, value)) in fields.iter().enumerate() {
             if name == "id" {
@@ -170,7 +182,7 @@ impl Caller {
                 return Err(WitError::Invalid(format!("field `{name}` is given twice")));
             }
             seen.push(name);
-            let column = resolved.schema.stored(name)?;
+            let column = resolved.schema().stored(name)?;
             if i > 0 {
                 sql.push(", ");
             }
@@ -190,8 +202,8 @@ impl Caller {
         let resolved = self.resolve_writable(&model)?;
         let backend = self.host()?.state.db.backend();
         let mut sql = Sql::new("DELETE FROM ");
-        sql.push(&ident(&resolved.schema.table)).push(" WHERE ");
-        filter::render(&resolved.schema, filter_nodes, backend, &mut sql)?;
+        sql.push(&ident(&resolved.schema().table)).push(" WHERE ");
+        filter::render(resolved.schema(), filter_nodes, backend, &mut sql)?;
         self.execute(&sql).await
     }
 
@@ -225,7 +237,7 @@ impl Caller {
         cursor: Option<&str>,
     ) -> Result<Page, WitError> {
         let spec = SelectSpec {
-            schema: &resolved.schema,
+            schema: resolved.schema(),
             fields: None,
             filter: filter_nodes,
             scope: None,
@@ -256,7 +268,7 @@ impl Caller {
     ) -> Result<ColumnPage, WitError> {
         let resolved = self.resolve_model(&model)?;
         let spec = SelectSpec {
-            schema: &resolved.schema,
+            schema: resolved.schema(),
             // `None` selects every field, as `query` does.
             fields: select.fields.as_deref(),
             filter: &select.filter,
@@ -300,9 +312,9 @@ impl Caller {
         let resolved = self.resolve_model(&model)?;
         let host = self.host()?;
         let mut sql = Sql::new("SELECT COUNT(*) FROM ");
-        sql.push(&ident(&resolved.schema.table)).push(" WHERE ");
+        sql.push(&ident(&resolved.schema().table)).push(" WHERE ");
         filter::render(
-            &resolved.schema,
+            resolved.schema(),
             filter_nodes,
             host.state.db.backend(),
             &mut sql,
@@ -325,7 +337,7 @@ impl Caller {
     ) -> Result<Vec<AggregateRow>, WitError> {
         let resolved = self.resolve_model(&model)?;
         let host = self.host()?;
-        let plan = aggregate::build(&resolved.schema, query, None, host.state.db.backend())?;
+        let plan = aggregate::build(resolved.schema(), query, None, host.state.db.backend())?;
         let plugin = self.plugin_name.as_str();
         let rows = async {
             let mut conn = host.session.read_conn().await?;

@@ -11,6 +11,7 @@ use super::bindings::exports::kai::fusion::events::Event as WitEvent;
 use super::bindings::{WitRequest, WitResponse};
 use super::call::{Call, CallContext, CallError, CallState, Exports};
 use super::manifest::{Manifest, ManifestError};
+use crate::query::schema::TableSchema;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use wasmtime::component::Component;
@@ -35,6 +36,9 @@ pub struct LoadedPlugin {
     pub sha256: String,
     pub size_bytes: usize,
     pub limits: EffectiveLimits,
+    /// The table of each of `manifest.models`, in the same order: worked
+    /// out once here rather than on every persistence call.
+    tables: Vec<TableSchema>,
     pre: PluginPre<CallState>,
     exports: Exports,
 }
@@ -104,14 +108,30 @@ impl LoadedPlugin {
         .await?;
         let manifest = Manifest::validate(raw)?;
         check_imports(&component, runtime.engine(), &manifest)?;
+        let tables = manifest
+            .models
+            .iter()
+            .map(|model| model.table_schema(&manifest.name))
+            .collect();
         Ok(LoadedPlugin {
             limits: runtime.effective_limits(&manifest),
+            tables,
             manifest,
             sha256: hex::encode(Sha256::digest(wasm)),
             size_bytes: wasm.len(),
             pre,
             exports,
         })
+    }
+
+    /// Where the model `name` sits in `manifest.models`.
+    pub fn model_index(&self, name: &str) -> Option<usize> {
+        self.manifest.models.iter().position(|m| m.name == name)
+    }
+
+    /// The table of `manifest.models[index]`.
+    pub fn table(&self, index: usize) -> &TableSchema {
+        &self.tables[index]
     }
 
     fn call(&self, context: CallContext) -> Call<'_> {
