@@ -27,7 +27,6 @@ use crate::schema::definition::default_value;
 use sqlx::Row as _;
 use std::sync::Arc;
 
-/// A model a call may use, and how.
 /// A model a call may use, and whether it may write it. Holds the plugin
 /// that declares it, whose tables were worked out when it was loaded.
 struct Resolved {
