@@ -29,7 +29,9 @@ impl HostError {
         }
     }
 
-    /// Natively (in unit tests) there is no host to call.
+    /// Natively (in unit tests) there is no host to call. (Only native
+    /// builds have a use for it: on wasm the host is always there.)
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn no_host() -> Self {
         HostError::Unavailable("host calls need the KAI-Fusion host; natively there is none".into())
     }
