@@ -19,23 +19,9 @@ async fn server() -> TestServer {
         .await
 }
 
-/// Calls `path` and checks the answer's status; returns its body.
-async fn call_expecting(
-    server: &TestServer,
-    method: M,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-    expected: u16,
-) -> Value {
-    let (status, body, _) = server.call(method, path, token, body).await;
-    assert_eq!(status, expected, "{body}");
-    body
-}
-
 async fn notes(server: &TestServer, token: &str, query: &str) -> Vec<Value> {
     let path = format!("/api/v1/data-probe/notes{query}");
-    let body = call_expecting(server, M::GET, &path, token, None, 200).await;
+    let body = server.call_expecting(M::GET, &path, token, None, 200).await;
     body["items"].as_array().unwrap().clone()
 }
 
@@ -44,7 +30,9 @@ async fn add_notes(server: &TestServer, token: &str, rows: &[Value]) -> Vec<Stri
     let mut ids = Vec::new();
     for row in rows {
         let path = "/api/v1/data-probe/notes";
-        let body = call_expecting(server, M::POST, path, token, Some(row.clone()), 201).await;
+        let body = server
+            .call_expecting(M::POST, path, token, Some(row.clone()), 201)
+            .await;
         ids.push(body["id"].as_str().unwrap().to_string());
     }
     ids
@@ -239,7 +227,9 @@ async fn query_all(server: &TestServer, token: &str, mut query: Value) -> Vec<Ve
     let mut pages = Vec::new();
     loop {
         let path = "/api/v1/data-probe/query";
-        let body = call_expecting(server, M::POST, path, token, Some(query.clone()), 200).await;
+        let body = server
+            .call_expecting(M::POST, path, token, Some(query.clone()), 200)
+            .await;
         pages.push(body["items"].as_array().unwrap().clone());
         match body["next_cursor"].as_str() {
             Some(cursor) => query["cursor"] = json!(cursor),
@@ -361,7 +351,9 @@ async fn a_column_select_pages_like_a_select_and_returns_only_the_asked_fields()
     ] {
         let query = Some(json!({ "fields": fields }));
         let path = "/api/v1/data-probe/query";
-        let body = call_expecting(&server, M::POST, path, &token, query, 422).await;
+        let body = server
+            .call_expecting(M::POST, path, &token, query, 422)
+            .await;
         let text = body["error"]["message"].as_str().unwrap();
         assert!(text.contains(message), "{text}");
     }

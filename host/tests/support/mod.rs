@@ -242,28 +242,33 @@ impl TestServer {
         (status, body, headers)
     }
 
+    /// [`call`](Self::call), checking the answer's status; returns its body.
+    pub async fn call_expecting(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        expected: u16,
+    ) -> Value {
+        let (status, body, _) = self.call(method, path, token, body).await;
+        assert_eq!(status, expected, "{body}");
+        body
+    }
+
     /// Creates a collection and one document titled `title` in it, as the
     /// owner of `token`; returns (collection id, document id).
     pub async fn collection_with_document(&self, token: &str, title: &str) -> (String, String) {
-        let (status, collection, _) = self
-            .call(
-                Method::POST,
-                "/api/v1/collections",
-                token,
-                Some(serde_json::json!({ "name": format!("{title}'s collection") })),
-            )
+        let name = serde_json::json!({ "name": format!("{title}'s collection") });
+        let collection = self
+            .call_expecting(Method::POST, "/api/v1/collections", token, Some(name), 201)
             .await;
-        assert_eq!(status, 201, "{collection}");
         let collection = collection["id"].as_str().unwrap().to_string();
-        let (status, doc, _) = self
-            .call(
-                Method::POST,
-                &format!("/api/v1/collections/{collection}/documents"),
-                token,
-                Some(serde_json::json!({ "title": title })),
-            )
+        let path = format!("/api/v1/collections/{collection}/documents");
+        let doc = serde_json::json!({ "title": title });
+        let doc = self
+            .call_expecting(Method::POST, &path, token, Some(doc), 201)
             .await;
-        assert_eq!(status, 201, "{doc}");
         (collection, doc["id"].as_str().unwrap().to_string())
     }
 
