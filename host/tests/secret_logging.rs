@@ -1,7 +1,8 @@
-//! Secrets never reach the logs: with every crate logging at TRACE (but
-//! the code generator, which never sees a secret and would only slow the
-//! test down), create, update, use (injected outbound), reveal and fail to
-//! decrypt a credential, then search the captured output.
+//! What reaches the logs. Secrets never: with every crate logging at TRACE
+//! (but the code generator, which never sees a secret and would only slow
+//! the test down), create, update, use (injected outbound), reveal and fail
+//! to decrypt a credential, then search the captured output. A plugin's
+//! panic message does: the operator needs it, the client must not see it.
 
 mod support;
 
@@ -141,4 +142,46 @@ async fn no_secret_appears_in_any_log_line() {
     );
     assert!(!text.contains("CANARY"), "a secret reached the logs");
     assert!(!text.contains(&alice), "a token reached the logs");
+}
+
+#[tokio::test]
+async fn a_plugin_panic_message_reaches_the_log_and_not_the_client() {
+    let logs = capture_logs();
+    let server = Setup::new()
+        .await
+        .plugins_dir(&[("misbehave.wasm", wasm("misbehave"))])
+        .start()
+        .await;
+    let (status, body) = server.admin_get("/api/v1/misbehave/panic").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (500, Some("plugin_failed"))
+    );
+    let panic_text = "the misbehave plugin panicked on purpose";
+    assert!(!body.to_string().contains(panic_text), "{body}");
+    // A request that does not panic logs no guest output.
+    let (status, _) = server.admin_get("/api/v1/misbehave/ok").await;
+    assert_eq!(status, 200);
+    server.stop().await;
+
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    // The warning about the failed call carries the guest's stderr,
+    // where the standard library wrote the panic message.
+    let warnings: Vec<usize> = text
+        .match_indices("guest_stderr=")
+        .map(|(at, _)| at)
+        .filter(|&at| {
+            text[..at]
+                .lines()
+                .last()
+                .is_some_and(|l| l.contains("plugin=misbehave"))
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "only the failed call logs guest output");
+    let warning = &text[warnings[0]..];
+    assert!(
+        warning.starts_with("guest_stderr=thread '<unnamed>'") && warning.contains("panicked at"),
+        "{warning}"
+    );
+    assert!(warning.contains(panic_text), "{warning}");
 }

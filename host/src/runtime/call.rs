@@ -58,7 +58,11 @@ pub struct HostAccess {
 /// The data of one call's [`Store`]; host capability implementations
 /// (`crate::capabilities`) are methods on it.
 pub struct CallState {
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call. A plugin reaches the world
+    /// through kai:fusion; WASI is there for the standard library (a panic
+    /// message to stderr, mostly), and most calls never touch it, so they
+    /// need not pay for a context and an stderr buffer they drop unused.
+    wasi: Option<Wasi>,
     table: ResourceTable,
     limiter: Limiter,
     deadline: Instant,
@@ -73,9 +77,41 @@ pub struct CallState {
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: &mut self.wasi.get_or_insert_with(Wasi::new).ctx,
             table: &mut self.table,
         }
+    }
+}
+
+impl CallState {
+    /// What the guest wrote to stderr in this call (panic messages).
+    fn stderr(&self) -> String {
+        self.wasi.as_ref().map_or_else(String::new, |wasi| {
+            String::from_utf8_lossy(&wasi.stderr.contents()).into_owned()
+        })
+    }
+}
+
+/// A call's WASI context and the buffer that keeps its stderr.
+struct Wasi {
+    ctx: WasiCtx,
+    stderr: MemoryOutputPipe,
+}
+
+impl Wasi {
+    fn new() -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        // No files, no environment, no network, a frozen clock: a plugin
+        // reaches the world only through the kai:fusion interfaces.
+        let ctx = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self { ctx, stderr }
     }
 }
 
@@ -183,7 +219,6 @@ pub struct Call<'a> {
     pre: &'a PluginPre<CallState>,
     limits: EffectiveLimits,
     store: Store<CallState>,
-    stderr: MemoryOutputPipe,
     started: Instant,
 }
 
@@ -195,20 +230,9 @@ impl<'a> Call<'a> {
         limits: EffectiveLimits,
         context: CallContext,
     ) -> Self {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
-        // No files, no environment, no network, a frozen clock: a plugin
-        // reaches the world only through the kai:fusion interfaces.
-        let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
-            .wall_clock(FrozenClock)
-            .monotonic_clock(FrozenClock)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         let started = Instant::now();
         let state = CallState {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             limiter: Limiter {
                 max_memory_bytes: limits.memory_bytes,
@@ -237,7 +261,6 @@ impl<'a> Call<'a> {
             pre,
             limits,
             store,
-            stderr,
             started,
         }
     }
@@ -331,12 +354,12 @@ impl<'a> Call<'a> {
             },
             Some(Err(error)) => self.classify(plugin, error),
         };
-        let stderr = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+        let stderr = self.store.data().stderr();
         tracing::warn!(
             plugin = %self.store.data().plugin_name,
             request_id = %self.store.data().context.request_id,
             elapsed_ms = self.started.elapsed().as_millis() as u64,
-            guest_stderr = %stderr.trim_end(),
+            guest_stderr = %stderr.trim(),
             "{error}"
         );
         Err(error)
