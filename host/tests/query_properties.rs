@@ -340,9 +340,13 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
             },
         )
         .unwrap();
+    // About a quarter of the generated aggregates are valid (110 to 139 of
+    // the 400 cases in six runs, 79 in an unlucky one); the bound only
+    // catches a generator that stopped producing valid ones, which would
+    // leave the property above unexercised.
     let executed = executed.get();
     assert!(
-        executed > 100,
+        executed > 40,
         "the generator should produce many valid queries, got {executed}"
     );
 
