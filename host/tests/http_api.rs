@@ -45,11 +45,7 @@ async fn admin_routes_need_a_valid_token_and_every_refusal_looks_the_same() {
 
 #[tokio::test]
 async fn non_public_plugin_routes_need_a_token() {
-    let server = Setup::new()
-        .await
-        .plugins_dir(&[("misbehave.wasm", support::wasm("misbehave"))])
-        .start()
-        .await;
+    let server = TestServer::with_fixture("misbehave").await;
     let (status, body) = server.get("/api/v1/misbehave/ok").await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "unauthorized");

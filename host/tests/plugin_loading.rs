@@ -142,11 +142,7 @@ async fn admin_lists_plugins_and_the_full_route_table() {
 
 #[tokio::test]
 async fn a_plugin_asking_for_less_time_gets_it() {
-    let server = Setup::new()
-        .await
-        .plugins_dir(&[("misbehave.wasm", wasm("misbehave"))])
-        .start()
-        .await;
+    let server = TestServer::with_fixture("misbehave").await;
     let (_, body) = server.admin_get("/api/v1/admin/plugins").await;
     let misbehave = body["plugins"]
         .as_array()
@@ -188,11 +184,7 @@ async fn the_operator_cap_wins_over_what_a_plugin_asks() {
 
 #[tokio::test]
 async fn a_restart_brings_back_the_same_plugins_and_admin() {
-    let server = Setup::new()
-        .await
-        .plugins_dir(&[("misbehave.wasm", wasm("misbehave"))])
-        .start()
-        .await;
+    let server = TestServer::with_fixture("misbehave").await;
     let token = server.admin_token.clone();
     let (_, before) = server.admin_get("/api/v1/admin/plugins").await;
     let (data_dir, database_url, temp) = server.stop_keeping_data().await;

@@ -7,15 +7,6 @@ use reqwest::Method;
 use std::time::{Duration, Instant};
 use support::{Setup, TestServer, json_of, wasm};
 
-/// A server with the misbehaving fixture plugin loaded.
-async fn server_with_misbehave() -> TestServer {
-    Setup::new()
-        .await
-        .plugins_dir(&[("misbehave.wasm", wasm("misbehave"))])
-        .start()
-        .await
-}
-
 #[tokio::test]
 async fn hello_route_answers_through_the_plugin() {
     let server = TestServer::start().await;
@@ -32,7 +23,7 @@ async fn hello_route_answers_through_the_plugin() {
 
 #[tokio::test]
 async fn an_infinite_loop_gets_504_at_its_deadline_and_the_server_lives() {
-    let server = server_with_misbehave().await;
+    let server = TestServer::with_fixture("misbehave").await;
     let token = server.admin_token.clone();
     let started = Instant::now();
     let looping = server.send(Method::GET, "/api/v1/misbehave/loop", Some(&token), None);
@@ -70,7 +61,7 @@ async fn an_infinite_loop_gets_504_at_its_deadline_and_the_server_lives() {
 
 #[tokio::test]
 async fn a_memory_bomb_gets_500_and_the_server_lives() {
-    let server = server_with_misbehave().await;
+    let server = TestServer::with_fixture("misbehave").await;
     let (status, body) = server.admin_get("/api/v1/misbehave/memory").await;
     assert_eq!(status, 500);
     assert_eq!(body["error"]["code"], "plugin_memory_exceeded");
@@ -89,7 +80,7 @@ async fn a_memory_bomb_gets_500_and_the_server_lives() {
 
 #[tokio::test]
 async fn a_panic_gets_500_without_leaking_the_panic_text() {
-    let server = server_with_misbehave().await;
+    let server = TestServer::with_fixture("misbehave").await;
     let (status, body) = server.admin_get("/api/v1/misbehave/panic").await;
     assert_eq!(status, 500);
     assert_eq!(body["error"]["code"], "plugin_failed");
@@ -109,7 +100,7 @@ async fn a_panic_gets_500_without_leaking_the_panic_text() {
 async fn every_request_gets_a_fresh_instance() {
     // Many concurrent requests, some of them failing: each has its own
     // store, so failures never poison the others.
-    let server = server_with_misbehave().await;
+    let server = TestServer::with_fixture("misbehave").await;
     let token = server.admin_token.clone();
     let mut requests = Vec::new();
     for i in 0..24 {
@@ -130,7 +121,7 @@ async fn every_request_gets_a_fresh_instance() {
 
 #[tokio::test]
 async fn a_plugin_has_no_files_environment_clock_or_network() {
-    let server = server_with_misbehave().await;
+    let server = TestServer::with_fixture("misbehave").await;
     let (status, body) = server.admin_get("/api/v1/misbehave/escape").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["filesystem"], false, "{body}");
@@ -165,7 +156,7 @@ async fn plugins_run_on_the_on_demand_allocator_too() {
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish() {
-    let server = server_with_misbehave().await;
+    let server = TestServer::with_fixture("misbehave").await;
     let token = server.admin_token.clone();
     let url = server.url("/api/v1/misbehave/loop");
     let client = server.client.clone();

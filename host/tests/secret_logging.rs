@@ -9,7 +9,7 @@ mod support;
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
-use support::{M, Setup, wasm};
+use support::{M, Setup, TestServer, wasm};
 
 /// Everything logged in this test process.
 static CAPTURED: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -147,11 +147,7 @@ async fn no_secret_appears_in_any_log_line() {
 #[tokio::test]
 async fn a_plugin_panic_message_reaches_the_log_and_not_the_client() {
     let logs = capture_logs();
-    let server = Setup::new()
-        .await
-        .plugins_dir(&[("misbehave.wasm", wasm("misbehave"))])
-        .start()
-        .await;
+    let server = TestServer::with_fixture("misbehave").await;
     let (status, body) = server.admin_get("/api/v1/misbehave/panic").await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

@@ -112,45 +112,39 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
             rps / base.max(1.0)
         )
     };
+    // Each measure as a pair of rows: native (the baseline) and KAI-Fusion.
+    let pair = |native_label: &str, kai_label: &str, pick: fn(&Phases) -> &[Stats]| {
+        let baseline = pick(&native_runs);
+        format!(
+            "{}\n{}",
+            row(native_label, baseline, baseline),
+            row(kai_label, pick(&kai_runs), baseline)
+        )
+    };
     let markdown = format!(
         "### Data routes: plugin against native SQL (SQLite)\n\n\
          Reads pick one of {DOCUMENTS} documents of 11 versions at random, updates one of {DOCUMENTS} others. {} connections from wrk, \
          {} s per measurement after a 1 s warm-up, median of {} alternating rounds. Both authenticate the bearer token. \
          Each round measures, on a freshly started server, updates, then reads, then updates again in the same process.\n\n\
          | route | requests/s | p50 ms | p99 ms | errors | vs native |\n|---|---:|---:|---:|---:|---:|\n\
-         {}\n{}\n{}\n{}\n{}\n{}\n",
+         {}\n{}\n{}\n",
         args.connections,
         args.seconds,
         args.rounds,
-        row(
+        pair(
             "native: versions list",
-            &native_runs.read,
-            &native_runs.read
-        ),
-        row(
             "doc-versioning plugin: versions list",
-            &kai_runs.read,
-            &native_runs.read
+            |p| &p.read
         ),
-        row(
+        pair(
             "native: update + version row, fresh server",
-            &native_runs.fresh_update,
-            &native_runs.fresh_update
-        ),
-        row(
             "REST update + transactional versioning hook, fresh server",
-            &kai_runs.fresh_update,
-            &native_runs.fresh_update
+            |p| &p.fresh_update
         ),
-        row(
+        pair(
             "native: update + version row, after the reads",
-            &native_runs.update_after_reads,
-            &native_runs.update_after_reads
-        ),
-        row(
             "REST update + transactional versioning hook, after the reads",
-            &kai_runs.update_after_reads,
-            &native_runs.update_after_reads
+            |p| &p.update_after_reads
         ),
     );
     Ok(Section {

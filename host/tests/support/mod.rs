@@ -180,6 +180,16 @@ impl TestServer {
         Setup::new().await.start().await
     }
 
+    /// A server with defaults and one fixture plugin (`host/tests/fixtures`)
+    /// in its plugins directory, trusted.
+    pub async fn with_fixture(name: &str) -> TestServer {
+        Setup::new()
+            .await
+            .plugins_dir(&[(&format!("{name}.wasm"), wasm(name))])
+            .start()
+            .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
