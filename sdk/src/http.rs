@@ -120,7 +120,10 @@ impl Response {
 
     /// A JSON response.
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Result<Self, Error> {
-        let body = serde_json::to_vec(value)
+        // Sized for a typical listing page, so the buffer rarely regrows
+        // (serde_json starts at 128 bytes).
+        let mut body = Vec::with_capacity(4096);
+        serde_json::to_writer(&mut body, value)
             .map_err(|e| Error::internal(format!("could not serialize the response: {e}")))?;
         Ok(Self {
             status,

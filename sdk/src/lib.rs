@@ -64,7 +64,7 @@ pub mod testing;
 pub use bindings::kai::fusion::types::Principal;
 pub use host::HostError;
 pub use http::{Error, Request, Response};
-pub use plugin::{Plugin, Route};
+pub use plugin::{ModelSource, Plugin, Route};
 
 /// The version of the `kai:fusion` WIT package this SDK was built against.
 pub const HOST_API_VERSION: &str = "0.1.1";
@@ -79,7 +79,9 @@ pub mod prelude {
     pub use crate::host::HostError;
     pub use crate::http::{Error, Request, Response};
     pub use crate::log;
-    pub use crate::plugin::{CoreModel, Field, FieldType, Index, Model, Plugin, Route};
+    pub use crate::plugin::{
+        CoreModel, Field, FieldType, Index, Model, ModelSource, Plugin, Route,
+    };
     pub use crate::query::{Aggregation, Filter, TimeBucket, Value, asc, desc};
     pub use crate::{credentials, kv, models, outbound, persistence};
 }

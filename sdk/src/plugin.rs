@@ -2,6 +2,13 @@
 //! (`describe`) and the table of handlers it dispatches to (`handle`,
 //! `on-event`). Declaring a route and its handler in one call means the two
 //! can never drift apart.
+//!
+//! Every request and every event runs in a fresh instance, so the plugin is
+//! built again for each. Built for one of those, it records only what
+//! dispatch needs (routes, event handlers); the rest of the manifest
+//! (models, capabilities, descriptions) is built only when the host asks
+//! for it with `describe`, so a plugin's size does not add to the cost of
+//! each request.
 
 use crate::bindings::exports::kai::fusion::describe::{
     self, Capabilities, CoreModelAccess, Delivery, Dependency, Limits, Manifest,
@@ -9,6 +16,8 @@ use crate::bindings::exports::kai::fusion::describe::{
 use crate::bindings::exports::kai::fusion::events::{self, Event};
 use crate::bindings::exports::kai::fusion::handler;
 use crate::http::{Error, Request, Response};
+use std::borrow::Cow;
+use std::cell::Cell;
 
 pub use crate::bindings::exports::kai::fusion::describe::{
     CoreModel, Field, FieldType, Index, Model,
@@ -21,12 +30,13 @@ type EventHandler = Box<dyn Fn(&Event) -> Result<(), String>>;
 #[derive(Debug, Clone)]
 pub struct Route {
     method: &'static str,
-    path: String,
+    /// Borrowed when the path is a literal, as it usually is: no allocation.
+    path: Cow<'static, str>,
     public: bool,
 }
 
 impl Route {
-    fn new(method: &'static str, path: impl Into<String>) -> Self {
+    fn new(method: &'static str, path: impl Into<Cow<'static, str>>) -> Self {
         Self {
             method,
             path: path.into(),
@@ -34,23 +44,23 @@ impl Route {
         }
     }
 
-    pub fn get(path: impl Into<String>) -> Self {
+    pub fn get(path: impl Into<Cow<'static, str>>) -> Self {
         Self::new("GET", path)
     }
 
-    pub fn post(path: impl Into<String>) -> Self {
+    pub fn post(path: impl Into<Cow<'static, str>>) -> Self {
         Self::new("POST", path)
     }
 
-    pub fn put(path: impl Into<String>) -> Self {
+    pub fn put(path: impl Into<Cow<'static, str>>) -> Self {
         Self::new("PUT", path)
     }
 
-    pub fn patch(path: impl Into<String>) -> Self {
+    pub fn patch(path: impl Into<Cow<'static, str>>) -> Self {
         Self::new("PATCH", path)
     }
 
-    pub fn delete(path: impl Into<String>) -> Self {
+    pub fn delete(path: impl Into<Cow<'static, str>>) -> Self {
         Self::new("DELETE", path)
     }
 
@@ -62,10 +72,44 @@ impl Route {
     }
 }
 
+thread_local! {
+    /// Set while the SDK builds the plugin to dispatch one request or event.
+    static DISPATCH_ONLY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Builds the plugin with only what dispatch needs (see the module docs).
+fn build_for_dispatch<T: Entry>() -> Plugin {
+    DISPATCH_ONLY.set(true);
+    let plugin = T::build();
+    DISPATCH_ONLY.set(false);
+    plugin
+}
+
+/// A model declaration: a [`Model`], or a function that returns one, which
+/// is then called only when the manifest is wanted.
+pub trait ModelSource {
+    fn into_model(self) -> Model;
+}
+
+impl ModelSource for Model {
+    fn into_model(self) -> Model {
+        self
+    }
+}
+
+impl<F: FnOnce() -> Model> ModelSource for F {
+    fn into_model(self) -> Model {
+        self()
+    }
+}
+
 /// A plugin: its manifest plus the handlers behind its routes and events.
 pub struct Plugin {
     manifest: Manifest,
-    routes: Vec<(&'static str, String, RouteHandler)>,
+    /// Whether the manifest is being recorded (always, except while the SDK
+    /// builds the plugin to dispatch a request or an event).
+    describing: bool,
+    routes: Vec<(&'static str, Cow<'static, str>, RouteHandler)>,
     events: Vec<(String, EventHandler)>,
 }
 
@@ -73,12 +117,21 @@ impl Plugin {
     /// A plugin named `name` (lower-case letters, digits, `-`) at `version`
     /// (semver; `env!("CARGO_PKG_VERSION")` keeps it in step with Cargo).
     pub fn new(name: &str, version: &str) -> Self {
+        let describing = !DISPATCH_ONLY.get();
         Self {
             manifest: Manifest {
                 name: name.to_string(),
-                version: version.to_string(),
+                version: if describing {
+                    version.to_string()
+                } else {
+                    String::new()
+                },
                 description: String::new(),
-                host_api: crate::DEFAULT_HOST_API_REQUIREMENT.to_string(),
+                host_api: if describing {
+                    crate::DEFAULT_HOST_API_REQUIREMENT.to_string()
+                } else {
+                    String::new()
+                },
                 routes: Vec::new(),
                 limits: Limits {
                     timeout_ms: None,
@@ -96,6 +149,7 @@ impl Plugin {
                 },
                 dependencies: Vec::new(),
             },
+            describing,
             routes: Vec::new(),
             events: Vec::new(),
         }
@@ -103,13 +157,17 @@ impl Plugin {
 
     /// One line for operators.
     pub fn description(mut self, text: &str) -> Self {
-        self.manifest.description = text.to_string();
+        if self.describing {
+            self.manifest.description = text.to_string();
+        }
         self
     }
 
     /// Overrides the host API requirement (default `^0.1`).
     pub fn host_api(mut self, requirement: &str) -> Self {
-        self.manifest.host_api = requirement.to_string();
+        if self.describing {
+            self.manifest.host_api = requirement.to_string();
+        }
         self
     }
 
@@ -131,19 +189,25 @@ impl Plugin {
         route: Route,
         handler: impl Fn(&Request) -> Result<Response, Error> + 'static,
     ) -> Self {
-        self.manifest.routes.push(describe::Route {
-            method: route.method.to_string(),
-            path: route.path.clone(),
-            public: route.public,
-        });
+        if self.describing {
+            self.manifest.routes.push(describe::Route {
+                method: route.method.to_string(),
+                path: route.path.to_string(),
+                public: route.public,
+            });
+        }
         self.routes
             .push((route.method, route.path, Box::new(handler)));
         self
     }
 
-    /// Declares a table this plugin owns.
-    pub fn model(mut self, model: Model) -> Self {
-        self.manifest.models.push(model);
+    /// Declares a table this plugin owns: a [`Model`], or a function
+    /// returning one (`.model(my_model)`), which spares building it for
+    /// each request.
+    pub fn model(mut self, model: impl ModelSource) -> Self {
+        if self.describing {
+            self.manifest.models.push(model.into_model());
+        }
         self
     }
 
@@ -154,50 +218,60 @@ impl Plugin {
         delivery: Delivery,
         handler: impl Fn(&Event) -> Result<(), String> + 'static,
     ) -> Self {
-        self.manifest.subscriptions.push(describe::Subscription {
-            event: event.to_string(),
-            delivery,
-        });
+        if self.describing {
+            self.manifest.subscriptions.push(describe::Subscription {
+                event: event.to_string(),
+                delivery,
+            });
+        }
         self.events.push((event.to_string(), Box::new(handler)));
         self
     }
 
     /// Requests read access to a core model.
     pub fn reads(mut self, model: CoreModel) -> Self {
-        self.manifest
-            .capabilities
-            .core_models
-            .push(CoreModelAccess {
-                model,
-                write: false,
-            });
+        if self.describing {
+            self.manifest
+                .capabilities
+                .core_models
+                .push(CoreModelAccess {
+                    model,
+                    write: false,
+                });
+        }
         self
     }
 
     /// Requests read and write access to a core model.
     pub fn writes(mut self, model: CoreModel) -> Self {
-        self.manifest
-            .capabilities
-            .core_models
-            .push(CoreModelAccess { model, write: true });
+        if self.describing {
+            self.manifest
+                .capabilities
+                .core_models
+                .push(CoreModelAccess { model, write: true });
+        }
         self
     }
 
     /// Requests read access to another plugin's exported model, `plugin/model`.
     pub fn reads_plugin_model(mut self, qualified: &str) -> Self {
-        self.manifest
-            .capabilities
-            .plugin_models
-            .push(qualified.to_string());
+        if self.describing {
+            self.manifest
+                .capabilities
+                .plugin_models
+                .push(qualified.to_string());
+        }
         self
     }
 
     /// Requests use of a named credential (injected by the host, not seen).
     pub fn credential(mut self, name: &str) -> Self {
-        self.manifest
-            .capabilities
-            .credentials
-            .push(name.to_string());
+        if self.describing {
+            self.manifest
+                .capabilities
+                .credentials
+                .push(name.to_string());
+        }
         self
     }
 
@@ -209,10 +283,12 @@ impl Plugin {
 
     /// Requests outbound HTTP to an origin such as `https://api.example.com`.
     pub fn outbound(mut self, origin: &str) -> Self {
-        self.manifest
-            .capabilities
-            .outbound_hosts
-            .push(origin.to_string());
+        if self.describing {
+            self.manifest
+                .capabilities
+                .outbound_hosts
+                .push(origin.to_string());
+        }
         self
     }
 
@@ -224,10 +300,12 @@ impl Plugin {
 
     /// Declares that this plugin needs another one, e.g. `("doc-versioning", "^1.2")`.
     pub fn depends_on(mut self, plugin: &str, requirement: &str) -> Self {
-        self.manifest.dependencies.push(Dependency {
-            plugin: plugin.to_string(),
-            requirement: requirement.to_string(),
-        });
+        if self.describing {
+            self.manifest.dependencies.push(Dependency {
+                plugin: plugin.to_string(),
+                requirement: requirement.to_string(),
+            });
+        }
         self
     }
 
@@ -277,12 +355,86 @@ impl<T: Entry> describe::Guest for T {
 
 impl<T: Entry> handler::Guest for T {
     fn handle(request: handler::Request) -> handler::Response {
-        T::build().handle(Request::from_wit(request)).into_wit()
+        build_for_dispatch::<T>()
+            .handle(Request::from_wit(request))
+            .into_wit()
     }
 }
 
 impl<T: Entry> events::Guest for T {
     fn on_event(event: Event) -> Result<(), String> {
-        T::build().deliver(&event)
+        build_for_dispatch::<T>().deliver(&event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::exports::kai::fusion::handler as wit;
+
+    thread_local! {
+        static MODELS_BUILT: Cell<u32> = const { Cell::new(0) };
+    }
+
+    fn counted_model() -> Model {
+        MODELS_BUILT.set(MODELS_BUILT.get() + 1);
+        Model {
+            name: "note".into(),
+            fields: Vec::new(),
+            indexes: Vec::new(),
+            exported: false,
+        }
+    }
+
+    struct Notes;
+
+    impl Entry for Notes {
+        fn build() -> Plugin {
+            Plugin::new("notes", "1.2.3")
+                .description("notes")
+                .model(counted_model)
+                .reads(CoreModel::Documents)
+                .route(Route::get("/api/v1/notes/{id}"), |req| {
+                    Ok(Response::text(200, req.param("id")?.to_string()))
+                })
+        }
+    }
+
+    fn get_note(id: &str) -> Request {
+        Request::from_wit(wit::Request {
+            method: "GET".into(),
+            path: format!("/api/v1/notes/{id}"),
+            route: "/api/v1/notes/{id}".into(),
+            params: vec![("id".into(), id.into())],
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            principal: None,
+            request_id: "test".into(),
+            received_at: 0,
+        })
+    }
+
+    #[test]
+    fn built_for_dispatch_the_plugin_routes_without_building_its_manifest() {
+        let plugin = build_for_dispatch::<Notes>();
+        assert_eq!(MODELS_BUILT.get(), 0, "the model function was called");
+        assert!(plugin.manifest().models.is_empty());
+        assert!(plugin.manifest().routes.is_empty());
+        assert!(plugin.manifest().capabilities.core_models.is_empty());
+        let response = plugin.handle(get_note("n1"));
+        assert_eq!((response.status, response.body), (200, b"n1".to_vec()));
+
+        // Any other build (describe, tests) records the whole manifest.
+        let full = Notes::build();
+        assert_eq!(MODELS_BUILT.get(), 1);
+        let manifest = full.manifest();
+        assert_eq!(manifest.models[0].name, "note");
+        assert_eq!(manifest.routes[0].path, "/api/v1/notes/{id}");
+        assert_eq!(
+            (manifest.version.as_str(), manifest.description.as_str()),
+            ("1.2.3", "notes")
+        );
+        assert_eq!(manifest.capabilities.core_models.len(), 1);
     }
 }

@@ -12,7 +12,7 @@ use super::db_error;
 use crate::query::columnar;
 use crate::query::schema::TableSchema;
 use crate::query::select::{self, SelectPlan, SelectSpec};
-use crate::query::sql::{Param, Sql, ident};
+use crate::query::sql::{Param, Sql};
 use crate::query::values::to_param;
 use crate::query::{QueryError, aggregate, filter};
 use crate::runtime::bindings::kai::fusion::persistence::{
@@ -138,14 +138,13 @@ impl Caller {
             names.push(field.name.clone());
         }
         let mut sql = Sql::new("INSERT INTO ");
-        sql.push(&ident(&resolved.schema().table)).push(" (");
-        sql.push(
-            &names
-                .iter()
-                .map(|n| ident(n))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        sql.ident(&resolved.schema().table).push(" (");
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.ident(name);
+        }
         sql.push(") VALUES (");
         for (i, param) in params.into_iter().enumerate() {
             if i > 0 {
@@ -171,7 +170,7 @@ impl Caller {
             ));
         }
         let mut sql = Sql::new("UPDATE ");
-        sql.push(&ident(&resolved.schema().table)).push(" SET ");
+        sql.ident(&resolved.schema().table).push(" SET ");
         let mut seen: Vec<&str> = Vec::new();
         for (i, (name, value)) in fields.iter().enumerate() {
             if name == "id" {
@@ -185,7 +184,7 @@ impl Caller {
             if i > 0 {
                 sql.push(", ");
             }
-            sql.push(&ident(name)).push(" = ");
+            sql.ident(name).push(" = ");
             sql.param(to_param(column, value)?);
         }
         sql.push(" WHERE id = ");
@@ -201,7 +200,7 @@ impl Caller {
         let resolved = self.resolve_writable(&model)?;
         let backend = self.host()?.state.db.backend();
         let mut sql = Sql::new("DELETE FROM ");
-        sql.push(&ident(&resolved.schema().table)).push(" WHERE ");
+        sql.ident(&resolved.schema().table).push(" WHERE ");
         filter::render(resolved.schema(), filter_nodes, backend, &mut sql)?;
         self.execute(&sql).await
     }
@@ -311,7 +310,7 @@ impl Caller {
         let resolved = self.resolve_model(&model)?;
         let host = self.host()?;
         let mut sql = Sql::new("SELECT COUNT(*) FROM ");
-        sql.push(&ident(&resolved.schema().table)).push(" WHERE ");
+        sql.ident(&resolved.schema().table).push(" WHERE ");
         filter::render(
             resolved.schema(),
             filter_nodes,

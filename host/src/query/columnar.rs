@@ -24,7 +24,8 @@ pub fn page(
     rows: &[AnyRow],
     next_cursor: Option<String>,
 ) -> Result<ColumnPage, sqlx::Error> {
-    let mut ids = TextBuilder::with_rows(rows.len());
+    // Ids are UUIDs: 36 bytes each.
+    let mut ids = TextBuilder::with_capacity(rows.len(), rows.len() * 36);
     for row in rows {
         ids.push(row.try_get::<Option<&str>, _>(0)?)?;
     }
@@ -50,9 +51,15 @@ fn read_column(column: &Column, index: usize, rows: &[AnyRow]) -> Result<WitColu
     };
     let values = match column.ty {
         ColumnType::String | ColumnType::Json | ColumnType::Uuid => {
-            let mut text = TextBuilder::with_rows(rows.len());
-            for (i, row) in rows.iter().enumerate() {
-                let value = row.try_get::<Option<&str>, _>(index)?;
+            // Borrowed first, so the column's text is allocated once at its
+            // full size instead of regrowing (and copying) as it fills.
+            let values = rows
+                .iter()
+                .map(|row| row.try_get::<Option<&str>, _>(index))
+                .collect::<Result<Vec<_>, _>>()?;
+            let bytes = values.iter().map(|v| v.map_or(0, str::len)).sum();
+            let mut text = TextBuilder::with_capacity(rows.len(), bytes);
+            for (i, value) in values.into_iter().enumerate() {
                 note_null(i, value.is_none());
                 text.push(value)?;
             }
@@ -100,9 +107,9 @@ struct TextBuilder {
 }
 
 impl TextBuilder {
-    fn with_rows(rows: usize) -> Self {
+    fn with_capacity(rows: usize, bytes: usize) -> Self {
         Self {
-            data: String::new(),
+            data: String::with_capacity(bytes),
             ends: Vec::with_capacity(rows),
         }
     }

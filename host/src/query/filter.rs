@@ -146,7 +146,7 @@ impl Renderer<'_> {
                 )));
             }
             sql.push("EXISTS (SELECT 1 FROM document_tags dt WHERE dt.document_id = ")
-                .push(&ident(&self.schema.table))
+                .ident(&self.schema.table)
                 .push(".id AND dt.tag IN (");
             for (i, value) in values.into_iter().enumerate() {
                 if i > 0 {

@@ -8,7 +8,7 @@
 //! place in a keyset comparison.
 
 use super::schema::{Column, TableSchema};
-use super::sql::{Sql, ident};
+use super::sql::Sql;
 use super::values::{decode, to_param};
 use super::{MAX_PAGE, QueryError, filter};
 use crate::db::Backend;
@@ -102,22 +102,18 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
         order_keys.push((index, *desc));
     }
 
-    let table = ident(&schema.table);
+    let table = schema.table.as_str();
     let mut sql = Sql::new("SELECT ");
     for (i, column) in columns.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
         }
-        sql.push(&table).push(".").push(&ident(&column.name));
+        sql.column(table, &column.name);
     }
-    sql.push(" FROM ").push(&table).push(" WHERE ");
+    sql.push(" FROM ").ident(table).push(" WHERE ");
     filter::render(schema, spec.filter, backend, &mut sql)?;
     if let Some(scope) = spec.scope {
-        sql.push(" AND ")
-            .push(&table)
-            .push(".")
-            .push(&ident(scope.column))
-            .push(" = ");
+        sql.push(" AND ").column(table, scope.column).push(" = ");
         sql.param(super::sql::Param::Text(scope.value.clone()));
     }
     if let Some(cursor) = spec.cursor {
@@ -140,7 +136,7 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
                 } else {
                     " > "
                 };
-                sql.push(&table).push(".").push(&ident(field)).push(op);
+                sql.column(table, field).push(op);
                 sql.param(to_param(column, &values[j]).map_err(|_| invalid_cursor())?);
             }
             sql.push(")");
@@ -152,10 +148,10 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
         if i > 0 {
             sql.push(", ");
         }
-        sql.push(&table).push(".").push(&ident(field));
+        sql.column(table, field);
         sql.push(if *desc { " DESC" } else { " ASC" });
     }
-    sql.push(&format!(" LIMIT {}", spec.limit as usize + 1));
+    sql.push(" LIMIT ").number(spec.limit as usize + 1);
     Ok(SelectPlan {
         sql,
         columns,

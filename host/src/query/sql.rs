@@ -5,6 +5,7 @@ use super::schema::ColumnType;
 use sqlx::Any;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
+use std::fmt::Write as _;
 
 /// One bound value.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,8 +27,12 @@ pub struct Sql {
 
 impl Sql {
     pub fn new(text: &str) -> Self {
+        // A select of a dozen qualified columns is several hundred bytes:
+        // start big enough that it is written without regrowing.
+        let mut sql = String::with_capacity(1024);
+        sql.push_str(text);
         Self {
-            text: text.to_string(),
+            text: sql,
             params: Vec::new(),
         }
     }
@@ -38,12 +43,33 @@ impl Sql {
         self
     }
 
+    /// Appends an identifier, quoted as [`ident`] quotes it.
+    pub fn ident(&mut self, name: &str) -> &mut Self {
+        self.text.push('"');
+        if name.contains('"') {
+            self.text.push_str(&name.replace('"', "\"\""));
+        } else {
+            self.text.push_str(name);
+        }
+        self.text.push('"');
+        self
+    }
+
+    /// Appends `"table"."column"`.
+    pub fn column(&mut self, table: &str, column: &str) -> &mut Self {
+        self.ident(table).push(".").ident(column)
+    }
+
+    /// Appends a number (a `LIMIT`, say; numbers are not user text).
+    pub fn number(&mut self, n: usize) -> &mut Self {
+        let _ = write!(self.text, "{n}");
+        self
+    }
+
     /// Appends a parameter placeholder bound to `param`.
     pub fn param(&mut self, param: Param) -> &mut Self {
         self.params.push(param);
-        let n = self.params.len();
-        self.text.push('$');
-        self.text.push_str(&n.to_string());
+        let _ = write!(self.text, "${}", self.params.len());
         self
     }
 

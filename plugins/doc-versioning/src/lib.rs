@@ -34,7 +34,7 @@ use kai_sdk::prelude::*;
 
 /// This version of the plugin.
 pub fn plugin() -> Plugin {
-    plugin::build(env!("CARGO_PKG_VERSION"), model::document_version())
+    plugin::build(env!("CARGO_PKG_VERSION"), model::document_version)
 }
 
 kai_sdk::plugin!(plugin);

@@ -1,10 +1,11 @@
 //! The plugin's manifest and handlers, for a given version and model (a
-//! later version may add fields to the model).
+//! later version may add fields to the model). The model is passed as a
+//! function, so it is built only when the host reads the manifest.
 
 use crate::{hook, retention, routes};
 use kai_sdk::prelude::*;
 
-pub fn build(version: &str, model: Model) -> Plugin {
+pub fn build(version: &str, model: impl ModelSource) -> Plugin {
     let mut plugin = Plugin::new("doc-versioning", version)
         .description("Every document change becomes a version: history, diffs, restore, retention")
         .model(model)
