@@ -132,6 +132,16 @@ impl Response {
         })
     }
 
+    /// A response whose body is already JSON, such as
+    /// [`JsonPage::to_vec`](crate::columns::JsonPage::to_vec).
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        }
+    }
+
     /// A plain-text response.
     pub fn text(status: u16, text: impl Into<String>) -> Self {
         Self {
