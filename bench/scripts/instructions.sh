@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Instructions per request of the doc-versioning history read
+# (GET /api/v1/documents/{id}/versions), in the whole server process, for
+# `kai serve` and for the native axum handler with the same SQL.
+#
+# Counted by valgrind's callgrind, so the figure does not depend on the
+# machine's load or clock: it moves only when the code does. Each server
+# runs under callgrind with instrumentation off, answers a warm-up, then
+# counts exactly the requests sent. Under valgrind the pooling allocator
+# cannot reserve its address space, so `kai` falls back to on-demand
+# instance allocation; instantiation counts differ a little from `kai serve`.
+#
+# Usage: bench/scripts/instructions.sh [requests]   (default 500)
+# Needs valgrind and curl, and `cargo build --release -p kai-bench` first.
+set -euo pipefail
+[ -n "${TRACE:-}" ] && set -x
+cd "$(dirname "$0")/../.."
+requests="${1:-500}"
+# KAI_BENCH names another build of kai-bench, to compare two commits.
+bench="${KAI_BENCH:-$PWD/target/release/kai-bench}"
+work="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+port=7311
+mkdir -p "$work/plugins"
+
+wait_ready() {
+    for _ in $(seq 600); do
+        curl -sf "127.0.0.1:$port/api/v1/hello/x" >/dev/null 2>&1 && return
+        sleep 0.5
+    done
+    echo "the server did not start" >&2
+    exit 1
+}
+
+# The data: 32 documents of 11 versions each, written through the REST API.
+"$bench" serve-kai --listen "127.0.0.1:$port" --data-dir "$work/data" \
+    --plugins-dir "$work/plugins" --trust doc-versioning >/dev/null 2>&1 &
+wait_ready
+token="$(cat "$work/data/admin.token")"
+api() { curl -sf -X "$1" "127.0.0.1:$port$2" -H "authorization: Bearer $token" \
+    -H 'content-type: application/json' ${3:+-d "$3"}; }
+collection="$(api POST /api/v1/collections '{"name":"bench"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')"
+ids=()
+for i in $(seq 32); do
+    doc="$(api POST "/api/v1/collections/$collection/documents" \
+        "{\"title\":\"doc $i\",\"content\":\"some content\",\"tags\":[\"a\",\"b\"]}")"
+    id="$(echo "$doc" | sed 's/.*"id":"\([^"]*\)".*/\1/')"
+    for v in $(seq 10); do
+        api PATCH "/api/v1/documents/$id" "{\"content\":\"revision $v\"}" >/dev/null
+    done
+    ids+=("$id")
+done
+kill %1 && wait %1 2>/dev/null || true
+
+# Sends `n` reads over one connection (curl reuses it across URLs).
+reads() {
+    local urls=()
+    for i in $(seq "$1"); do
+        urls+=("127.0.0.1:$port/api/v1/documents/${ids[$((i % ${#ids[@]}))]}/versions")
+    done
+    curl -sf -H "authorization: Bearer $token" "${urls[@]}" >/dev/null
+}
+
+for server in kai native; do
+    cp -r "$work/data" "$work/$server"
+    if [ "$server" = kai ]; then
+        command=("$bench" serve-kai --listen "127.0.0.1:$port" --data-dir "$work/$server" \
+            --plugins-dir "$work/plugins" --trust doc-versioning)
+    else
+        command=("$bench" serve-native --listen "127.0.0.1:$port" --database "$work/$server/kai.db")
+    fi
+    valgrind --tool=callgrind --instr-atstart=no \
+        --callgrind-out-file="$work/callgrind.$server" "${command[@]}" >/dev/null 2>&1 &
+    wait_ready
+    reads 50
+    callgrind_control -i on >/dev/null 2>&1
+    reads "$requests"
+    callgrind_control -d >/dev/null 2>&1
+    callgrind_control -k >/dev/null 2>&1 || true
+    wait %% 2>/dev/null || true
+    total="$(awk '/^summary:/ {print $2}' "$work/callgrind.$server.1")"
+    echo "$server: $((total / requests)) instructions per versions read ($requests reads)"
+done
