@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Instructions per request of the doc-versioning history read
-# (GET /api/v1/documents/{id}/versions), in the whole server process, for
-# `kai serve` and for the native axum handler with the same SQL.
+# (GET /api/v1/documents/{id}/versions), and of a document update with its
+# versioning hook, in the whole server process, for `kai serve` and for the
+# native axum handlers with the same SQL. Updates are counted twice: on the
+# freshly started server, and again after the reads.
 #
 # Counted by valgrind's callgrind, so the figure does not depend on the
 # machine's load or clock: it moves only when the code does. Each server
@@ -32,7 +34,9 @@ wait_ready() {
     exit 1
 }
 
-# The data: 32 documents of 11 versions each, written through the REST API.
+# The data: 64 documents of 11 versions each, written through the REST API;
+# the first 32 are read, the others updated (so updates do not lengthen the
+# histories the reads page through).
 "$bench" serve-kai --listen "127.0.0.1:$port" --data-dir "$work/data" \
     --plugins-dir "$work/plugins" --trust doc-versioning >/dev/null 2>&1 &
 wait_ready
@@ -41,7 +45,7 @@ api() { curl -sf -X "$1" "127.0.0.1:$port$2" -H "authorization: Bearer $token" \
     -H 'content-type: application/json' ${3:+-d "$3"}; }
 collection="$(api POST /api/v1/collections '{"name":"bench"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')"
 ids=()
-for i in $(seq 32); do
+for i in $(seq 64); do
     doc="$(api POST "/api/v1/collections/$collection/documents" \
         "{\"title\":\"doc $i\",\"content\":\"some content\",\"tags\":[\"a\",\"b\"]}")"
     id="$(echo "$doc" | sed 's/.*"id":"\([^"]*\)".*/\1/')"
@@ -56,9 +60,36 @@ kill %1 && wait %1 2>/dev/null || true
 reads() {
     local urls=()
     for i in $(seq "$1"); do
-        urls+=("127.0.0.1:$port/api/v1/documents/${ids[$((i % ${#ids[@]}))]}/versions")
+        urls+=("127.0.0.1:$port/api/v1/documents/${ids[$((i % 32))]}/versions")
     done
     curl -sf -H "authorization: Bearer $token" "${urls[@]}" >/dev/null
+}
+
+# Sends `n` title updates over one connection (`--next` keeps it), each
+# with a title of its own.
+updates() {
+    local args=(-sf)
+    for i in $(seq "$1"); do
+        args+=(--next -X PATCH -H "authorization: Bearer $token"
+            -H 'content-type: application/json' -d "{\"title\":\"$2 $i\"}"
+            "127.0.0.1:$port/api/v1/documents/${ids[$((32 + i % 32))]}")
+    done
+    curl "${args[@]}" >/dev/null
+}
+
+# Runs a command with instrumentation on, then dumps the counts (dumps
+# are numbered from 1).
+count() {
+    callgrind_control -i on >/dev/null 2>&1
+    "$@"
+    callgrind_control -d >/dev/null 2>&1
+    callgrind_control -i off >/dev/null 2>&1
+}
+# Instructions per request in dump `n` of `server`, for `requests` requests.
+per_request() {
+    # `totals`, not `summary`: the summary is wrong once instrumentation
+    # has been switched off and on again.
+    echo $(($(awk '/^totals:/ {print $2}' "$work/callgrind.$1.$2") / requests))
 }
 
 for server in kai native; do
@@ -73,11 +104,14 @@ for server in kai native; do
         --callgrind-out-file="$work/callgrind.$server" "${command[@]}" >/dev/null 2>&1 &
     wait_ready
     reads 50
-    callgrind_control -i on >/dev/null 2>&1
-    reads "$requests"
-    callgrind_control -d >/dev/null 2>&1
+    updates 20 warm-up
+    count updates "$requests" fresh
+    count reads "$requests"
+    count updates "$requests" later
     callgrind_control -k >/dev/null 2>&1 || true
     wait %% 2>/dev/null || true
-    total="$(awk '/^summary:/ {print $2}' "$work/callgrind.$server.1")"
-    echo "$server: $((total / requests)) instructions per versions read ($requests reads)"
+    echo "$server, instructions per request ($requests of each):" \
+        "versions read $(per_request "$server" 2)," \
+        "update on a fresh server $(per_request "$server" 1)," \
+        "update after the reads $(per_request "$server" 3)"
 done
