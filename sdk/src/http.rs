@@ -108,6 +108,12 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// An empty buffer for a JSON body, sized for a typical listing page so it
+/// rarely regrows (serde_json alone starts at 128 bytes).
+pub(crate) fn json_body() -> Vec<u8> {
+    Vec::with_capacity(4096)
+}
+
 impl Response {
     /// A response with no body.
     pub fn empty(status: u16) -> Self {
@@ -120,16 +126,10 @@ impl Response {
 
     /// A JSON response.
     pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Result<Self, Error> {
-        // Sized for a typical listing page, so the buffer rarely regrows
-        // (serde_json starts at 128 bytes).
-        let mut body = Vec::with_capacity(4096);
+        let mut body = json_body();
         serde_json::to_writer(&mut body, value)
             .map_err(|e| Error::internal(format!("could not serialize the response: {e}")))?;
-        Ok(Self {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body,
-        })
+        Ok(Self::json_bytes(status, body))
     }
 
     /// A response whose body is already JSON, such as

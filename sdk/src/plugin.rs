@@ -117,21 +117,13 @@ impl Plugin {
     /// A plugin named `name` (lower-case letters, digits, `-`) at `version`
     /// (semver; `env!("CARGO_PKG_VERSION")` keeps it in step with Cargo).
     pub fn new(name: &str, version: &str) -> Self {
-        let describing = !DISPATCH_ONLY.get();
-        Self {
+        let plugin = Self {
             manifest: Manifest {
+                // The name is also in dispatch's "no such route" error.
                 name: name.to_string(),
-                version: if describing {
-                    version.to_string()
-                } else {
-                    String::new()
-                },
+                version: String::new(),
                 description: String::new(),
-                host_api: if describing {
-                    crate::DEFAULT_HOST_API_REQUIREMENT.to_string()
-                } else {
-                    String::new()
-                },
+                host_api: String::new(),
                 routes: Vec::new(),
                 limits: Limits {
                     timeout_ms: None,
@@ -149,38 +141,47 @@ impl Plugin {
                 },
                 dependencies: Vec::new(),
             },
-            describing,
+            describing: !DISPATCH_ONLY.get(),
             routes: Vec::new(),
             events: Vec::new(),
+        };
+        plugin.describe(|m| {
+            m.version = version.to_string();
+            m.host_api = crate::DEFAULT_HOST_API_REQUIREMENT.to_string();
+        })
+    }
+
+    /// Applies `record` to the manifest, unless the plugin is built only to
+    /// dispatch (see the module docs).
+    fn describe(mut self, record: impl FnOnce(&mut Manifest)) -> Self {
+        if self.describing {
+            record(&mut self.manifest);
         }
+        self
     }
 
     /// One line for operators.
-    pub fn description(mut self, text: &str) -> Self {
-        if self.describing {
-            self.manifest.description = text.to_string();
-        }
-        self
+    pub fn description(self, text: &str) -> Self {
+        self.describe(|m| {
+            m.description = text.to_string();
+        })
     }
 
     /// Overrides the host API requirement (default `^0.1`).
-    pub fn host_api(mut self, requirement: &str) -> Self {
-        if self.describing {
-            self.manifest.host_api = requirement.to_string();
-        }
-        self
+    pub fn host_api(self, requirement: &str) -> Self {
+        self.describe(|m| {
+            m.host_api = requirement.to_string();
+        })
     }
 
     /// Asks for a shorter deadline per call than the host default.
-    pub fn timeout_ms(mut self, ms: u32) -> Self {
-        self.manifest.limits.timeout_ms = Some(ms);
-        self
+    pub fn timeout_ms(self, ms: u32) -> Self {
+        self.describe(|m| m.limits.timeout_ms = Some(ms))
     }
 
     /// Asks for a memory ceiling per instance, in MiB.
-    pub fn memory_mib(mut self, mib: u32) -> Self {
-        self.manifest.limits.memory_mib = Some(mib);
-        self
+    pub fn memory_mib(self, mib: u32) -> Self {
+        self.describe(|m| m.limits.memory_mib = Some(mib))
     }
 
     /// Mounts `handler` at `route`.
@@ -189,13 +190,13 @@ impl Plugin {
         route: Route,
         handler: impl Fn(&Request) -> Result<Response, Error> + 'static,
     ) -> Self {
-        if self.describing {
-            self.manifest.routes.push(describe::Route {
+        self = self.describe(|m| {
+            m.routes.push(describe::Route {
                 method: route.method.to_string(),
                 path: route.path.to_string(),
                 public: route.public,
-            });
-        }
+            })
+        });
         self.routes
             .push((route.method, route.path, Box::new(handler)));
         self
@@ -204,11 +205,10 @@ impl Plugin {
     /// Declares a table this plugin owns: a [`Model`], or a function
     /// returning one (`.model(my_model)`), which spares building it for
     /// each request.
-    pub fn model(mut self, model: impl ModelSource) -> Self {
-        if self.describing {
-            self.manifest.models.push(model.into_model());
-        }
-        self
+    pub fn model(self, model: impl ModelSource) -> Self {
+        self.describe(|m| {
+            m.models.push(model.into_model());
+        })
     }
 
     /// Subscribes `handler` to a core event such as `document.updated`.
@@ -218,95 +218,74 @@ impl Plugin {
         delivery: Delivery,
         handler: impl Fn(&Event) -> Result<(), String> + 'static,
     ) -> Self {
-        if self.describing {
-            self.manifest.subscriptions.push(describe::Subscription {
+        self = self.describe(|m| {
+            m.subscriptions.push(describe::Subscription {
                 event: event.to_string(),
                 delivery,
-            });
-        }
+            })
+        });
         self.events.push((event.to_string(), Box::new(handler)));
         self
     }
 
     /// Requests read access to a core model.
-    pub fn reads(mut self, model: CoreModel) -> Self {
-        if self.describing {
-            self.manifest
-                .capabilities
-                .core_models
-                .push(CoreModelAccess {
-                    model,
-                    write: false,
-                });
-        }
-        self
+    pub fn reads(self, model: CoreModel) -> Self {
+        self.describe(|m| {
+            m.capabilities.core_models.push(CoreModelAccess {
+                model,
+                write: false,
+            });
+        })
     }
 
     /// Requests read and write access to a core model.
-    pub fn writes(mut self, model: CoreModel) -> Self {
-        if self.describing {
-            self.manifest
-                .capabilities
+    pub fn writes(self, model: CoreModel) -> Self {
+        self.describe(|m| {
+            m.capabilities
                 .core_models
                 .push(CoreModelAccess { model, write: true });
-        }
-        self
+        })
     }
 
     /// Requests read access to another plugin's exported model, `plugin/model`.
-    pub fn reads_plugin_model(mut self, qualified: &str) -> Self {
-        if self.describing {
-            self.manifest
-                .capabilities
-                .plugin_models
-                .push(qualified.to_string());
-        }
-        self
+    pub fn reads_plugin_model(self, qualified: &str) -> Self {
+        self.describe(|m| {
+            m.capabilities.plugin_models.push(qualified.to_string());
+        })
     }
 
     /// Requests use of a named credential (injected by the host, not seen).
-    pub fn credential(mut self, name: &str) -> Self {
-        if self.describing {
-            self.manifest
-                .capabilities
-                .credentials
-                .push(name.to_string());
-        }
-        self
+    pub fn credential(self, name: &str) -> Self {
+        self.describe(|m| {
+            m.capabilities.credentials.push(name.to_string());
+        })
     }
 
     /// Requests the right to read granted credentials' secrets.
-    pub fn reveal_credentials(mut self) -> Self {
-        self.manifest.capabilities.reveal_credentials = true;
-        self
+    pub fn reveal_credentials(self) -> Self {
+        self.describe(|m| m.capabilities.reveal_credentials = true)
     }
 
     /// Requests outbound HTTP to an origin such as `https://api.example.com`.
-    pub fn outbound(mut self, origin: &str) -> Self {
-        if self.describing {
-            self.manifest
-                .capabilities
-                .outbound_hosts
-                .push(origin.to_string());
-        }
-        self
+    pub fn outbound(self, origin: &str) -> Self {
+        self.describe(|m| {
+            m.capabilities.outbound_hosts.push(origin.to_string());
+        })
     }
 
     /// Requests a private key-value store.
-    pub fn kv(mut self) -> Self {
-        self.manifest.capabilities.kv = true;
-        self
+    pub fn kv(self) -> Self {
+        self.describe(|m| m.capabilities.kv = true)
     }
 
     /// Declares that this plugin needs another one, e.g. `("doc-versioning", "^1.2")`.
-    pub fn depends_on(mut self, plugin: &str, requirement: &str) -> Self {
-        if self.describing {
-            self.manifest.dependencies.push(Dependency {
+    pub fn depends_on(self, plugin: &str, requirement: &str) -> Self {
+        self.describe(|m| {
+            m.dependencies.push(Dependency {
                 plugin: plugin.to_string(),
                 requirement: requirement.to_string(),
             });
-        }
-        self
+        })
     }
 
     /// The manifest as the host will read it.

@@ -45,13 +45,7 @@ impl Sql {
 
     /// Appends an identifier, quoted as [`ident`] quotes it.
     pub fn ident(&mut self, name: &str) -> &mut Self {
-        self.text.push('"');
-        if name.contains('"') {
-            self.text.push_str(&name.replace('"', "\"\""));
-        } else {
-            self.text.push_str(name);
-        }
-        self.text.push('"');
+        write_ident(&mut self.text, name);
         self
     }
 
@@ -104,5 +98,43 @@ impl Sql {
 /// Quotes an identifier. Identifiers only ever come from validated schemas
 /// (lower-case letters, digits, `_`), so this is belt and braces.
 pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    let mut quoted = String::with_capacity(name.len() + 2);
+    write_ident(&mut quoted, name);
+    quoted
+}
+
+/// Writes `name` in double quotes, doubling any quote inside it.
+fn write_ident(out: &mut String, name: &str) {
+    out.push('"');
+    for (i, part) in name.split('"').enumerate() {
+        if i > 0 {
+            out.push_str("\"\"");
+        }
+        out.push_str(part);
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_with_inner_quotes_doubled() {
+        for (name, quoted) in [
+            ("plain", r#""plain""#),
+            (r#"a"b"#, r#""a""b""#),
+            (r#""edge""#, r#""""edge""""#),
+            ("", r#""""#),
+        ] {
+            assert_eq!(ident(name), quoted);
+            let mut sql = Sql::new("");
+            sql.ident(name);
+            assert_eq!(sql.text(), quoted);
+        }
+        let mut sql = Sql::new("SELECT ");
+        sql.column("t", "c").push(" LIMIT ").number(51);
+        sql.param(Param::Int(1));
+        assert_eq!(sql.text(), r#"SELECT "t"."c" LIMIT 51$1"#);
+    }
 }

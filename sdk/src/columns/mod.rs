@@ -114,7 +114,7 @@ impl JsonRows<'_> {
 
     /// The JSON serde_json would write, written directly.
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4096);
+        let mut out = crate::http::json_body();
         json::write_rows(self.page, self.with_id, &mut out);
         out
     }
@@ -150,7 +150,7 @@ impl JsonPage<'_> {
     /// The JSON serde_json would write, written directly: a response body
     /// for [`Response::json_bytes`](crate::Response::json_bytes).
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4096);
+        let mut out = crate::http::json_body();
         json::write_page(self.rows.page, self.rows.with_id, &mut out);
         out
     }
