@@ -15,10 +15,12 @@
 //! - [`users`]: users and API tokens.
 //! - [`session`]: a unit of work shared by the host and plugin calls.
 //! - [`kv_cache`]: committed plugin key-value entries, kept in memory.
+//! - [`sqlite_library`]: process-wide settings of the SQLite library.
 
 pub mod kv_cache;
 pub mod plugins;
 pub mod session;
+pub mod sqlite_library;
 pub mod users;
 
 use anyhow::Context;
@@ -72,6 +74,7 @@ impl Db {
         };
         let db = match backend {
             Backend::Sqlite => {
+                sqlite_library::configure();
                 let options = || {
                     AnyPoolOptions::new()
                         .acquire_timeout(Duration::from_secs(10))
