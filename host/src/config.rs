@@ -54,6 +54,10 @@ pub struct ServeArgs {
     #[arg(long, env = "KAI_MAX_INSTANCES", value_name = "N")]
     pub max_instances: Option<u32>,
 
+    /// HTTP requests one plugin runs at once; more wait their turn, up to the plugin's deadline (0: no limit; plugins with outbound hosts are not limited) [default: twice the CPU cores]
+    #[arg(long, env = "KAI_PLUGIN_CONCURRENCY", value_name = "N")]
+    pub plugin_concurrency: Option<u32>,
+
     /// Instance allocator: auto (pooling, falling back), pooling or on-demand [default: auto]
     #[arg(long, env = "KAI_ALLOCATOR", value_name = "KIND")]
     pub allocator: Option<Allocator>,
@@ -128,6 +132,7 @@ struct FileConfig {
     plugin_timeout_ms: Option<u64>,
     plugin_memory_mib: Option<u64>,
     max_instances: Option<u32>,
+    plugin_concurrency: Option<u32>,
     allocator: Option<Allocator>,
     log_format: Option<LogFormat>,
     max_document_bytes: Option<usize>,
@@ -154,6 +159,8 @@ pub struct Config {
     pub plugin_timeout_ms: u64,
     pub plugin_memory_mib: u64,
     pub max_instances: u32,
+    /// HTTP requests one plugin runs at once (0: no limit).
+    pub plugin_concurrency: u32,
     pub allocator: Allocator,
     pub log_format: LogFormat,
     pub max_document_bytes: usize,
@@ -218,6 +225,10 @@ impl ServeArgs {
                 .or(file.plugin_memory_mib)
                 .unwrap_or(64),
             max_instances: self.max_instances.or(file.max_instances).unwrap_or(256),
+            plugin_concurrency: self
+                .plugin_concurrency
+                .or(file.plugin_concurrency)
+                .unwrap_or_else(default_plugin_concurrency),
             allocator: self.allocator.or(file.allocator).unwrap_or(Allocator::Auto),
             log_format: self
                 .log_format
@@ -268,6 +279,14 @@ impl ServeArgs {
     }
 }
 
+/// Twice the cores: enough requests in flight to keep every core busy while
+/// others wait on the database, few enough that their instances' memory and
+/// fiber stacks stay in the CPU's caches (see docs/BENCHMARKS.md, "Turns").
+fn default_plugin_concurrency() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    u32::try_from(cores * 2).unwrap_or(u32::MAX)
+}
+
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the config file {}", path.display()))?;
@@ -282,7 +301,11 @@ mod tests {
     fn flags_override_the_file_which_overrides_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kai.toml");
-        std::fs::write(&file, "plugin_timeout_ms = 2000\nmax_instances = 9\n").unwrap();
+        std::fs::write(
+            &file,
+            "plugin_timeout_ms = 2000\nmax_instances = 9\nplugin_concurrency = 0\n",
+        )
+        .unwrap();
         let config = ServeArgs {
             config: Some(file),
             max_instances: Some(3),
@@ -293,6 +316,13 @@ mod tests {
         assert_eq!(config.plugin_timeout_ms, 2000);
         assert_eq!(config.max_instances, 3);
         assert_eq!(config.plugin_memory_mib, 64);
+        // 0 turns the per-plugin limit off; it is not replaced by the default.
+        assert_eq!(config.plugin_concurrency, 0);
+        let cores = std::thread::available_parallelism().unwrap().get() as u32;
+        assert_eq!(
+            ServeArgs::default().resolve().unwrap().plugin_concurrency,
+            2 * cores
+        );
     }
 
     #[test]

@@ -182,6 +182,66 @@ async fn the_operator_cap_wins_over_what_a_plugin_asks() {
     server.stop().await;
 }
 
+// Two workers: the spinning guest yields only at epoch ticks, and on one
+// thread it would slow everything else down to its tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugins_requests_take_turns_and_other_plugins_keep_their_own() {
+    let server = Setup::new()
+        .await
+        .plugins_dir(&[
+            ("misbehave.wasm", wasm("misbehave")),
+            ("hello.wasm", wasm("hello")),
+        ])
+        // misbehave asks for a 1 s deadline itself.
+        .configure(|c| c.plugin_concurrency = 1)
+        .start()
+        .await;
+    let (_, body) = server.admin_get("/api/v1/admin/plugins").await;
+    let misbehave = body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "misbehave")
+        .unwrap()
+        .clone();
+    assert_eq!(misbehave["limits"]["concurrent_requests"], 1);
+
+    // A request that spins until its deadline takes misbehave's one turn.
+    let url = server.url("/api/v1/misbehave/loop");
+    let token = server.admin_token.clone();
+    let spinning = tokio::spawn(async move {
+        let response = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        response.status().as_u16()
+    });
+    // Let it start (not a measurement: the checks below hold for any delay
+    // shorter than its deadline).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // Another plugin has turns of its own.
+    let (status, body) = server.admin_get("/api/v1/hello/turns").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !spinning.is_finished(),
+        "hello answered only after misbehave's request ended"
+    );
+
+    // misbehave's next request waits for the turn, and gets it when the
+    // spinning one is stopped at its deadline, instead of failing.
+    let (status, body) = server.admin_get("/api/v1/misbehave/ok").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        spinning.is_finished(),
+        "a second request ran while the first held the only turn"
+    );
+    assert_eq!(spinning.await.unwrap(), 504);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_restart_brings_back_the_same_plugins_and_admin() {
     let server = TestServer::with_fixture("misbehave").await;

@@ -30,6 +30,8 @@ pub struct RuntimeSettings {
     pub timeout: Duration,
     pub memory_bytes: usize,
     pub max_instances: u32,
+    /// HTTP requests one plugin runs at once (0: no limit).
+    pub request_concurrency: u32,
     pub pooling: bool,
     /// Where compiled components are cached; `None` compiles every time.
     pub cache_dir: Option<std::path::PathBuf>,
@@ -97,6 +99,7 @@ impl Runtime {
         EffectiveLimits {
             timeout: self.settings.timeout,
             memory_bytes: self.settings.memory_bytes,
+            concurrent_requests: self.settings.request_concurrency,
         }
     }
 
@@ -115,6 +118,14 @@ impl Runtime {
             memory_bytes: asked_memory.map_or(self.settings.memory_bytes, |m| {
                 m.min(self.settings.memory_bytes)
             }),
+            // A plugin that calls other servers spends its requests waiting
+            // on the network, not the CPU: a limit sized for the cores would
+            // cap it at a few requests per round trip.
+            concurrent_requests: if manifest.capabilities.outbound_hosts.is_empty() {
+                self.settings.request_concurrency
+            } else {
+                0
+            },
         }
     }
 }

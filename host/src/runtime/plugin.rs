@@ -1,6 +1,7 @@
 //! A loaded plugin: its compiled component, its `InstancePre` (imports
 //! resolved once, so each request only instantiates), its checked manifest
-//! and the limits it runs under.
+//! and the limits it runs under, including how many of its HTTP requests
+//! run at once (the rest wait their turn, up to the plugin's deadline).
 //!
 //! [`Runtime::load`](super::Runtime::load) builds one from wasm bytes, and
 //! refuses, with a message naming the cause, anything that is not a
@@ -14,6 +15,7 @@ use super::manifest::{Manifest, ManifestError};
 use crate::query::schema::TableSchema;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
@@ -27,6 +29,8 @@ pub struct EffectiveLimits {
     )]
     pub timeout: Duration,
     pub memory_bytes: usize,
+    /// HTTP requests run at once; 0 for no limit.
+    pub concurrent_requests: u32,
 }
 
 /// A plugin ready to serve calls.
@@ -41,6 +45,8 @@ pub struct LoadedPlugin {
     tables: Vec<TableSchema>,
     pre: PluginPre<CallState>,
     exports: Exports,
+    /// One permit per request that may run at once; `None`: no limit.
+    turns: Option<Semaphore>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -113,8 +119,11 @@ impl LoadedPlugin {
             .iter()
             .map(|model| model.table_schema(&manifest.name))
             .collect();
+        let limits = runtime.effective_limits(&manifest);
         Ok(LoadedPlugin {
-            limits: runtime.effective_limits(&manifest),
+            turns: (limits.concurrent_requests > 0)
+                .then(|| Semaphore::new(limits.concurrent_requests as usize)),
+            limits,
             tables,
             manifest,
             sha256: hex::encode(Sha256::digest(wasm)),
@@ -138,12 +147,31 @@ impl LoadedPlugin {
         Call::new(&self.pre, &self.manifest.name, self.limits, context)
     }
 
-    /// Handles one HTTP request in a fresh instance.
+    /// Handles one HTTP request in a fresh instance, once one of the
+    /// plugin's turns is free.
+    ///
+    /// Only requests take turns. Events are not limited here: a
+    /// transactional hook runs inside a write that holds the database's
+    /// writer, and a hook a plugin's own write sets off runs inside that
+    /// plugin's request, which already holds a turn; making either wait
+    /// could stall every writer, or deadlock.
     pub async fn handle(
         &self,
         context: CallContext,
         request: WitRequest,
     ) -> Result<WitResponse, CallError> {
+        let _turn = match &self.turns {
+            Some(turns) => Some(
+                tokio::time::timeout(self.limits.timeout, turns.acquire())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .ok_or_else(|| CallError::Busy {
+                        plugin: self.manifest.name.clone(),
+                    })?,
+            ),
+            None => None,
+        };
         self.call(context).handle(&self.exports, request).await
     }
 
