@@ -21,6 +21,19 @@ async fn refusal(server: &TestServer, file: &str) -> String {
         .to_string()
 }
 
+/// The admin API's entry for the loaded plugin `name`.
+async fn plugin_entry(server: &TestServer, name: &str) -> Value {
+    let (status, body) = server.admin_get("/api/v1/admin/plugins").await;
+    assert_eq!(status, 200);
+    body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not loaded: {body}"))
+        .clone()
+}
+
 fn plugin_names(body: &Value) -> Vec<String> {
     body["plugins"]
         .as_array()
@@ -143,14 +156,7 @@ async fn admin_lists_plugins_and_the_full_route_table() {
 #[tokio::test]
 async fn a_plugin_asking_for_less_time_gets_it() {
     let server = TestServer::with_fixture("misbehave").await;
-    let (_, body) = server.admin_get("/api/v1/admin/plugins").await;
-    let misbehave = body["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "misbehave")
-        .unwrap()
-        .clone();
+    let misbehave = plugin_entry(&server, "misbehave").await;
     assert_eq!(misbehave["limits"]["timeout_ms"], 1000);
     assert_eq!(misbehave["source"], "directory");
     server.stop().await;
@@ -167,14 +173,7 @@ async fn the_operator_cap_wins_over_what_a_plugin_asks() {
         })
         .start()
         .await;
-    let (_, body) = server.admin_get("/api/v1/admin/plugins").await;
-    let limits = body["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "misbehave")
-        .unwrap()["limits"]
-        .clone();
+    let limits = plugin_entry(&server, "misbehave").await["limits"].clone();
     assert_eq!(limits["timeout_ms"], 300);
     assert_eq!(limits["memory_bytes"], 16 << 20);
     let (status, _) = server.admin_get("/api/v1/misbehave/loop").await;
@@ -196,14 +195,7 @@ async fn a_plugins_requests_take_turns_and_other_plugins_keep_their_own() {
         .configure(|c| c.plugin_concurrency = 1)
         .start()
         .await;
-    let (_, body) = server.admin_get("/api/v1/admin/plugins").await;
-    let misbehave = body["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "misbehave")
-        .unwrap()
-        .clone();
+    let misbehave = plugin_entry(&server, "misbehave").await;
     assert_eq!(misbehave["limits"]["concurrent_requests"], 1);
 
     // A request that spins until its deadline takes misbehave's one turn.
