@@ -52,7 +52,7 @@ impl Server {
             timeout: Duration::from_millis(config.plugin_timeout_ms),
             memory_bytes: (config.plugin_memory_mib as usize) << 20,
             max_instances: config.max_instances,
-            request_concurrency: config.plugin_concurrency,
+            concurrent_requests: config.plugin_concurrency,
             pooling: config.allocator != Allocator::OnDemand,
             cache_dir: Some(config.data_dir.join("compiled")),
         })?;

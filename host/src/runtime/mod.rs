@@ -31,7 +31,7 @@ pub struct RuntimeSettings {
     pub memory_bytes: usize,
     pub max_instances: u32,
     /// HTTP requests one plugin runs at once (0: no limit).
-    pub request_concurrency: u32,
+    pub concurrent_requests: u32,
     pub pooling: bool,
     /// Where compiled components are cached; `None` compiles every time.
     pub cache_dir: Option<std::path::PathBuf>,
@@ -99,7 +99,7 @@ impl Runtime {
         EffectiveLimits {
             timeout: self.settings.timeout,
             memory_bytes: self.settings.memory_bytes,
-            concurrent_requests: self.settings.request_concurrency,
+            concurrent_requests: self.settings.concurrent_requests,
         }
     }
 
@@ -122,7 +122,7 @@ impl Runtime {
             // on the network, not the CPU: a limit sized for the cores would
             // cap it at a few requests per round trip.
             concurrent_requests: if manifest.capabilities.outbound_hosts.is_empty() {
-                self.settings.request_concurrency
+                self.settings.concurrent_requests
             } else {
                 0
             },

@@ -15,7 +15,7 @@ use super::manifest::{Manifest, ManifestError};
 use crate::query::schema::TableSchema;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
@@ -160,19 +160,23 @@ impl LoadedPlugin {
         context: CallContext,
         request: WitRequest,
     ) -> Result<WitResponse, CallError> {
-        let _turn = match &self.turns {
-            Some(turns) => Some(
-                tokio::time::timeout(self.limits.timeout, turns.acquire())
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .ok_or_else(|| CallError::Busy {
-                        plugin: self.manifest.name.clone(),
-                    })?,
-            ),
-            None => None,
-        };
+        let _turn = self.take_turn().await?;
         self.call(context).handle(&self.exports, request).await
+    }
+
+    /// Waits for a free turn, up to the plugin's deadline; `None` when the
+    /// plugin is not limited. The turn is given back when the permit drops.
+    async fn take_turn(&self) -> Result<Option<SemaphorePermit<'_>>, CallError> {
+        let Some(turns) = &self.turns else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(self.limits.timeout, turns.acquire()).await {
+            // The semaphore is never closed, so acquiring fails only by time.
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(_)) | Err(_) => Err(CallError::Busy {
+                plugin: self.manifest.name.clone(),
+            }),
+        }
     }
 
     /// Delivers one event to a fresh instance; the inner error is the
