@@ -79,6 +79,18 @@ async fn a_memory_bomb_gets_500_and_the_server_lives() {
 }
 
 #[tokio::test]
+async fn a_request_may_allocate_and_free_far_more_than_its_memory_limit() {
+    // 160 rounds of a 4 MiB block and 2,000 short strings: 640 MiB through
+    // a 64 MiB memory. Freed memory must be reused, past the SDK's arena.
+    let server = TestServer::with_fixture("misbehave").await;
+    let (status, body) = server.admin_get("/api/v1/misbehave/churn").await;
+    assert_eq!(status, 200, "{body}");
+    let rounds_sum: u64 = (0..160).sum();
+    assert_eq!(body["checksum"], rounds_sum + 160 * 2_000);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_panic_gets_500_without_leaking_the_panic_text() {
     let server = TestServer::with_fixture("misbehave").await;
     let (status, body) = server.admin_get("/api/v1/misbehave/panic").await;

@@ -30,6 +30,8 @@
 //! [`testing`] calls them without a server.
 //!
 //! ## Layout
+//! - [`allocator`]: the bump arena plugins allocate from, installed by
+//!   [`plugin!`].
 //! - [`plugin`]: the [`Plugin`] builder (manifest plus handlers) and dispatch.
 //! - [`http`]: [`Request`], [`Response`] and [`Error`].
 //! - [`log`]: logging into the host's log.
@@ -46,6 +48,7 @@
 //! - [`bindings`]: the raw generated WIT bindings, for what the wrappers
 //!   do not cover.
 
+pub mod allocator;
 pub mod bindings;
 pub mod columns;
 pub mod credentials;
@@ -92,9 +95,22 @@ pub mod prelude {
 /// ```ignore
 /// kai_sdk::plugin!(plugin);
 /// ```
+///
+/// The WebAssembly build allocates from [`allocator::PluginAllocator`], a
+/// bump arena in front of the system allocator, made for instances that
+/// live for one call. A crate that sets its own `#[global_allocator]`
+/// exports with `kai_sdk::plugin!(plugin, own_allocator)` instead.
 #[macro_export]
 macro_rules! plugin {
     ($build:path) => {
+        $crate::plugin!($build, own_allocator);
+
+        #[cfg(target_arch = "wasm32")]
+        #[global_allocator]
+        static __KAI_PLUGIN_ALLOCATOR: $crate::allocator::PluginAllocator =
+            $crate::allocator::PluginAllocator::new();
+    };
+    ($build:path, own_allocator) => {
         #[doc(hidden)]
         pub struct __KaiPluginExport;
 
