@@ -86,6 +86,30 @@ fn write_str(text: &str, out: &mut Vec<u8>) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    if is_plain(bytes) {
+        // Most text in a listing (ids, hashes, names) needs no escaping:
+        // one check, one copy.
+        out.extend_from_slice(bytes);
+    } else {
+        write_escaped(bytes, out);
+    }
+    out.push(b'"');
+}
+
+/// Whether no byte of `bytes` needs escaping, checked eight bytes at a
+/// time. The last word may overlap the one before it; checking some bytes
+/// twice is cheaper than checking the tail byte by byte.
+fn is_plain(bytes: &[u8]) -> bool {
+    if bytes.len() < 8 {
+        return bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
+    }
+    let word_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("eight bytes"));
+    let last = bytes.len() - 8;
+    (0..last).step_by(8).all(|i| !needs_escape(word_at(i))) && !needs_escape(word_at(last))
+}
+
+/// Writes `bytes`, some of which need escaping, without the quotes.
+fn write_escaped(bytes: &[u8], out: &mut Vec<u8>) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -127,7 +151,6 @@ fn write_str(text: &str, out: &mut Vec<u8>) {
         start = i;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 /// Whether any of the eight bytes of `word` is a control character, `"` or
@@ -175,6 +198,20 @@ mod tests {
                 s.push_str("tail of the string");
                 samples.push(s);
             }
+        }
+        // One special character at every position of strings around the
+        // eight-byte word boundaries, where the plain-text check changes
+        // from bytes to words and its last word overlaps.
+        for len in 1..=20 {
+            for position in 0..len {
+                for special in ["\u{0}", "\u{1f}", "\"", "\\", "é"] {
+                    let mut s = "x".repeat(position);
+                    s.push_str(special);
+                    s.push_str(&"y".repeat(len - position - 1));
+                    samples.push(s);
+                }
+            }
+            samples.push("z".repeat(len));
         }
         for sample in &samples {
             assert_eq!(
