@@ -38,6 +38,7 @@ use axum::handler::Handler;
 use axum::http::{HeaderName, Request};
 use axum::routing::{MethodFilter, on};
 use std::time::Duration;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -94,14 +95,21 @@ impl CoreApi {
     }
 
     /// The complete application: core routes, plugin fallback, middleware.
+    ///
+    /// The middleware wraps the whole router once, around routing, instead
+    /// of through `Router::layer`, which wraps every route and the fallback
+    /// in each layer, each in a box of its own: a request then cloned a
+    /// chain of some 30 boxed services (each an allocation) on its way to
+    /// a handler.
     pub fn into_app(self, state: AppState) -> Router {
         let max_body = state.config.max_body_bytes;
-        self.router
+        let router = self
+            .router
             .fallback(plugin_proxy::dispatch)
-            .layer(DefaultBodyLimit::max(max_body))
-            .layer(axum::middleware::map_response(error::json_errors))
-            .layer(CatchPanicLayer::new())
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .with_state(state);
+        // The first layer is the outermost.
+        let app = ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|request: &Request<_>| {
@@ -120,21 +128,25 @@ impl CoreApi {
                     })
                     // Failures are already in the response line with their status.
                     .on_failure(())
-                    .on_response(
-                        |response: &axum::response::Response,
-                         latency: Duration,
-                         _: &tracing::Span| {
-                            tracing::info!(
-                                status = response.status().as_u16(),
-                                latency_us = latency.as_micros() as u64,
-                                "response"
-                            );
-                        },
-                    ),
+                    .on_response(log_response),
             )
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-            .with_state(state)
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(CatchPanicLayer::new())
+            .layer(axum::middleware::map_response(error::json_errors))
+            .layer(DefaultBodyLimit::max(max_body))
+            .service(router);
+        // Back into a `Router`, the type servers and tests take.
+        Router::new().fallback_service(app)
     }
+}
+
+/// The response line of the request's span.
+fn log_response<B>(response: &axum::http::Response<B>, latency: Duration, _: &tracing::Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_us = latency.as_micros() as u64,
+        "response"
+    );
 }
 
 impl Default for CoreApi {
