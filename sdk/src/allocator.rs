@@ -48,9 +48,10 @@ pub struct RequestArena<const BYTES: usize> {
 }
 
 // SAFETY: a `wasm32-wasip2` plugin has one thread, so the cells are never
-// used concurrently. Natively the type is not `Sync`, so it cannot be a
-// global allocator there.
-#[cfg(target_arch = "wasm32")]
+// used concurrently. Natively, and on WebAssembly with threads (atomics),
+// the type is not `Sync`, so it cannot be a global allocator there: a
+// threaded build fails to compile instead of racing on `next`.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 unsafe impl<const BYTES: usize> Sync for RequestArena<BYTES> {}
 
 impl<const BYTES: usize> RequestArena<BYTES> {
