@@ -65,7 +65,8 @@ impl<const BYTES: usize> RequestArena<BYTES> {
     }
 
     /// Bytes of the arena handed out so far, freed or not.
-    pub fn used(&self) -> usize {
+    #[cfg(test)]
+    fn used(&self) -> usize {
         self.next.get()
     }
 
@@ -185,6 +186,13 @@ mod tests {
         arena.offset_of(ptr).is_some()
     }
 
+    /// Whether the `len` bytes at `ptr` are all `byte`.
+    unsafe fn all_bytes(ptr: *mut u8, len: usize, byte: u8) -> bool {
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+            .iter()
+            .all(|&b| b == byte)
+    }
+
     #[test]
     fn blocks_come_from_the_arena_aligned_and_apart() {
         let arena = RequestArena::<1024>::new();
@@ -261,19 +269,11 @@ mod tests {
             arena.dealloc(dirty, layout(64, 8));
             let zeroed = arena.alloc_zeroed(layout(64, 8));
             assert_eq!(zeroed, dirty, "the freed block is handed out again");
-            assert!(
-                std::slice::from_raw_parts(zeroed, 64)
-                    .iter()
-                    .all(|&b| b == 0)
-            );
+            assert!(all_bytes(zeroed, 64, 0));
 
             let big = arena.alloc_zeroed(layout(8192, 8));
             assert!(!in_arena(&arena, big));
-            assert!(
-                std::slice::from_raw_parts(big, 8192)
-                    .iter()
-                    .all(|&b| b == 0)
-            );
+            assert!(all_bytes(big, 8192, 0));
             arena.dealloc(big, layout(8192, 8));
         }
     }
@@ -311,11 +311,7 @@ mod tests {
             buffer.write_bytes(9, 100);
             let moved = arena.realloc(buffer, layout(100, 1), 10_000);
             assert!(!in_arena(&arena, moved));
-            assert!(
-                std::slice::from_raw_parts(moved, 100)
-                    .iter()
-                    .all(|&b| b == 9)
-            );
+            assert!(all_bytes(moved, 100, 9));
             let moved_again = arena.realloc(moved, layout(10_000, 1), 20_000);
             assert_eq!(*moved_again.add(99), 9);
             arena.dealloc(moved_again, layout(20_000, 1));
