@@ -147,6 +147,46 @@ async fn a_plugin_has_no_files_environment_clock_or_network() {
 }
 
 #[tokio::test]
+async fn a_plugins_standard_streams_lead_nowhere_and_exit_fails_the_request() {
+    let server = TestServer::with_fixture("misbehave").await;
+    let (status, body) = server.admin_get("/api/v1/misbehave/stdio").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stderr_ok"], true, "{body}");
+    assert_eq!(body["stdin"], "", "stdin is at its end: {body}");
+    assert_eq!(body["terminal"], false, "{body}");
+
+    let (status, body) = server.admin_get("/api/v1/misbehave/exit").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (500, Some("plugin_failed")),
+        "{body}"
+    );
+    let (status, _) = server.admin_get("/api/v1/misbehave/ok").await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stack_overflow_fails_that_request_only() {
+    let server = TestServer::with_fixture("misbehave").await;
+    // 1 KiB frames: 64 fit in the plugin's stack (1 MiB, Rust's default for
+    // wasm32)...
+    let (status, body) = server.admin_get("/api/v1/misbehave/recurse/64").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sum"], 64 * 65 / 2, "{body}");
+    // ...4,096 do not.
+    let (status, body) = server.admin_get("/api/v1/misbehave/recurse/4096").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (500, Some("plugin_failed")),
+        "{body}"
+    );
+    let (status, body) = server.admin_get("/api/v1/misbehave/recurse/8").await;
+    assert_eq!((status, body["sum"].as_u64()), (200, Some(8 * 9 / 2)));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn plugins_run_on_the_on_demand_allocator_too() {
     let server = Setup::new()
         .await

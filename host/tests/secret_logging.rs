@@ -155,9 +155,15 @@ async fn a_plugin_panic_message_reaches_the_log_and_not_the_client() {
     );
     let panic_text = "the misbehave plugin panicked on purpose";
     assert!(!body.to_string().contains(panic_text), "{body}");
-    // A request that does not panic logs no guest output.
+    // A request that does not fail logs no guest output, even when it
+    // wrote to stderr.
     let (status, _) = server.admin_get("/api/v1/misbehave/ok").await;
     assert_eq!(status, 200);
+    let (status, _) = server.admin_get("/api/v1/misbehave/stdio").await;
+    assert_eq!(status, 200);
+    // Exiting fails the request, and says so in the log.
+    let (status, _) = server.admin_get("/api/v1/misbehave/exit").await;
+    assert_eq!(status, 500);
     server.stop().await;
 
     let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
@@ -173,11 +179,20 @@ async fn a_plugin_panic_message_reaches_the_log_and_not_the_client() {
                 .is_some_and(|l| l.contains("plugin=misbehave"))
         })
         .collect();
-    assert_eq!(warnings.len(), 1, "only the failed call logs guest output");
+    assert_eq!(warnings.len(), 2, "only the failed calls log guest output");
     let warning = &text[warnings[0]..];
     assert!(
         warning.starts_with("guest_stderr=thread '<unnamed>'") && warning.contains("panicked at"),
         "{warning}"
     );
     assert!(warning.contains(panic_text), "{warning}");
+    assert!(
+        !text.contains("wrote this to stderr"),
+        "a successful call logged its stderr"
+    );
+    let exit = text[warnings[1]..].lines().next().unwrap();
+    assert!(
+        exit.starts_with("guest_stderr=the plugin called exit (status: failure)"),
+        "{exit}"
+    );
 }

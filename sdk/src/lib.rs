@@ -45,6 +45,8 @@
 //! - [`events`]: the core events a plugin can subscribe to.
 //! - [`host`]: errors of host calls.
 //! - [`testing`]: drive a plugin natively in unit tests.
+//! - `stdio` (wasm only): the standard streams, environment and exit,
+//!   provided inside the plugin so that it imports no WASI interface.
 //! - [`bindings`]: the raw generated WIT bindings, for what the wrappers
 //!   do not cover.
 
@@ -62,6 +64,8 @@ pub mod outbound;
 pub mod persistence;
 pub mod plugin;
 pub mod query;
+#[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
+mod stdio;
 pub mod testing;
 
 pub use bindings::kai::fusion::types::Principal;
@@ -70,10 +74,10 @@ pub use http::{Error, Request, Response};
 pub use plugin::{ModelSource, Plugin, Route};
 
 /// The version of the `kai:fusion` WIT package this SDK was built against.
-pub const HOST_API_VERSION: &str = "0.1.1";
+pub const HOST_API_VERSION: &str = "0.1.2";
 
 /// The host API requirement a plugin states unless it sets its own.
-pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.1.1";
+pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.1.2";
 
 /// Everything a typical plugin needs, in one import.
 pub mod prelude {

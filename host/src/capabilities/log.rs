@@ -1,9 +1,11 @@
 //! `kai:fusion/log`: a plugin's log lines go into the host's log, tagged with
 //! the plugin's name and the request id. Lines are truncated and counted so
-//! a chatty or hostile plugin cannot flood the log.
+//! a chatty or hostile plugin cannot flood the log. What a plugin writes to
+//! stderr arrives here too, eight bytes a call, and is kept (up to a cap)
+//! for the warning logged if the call fails.
 
 use crate::runtime::bindings::kai::fusion::log::{Host, Level};
-use crate::runtime::call::CallState;
+use crate::runtime::call::{CallState, STDERR_CAPTURE_BYTES};
 
 /// Longest line kept from a plugin, in bytes.
 const MAX_LINE_BYTES: usize = 4 * 1024;
@@ -31,6 +33,13 @@ impl Host for CallState {
                 "plugin log budget exhausted; further lines of this call are dropped"
             );
         }
+        Ok(())
+    }
+
+    async fn write_stderr(&mut self, bytes: u64, len: u8) -> wasmtime::Result<()> {
+        let room = STDERR_CAPTURE_BYTES.saturating_sub(self.stderr.len());
+        let len = usize::from(len).min(8).min(room);
+        self.stderr.extend_from_slice(&bytes.to_le_bytes()[..len]);
         Ok(())
     }
 }

@@ -24,7 +24,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// How much of a guest's stderr (panic messages) we keep for the log.
-const STDERR_CAPTURE_BYTES: usize = 8 * 1024;
+pub(crate) const STDERR_CAPTURE_BYTES: usize = 8 * 1024;
 
 /// Extra time the host-side timer allows beyond the guest's deadline, so
 /// the epoch deadline (which names the cause precisely) normally fires first.
@@ -63,6 +63,10 @@ pub struct CallState {
     /// message to stderr, mostly), and most calls never touch it, so they
     /// need not pay for a context and an stderr buffer they drop unused.
     wasi: Option<Wasi>,
+    /// What the guest wrote to stderr through `kai:fusion/log.write-stderr`
+    /// (kai-sdk plugins), up to [`STDERR_CAPTURE_BYTES`]; plugins that
+    /// write to `wasi:cli/stderr` instead fill the WASI context's pipe.
+    pub(crate) stderr: Vec<u8>,
     table: ResourceTable,
     limiter: Limiter,
     deadline: Instant,
@@ -84,11 +88,14 @@ impl WasiView for CallState {
 }
 
 impl CallState {
-    /// What the guest wrote to stderr in this call (panic messages).
+    /// What the guest wrote to stderr in this call (panic messages), by
+    /// either way out.
     fn stderr(&self) -> String {
-        self.wasi.as_ref().map_or_else(String::new, |wasi| {
-            String::from_utf8_lossy(&wasi.stderr.contents()).into_owned()
-        })
+        let mut text = String::from_utf8_lossy(&self.stderr).into_owned();
+        if let Some(wasi) = &self.wasi {
+            text.push_str(&String::from_utf8_lossy(&wasi.stderr.contents()));
+        }
+        text
     }
 }
 
@@ -233,6 +240,7 @@ impl<'a> Call<'a> {
         let started = Instant::now();
         let state = CallState {
             wasi: None,
+            stderr: Vec::new(),
             table: ResourceTable::new(),
             limiter: Limiter {
                 max_memory_bytes: limits.memory_bytes,
