@@ -14,8 +14,8 @@
 //!
 //! wasi-libc calls each import through a symbol of its own
 //! (`__wasm_import_<interface>_<function>`); defining those symbols here
-//! makes the linker resolve the calls to these functions instead of
-//! importing them. What a plugin sees is what the host gave it before:
+//! (16 of the 19, and stdin's reads) makes the linker resolve the calls to
+//! these functions instead of importing them. What a plugin sees is what the host gave it before:
 //!
 //! - no environment variables;
 //! - stdin at its end, not a terminal; stdout discarded;
@@ -38,7 +38,8 @@
 //! The signatures are the canonical ABI of WASI 0.2.0, which is frozen. A
 //! wasi-libc that named its imports differently would leave these symbols
 //! unused and import WASI again: slower, and still correct. A host test
-//! checks that the bundled plugins import no WASI interface.
+//! checks that the bundled plugins import neither `wasi:cli` nor WASI's
+//! streams.
 
 use crate::bindings::kai::fusion::log::write_stderr;
 use core::sync::atomic::{AtomicUsize, Ordering};
