@@ -149,6 +149,7 @@ async fn a_plugin_has_no_files_environment_clock_or_network() {
 #[tokio::test]
 async fn a_plugins_standard_streams_lead_nowhere_and_exit_fails_the_request() {
     let server = TestServer::with_fixture("misbehave").await;
+    // The route also closes stdout and stderr after writing to them.
     let (status, body) = server.admin_get("/api/v1/misbehave/stdio").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["stderr_ok"], true, "{body}");

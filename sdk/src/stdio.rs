@@ -14,7 +14,7 @@
 //!
 //! wasi-libc calls each import through a symbol of its own
 //! (`__wasm_import_<interface>_<function>`); defining those symbols here
-//! (16 of the 19, and stdin's reads) makes the linker resolve the calls to
+//! (16 of the 19, and stdin's `subscribe` and reads) makes the linker resolve the calls to
 //! these functions instead of importing them. What a plugin sees is what the host gave it before:
 //!
 //! - no environment variables;
@@ -31,9 +31,12 @@
 //! are numbered from the top of the range, away from the host's own.
 //! Pollables and errors stay WASI's: a plugin that sleeps waits on a real
 //! clock pollable, which only the host can block on. Those imports take
-//! integers only, so they cost little and need no shim; wasi-libc blocks
-//! on a standard stream only when a write has no room, which never
-//! happens here.
+//! integers only, so they cost little and need no shim. The standard
+//! streams have no pollable (subscribing answers handle 0, which
+//! wasi-libc takes for none and never drops): a write never has to wait,
+//! since there is always room, so wasi-libc never blocks on one. Only
+//! `poll(2)` on a standard stream would hand that 0 to the host, which
+//! traps the call.
 //!
 //! The signatures are the canonical ABI of WASI 0.2.0, which is frozen. A
 //! wasi-libc that named its imports differently would leave these symbols
@@ -48,9 +51,11 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 const STDIN: i32 = i32::MAX;
 const STDOUT: i32 = i32::MAX - 1;
 const STDERR: i32 = i32::MAX - 2;
-/// What subscribing to a standard stream gives: a pollable that nothing
-/// waits on, since the streams never make anyone wait.
-const STREAM_POLLABLE: i32 = i32::MAX - 3;
+/// What subscribing to a standard stream gives: no pollable. Component
+/// handles start at 1, and wasi-libc keeps a 0 as "none", so it never
+/// passes this to the host's `[resource-drop]pollable` when it closes the
+/// stream.
+const NO_POLLABLE: i32 = 0;
 
 /// Bytes of stderr forwarded to the host; the host keeps no more than this
 /// either, so the rest is dropped here without a host call.
@@ -129,7 +134,8 @@ unsafe extern "C" fn __wasm_import_streams_method_output_stream_write(
     len: usize,
     ret: *mut u8,
 ) {
-    if stream == STDERR {
+    // `write(2, NULL, 0)` is legal C and reaches here with a null pointer.
+    if stream == STDERR && len > 0 {
         // SAFETY: wasi-libc passes a buffer of `len` bytes in this memory.
         forward_stderr(unsafe { core::slice::from_raw_parts(contents, len) });
     }
@@ -151,12 +157,12 @@ unsafe extern "C" fn __wasm_import_streams_method_output_stream_blocking_flush(
 /// func() -> pollable`.
 #[unsafe(no_mangle)]
 extern "C" fn __wasm_import_streams_method_output_stream_subscribe(_stream: i32) -> i32 {
-    STREAM_POLLABLE
+    NO_POLLABLE
 }
 
 #[unsafe(no_mangle)]
 extern "C" fn __wasm_import_streams_method_input_stream_subscribe(_stream: i32) -> i32 {
-    STREAM_POLLABLE
+    NO_POLLABLE
 }
 
 /// `[method]input-stream.read` and `blocking-read: func(len: u64) ->
