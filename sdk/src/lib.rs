@@ -46,7 +46,7 @@
 //! - [`host`]: errors of host calls.
 //! - [`testing`]: drive a plugin natively in unit tests.
 //! - `stdio` (wasm only): the standard streams, environment and exit,
-//!   provided inside the plugin so that it imports no WASI interface.
+//!   provided inside the plugin so that it imports no `wasi:cli` interface.
 //! - [`bindings`]: the raw generated WIT bindings, for what the wrappers
 //!   do not cover.
 

@@ -24,7 +24,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// How much of a guest's stderr (panic messages) we keep for the log.
-pub(crate) const STDERR_CAPTURE_BYTES: usize = 8 * 1024;
+const STDERR_CAPTURE_BYTES: usize = 8 * 1024;
 
 /// Extra time the host-side timer allows beyond the guest's deadline, so
 /// the epoch deadline (which names the cause precisely) normally fires first.
@@ -66,7 +66,7 @@ pub struct CallState {
     /// What the guest wrote to stderr through `kai:fusion/log.write-stderr`
     /// (kai-sdk plugins), up to [`STDERR_CAPTURE_BYTES`]; plugins that
     /// write to `wasi:cli/stderr` instead fill the WASI context's pipe.
-    pub(crate) stderr: Vec<u8>,
+    stderr: Vec<u8>,
     table: ResourceTable,
     limiter: Limiter,
     deadline: Instant,
@@ -88,6 +88,13 @@ impl WasiView for CallState {
 }
 
 impl CallState {
+    /// Keeps `bytes` the guest wrote to stderr, as far as the cap allows.
+    pub(crate) fn keep_stderr(&mut self, bytes: &[u8]) {
+        let room = STDERR_CAPTURE_BYTES.saturating_sub(self.stderr.len());
+        self.stderr
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
     /// What the guest wrote to stderr in this call (panic messages), by
     /// either way out.
     fn stderr(&self) -> String {
