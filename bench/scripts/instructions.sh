@@ -13,6 +13,7 @@
 # instance allocation; instantiation counts differ a little from `kai serve`.
 #
 # Usage: bench/scripts/instructions.sh [requests]   (default 500)
+# SERVERS=kai (or native) counts one server only.
 # Needs valgrind and curl, and `cargo build --release -p kai-bench` first.
 set -euo pipefail
 [ -n "${TRACE:-}" ] && set -x
@@ -92,7 +93,7 @@ per_request() {
     echo $(($(awk '/^totals:/ {print $2}' "$work/callgrind.$1.$2") / requests))
 }
 
-for server in kai native; do
+for server in ${SERVERS:-kai native}; do
     cp -r "$work/data" "$work/$server"
     if [ "$server" = kai ]; then
         command=("$bench" serve-kai --listen "127.0.0.1:$port" --data-dir "$work/$server" \

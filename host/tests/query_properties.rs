@@ -266,7 +266,31 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                     limit,
                     cursor: None,
                 };
-                if let Ok(plan) = select::build(&spec, backend) {
+                // The schema keeps the shapes it has built; a copy starts
+                // with none. Both must build exactly the same select.
+                let uncached_schema = schema.clone();
+                let uncached = select::build(
+                    &select::SelectSpec {
+                        schema: &uncached_schema,
+                        ..spec
+                    },
+                    backend,
+                );
+                let built = select::build(&spec, backend);
+                match (&built, &uncached) {
+                    (Ok(a), Ok(b)) => {
+                        prop_assert_eq!(a.sql.text(), b.sql.text());
+                        prop_assert_eq!(a.sql.params(), b.sql.params());
+                    }
+                    (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                    _ => prop_assert!(
+                        false,
+                        "cached {:?}, uncached {:?}",
+                        built.is_ok(),
+                        uncached.is_ok()
+                    ),
+                }
+                if let Ok(plan) = built {
                     prop_assert!(
                         !plan.sql.text().contains("plg_secret_vault"),
                         "{}",
@@ -285,7 +309,7 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                     let rows = result.unwrap();
                     let (page_rows, cursor) = plan.page(&rows).unwrap();
                     let by_column =
-                        columnar::page(&plan.columns, plan.returned, page_rows, cursor.clone());
+                        columnar::page(plan.columns(), plan.returned(), page_rows, cursor.clone());
                     prop_assert!(
                         by_column.is_ok(),
                         "{:?} for {}",
@@ -297,7 +321,7 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                     prop_assert_eq!(by_column.ids.ends.len(), page_rows.len());
                     for (i, row) in page_rows.iter().enumerate() {
                         let by_row = plan.read_row(row).unwrap();
-                        prop_assert_eq!(by_row.len(), plan.returned);
+                        prop_assert_eq!(by_row.len(), plan.returned());
                         prop_assert_eq!(
                             json(&Value::Uuid(text_at(&by_column.ids, i))),
                             json(&by_row[0].1)
@@ -348,6 +372,13 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
     assert!(
         executed > 40,
         "the generator should produce many valid queries, got {executed}"
+    );
+    // Valid selects were kept as shapes and reused above; never more
+    // than the bound, whatever the generator produced.
+    let kept = schema.select_shapes().len();
+    assert!(
+        (1..=kai_host::query::shapes::MAX_SHAPES).contains(&kept),
+        "the table should keep between 1 and MAX_SHAPES select shapes, kept {kept}"
     );
 
     // The bait table is untouched.

@@ -345,7 +345,7 @@ impl Host for CallState {
                     .await
                     .map_err(|e| db_error(&caller.plugin_name, e))?,
             };
-            let plan = aggregate::build(&schema, &query, scope.as_ref(), host.state.db.backend())?;
+            let plan = aggregate::build(schema, &query, scope.as_ref(), host.state.db.backend())?;
             let plugin = caller.plugin_name.as_str();
             let rows = async {
                 let mut conn = host.session.read_conn().await?;

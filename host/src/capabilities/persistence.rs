@@ -276,7 +276,7 @@ impl Caller {
             cursor: select.cursor.as_deref(),
         };
         let (plan, rows, next_cursor) = self.run_select(&spec).await?;
-        columnar::page(&plan.columns, plan.returned, &rows, next_cursor)
+        columnar::page(plan.columns(), plan.returned(), &rows, next_cursor)
             .map_err(|e| db_error(&self.plugin_name, e))
     }
 

@@ -104,7 +104,7 @@ pub async fn list(
     }];
     let plan = select::build(
         &SelectSpec {
-            schema: &schema,
+            schema,
             fields: None,
             filter: &[],
             scope: scope.as_ref(),

@@ -162,7 +162,7 @@ pub async fn query(
     let scope = super::scope_within_collection(ctx.session, ctx.actor, &query.filter).await?;
     let plan = select::build(
         &SelectSpec {
-            schema: &schema,
+            schema,
             fields: None,
             filter: &query.filter,
             scope: scope.as_ref(),

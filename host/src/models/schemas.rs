@@ -1,93 +1,111 @@
 //! The core tables as the query layer sees them: which fields plugins and
 //! REST filters may use. The column order is also the order in which
-//! [`super::collections`] and [`super::documents`] read rows.
+//! [`super::collections`] and [`super::documents`] read rows. Each is built
+//! once, so it keeps the select shapes it has checked (see
+//! [`crate::query::shapes`]).
 
 use crate::query::schema::{Column, ColumnKind, ColumnType, TableSchema};
+use std::sync::LazyLock;
 
-pub fn collections() -> TableSchema {
-    TableSchema {
-        table: "collections".into(),
-        display: "collections".into(),
-        columns: vec![
-            Column::new("id", ColumnType::Uuid, false),
-            Column::new("owner", ColumnType::Uuid, false),
-            Column::new("name", ColumnType::String, false),
-            Column::new("description", ColumnType::String, false),
-            Column::new("created_at", ColumnType::Timestamp, false),
-            Column::new("updated_at", ColumnType::Timestamp, false),
-            Column::new("metadata", ColumnType::Json, false),
-        ],
-    }
+pub fn collections() -> &'static TableSchema {
+    static SCHEMA: LazyLock<TableSchema> = LazyLock::new(|| {
+        TableSchema::new(
+            "collections",
+            "collections",
+            vec![
+                Column::new("id", ColumnType::Uuid, false),
+                Column::new("owner", ColumnType::Uuid, false),
+                Column::new("name", ColumnType::String, false),
+                Column::new("description", ColumnType::String, false),
+                Column::new("created_at", ColumnType::Timestamp, false),
+                Column::new("updated_at", ColumnType::Timestamp, false),
+                Column::new("metadata", ColumnType::Json, false),
+            ],
+        )
+    });
+    &SCHEMA
 }
 
-pub fn documents() -> TableSchema {
-    TableSchema {
-        table: "documents".into(),
-        display: "documents".into(),
-        columns: vec![
-            Column::new("id", ColumnType::Uuid, false),
-            Column::new("collection_id", ColumnType::Uuid, false),
-            Column::new("owner", ColumnType::Uuid, false),
-            Column::new("title", ColumnType::String, false),
-            Column::new("content", ColumnType::String, false),
-            Column::new("format", ColumnType::String, false),
-            Column::new("content_hash", ColumnType::String, false),
-            Column::new("word_count", ColumnType::Int, false),
-            Column::new("size_bytes", ColumnType::Int, false),
-            Column::new("version", ColumnType::Int, false),
-            Column::new("created_at", ColumnType::Timestamp, false),
-            Column::new("updated_at", ColumnType::Timestamp, false),
-            Column::new("archived_at", ColumnType::Timestamp, true),
-            Column::new("tags", ColumnType::Json, false),
-            Column::new("metadata", ColumnType::Json, false),
-            Column {
-                name: "tag".into(),
-                ty: ColumnType::String,
-                nullable: false,
-                kind: ColumnKind::DocumentTag,
-            },
-        ],
-    }
+pub fn documents() -> &'static TableSchema {
+    static SCHEMA: LazyLock<TableSchema> = LazyLock::new(|| {
+        TableSchema::new(
+            "documents",
+            "documents",
+            vec![
+                Column::new("id", ColumnType::Uuid, false),
+                Column::new("collection_id", ColumnType::Uuid, false),
+                Column::new("owner", ColumnType::Uuid, false),
+                Column::new("title", ColumnType::String, false),
+                Column::new("content", ColumnType::String, false),
+                Column::new("format", ColumnType::String, false),
+                Column::new("content_hash", ColumnType::String, false),
+                Column::new("word_count", ColumnType::Int, false),
+                Column::new("size_bytes", ColumnType::Int, false),
+                Column::new("version", ColumnType::Int, false),
+                Column::new("created_at", ColumnType::Timestamp, false),
+                Column::new("updated_at", ColumnType::Timestamp, false),
+                Column::new("archived_at", ColumnType::Timestamp, true),
+                Column::new("tags", ColumnType::Json, false),
+                Column::new("metadata", ColumnType::Json, false),
+                Column {
+                    name: "tag".into(),
+                    ty: ColumnType::String,
+                    nullable: false,
+                    kind: ColumnKind::DocumentTag,
+                },
+            ],
+        )
+    });
+    &SCHEMA
 }
 
-pub fn document_tags() -> TableSchema {
-    TableSchema {
-        table: "document_tags".into(),
-        display: "document-tags".into(),
-        columns: vec![
-            Column::new("document_id", ColumnType::Uuid, false),
-            Column::new("collection_id", ColumnType::Uuid, false),
-            Column::new("owner", ColumnType::Uuid, false),
-            Column::new("tag", ColumnType::String, false),
-        ],
-    }
+pub fn document_tags() -> &'static TableSchema {
+    static SCHEMA: LazyLock<TableSchema> = LazyLock::new(|| {
+        TableSchema::new(
+            "document_tags",
+            "document-tags",
+            vec![
+                Column::new("document_id", ColumnType::Uuid, false),
+                Column::new("collection_id", ColumnType::Uuid, false),
+                Column::new("owner", ColumnType::Uuid, false),
+                Column::new("tag", ColumnType::String, false),
+            ],
+        )
+    });
+    &SCHEMA
 }
 
-pub fn collection_stats() -> TableSchema {
-    TableSchema {
-        table: "collection_stats".into(),
-        display: "collection-stats".into(),
-        columns: vec![
-            Column::new("collection_id", ColumnType::Uuid, false),
-            Column::new("owner", ColumnType::Uuid, false),
-            Column::new("format", ColumnType::String, false),
-            Column::new("archived", ColumnType::Bool, false),
-            Column::new("documents", ColumnType::Int, false),
-            Column::new("size_bytes", ColumnType::Int, false),
-            Column::new("word_count", ColumnType::Int, false),
-        ],
-    }
+pub fn collection_stats() -> &'static TableSchema {
+    static SCHEMA: LazyLock<TableSchema> = LazyLock::new(|| {
+        TableSchema::new(
+            "collection_stats",
+            "collection-stats",
+            vec![
+                Column::new("collection_id", ColumnType::Uuid, false),
+                Column::new("owner", ColumnType::Uuid, false),
+                Column::new("format", ColumnType::String, false),
+                Column::new("archived", ColumnType::Bool, false),
+                Column::new("documents", ColumnType::Int, false),
+                Column::new("size_bytes", ColumnType::Int, false),
+                Column::new("word_count", ColumnType::Int, false),
+            ],
+        )
+    });
+    &SCHEMA
 }
 
-pub fn tag_counts() -> TableSchema {
-    TableSchema {
-        table: "collection_tag_counts".into(),
-        display: "tag-counts".into(),
-        columns: vec![
-            Column::new("collection_id", ColumnType::Uuid, false),
-            Column::new("owner", ColumnType::Uuid, false),
-            Column::new("tag", ColumnType::String, false),
-            Column::new("documents", ColumnType::Int, false),
-        ],
-    }
+pub fn tag_counts() -> &'static TableSchema {
+    static SCHEMA: LazyLock<TableSchema> = LazyLock::new(|| {
+        TableSchema::new(
+            "collection_tag_counts",
+            "tag-counts",
+            vec![
+                Column::new("collection_id", ColumnType::Uuid, false),
+                Column::new("owner", ColumnType::Uuid, false),
+                Column::new("tag", ColumnType::String, false),
+                Column::new("documents", ColumnType::Int, false),
+            ],
+        )
+    });
+    &SCHEMA
 }

@@ -12,6 +12,7 @@
 //! - [`values`]: WIT values to parameters and back.
 //! - [`filter`]: filter trees to `WHERE` clauses.
 //! - [`select`]: ordered, keyset-paginated selects.
+//! - [`shapes`]: each table's already checked select shapes.
 //! - [`columnar`]: a select's rows as typed columns, for plugins.
 //! - [`aggregate`]: grouped aggregates and time buckets.
 
@@ -20,6 +21,7 @@ pub mod columnar;
 pub mod filter;
 pub mod schema;
 pub mod select;
+pub mod shapes;
 pub mod sql;
 pub mod values;
 

@@ -2,6 +2,7 @@
 //! from a plugin's model declaration, or written out for the core tables.
 
 use super::QueryError;
+use super::shapes::ShapeCache;
 use crate::runtime::bindings::exports::kai::fusion::describe::FieldType;
 
 /// The type of a column, as the query layer sees it.
@@ -91,9 +92,25 @@ pub struct TableSchema {
     /// The name users know it by, for messages.
     pub display: String,
     pub columns: Vec<Column>,
+    /// The selects already checked against these columns.
+    select_shapes: ShapeCache,
 }
 
 impl TableSchema {
+    pub fn new(table: impl Into<String>, display: impl Into<String>, columns: Vec<Column>) -> Self {
+        Self {
+            table: table.into(),
+            display: display.into(),
+            columns,
+            select_shapes: ShapeCache::default(),
+        }
+    }
+
+    /// The select shapes built for this table so far.
+    pub fn select_shapes(&self) -> &ShapeCache {
+        &self.select_shapes
+    }
+
     /// The column called `name`, or an error listing what exists.
     pub fn column(&self, name: &str) -> Result<&Column, QueryError> {
         self.columns.iter().find(|c| c.name == name).ok_or_else(|| {

@@ -17,6 +17,7 @@ use crate::runtime::bindings::kai::fusion::types::Value;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sqlx::any::AnyRow;
+use std::sync::Arc;
 
 /// A condition the host adds to every query, whatever the caller asked:
 /// `column = value` (e.g. the owner is the principal).
@@ -38,16 +39,28 @@ pub struct SelectSpec<'a> {
     pub cursor: Option<&'a str>,
 }
 
+/// What a select's fields and order decide, checked and written once per
+/// table (see [`super::shapes`]): the columns it reads and the SQL around
+/// its conditions.
+#[derive(Debug)]
+pub struct SelectShape {
+    /// The selected columns, in result order.
+    columns: Vec<Column>,
+    /// How many leading columns the caller asked for; the rest are order
+    /// keys selected only to build the next cursor.
+    returned: usize,
+    /// Result indexes and directions of the order keys, `id` last.
+    order_keys: Vec<(usize, bool)>,
+    /// `SELECT <columns> FROM <table> WHERE `.
+    head: String,
+    /// ` ORDER BY <keys>`.
+    tail: String,
+}
+
 /// A built select and how to read its rows.
 pub struct SelectPlan {
     pub sql: Sql,
-    /// The selected columns, in result order.
-    pub columns: Vec<Column>,
-    /// How many leading columns the caller asked for; the rest are order
-    /// keys selected only to build the next cursor.
-    pub returned: usize,
-    /// Result indexes and directions of the order keys.
-    order_keys: Vec<(usize, bool)>,
+    shape: Arc<SelectShape>,
     limit: usize,
 }
 
@@ -61,10 +74,66 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
             spec.limit
         )));
     }
-    let mut columns = selected_columns(schema, spec.fields)?;
+    let shape = schema
+        .select_shapes()
+        .get_or_build(spec.fields, spec.order, || {
+            shape(schema, spec.fields, spec.order)
+        })?;
+    let table = schema.table.as_str();
+    let mut sql = Sql::new(&shape.head);
+    filter::render(schema, spec.filter, backend, &mut sql)?;
+    if let Some(scope) = spec.scope {
+        sql.push(" AND ").column(table, scope.column).push(" = ");
+        sql.param(super::sql::Param::Text(scope.value.clone()));
+    }
+    if let Some(cursor) = spec.cursor {
+        let keys = &shape.order_keys;
+        let values = decode_cursor(cursor, keys.len())?;
+        sql.push(" AND (");
+        for i in 0..keys.len() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            sql.push("(");
+            for (j, (index, desc)) in keys.iter().enumerate().take(i + 1) {
+                if j > 0 {
+                    sql.push(" AND ");
+                }
+                let column = &shape.columns[*index];
+                let op = if j < i {
+                    " = "
+                } else if *desc {
+                    " < "
+                } else {
+                    " > "
+                };
+                sql.column(table, &column.name).push(op);
+                sql.param(to_param(column, &values[j]).map_err(|_| invalid_cursor())?);
+            }
+            sql.push(")");
+        }
+        sql.push(")");
+    }
+    sql.push(&shape.tail);
+    sql.push(" LIMIT ").number(spec.limit as usize + 1);
+    Ok(SelectPlan {
+        sql,
+        shape,
+        limit: spec.limit as usize,
+    })
+}
+
+/// Checks `fields` and `order` against the table and writes the SQL that
+/// depends on them alone.
+fn shape(
+    schema: &TableSchema,
+    fields: Option<&[String]>,
+    requested_order: &[Order],
+) -> Result<SelectShape, QueryError> {
+    let mut columns = selected_columns(schema, fields)?;
     let returned = columns.len();
-    let mut order: Vec<(String, bool)> = Vec::new();
-    for o in spec.order {
+    let mut order: Vec<(&str, bool)> = Vec::with_capacity(requested_order.len() + 1);
+    for o in requested_order {
         let column = schema.stored(&o.field)?;
         if !column.ty.is_ordered() {
             return Err(QueryError::new(format!(
@@ -85,10 +154,10 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
                 o.field
             )));
         }
-        order.push((o.field.clone(), o.descending));
+        order.push((o.field.as_str(), o.descending));
     }
-    if !order.iter().any(|(f, _)| f == "id") {
-        order.push(("id".to_string(), false));
+    if !order.iter().any(|(f, _)| *f == "id") {
+        order.push(("id", false));
     }
     let mut order_keys: Vec<(usize, bool)> = Vec::with_capacity(order.len());
     for (field, desc) in &order {
@@ -103,61 +172,28 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
     }
 
     let table = schema.table.as_str();
-    let mut sql = Sql::new("SELECT ");
+    let mut head = Sql::new("SELECT ");
     for (i, column) in columns.iter().enumerate() {
         if i > 0 {
-            sql.push(", ");
+            head.push(", ");
         }
-        sql.column(table, &column.name);
+        head.column(table, &column.name);
     }
-    sql.push(" FROM ").ident(table).push(" WHERE ");
-    filter::render(schema, spec.filter, backend, &mut sql)?;
-    if let Some(scope) = spec.scope {
-        sql.push(" AND ").column(table, scope.column).push(" = ");
-        sql.param(super::sql::Param::Text(scope.value.clone()));
-    }
-    if let Some(cursor) = spec.cursor {
-        let values = decode_cursor(cursor, order.len())?;
-        sql.push(" AND (");
-        for (i, _) in order.iter().enumerate() {
-            if i > 0 {
-                sql.push(" OR ");
-            }
-            sql.push("(");
-            for (j, (field, desc)) in order.iter().enumerate().take(i + 1) {
-                if j > 0 {
-                    sql.push(" AND ");
-                }
-                let column = schema.stored(field)?;
-                let op = if j < i {
-                    " = "
-                } else if *desc {
-                    " < "
-                } else {
-                    " > "
-                };
-                sql.column(table, field).push(op);
-                sql.param(to_param(column, &values[j]).map_err(|_| invalid_cursor())?);
-            }
-            sql.push(")");
-        }
-        sql.push(")");
-    }
-    sql.push(" ORDER BY ");
+    head.push(" FROM ").ident(table).push(" WHERE ");
+    let mut tail = Sql::new(" ORDER BY ");
     for (i, (field, desc)) in order.iter().enumerate() {
         if i > 0 {
-            sql.push(", ");
+            tail.push(", ");
         }
-        sql.column(table, field);
-        sql.push(if *desc { " DESC" } else { " ASC" });
+        tail.column(table, field);
+        tail.push(if *desc { " DESC" } else { " ASC" });
     }
-    sql.push(" LIMIT ").number(spec.limit as usize + 1);
-    Ok(SelectPlan {
-        sql,
+    Ok(SelectShape {
         columns,
         returned,
         order_keys,
-        limit: spec.limit as usize,
+        head: head.text().to_string(),
+        tail: tail.text().to_string(),
     })
 }
 
@@ -188,6 +224,17 @@ fn selected_columns(
 }
 
 impl SelectPlan {
+    /// The selected columns, in result order.
+    pub fn columns(&self) -> &[Column] {
+        &self.shape.columns
+    }
+
+    /// How many leading columns the caller asked for; the rest are order
+    /// keys selected only to build the next cursor.
+    pub fn returned(&self) -> usize {
+        self.shape.returned
+    }
+
     /// Splits fetched rows into this page and the cursor of the next one.
     pub fn page<'r>(
         &self,
@@ -198,9 +245,10 @@ impl SelectPlan {
         }
         let page = &rows[..self.limit];
         let last = &page[self.limit - 1];
-        let mut values = Vec::with_capacity(self.order_keys.len());
-        for (index, _) in &self.order_keys {
-            values.push(decode(last, *index, self.columns[*index].ty)?);
+        let shape = &self.shape;
+        let mut values = Vec::with_capacity(shape.order_keys.len());
+        for (index, _) in &shape.order_keys {
+            values.push(decode(last, *index, shape.columns[*index].ty)?);
         }
         Ok((page, Some(encode_cursor(&values))))
     }
@@ -208,7 +256,7 @@ impl SelectPlan {
     /// Reads a row of this select into (field, value) pairs: the returned
     /// columns only, not order keys selected for the cursor alone.
     pub fn read_row(&self, row: &AnyRow) -> Result<Vec<(String, Value)>, sqlx::Error> {
-        self.columns[..self.returned]
+        self.shape.columns[..self.shape.returned]
             .iter()
             .enumerate()
             .map(|(i, c)| Ok((c.name.clone(), decode(row, i, c.ty)?)))
@@ -233,4 +281,127 @@ fn decode_cursor(cursor: &str, expected: usize) -> Result<Vec<Value>, QueryError
 
 fn invalid_cursor() -> QueryError {
     QueryError::new("the cursor is invalid or belongs to another query")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::schema::ColumnType;
+    use crate::query::shapes::MAX_SHAPES;
+
+    fn schema() -> TableSchema {
+        let mut columns = vec![Column::new("id", ColumnType::Uuid, false)];
+        for i in 0..80 {
+            columns.push(Column::new(&format!("f{i}"), ColumnType::Int, false));
+        }
+        columns.push(Column::new("maybe", ColumnType::Int, true));
+        TableSchema::new("t", "test/t", columns)
+    }
+
+    fn spec<'a>(
+        schema: &'a TableSchema,
+        fields: &'a [String],
+        order: &'a [Order],
+        cursor: Option<&'a str>,
+    ) -> SelectSpec<'a> {
+        SelectSpec {
+            schema,
+            fields: Some(fields),
+            filter: &[],
+            scope: None,
+            order,
+            limit: 2,
+            cursor,
+        }
+    }
+
+    fn order(field: &str, descending: bool) -> Vec<Order> {
+        vec![Order {
+            field: field.into(),
+            descending,
+        }]
+    }
+
+    #[test]
+    fn a_repeated_shape_is_reused_and_builds_the_same_sql() {
+        let schema = schema();
+        let fields = vec!["f1".to_string(), "f2".to_string()];
+        let by_f1 = order("f1", true);
+        let first = build(&spec(&schema, &fields, &by_f1, None), Backend::Sqlite).unwrap();
+        let again = build(&spec(&schema, &fields, &by_f1, None), Backend::Sqlite).unwrap();
+        assert!(Arc::ptr_eq(&first.shape, &again.shape));
+        assert_eq!(first.sql.text(), again.sql.text());
+        assert_eq!(schema.select_shapes().len(), 1);
+
+        // The direction is part of the shape.
+        let ascending = order("f1", false);
+        let other = build(&spec(&schema, &fields, &ascending, None), Backend::Sqlite).unwrap();
+        assert!(!Arc::ptr_eq(&first.shape, &other.shape));
+        assert!(
+            other.sql.text().contains(r#""t"."f1" ASC"#),
+            "{}",
+            other.sql.text()
+        );
+        assert_eq!(schema.select_shapes().len(), 2);
+    }
+
+    #[test]
+    fn a_cursor_continues_after_the_cached_order_keys() {
+        let schema = schema();
+        let fields = vec!["f1".to_string()];
+        // f2 is an order key not asked for: selected for the cursor only.
+        let by_f2 = order("f2", true);
+        let plan = build(&spec(&schema, &fields, &by_f2, None), Backend::Sqlite).unwrap();
+        assert_eq!(plan.returned(), 2);
+        assert_eq!(plan.columns().len(), 3);
+        let cursor = encode_cursor(&[
+            Value::Integer(7),
+            Value::Uuid("0b7c2d4e-1f3a-4b5c-8d9e-0a1b2c3d4e5f".into()),
+        ]);
+        let next = build(
+            &spec(&schema, &fields, &by_f2, Some(&cursor)),
+            Backend::Sqlite,
+        )
+        .unwrap();
+        assert_eq!(
+            next.sql.text(),
+            r#"SELECT "t"."id", "t"."f1", "t"."f2" FROM "t" WHERE 1 = 1 AND (("t"."f2" < $1) OR ("t"."f2" = $2 AND "t"."id" > $3)) ORDER BY "t"."f2" DESC, "t"."id" ASC LIMIT 3"#
+        );
+        assert_eq!(next.sql.params().len(), 3);
+    }
+
+    #[test]
+    fn invalid_shapes_are_refused_every_time_and_not_kept() {
+        let schema = schema();
+        let fields = vec!["f1".to_string()];
+        let by_maybe = order("maybe", false);
+        for _ in 0..2 {
+            let error = build(&spec(&schema, &fields, &by_maybe, None), Backend::Sqlite)
+                .err()
+                .expect("a nullable order key is refused");
+            assert!(error.0.contains("nullable"), "{error}");
+        }
+        let unknown = vec!["nope".to_string()];
+        assert!(build(&spec(&schema, &unknown, &[], None), Backend::Sqlite).is_err());
+        assert!(schema.select_shapes().is_empty());
+    }
+
+    #[test]
+    fn the_cache_stops_growing_at_its_bound_and_queries_stay_correct() {
+        let schema = schema();
+        for i in 0..MAX_SHAPES + 10 {
+            let fields = vec![format!("f{i}")];
+            let plan = build(&spec(&schema, &fields, &[], None), Backend::Sqlite).unwrap();
+            assert!(
+                plan.sql
+                    .text()
+                    .starts_with(&format!(r#"SELECT "t"."id", "t"."f{i}" FROM"#)),
+                "{}",
+                plan.sql.text()
+            );
+        }
+        assert_eq!(schema.select_shapes().len(), MAX_SHAPES);
+        // A copy of the schema starts with no shapes.
+        assert!(schema.clone().select_shapes().is_empty());
+    }
 }

@@ -91,11 +91,11 @@ impl ModelDef {
                 .iter()
                 .map(|f| Column::new(&f.name, f.ty, f.nullable)),
         );
-        TableSchema {
-            table: table_name(plugin, &self.name),
-            display: format!("{plugin}/{}", self.name),
+        TableSchema::new(
+            table_name(plugin, &self.name),
+            format!("{plugin}/{}", self.name),
             columns,
-        }
+        )
     }
 }
 
