@@ -49,7 +49,8 @@ pub struct SelectShape {
     /// How many leading columns the caller asked for; the rest are order
     /// keys selected only to build the next cursor.
     returned: usize,
-    /// Result indexes and directions of the order keys, `id` last.
+    /// Result indexes and directions of the order keys; `id` is always
+    /// one (added last unless the order names it).
     order_keys: Vec<(usize, bool)>,
     /// `SELECT <columns> FROM <table> WHERE `.
     head: String,
