@@ -13,7 +13,9 @@
 # instance allocation; instantiation counts differ a little from `kai serve`.
 #
 # Usage: bench/scripts/instructions.sh [requests]   (default 500)
-# SERVERS=kai (or native) counts one server only.
+# SERVERS=kai (or native) counts one server only. KEEP=DIR keeps the
+# callgrind files there (`callgrind.<server>.<n>`: 1 the fresh updates,
+# 2 the reads, 3 the later updates), for callgrind_annotate.
 # Needs valgrind and curl, and `cargo build --release -p kai-bench` first.
 set -euo pipefail
 [ -n "${TRACE:-}" ] && set -x
@@ -22,39 +24,25 @@ requests="${1:-500}"
 # KAI_BENCH names another build of kai-bench, to compare two commits.
 bench="${KAI_BENCH:-$PWD/target/release/kai-bench}"
 work="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+keep() {
+    [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$work"/callgrind.*.* "$KEEP"/ 2>/dev/null
+    return 0
+}
+trap 'kill $(jobs -p) 2>/dev/null || true; keep; rm -rf "$work"' EXIT
 port=7311
 mkdir -p "$work/plugins"
 
-wait_ready() {
-    for _ in $(seq 600); do
-        curl -sf "127.0.0.1:$port/api/v1/hello/x" >/dev/null 2>&1 && return
-        sleep 0.5
-    done
-    echo "the server did not start" >&2
-    exit 1
-}
+# shellcheck source=bench/scripts/common.sh
+source bench/scripts/common.sh
 
 # The data: 64 documents of 11 versions each, written through the REST API;
 # the first 32 are read, the others updated (so updates do not lengthen the
 # histories the reads page through).
 "$bench" serve-kai --listen "127.0.0.1:$port" --data-dir "$work/data" \
     --plugins-dir "$work/plugins" --trust doc-versioning >/dev/null 2>&1 &
-wait_ready
+wait_ready /api/v1/hello/x
 token="$(cat "$work/data/admin.token")"
-api() { curl -sf -X "$1" "127.0.0.1:$port$2" -H "authorization: Bearer $token" \
-    -H 'content-type: application/json' ${3:+-d "$3"}; }
-collection="$(api POST /api/v1/collections '{"name":"bench"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')"
-ids=()
-for i in $(seq 64); do
-    doc="$(api POST "/api/v1/collections/$collection/documents" \
-        "{\"title\":\"doc $i\",\"content\":\"some content\",\"tags\":[\"a\",\"b\"]}")"
-    id="$(echo "$doc" | sed 's/.*"id":"\([^"]*\)".*/\1/')"
-    for v in $(seq 10); do
-        api PATCH "/api/v1/documents/$id" "{\"content\":\"revision $v\"}" >/dev/null
-    done
-    ids+=("$id")
-done
+mapfile -t ids < <(seed_documents 64)
 kill %1 && wait %1 2>/dev/null || true
 
 # Sends `n` reads over one connection (curl reuses it across URLs).
@@ -103,7 +91,7 @@ for server in ${SERVERS:-kai native}; do
     fi
     valgrind --tool=callgrind --instr-atstart=no \
         --callgrind-out-file="$work/callgrind.$server" "${command[@]}" >/dev/null 2>&1 &
-    wait_ready
+    wait_ready /api/v1/hello/x
     reads 50
     updates 20 warm-up
     count updates "$requests" fresh

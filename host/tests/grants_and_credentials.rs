@@ -8,7 +8,7 @@ mod support;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use support::{M, Setup, TestServer, wasm};
+use support::{M, Setup, TestServer, drop_database, wasm};
 
 /// A local HTTP server that records the headers it receives.
 struct Upstream {
@@ -594,13 +594,15 @@ async fn keys_rotate_without_downtime_and_a_wrong_key_is_refused() {
         "{error:#}"
     );
     std::fs::remove_file(&key_file).unwrap();
-    let error = kai_host::server::Server::prepare(Setup::reuse(data_dir, database_url).config)
-        .await
-        .err()
-        .expect("no key is refused");
+    let error =
+        kai_host::server::Server::prepare(Setup::reuse(data_dir, database_url.clone()).config)
+            .await
+            .err()
+            .expect("no key is refused");
     assert!(
         format!("{error:#}").contains("no master key is configured"),
         "{error:#}"
     );
+    drop_database(database_url).await;
     drop(temp);
 }

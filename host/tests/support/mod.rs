@@ -68,6 +68,25 @@ pub async fn fresh_database() -> Option<String> {
     Some(format!("{prefix}/{name}"))
 }
 
+/// Drops a database made by [`fresh_database`]; a test that ends with
+/// [`TestServer::stop_keeping_data`] calls this itself, so that no
+/// `kai_test_*` database outlives its test. `None` (SQLite) does nothing.
+pub async fn drop_database(database_url: Option<String>) {
+    let (Some(base), Some(url)) = (postgres_url(), database_url) else {
+        return;
+    };
+    let name = url.rsplit('/').next().unwrap().to_string();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+        .await
+        .unwrap();
+    sqlx::Executor::execute(
+        &mut admin,
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+    )
+    .await
+    .unwrap();
+}
+
 /// A running server and a client for it.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -317,18 +336,7 @@ impl TestServer {
     /// Stops the server and drops its test database.
     pub async fn stop(self) {
         let (_, database_url, _) = self.stop_keeping_data().await;
-        if let (Some(base), Some(url)) = (postgres_url(), database_url) {
-            let name = url.rsplit('/').next().unwrap().to_string();
-            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
-                .await
-                .unwrap();
-            sqlx::Executor::execute(
-                &mut admin,
-                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
-            )
-            .await
-            .unwrap();
-        }
+        drop_database(database_url).await;
     }
 
     /// Stops the server, letting in-flight requests finish, and hands back
