@@ -238,7 +238,8 @@ async fn query_all(server: &TestServer, token: &str, mut query: Value) -> Vec<Ve
     }
 }
 
-/// `query-columns` is `query` with a projection: for every filter, order
+/// A column select (`query-packed-columns`, and `query-columns` for plugins
+/// built before 0.1.3) is `query` with a projection: for every filter, order
 /// and page size, the same rows, pages and null placement, only the asked
 /// fields (an order key that is not asked for drives the cursor unseen).
 #[tokio::test]
@@ -278,7 +279,15 @@ async fn a_column_select_pages_like_a_select_and_returns_only_the_asked_fields()
         let whole = query_all(&server, &token, case.clone()).await;
         let mut asked = case.clone();
         asked["fields"] = fields.clone();
-        let by_column = query_all(&server, &token, asked).await;
+        let by_column = query_all(&server, &token, asked.clone()).await;
+        // Plugins built before 0.1.3 read the same pages through
+        // `query-columns` (the SDK now uses `query-packed-columns`).
+        asked["via"] = json!("query-columns");
+        assert_eq!(
+            query_all(&server, &token, asked).await,
+            by_column,
+            "{case}: query-columns"
+        );
         let sizes = |pages: &[Vec<Value>]| pages.iter().map(Vec::len).collect::<Vec<_>>();
         assert_eq!(sizes(&whole), sizes(&by_column), "{case}: page sizes");
         for (full, columns) in whole.iter().flatten().zip(by_column.iter().flatten()) {
@@ -294,9 +303,15 @@ async fn a_column_select_pages_like_a_select_and_returns_only_the_asked_fields()
         let mut everything = case.clone();
         everything["fields"] = json!("*");
         assert_eq!(
-            query_all(&server, &token, everything).await,
+            query_all(&server, &token, everything.clone()).await,
             whole,
             "{case}"
+        );
+        everything["via"] = json!("query-columns");
+        assert_eq!(
+            query_all(&server, &token, everything).await,
+            whole,
+            "{case}: query-columns"
         );
         // No field: the ids alone, in the same pages.
         let mut ids_only = case.clone();

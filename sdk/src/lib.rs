@@ -74,10 +74,10 @@ pub use http::{Error, Request, Response};
 pub use plugin::{ModelSource, Plugin, Route};
 
 /// The version of the `kai:fusion` WIT package this SDK was built against.
-pub const HOST_API_VERSION: &str = "0.1.2";
+pub const HOST_API_VERSION: &str = "0.1.3";
 
 /// The host API requirement a plugin states unless it sets its own.
-pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.1.2";
+pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.1.3";
 
 /// Everything a typical plugin needs, in one import.
 pub mod prelude {

@@ -171,7 +171,7 @@ impl Select {
     /// and returns the page by column. Much cheaper than
     /// [`fetch`](Self::fetch) for listings: a few allocations per field
     /// instead of several per row, and fields not listed are not sent.
-    /// Needs a kai:fusion 0.1.1 host.
+    /// Needs a kai:fusion 0.1.3 host (it calls `query-packed-columns`).
     pub fn fetch_columns(self, fields: &[&str]) -> Result<ColumnPage, HostError> {
         let fields = fields.iter().map(|f| f.to_string()).collect();
         self.run_columns(Some(fields))
@@ -190,7 +190,7 @@ impl Select {
             limit: self.limit,
             cursor: self.cursor,
         };
-        let page: wit::ColumnPage = host_call!(wit::query_columns(&self.model, &select))?;
-        Ok(page.into())
+        let page = host_call!(wit::query_packed_columns(&self.model, &select))?;
+        ColumnPage::from_packed(page).map_err(|e| HostError::Unavailable(e.to_string()))
     }
 }

@@ -9,14 +9,14 @@
 
 use super::Caller;
 use super::db_error;
-use crate::query::columnar;
 use crate::query::schema::TableSchema;
 use crate::query::select::{self, SelectPlan, SelectSpec};
 use crate::query::sql::{Param, Sql};
 use crate::query::values::to_param;
 use crate::query::{QueryError, aggregate, filter};
+use crate::query::{columnar, packed};
 use crate::runtime::bindings::kai::fusion::persistence::{
-    ColumnPage, ColumnSelect, Entity, Host, Page, Row, Select,
+    ColumnPage, ColumnSelect, Entity, Host, PackedColumnPage, Page, Row, Select,
 };
 use crate::runtime::bindings::kai::fusion::query::{AggregateQuery, AggregateRow, FilterNode};
 use crate::runtime::bindings::kai::fusion::types::{Error as WitError, Value};
@@ -264,7 +264,30 @@ impl Caller {
         model: String,
         select: ColumnSelect,
     ) -> Result<ColumnPage, WitError> {
-        let resolved = self.resolve_model(&model)?;
+        let (plan, rows, next_cursor) = self.run_column_select(&model, &select).await?;
+        columnar::page(plan.columns(), plan.returned(), &rows, next_cursor)
+            .map_err(|e| db_error(&self.plugin_name, e))
+    }
+
+    async fn persist_select_packed(
+        &self,
+        model: String,
+        select: ColumnSelect,
+    ) -> Result<PackedColumnPage, WitError> {
+        let (plan, rows, next_cursor) = self.run_column_select(&model, &select).await?;
+        let data = packed::page(plan.columns(), plan.returned(), &rows)
+            .map_err(|e| db_error(&self.plugin_name, e))?;
+        Ok(PackedColumnPage { data, next_cursor })
+    }
+
+    /// The rows of a column select: `query-columns` and
+    /// `query-packed-columns` differ only in how they hand them over.
+    async fn run_column_select(
+        &self,
+        model: &str,
+        select: &ColumnSelect,
+    ) -> Result<(SelectPlan, Vec<sqlx::any::AnyRow>, Option<String>), WitError> {
+        let resolved = self.resolve_model(model)?;
         let spec = SelectSpec {
             schema: resolved.schema(),
             // `None` selects every field, as `query` does.
@@ -275,9 +298,7 @@ impl Caller {
             limit: select.limit,
             cursor: select.cursor.as_deref(),
         };
-        let (plan, rows, next_cursor) = self.run_select(&spec).await?;
-        columnar::page(plan.columns(), plan.returned(), &rows, next_cursor)
-            .map_err(|e| db_error(&self.plugin_name, e))
+        self.run_select(&spec).await
     }
 
     /// Builds a select and fetches one page of its rows on the call's read
@@ -461,6 +482,15 @@ impl Host for CallState {
     ) -> wasmtime::Result<Result<ColumnPage, WitError>> {
         let caller = self.caller();
         Ok(async move { caller?.persist_select_columns(model, select).await }.await)
+    }
+
+    async fn query_packed_columns(
+        &mut self,
+        model: String,
+        select: ColumnSelect,
+    ) -> wasmtime::Result<Result<PackedColumnPage, WitError>> {
+        let caller = self.caller();
+        Ok(async move { caller?.persist_select_packed(model, select).await }.await)
     }
 
     async fn count(

@@ -14,11 +14,13 @@
 //! - [`select`]: ordered, keyset-paginated selects.
 //! - [`shapes`]: each table's already checked select shapes.
 //! - [`columnar`]: a select's rows as typed columns, for plugins.
+//! - [`packed`]: the same columns packed into one buffer (WIT 0.1.3).
 //! - [`aggregate`]: grouped aggregates and time buckets.
 
 pub mod aggregate;
 pub mod columnar;
 pub mod filter;
+pub mod packed;
 pub mod schema;
 pub mod select;
 pub mod shapes;

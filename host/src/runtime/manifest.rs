@@ -11,7 +11,7 @@ use semver::{Version, VersionReq};
 use serde::Serialize;
 
 /// The version of the `kai:fusion` WIT package this host implements.
-pub const HOST_API_VERSION: Version = Version::new(0, 1, 2);
+pub const HOST_API_VERSION: Version = Version::new(0, 1, 3);
 
 /// Path prefixes that belong to the host; no plugin route may live there.
 pub const RESERVED_PREFIXES: &[&str] = &["/api/v1/admin"];

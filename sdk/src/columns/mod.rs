@@ -1,7 +1,8 @@
 //! A page of selected fields read column by column
 //! ([`Select::fetch_columns`](crate::persistence::Select::fetch_columns)).
 //!
-//! The host sends one vector per field, and all text of a field as one
+//! The host sends the page packed into one buffer (`columns/packed.rs`),
+//! split here into one vector per field with all text of a field in one
 //! string, so listing many rows costs a few allocations per field instead
 //! of several per row. Rows are read in place through [`RowRef`]; nothing
 //! is copied until you ask for an owned value.
@@ -23,6 +24,7 @@
 //! ```
 
 mod json;
+mod packed;
 
 use crate::bindings::kai::fusion::persistence as wit;
 use crate::query::Value;
@@ -36,6 +38,18 @@ pub struct ColumnPage {
     columns: Vec<wit::Column>,
     /// Where the next page starts; `None` on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl ColumnPage {
+    /// The page of a `query-packed-columns` call.
+    pub(crate) fn from_packed(page: wit::PackedColumnPage) -> Result<Self, packed::Malformed> {
+        let (ids, columns) = packed::decode(&page.data)?;
+        Ok(Self {
+            ids,
+            columns,
+            next_cursor: page.next_cursor,
+        })
+    }
 }
 
 impl From<wit::ColumnPage> for ColumnPage {
