@@ -24,73 +24,99 @@ pub fn page(
     rows: &[AnyRow],
     next_cursor: Option<String>,
 ) -> Result<ColumnPage, sqlx::Error> {
-    // Ids are UUIDs: 36 bytes each.
-    let mut ids = TextBuilder::with_capacity(rows.len(), rows.len() * 36);
-    for row in rows {
-        ids.push(row.try_get::<Option<&str>, _>(0)?)?;
-    }
+    let ids = text_column(&text_values(0, rows)?)?;
     let columns = columns[1..returned]
         .iter()
         .enumerate()
         .map(|(offset, column)| read_column(column, offset + 1, rows))
         .collect::<Result<_, _>>()?;
     Ok(ColumnPage {
-        ids: ids.finish(),
+        ids,
         columns,
         next_cursor,
     })
 }
 
+/// Result column `index` of every row, read once, typed by the field's
+/// declaration; a null is `None`. Both page builders (this one and
+/// [`packed`](super::packed)) start from it.
+pub(super) enum Values<'r> {
+    Text(Vec<Option<&'r str>>),
+    Int(Vec<Option<i64>>),
+    Float(Vec<Option<f64>>),
+}
+
+impl<'r> Values<'r> {
+    /// Reads column `index` as `ty` stores it (booleans as integers).
+    pub(super) fn read(
+        ty: ColumnType,
+        index: usize,
+        rows: &'r [AnyRow],
+    ) -> Result<Self, sqlx::Error> {
+        Ok(match ty {
+            ColumnType::String | ColumnType::Json | ColumnType::Uuid => {
+                Values::Text(text_values(index, rows)?)
+            }
+            ColumnType::Int | ColumnType::Timestamp | ColumnType::Bool => Values::Int(
+                rows.iter()
+                    .map(|row| int(row, index))
+                    .collect::<Result<_, _>>()?,
+            ),
+            ColumnType::Float => Values::Float(
+                rows.iter()
+                    .map(|row| float(row, index))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+
+    /// The rows (0-based, ascending) whose value is null.
+    pub(super) fn nulls(&self) -> Vec<u32> {
+        fn rows<T>(values: &[Option<T>]) -> Vec<u32> {
+            (0u32..)
+                .zip(values)
+                .filter(|(_, v)| v.is_none())
+                .map(|(row, _)| row)
+                .collect()
+        }
+        match self {
+            Values::Text(v) => rows(v),
+            Values::Int(v) => rows(v),
+            Values::Float(v) => rows(v),
+        }
+    }
+}
+
+/// Result column `index` of every row as borrowed text.
+pub(super) fn text_values(index: usize, rows: &[AnyRow]) -> Result<Vec<Option<&str>>, sqlx::Error> {
+    rows.iter()
+        .map(|row| row.try_get::<Option<&str>, _>(index))
+        .collect()
+}
+
 /// Reads result column `index` of every row.
 fn read_column(column: &Column, index: usize, rows: &[AnyRow]) -> Result<WitColumn, sqlx::Error> {
-    let mut nulls = Vec::new();
-    let mut note_null = |row: usize, is_null: bool| {
-        if is_null {
-            nulls.push(row as u32);
-        }
-    };
-    let values = match column.ty {
-        ColumnType::String | ColumnType::Json | ColumnType::Uuid => {
-            // Borrowed first, so the column's text is allocated once at its
-            // full size instead of regrowing (and copying) as it fills.
-            let values = rows
-                .iter()
-                .map(|row| row.try_get::<Option<&str>, _>(index))
-                .collect::<Result<Vec<_>, _>>()?;
-            let bytes = values.iter().map(|v| v.map_or(0, str::len)).sum();
-            let mut text = TextBuilder::with_capacity(rows.len(), bytes);
-            for (i, value) in values.into_iter().enumerate() {
-                note_null(i, value.is_none());
-                text.push(value)?;
-            }
-            let text = text.finish();
+    let read = Values::read(column.ty, index, rows)?;
+    let nulls = read.nulls();
+    let values = match read {
+        Values::Text(values) => {
+            let text = text_column(&values)?;
             match column.ty {
                 ColumnType::Json => ColumnValues::Json(text),
                 ColumnType::Uuid => ColumnValues::Uuid(text),
                 _ => ColumnValues::Text(text),
             }
         }
-        ColumnType::Int | ColumnType::Timestamp | ColumnType::Bool => {
-            let mut values = Vec::with_capacity(rows.len());
-            for (i, row) in rows.iter().enumerate() {
-                let value = int(row, index)?;
-                note_null(i, value.is_none());
-                values.push(value.unwrap_or(0));
-            }
+        Values::Int(values) => {
+            let values = values.into_iter().map(|v| v.unwrap_or(0));
             match column.ty {
-                ColumnType::Timestamp => ColumnValues::Timestamp(values),
-                ColumnType::Bool => ColumnValues::Boolean(values.iter().map(|v| *v != 0).collect()),
-                _ => ColumnValues::Integer(values),
+                ColumnType::Timestamp => ColumnValues::Timestamp(values.collect()),
+                ColumnType::Bool => ColumnValues::Boolean(values.map(|v| v != 0).collect()),
+                _ => ColumnValues::Integer(values.collect()),
             }
         }
-        ColumnType::Float => {
-            let mut values = Vec::with_capacity(rows.len());
-            for (i, row) in rows.iter().enumerate() {
-                let value = float(row, index)?;
-                note_null(i, value.is_none());
-                values.push(value.unwrap_or(0.0));
-            }
-            ColumnValues::Float(values)
+        Values::Float(values) => {
+            ColumnValues::Float(values.into_iter().map(|v| v.unwrap_or(0.0)).collect())
         }
     };
     Ok(WitColumn {
@@ -98,6 +124,17 @@ fn read_column(column: &Column, index: usize, rows: &[AnyRow]) -> Result<WitColu
         values,
         nulls,
     })
+}
+
+/// A text column of `values` (a null is an empty slot), allocated once at
+/// its full size instead of regrowing as it fills.
+fn text_column(values: &[Option<&str>]) -> Result<TextColumn, sqlx::Error> {
+    let bytes = values.iter().map(|v| v.map_or(0, str::len)).sum();
+    let mut text = TextBuilder::with_capacity(values.len(), bytes);
+    for value in values {
+        text.push(*value)?;
+    }
+    Ok(text.finish())
 }
 
 /// Appends text values into one string and records where each ends.
@@ -114,7 +151,7 @@ impl TextBuilder {
         }
     }
 
-    /// A null is an empty slot; the caller records it in the column's nulls.
+    /// A null is an empty slot; the column's nulls record it.
     fn push(&mut self, value: Option<&str>) -> Result<(), sqlx::Error> {
         self.data.push_str(value.unwrap_or_default());
         // Offsets are u32 like the guest's address space: a column past

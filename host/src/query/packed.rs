@@ -7,14 +7,12 @@
 //! history). One `list<u8>` is one call. The buffer is written straight
 //! from the rows, with no vector per column in between.
 
+use super::columnar::{Values, text_values};
 use super::schema::{Column, ColumnType};
-use super::values::{float, int};
-use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// The case numbers of `column-values`, which the packed page uses as kinds.
 #[repr(u8)]
-#[derive(Clone, Copy)]
 enum Kind {
     Boolean = 0,
     Integer = 1,
@@ -29,7 +27,7 @@ enum Kind {
 /// the requested fields (later ones, selected only for the cursor, are left
 /// out).
 pub fn page(columns: &[Column], returned: usize, rows: &[AnyRow]) -> Result<Vec<u8>, sqlx::Error> {
-    let ids = text_values(rows, 0)?;
+    let ids = text_values(0, rows)?;
     let fields = &columns[1..returned];
     let mut out = Writer::with_capacity(8 + text_size(&ids) + fields.len() * (32 + rows.len() * 8));
     out.u32(rows.len())?;
@@ -49,57 +47,38 @@ fn write_column(
     rows: &[AnyRow],
 ) -> Result<(), sqlx::Error> {
     out.bytes(column.name.as_bytes())?;
-    match column.ty {
-        ColumnType::String | ColumnType::Json | ColumnType::Uuid => {
-            let values = text_values(rows, index)?;
-            out.kind(match column.ty {
-                ColumnType::Json => Kind::Json,
-                ColumnType::Uuid => Kind::Uuid,
-                _ => Kind::Text,
-            });
-            out.nulls(values.iter().map(Option::is_none))?;
-            out.text(&values)
-        }
-        ColumnType::Int | ColumnType::Timestamp | ColumnType::Bool => {
-            let values = rows
-                .iter()
-                .map(|row| int(row, index))
-                .collect::<Result<Vec<_>, _>>()?;
-            let kind = match column.ty {
-                ColumnType::Bool => Kind::Boolean,
-                ColumnType::Timestamp => Kind::Timestamp,
-                _ => Kind::Integer,
-            };
-            out.kind(kind);
-            out.nulls(values.iter().map(Option::is_none))?;
+    out.kind(match column.ty {
+        ColumnType::Bool => Kind::Boolean,
+        ColumnType::Int => Kind::Integer,
+        ColumnType::Float => Kind::Float,
+        ColumnType::Timestamp => Kind::Timestamp,
+        ColumnType::String => Kind::Text,
+        ColumnType::Json => Kind::Json,
+        ColumnType::Uuid => Kind::Uuid,
+    });
+    let values = Values::read(column.ty, index, rows)?;
+    let nulls = values.nulls();
+    out.u32(nulls.len())?;
+    for row in nulls {
+        out.0.extend_from_slice(&row.to_le_bytes());
+    }
+    match values {
+        Values::Text(values) => out.text(&values)?,
+        Values::Int(values) => {
             for value in values.into_iter().map(|v| v.unwrap_or(0)) {
-                match kind {
-                    Kind::Boolean => out.0.push(u8::from(value != 0)),
+                match column.ty {
+                    ColumnType::Bool => out.0.push(u8::from(value != 0)),
                     _ => out.0.extend_from_slice(&value.to_le_bytes()),
                 }
             }
-            Ok(())
         }
-        ColumnType::Float => {
-            let values = rows
-                .iter()
-                .map(|row| float(row, index))
-                .collect::<Result<Vec<_>, _>>()?;
-            out.kind(Kind::Float);
-            out.nulls(values.iter().map(Option::is_none))?;
+        Values::Float(values) => {
             for value in values {
                 out.0.extend_from_slice(&value.unwrap_or(0.0).to_le_bytes());
             }
-            Ok(())
         }
     }
-}
-
-/// Result column `index` of every row as borrowed text.
-fn text_values(rows: &[AnyRow], index: usize) -> Result<Vec<Option<&str>>, sqlx::Error> {
-    rows.iter()
-        .map(|row| row.try_get::<Option<&str>, _>(index))
-        .collect()
+    Ok(())
 }
 
 /// Bytes a text block of `values` takes.
@@ -132,17 +111,6 @@ impl Writer {
 
     fn kind(&mut self, kind: Kind) {
         self.0.push(kind as u8);
-    }
-
-    /// The null count and the null rows, ascending.
-    fn nulls(&mut self, is_null: impl Iterator<Item = bool> + Clone) -> Result<(), sqlx::Error> {
-        self.u32(is_null.clone().filter(|n| *n).count())?;
-        for (row, null) in is_null.enumerate() {
-            if null {
-                self.u32(row)?;
-            }
-        }
-        Ok(())
     }
 
     /// A text block: where each value ends, then the data (a null is empty).
