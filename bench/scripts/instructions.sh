@@ -13,7 +13,11 @@
 # instance allocation; instantiation counts differ a little from `kai serve`.
 #
 # Usage: bench/scripts/instructions.sh [requests]   (default 500)
-# SERVERS=kai (or native) counts one server only. KEEP=DIR keeps the
+# SERVERS=kai (or native) counts one server only. CACHE_SIM=1 also
+# simulates the caches (a fixed geometry, so machines compare: 32 KiB
+# 8-way instruction and 48 KiB 12-way data level 1, 2 MiB 16-way last
+# level, 64-byte lines) and prints the misses per request; a run takes
+# about twice as long. KEEP=DIR keeps the
 # callgrind files there (`callgrind.<server>.<n>`: 1 the fresh updates,
 # 2 the reads, 3 the later updates), for callgrind_annotate.
 # Needs valgrind and curl, and `cargo build --release -p kai-bench` first.
@@ -81,6 +85,17 @@ per_request() {
     echo $(($(awk '/^totals:/ {print $2}' "$work/callgrind.$1.$2") / requests))
 }
 
+cache_sim=""
+[ -n "${CACHE_SIM:-}" ] && cache_sim="--cache-sim=yes --I1=32768,8,64 --D1=49152,12,64 --LL=2097152,16,64"
+
+# Misses per request in dump `n` of `server`: level-1 instruction, level-1
+# data (reads and writes) and last-level (instruction and data).
+misses_per_request() {
+    awk -v n="$requests" '/^totals:/ {
+        printf "I1 %d, D1 %d, LL %d", $5 / n, ($6 + $7) / n, ($8 + $9 + $10) / n }' \
+        "$work/callgrind.$1.$2"
+}
+
 for server in ${SERVERS:-kai native}; do
     cp -r "$work/data" "$work/$server"
     if [ "$server" = kai ]; then
@@ -89,7 +104,8 @@ for server in ${SERVERS:-kai native}; do
     else
         command=("$bench" serve-native --listen "127.0.0.1:$port" --database "$work/$server/kai.db")
     fi
-    valgrind --tool=callgrind --instr-atstart=no \
+    # shellcheck disable=SC2086
+    valgrind --tool=callgrind --instr-atstart=no $cache_sim \
         --callgrind-out-file="$work/callgrind.$server" "${command[@]}" >/dev/null 2>&1 &
     wait_ready /api/v1/hello/x
     reads 50
@@ -103,4 +119,9 @@ for server in ${SERVERS:-kai native}; do
         "versions read $(per_request "$server" 2)," \
         "update on a fresh server $(per_request "$server" 1)," \
         "update after the reads $(per_request "$server" 3)"
+    if [ -n "$cache_sim" ]; then
+        echo "$server, cache misses per request: versions read $(misses_per_request "$server" 2);" \
+            "update on a fresh server $(misses_per_request "$server" 1);" \
+            "update after the reads $(misses_per_request "$server" 3)"
+    fi
 done
