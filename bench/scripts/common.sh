@@ -1,6 +1,6 @@
 # Shared by the measurement scripts (sourced, not run): waiting for a
-# server on 127.0.0.1:$port, and writing the data scenario's documents
-# through the REST API as the bearer of $token.
+# server on 127.0.0.1:$port, writing the data scenario's documents through
+# the REST API as the bearer of $token, and the wrk scripts that load them.
 
 # Waits until `$1` (a path) answers 200.
 wait_ready() {
@@ -32,4 +32,40 @@ seed_documents() {
         done
         echo "$id"
     done
+}
+
+# Seeds the data scenario with the `kai` binary `$1` under the folder `$2`:
+# 128 documents of 11 versions in `$2/base` (data dir and an empty plugins
+# dir), and the wrk scripts `$2/read.lua` (versions lists of the first 64)
+# and `$2/update.lua` (title changes of the other 64, so updates do not
+# lengthen the histories the reads page through). Sets $token.
+seed_data_scenario() {
+    local kai="$1" work="$2" ids=() id
+    mkdir -p "$work/base/plugins"
+    "$kai" serve --listen "127.0.0.1:$port" --data-dir "$work/base/data" \
+        --plugins-dir "$work/base/plugins" --trust-plugin doc-versioning >/dev/null 2>&1 &
+    local pid=$!
+    wait_ready /readyz
+    token="$(cat "$work/base/data/admin.token")"
+    for id in $(seed_documents 128); do
+        ids+=("\"$id\"")
+    done
+    kill "$pid" && wait "$pid" 2>/dev/null || true
+    local read_ids write_ids
+    read_ids="$(IFS=,; echo "${ids[*]:0:64}")"
+    write_ids="$(IFS=,; echo "${ids[*]:64:64}")"
+    cat >"$work/read.lua" <<LUA
+ids = {$read_ids}
+request = function()
+  return wrk.format("GET", "/api/v1/documents/" .. ids[math.random(#ids)] .. "/versions", {["Authorization"] = "Bearer $token"})
+end
+LUA
+    cat >"$work/update.lua" <<LUA
+ids = {$write_ids}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("PATCH", "/api/v1/documents/" .. ids[math.random(#ids)], {["Authorization"] = "Bearer $token", ["Content-Type"] = "application/json"}, '{"title":"t' .. counter .. '"}')
+end
+LUA
 }

@@ -35,32 +35,7 @@ source bench/scripts/common.sh
 
 # The data, as the data scenario has it: 64 documents of 11 versions to
 # read and 64 others to update, written through the REST API.
-mkdir -p "$work/base/plugins"
-"$kai" serve --listen "127.0.0.1:$port" --data-dir "$work/base/data" \
-    --plugins-dir "$work/base/plugins" --trust-plugin doc-versioning >/dev/null 2>&1 &
-wait_ready /readyz
-token="$(cat "$work/base/data/admin.token")"
-ids=()
-for id in $(seed_documents 128); do
-    ids+=("\"$id\"")
-done
-kill %1 && wait %1 2>/dev/null || true
-read_ids="$(IFS=,; echo "${ids[*]:0:64}")"
-write_ids="$(IFS=,; echo "${ids[*]:64:64}")"
-cat >"$work/read.lua" <<LUA
-ids = {$read_ids}
-request = function()
-  return wrk.format("GET", "/api/v1/documents/" .. ids[math.random(#ids)] .. "/versions", {["Authorization"] = "Bearer $token"})
-end
-LUA
-cat >"$work/update.lua" <<LUA
-ids = {$write_ids}
-counter = 0
-request = function()
-  counter = counter + 1
-  return wrk.format("PATCH", "/api/v1/documents/" .. ids[math.random(#ids)], {["Authorization"] = "Bearer $token", ["Content-Type"] = "application/json"}, '{"title":"t' .. counter .. '"}')
-end
-LUA
+seed_data_scenario "$kai" "$work"
 
 hz="$(getconf CLK_TCK)"
 # user+system ticks and minor faults of the process, and its threads'
