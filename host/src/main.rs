@@ -20,7 +20,8 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = args.resolve()?;
-            kai_host::telemetry::init(config.log_format == LogFormat::Json);
+            // Held until the server has stopped, so its last lines go out.
+            let _logs = kai_host::telemetry::init(config.log_format == LogFormat::Json);
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
             let server = Server::prepare(config).await?;
             server.serve(listener, shutdown_signal()).await

@@ -168,7 +168,9 @@ async fn load_keys(db: &Db, config: &Config) -> anyhow::Result<Keys> {
             );
         }
         let id = ring.generate_into(&file)?;
-        println!(
+        // To the person starting the server, on stderr: stdout carries the
+        // log stream, which a collector may parse line by line.
+        eprintln!(
             "No master key was configured: generated key {id} into {}",
             file.display()
         );
@@ -199,7 +201,8 @@ pub async fn load_plugins(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// Creates the first admin and its token on an empty database, writing the
-/// token to `<data-dir>/admin.token` (0600). Only the path is printed.
+/// token to `<data-dir>/admin.token` (0600). Only the path is printed (on
+/// stderr, like the master-key notice).
 async fn bootstrap_admin(db: &Db, data_dir: &Path) -> anyhow::Result<()> {
     if users::count(db).await? > 0 {
         return Ok(());
@@ -213,7 +216,7 @@ async fn bootstrap_admin(db: &Db, data_dir: &Path) -> anyhow::Result<()> {
     let token = users::create_token(db, &admin.id, "bootstrap", None).await?;
     let path = token_path(data_dir);
     write_secret_file(&path, &token.secret)?;
-    println!(
+    eprintln!(
         "First start: an admin token was written to {}",
         path.display()
     );

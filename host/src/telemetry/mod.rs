@@ -1,0 +1,35 @@
+//! Structured logs with `tracing`: text for people, JSON for collectors.
+//! `RUST_LOG` overrides the default filter.
+//!
+//! Lines go to stdout through [`output`], which buffers them so that no
+//! request waits on whoever reads the logs.
+
+pub mod output;
+
+use output::{LogGuard, LogOutput, OutputSettings};
+use tracing_subscriber::EnvFilter;
+
+const DEFAULT_FILTER: &str = "info,sqlx=warn,wasmtime=warn,cranelift_codegen=warn";
+
+/// Installs the global subscriber, writing to stdout. Keep the guard for
+/// as long as the process logs: dropping it writes out what is still
+/// buffered. `None` when a subscriber was already installed.
+pub fn init(json: bool) -> Option<LogGuard> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let (output, guard) = LogOutput::start(std::io::stdout(), OutputSettings::default(), |lines| {
+        tracing::warn!(
+            dropped_lines = lines,
+            "the log output fell behind; lines logged meanwhile were dropped"
+        )
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(output);
+    let installed = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    installed.is_ok().then_some(guard)
+}

@@ -1,0 +1,154 @@
+//! The log output of the real `kai serve` process: a reader that stops
+//! reading its stdout never stops the server, and every line logged
+//! reaches the output by the time the server has shut down.
+//!
+//! The server runs as a child process, because what is under test is the
+//! process's own stdout.
+
+mod support;
+
+use serde_json::Value;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Requests sent while nobody reads the log: their lines (over 200 bytes
+/// each) come to several times what a pipe holds (64 KiB on Linux).
+const REQUESTS: usize = 1_000;
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The server process, killed if the test ends without stopping it.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `kai serve` with JSON logs on a piped stdout that nobody reads
+/// until the test says so.
+fn spawn_server(port: u16, data: &std::path::Path, database_url: Option<&str>) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kai"));
+    command
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data.join("data"))
+        .arg("--plugins-dir")
+        .arg(data.join("plugins"))
+        .args(["--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .env_remove("DATABASE_URL")
+        .env_remove("KAI_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(url) = database_url {
+        command.arg("--database-url").arg(url);
+    }
+    Server(command.spawn().expect("starting kai serve"))
+}
+
+/// Waits until the server answers `/readyz` (plugins compiled and loaded).
+async fn wait_ready(client: &reqwest::Client, base: &str, server: &mut Server) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Ok(response) = client.get(format!("{base}/readyz")).send().await
+            && response.status().is_success()
+        {
+            return;
+        }
+        if let Some(status) = server.0.try_wait().unwrap() {
+            panic!("kai serve exited before it was ready: {status}");
+        }
+        assert!(Instant::now() < deadline, "kai serve never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_log_reader_does_not_stop_the_server_and_shutdown_writes_every_line() {
+    let database_url = support::fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = spawn_server(port, dir.path(), database_url.as_deref());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    wait_ready(&client, &base, &mut server).await;
+
+    // Nobody reads the server's stdout yet. Writing each log line straight
+    // to it, the server stopped answering once the pipe was full.
+    for i in 0..REQUESTS {
+        let response = client
+            .get(format!("{base}/api/v1/hello/reader-{i}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request {i} failed while the log was not read: {e}"));
+        assert_eq!(response.status(), 200, "request {i}");
+    }
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    // Now read the log, and stop the server as an operator would.
+    let mut stdout = server.0.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+    let terminated = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let status = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.0.wait()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(status.success(), "kai serve exited with {status}");
+    let log = reader.join().unwrap();
+
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("a cut line {line:?}: {e}"))
+        })
+        .collect();
+    let hello_responses: Vec<&str> = lines
+        .iter()
+        .filter(|line| line["fields"]["message"] == "response")
+        .filter_map(|line| line["span"]["path"].as_str())
+        .filter(|path| path.starts_with("/api/v1/hello/reader-"))
+        .collect();
+    assert_eq!(hello_responses.len(), REQUESTS, "one line per request");
+    for (i, path) in hello_responses.iter().enumerate() {
+        assert_eq!(*path, format!("/api/v1/hello/reader-{i}"), "in order");
+    }
+    assert!(
+        !log.contains("lines logged meanwhile were dropped"),
+        "{REQUESTS} lines fit in the buffer"
+    );
+    let last = lines.last().expect("the log is not empty");
+    assert_eq!(
+        last["fields"]["message"], "stopped",
+        "the last line: {last}"
+    );
+    support::drop_database(database_url).await;
+}
