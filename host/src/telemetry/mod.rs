@@ -14,6 +14,7 @@ const DEFAULT_FILTER: &str = "info,sqlx=warn,wasmtime=warn,cranelift_codegen=war
 /// Installs the global subscriber, writing to stdout. Keep the guard for
 /// as long as the process logs: dropping it writes out what is still
 /// buffered. `None` when a subscriber was already installed.
+#[must_use = "dropping the guard ends the log output"]
 pub fn init(json: bool) -> Option<LogGuard> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));

@@ -80,6 +80,8 @@ struct Shared {
 #[derive(Default)]
 struct State {
     lines: Vec<u8>,
+    /// When the oldest line in `lines` arrived: the interval runs from it.
+    oldest: Option<Instant>,
     /// The buffer should go out without waiting for the interval.
     write_now: bool,
     /// Lines dropped since the last report.
@@ -106,12 +108,21 @@ impl Shared {
         if state.failed {
             return;
         }
+        let was_empty = state.lines.is_empty();
         if state.lines.len() + line.len() > self.settings.max_bytes {
             state.dropped += 1;
             state.dropped_total += 1;
+            drop(state);
+            // Normally the buffer is full and the thread busy writing it;
+            // a single line larger than the bound finds it asleep.
+            if was_empty {
+                self.wake.notify_one();
+            }
             return;
         }
-        let was_empty = state.lines.is_empty();
+        if was_empty {
+            state.oldest = Some(Instant::now());
+        }
         state.lines.extend_from_slice(line);
         // The output thread sleeps until an empty buffer gets a line, then
         // waits out the interval; only a line that ends that wait early
@@ -129,8 +140,9 @@ impl Shared {
 
 impl LogOutput {
     /// Starts the output thread writing to `sink`. `report` is called on
-    /// that thread with the number of lines dropped, after the first batch
-    /// that goes out once lines were dropped.
+    /// that thread with the number of lines dropped since its last call,
+    /// once the thread has written out (or had nothing to write) after the
+    /// drops; never once the output has failed.
     pub fn start<W>(
         sink: W,
         settings: OutputSettings,
@@ -176,7 +188,9 @@ fn write_out(shared: &Shared, mut sink: impl Write, report: impl Fn(u64)) {
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
             }
-            let deadline = Instant::now() + shared.settings.interval;
+            // From the oldest line's arrival, so lines that came in while
+            // the last batch was being written wait no longer than others.
+            let deadline = state.oldest.unwrap_or_else(Instant::now) + shared.settings.interval;
             while !state.write_now && !state.closing {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -189,11 +203,12 @@ fn write_out(shared: &Shared, mut sink: impl Write, report: impl Fn(u64)) {
                     .0;
             }
             std::mem::swap(&mut state.lines, &mut batch);
+            state.oldest = None;
             state.write_now = false;
             (std::mem::take(&mut state.dropped), state.closing)
         };
         if !batch.is_empty() {
-            if let Err(error) = sink.write_all(&batch).and_then(|()| sink.flush()) {
+            if let Err(error) = write_patiently(&mut sink, &batch) {
                 // The reader is gone (or the device failed): nobody will see
                 // later lines either, so stop keeping them, including those
                 // that arrived during this write.
@@ -218,6 +233,24 @@ fn write_out(shared: &Shared, mut sink: impl Write, report: impl Fn(u64)) {
             return;
         }
     }
+}
+
+/// Writes `bytes` out whole. An output that would block (stdout inherited
+/// in non-blocking mode) is waited on, as a full pipe is; lines keep
+/// gathering in the buffer meanwhile. Any other error is returned.
+fn write_patiently(sink: &mut impl Write, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match sink.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => bytes = &bytes[written..],
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    sink.flush()
 }
 
 impl Drop for LogGuard {
@@ -273,7 +306,7 @@ impl<'a> MakeWriter<'a> for LogOutput {
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
         EventWriter {
             shared: &self.shared,
-            urgent: *meta.level() <= Level::WARN,
+            urgent: matches!(*meta.level(), Level::WARN | Level::ERROR),
         }
     }
 }
@@ -283,13 +316,17 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    /// An output the test reads back.
+    /// An output the test reads back, counting the writes that filled it.
     #[derive(Clone, Default)]
-    struct Collected(Arc<Mutex<Vec<u8>>>);
+    struct Collected(Arc<Mutex<(Vec<u8>, usize)>>);
 
     impl Collected {
         fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+            String::from_utf8(self.0.lock().unwrap().0.clone()).unwrap()
+        }
+
+        fn writes(&self) -> usize {
+            self.0.lock().unwrap().1
         }
 
         /// Waits (up to a minute: a hang guard, not a timing check) until
@@ -312,7 +349,9 @@ mod tests {
 
     impl Write for Collected {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
+            let mut inner = self.0.lock().unwrap();
+            inner.0.extend_from_slice(bytes);
+            inner.1 += 1;
             Ok(bytes.len())
         }
 
@@ -382,11 +421,14 @@ mod tests {
     }
 
     #[test]
-    fn lines_from_many_threads_arrive_whole_and_in_order_when_the_guard_drops() {
+    fn lines_from_many_threads_are_held_then_arrive_whole_and_in_order_when_the_guard_drops() {
         let sink = Collected::default();
-        // An hour: nothing goes out before the guard drops.
-        let (output, guard) =
-            LogOutput::start(sink.clone(), settings(Duration::from_secs(3600)), |_| {});
+        // An hour's interval and no batch size: only the guard sends them.
+        let settings = OutputSettings {
+            batch_bytes: usize::MAX,
+            ..settings(Duration::from_secs(3600))
+        };
+        let (output, guard) = LogOutput::start(sink.clone(), settings, |_| {});
         let output = Arc::new(output);
         let threads: Vec<_> = (0..4)
             .map(|t| {
@@ -404,6 +446,7 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
+        assert_eq!(sink.writes(), 0, "lines are held for the interval");
         drop(guard);
         let text = sink.text();
         let lines: Vec<&str> = text.lines().collect();
@@ -465,11 +508,72 @@ mod tests {
             batch_bytes: 1024,
             ..settings(Duration::from_secs(3600))
         };
-        let (output, _guard) = LogOutput::start(sink.clone(), settings, |_| {});
+        let (output, guard) = LogOutput::start(sink.clone(), settings, |_| {});
         for i in 0..100 {
             log_line(&output, &format!("line {i:03} of some length\n"));
         }
         sink.wait_for("line 040 of some length\n");
+        drop(guard);
+        // 2,600 bytes in batches of at least 1,024 bytes, the last aside.
+        assert!(sink.writes() <= 3, "{} writes", sink.writes());
+        assert_eq!(sink.text().lines().count(), 100);
+    }
+
+    #[test]
+    fn a_line_larger_than_the_buffer_is_dropped_and_reported_without_waiting_for_another() {
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let reported = reports.clone();
+        let settings = OutputSettings {
+            max_bytes: 100,
+            ..settings(Duration::from_millis(20))
+        };
+        let (output, _guard) = LogOutput::start(Collected::default(), settings, move |n| {
+            reported.lock().unwrap().push(n)
+        });
+        log_line(&output, &format!("{}\n", "x".repeat(200)));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while reports.lock().unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "the drop was never reported");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(*reports.lock().unwrap(), vec![1]);
+    }
+
+    /// An output in non-blocking mode that is full for its first writes.
+    struct FullAtFirst {
+        refusals: u32,
+        inner: Collected,
+    }
+
+    impl Write for FullAtFirst {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            if self.refusals > 0 {
+                self.refusals -= 1;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            // Half at a time, as a nearly full pipe takes it.
+            self.inner.write(&bytes[..bytes.len().div_ceil(2)])
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_output_that_would_block_is_waited_on_not_given_up() {
+        let sink = Collected::default();
+        let full = FullAtFirst {
+            refusals: 3,
+            inner: sink.clone(),
+        };
+        let (output, guard) = LogOutput::start(full, settings(Duration::from_millis(1)), |_| {});
+        for i in 0..10 {
+            log_line(&output, &format!("line {i}\n"));
+        }
+        drop(guard);
+        let expected: String = (0..10).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(sink.text(), expected);
     }
 
     #[test]
