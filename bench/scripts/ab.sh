@@ -42,10 +42,8 @@ measure() {
     local binary="$1" args="$2" log="$3"
     rm -rf "$work/run" && cp -r "$work/base" "$work/run"
     # shellcheck disable=SC2086
-    RUST_LOG="$log" "$binary" serve --listen "127.0.0.1:$port" --data-dir "$work/run/data" \
-        --plugins-dir "$work/run/plugins" --trust-plugin doc-versioning $args >/dev/null 2>&1 &
-    local pid=$!
-    wait_ready /readyz
+    RUST_LOG="$log" start_kai "$binary" "$work/run" $args
+    local pid="$kai_pid"
     wrk -t1 -c32 -d1s -s "$work/$load.lua" "http://127.0.0.1:$port" >/dev/null
     local before after out
     before="$(awk '{print $14 + $15}' "/proc/$pid/stat")"

@@ -2,6 +2,19 @@
 # server on 127.0.0.1:$port, writing the data scenario's documents through
 # the REST API as the bearer of $token, and the wrk scripts that load them.
 
+# Starts `kai serve` (the binary `$1`) in the background on the data and
+# plugins folders under `$2`, with doc-versioning trusted and any further
+# arguments as flags, its output discarded (RUST_LOG as the caller sets
+# it). Waits until it is ready and sets $kai_pid.
+start_kai() {
+    local binary="$1" dir="$2"
+    shift 2
+    "$binary" serve --listen "127.0.0.1:$port" --data-dir "$dir/data" \
+        --plugins-dir "$dir/plugins" --trust-plugin doc-versioning "$@" >/dev/null 2>&1 &
+    kai_pid=$!
+    wait_ready /readyz
+}
+
 # Waits until `$1` (a path) answers 200.
 wait_ready() {
     for _ in $(seq 600); do
@@ -42,15 +55,12 @@ seed_documents() {
 seed_data_scenario() {
     local kai="$1" work="$2" ids=() id
     mkdir -p "$work/base/plugins"
-    "$kai" serve --listen "127.0.0.1:$port" --data-dir "$work/base/data" \
-        --plugins-dir "$work/base/plugins" --trust-plugin doc-versioning >/dev/null 2>&1 &
-    local pid=$!
-    wait_ready /readyz
+    start_kai "$kai" "$work/base"
     token="$(cat "$work/base/data/admin.token")"
     for id in $(seed_documents 128); do
         ids+=("\"$id\"")
     done
-    kill "$pid" && wait "$pid" 2>/dev/null || true
+    kill "$kai_pid" && wait "$kai_pid" 2>/dev/null || true
     local read_ids write_ids
     read_ids="$(IFS=,; echo "${ids[*]:0:64}")"
     write_ids="$(IFS=,; echo "${ids[*]:64:64}")"

@@ -67,16 +67,14 @@ for round in $(seq "$rounds"); do
             binary="$kai"
             [ "$server" = kai-base ] && binary="$KAI_BASE"
             # shellcheck disable=SC2086
-            RUST_LOG=warn "$binary" serve --listen "127.0.0.1:$port" --data-dir "$work/run/data" \
-                --plugins-dir "$work/run/plugins" --trust-plugin doc-versioning ${KAI_ARGS:-} \
-                >/dev/null 2>&1 &
-            wait_ready /readyz
+            RUST_LOG=warn start_kai "$binary" "$work/run" ${KAI_ARGS:-}
+            pid="$kai_pid"
         else
             "$bench" serve-native --listen "127.0.0.1:$port" \
                 --database "$work/run/data/kai.db" >/dev/null 2>&1 &
+            pid=$!
             wait_ready /healthz
         fi
-        pid=$!
         echo "round $round, $server:"
         phase "$pid" "updates, fresh server" "$work/update.lua"
         phase "$pid" "versions reads" "$work/read.lua"
