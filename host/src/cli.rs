@@ -9,6 +9,9 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "kai", version, about, long_about = None)]
 pub struct Cli {
+    /// The running server `kai plugin` talks to.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -30,33 +33,47 @@ pub enum Command {
     Plugin(PluginArgs),
 }
 
-/// A running server to talk to.
+/// A running server to talk to; the flags go before or after the
+/// subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct RemoteArgs {
-    /// The server's base URL
+    /// The server's base URL (for `kai plugin`)
     #[arg(
         long,
+        global = true,
         env = "KAI_SERVER",
         default_value = "http://127.0.0.1:8080",
         value_name = "URL"
     )]
     pub server: String,
-    /// An admin token [default: the contents of ./data/admin.token]
-    #[arg(long, env = "KAI_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    /// An admin token (for `kai plugin`)
+    #[arg(
+        long,
+        global = true,
+        env = "KAI_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
     pub token: Option<String>,
+    /// A file holding an admin token (for `kai plugin`) [default: ./data/admin.token]
+    #[arg(long, global = true, env = "KAI_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct PluginArgs {
-    #[command(flatten)]
-    pub remote: RemoteArgs,
+    /// Print the server's JSON answer instead of a summary
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: PluginCommand,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Install or upgrade a plugin from its .wasm file
+    /// Install or upgrade a plugin from its .wasm file (exit code 3 when it
+    /// waits for a grant)
     Install {
         file: PathBuf,
         /// Reinstall an equal or older version
@@ -158,7 +175,8 @@ pub enum KeysCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Re-encrypt every credential under the newest key, in batches
+    /// Re-encrypt every credential under the newest key, in batches;
+    /// credentials that cannot be opened are listed (exit code 4)
     Rotate {
         /// Credentials per transaction
         #[arg(long, default_value_t = 100)]
@@ -166,10 +184,41 @@ pub enum KeysCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Remove a key from the key file (refused while credentials use it)
+    /// Check every configured key against the database and open every
+    /// credential; lists damaged credentials (exit code 4 if any)
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove a key from the key file (refused while credentials or running
+    /// servers use it)
     Remove {
         id: u32,
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+/// How a command ended, when not with plain success or failure: carried to
+/// `main` through `anyhow` and turned into the process's exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Exit {
+    /// Exit code 3: the plugin is installed but waits for an operator's
+    /// grant before it serves.
+    #[error("the plugin waits for a grant: run `kai plugin grant {0}` to let it serve")]
+    AwaitingGrant(String),
+    /// Exit code 4: the command did what it could; the items it could not
+    /// do are listed above.
+    #[error("some items could not be processed (listed above)")]
+    Partial,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(&self) -> u8 {
+        match self {
+            Exit::AwaitingGrant(_) => 3,
+            Exit::Partial => 4,
+        }
+    }
 }

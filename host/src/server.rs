@@ -13,7 +13,7 @@ use crate::http::CoreApi;
 use crate::http::auth::FailureLimiter;
 use crate::plugins::{PluginRegistry, boot};
 use crate::runtime::{Runtime, RuntimeSettings};
-use crate::secrets::{self, KeyRing, store::Keys};
+use crate::secrets::{KeyRing, Keys, registry};
 use crate::state::{AppState, Inner};
 use anyhow::Context;
 use std::future::Future;
@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use zeroize::Zeroizing;
 
 /// How often nodes sharing a database compare their plugin set with it,
 /// in case a change notification was missed.
@@ -71,6 +70,7 @@ impl Server {
             plugins,
             outbox: Default::default(),
             keys,
+            node_id: uuid::Uuid::new_v4().to_string(),
             auth_failures: FailureLimiter::new(config_failures),
             outbound: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -108,7 +108,11 @@ impl Server {
                 let _ = stopped.wait_for(|s| *s).await;
             }
         };
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(key_ring_heartbeat(
+            state.clone(),
+            listener.local_addr()?,
+            until_stopped(),
+        ))];
         if state.config.event_worker {
             let poll = Duration::from_millis(state.config.event_poll_ms);
             tasks.push(tokio::spawn(outbox::run(
@@ -154,20 +158,23 @@ impl Server {
 }
 
 /// Loads the master keys, generating the first one when none is configured
-/// and no credential needs one, and checks that every stored credential
-/// can be decrypted: the server fails closed rather than start blind.
+/// and the database has never seen one, and checks each against the
+/// database's record of its id: the server fails closed rather than start
+/// with a wrong key. Credentials are not opened here; a damaged one answers
+/// for itself.
 async fn load_keys(db: &Db, config: &Config) -> anyhow::Result<Keys> {
-    let file = config.key_file();
-    let env = std::env::var("KAI_MASTER_KEY").ok().map(Zeroizing::new);
-    let mut ring = KeyRing::load(env.as_deref().map(|s| s.as_str()), &file)?;
-    if ring.is_empty() {
-        if !secrets::store::keys_in_use(db).await?.is_empty() {
+    let keys = Keys::load(config.key_file())?;
+    if keys.is_empty() {
+        let file = keys.file().to_path_buf();
+        let highest = registry::highest_id(db).await?;
+        if highest > 0 {
             anyhow::bail!(
-                "stored credentials exist but no master key is configured (KAI_MASTER_KEY or {}); refusing to start",
+                "this database has master keys (up to key {highest}) but no master key is configured \
+                 (KAI_MASTER_KEY or {}); refusing to start",
                 file.display()
             );
         }
-        let id = ring.generate_into(&file)?;
+        let id = KeyRing::default().generate_into(&file, 0)?;
         // To the person starting the server, on stderr: stdout carries the
         // log stream, which a collector may parse line by line.
         eprintln!(
@@ -175,10 +182,49 @@ async fn load_keys(db: &Db, config: &Config) -> anyhow::Result<Keys> {
             file.display()
         );
         tracing::info!(path = %file.display(), key = id, "master key generated");
+        keys.reload();
     }
-    let keys = Keys::new(ring, env, file);
-    secrets::store::verify(db, &keys).await?;
+    registry::verify_at_start(db, &keys).await?;
     Ok(keys)
+}
+
+/// How this process appears in `kai keys list`: host, process id, address.
+fn node_description(listen: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host} pid {} ({listen})", std::process::id())
+}
+
+/// Writes this node's key-ring heartbeat every
+/// [`registry::HEARTBEAT_EVERY`] (re-reading the key file if it changed),
+/// and removes it when the server stops.
+async fn key_ring_heartbeat(
+    state: AppState,
+    listening: SocketAddr,
+    stopped: impl Future<Output = ()>,
+) {
+    let description = node_description(listening);
+    let beat = async {
+        let mut every = tokio::time::interval(registry::HEARTBEAT_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(error) =
+                registry::heartbeat(&state.db, &state.keys, &state.node_id, &description).await
+            {
+                tracing::warn!(%error, "could not write the key-ring heartbeat");
+            }
+        }
+    };
+    tokio::select! {
+        _ = beat => {}
+        _ = stopped => {}
+    }
+    if let Err(error) = registry::forget_node(&state.db, &state.node_id).await {
+        tracing::warn!(%error, "could not remove the key-ring heartbeat");
+    }
 }
 
 /// Loads the plugin set (bundled, recorded, directory) and marks the

@@ -7,7 +7,7 @@ use crate::events::outbox::Outbox;
 use crate::http::auth::FailureLimiter;
 use crate::plugins::PluginRegistry;
 use crate::runtime::Runtime;
-use crate::secrets::store::Keys;
+use crate::secrets::Keys;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -23,6 +23,8 @@ pub struct Inner {
     pub outbox: Outbox,
     /// The master keys of the credential store.
     pub keys: Keys,
+    /// This server process among the nodes sharing the database.
+    pub node_id: String,
     /// Failed authentications per client address.
     pub auth_failures: FailureLimiter,
     /// The client plugins' outbound HTTP goes through (no redirects).

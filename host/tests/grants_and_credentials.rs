@@ -8,7 +8,7 @@ mod support;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use support::{M, Setup, TestServer, drop_database, wasm};
+use support::{M, Setup, TestServer, wasm};
 
 /// A local HTTP server that records the headers it receives.
 struct Upstream {
@@ -484,9 +484,13 @@ async fn credentials_are_write_only_and_bound_to_their_row() {
     .await
     .unwrap_err();
     assert!(
-        error.to_string().contains("failed authentication"),
+        matches!(
+            error,
+            kai_host::secrets::store::CredentialError::Unreadable { .. }
+        ),
         "{error}"
     );
+    assert!(error.to_string().contains("cannot be decrypted"), "{error}");
 
     let (status, _, _) = server
         .call(
@@ -498,111 +502,4 @@ async fn credentials_are_write_only_and_bound_to_their_row() {
         .await;
     assert_eq!(status, 204);
     server.stop().await;
-}
-
-#[tokio::test]
-async fn keys_rotate_without_downtime_and_a_wrong_key_is_refused() {
-    let server = TestServer::start().await;
-    let alice = server.user("alice@example.com", false).await;
-    for i in 0..3 {
-        let (status, _, _) = server
-            .call(
-                M::POST,
-                "/api/v1/credentials",
-                &alice,
-                Some(json!({ "name": format!("c{i}"), "service_type": "t", "secret": { "token": format!("value-{i}") }, "allowed_plugins": ["p"] })),
-            )
-            .await;
-        assert_eq!(status, 201);
-    }
-    let kai = env!("CARGO_BIN_EXE_kai");
-    let mut store_args = vec![
-        "--data-dir".to_string(),
-        server.data_dir.display().to_string(),
-    ];
-    if let Some(url) = &server.database_url {
-        store_args.extend(["--database-url".to_string(), url.clone()]);
-    }
-    let run = |command: &[&str]| {
-        let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
-        args.extend(store_args.clone());
-        let output = std::process::Command::new(kai)
-            .args(&args)
-            .output()
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).to_string()
-                + &String::from_utf8_lossy(&output.stderr),
-        )
-    };
-    let (ok, out) = run(&["keys", "generate"]);
-    assert!(ok && out.contains("generated key 2"), "{out}");
-    let (ok, out) = run(&["keys", "remove", "1"]);
-    assert!(
-        !ok && out.contains("still encrypts"),
-        "key 1 is still needed: {out}"
-    );
-    let (ok, out) = run(&["keys", "rotate", "--batch", "2"]);
-    assert!(
-        ok && out.contains("re-encrypted 2/3") && out.contains("re-encrypted 3/3"),
-        "{out}"
-    );
-
-    // The running server reads the rotated credentials (it reloads keys).
-    let me = kai_host::db::users::find_by_email(&server.state.db, "alice@example.com")
-        .await
-        .unwrap()
-        .unwrap();
-    let secret =
-        kai_host::secrets::store::reveal(&server.state.db, &server.state.keys, &me.id, "c1", "p")
-            .await
-            .unwrap();
-    assert_eq!(secret.as_str(), "{\"token\":\"value-1\"}");
-    use sqlx::Row;
-    let keys: Vec<i64> = sqlx::query("SELECT DISTINCT key_id FROM credentials")
-        .fetch_all(server.state.db.reader())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(keys, [2]);
-    let (ok, out) = run(&["keys", "remove", "1"]);
-    assert!(ok, "{out}");
-    let (data_dir, database_url, temp) = server.stop_keeping_data().await;
-
-    // A restart with the remaining key works...
-    let server = Setup::reuse(data_dir.clone(), database_url.clone())
-        .start()
-        .await;
-    let (data_dir, database_url, _) = server.stop_keeping_data().await;
-
-    // ...one with a wrong key is refused, and so is one with none.
-    let key_file = data_dir.join("master.key");
-    std::fs::remove_file(&key_file).unwrap();
-    let mut ring = kai_host::secrets::KeyRing::default();
-    ring.generate_into(&key_file).unwrap();
-    let error = kai_host::server::Server::prepare(
-        Setup::reuse(data_dir.clone(), database_url.clone()).config,
-    )
-    .await
-    .err()
-    .expect("a wrong key is refused");
-    assert!(
-        format!("{error:#}").contains("refusing to start"),
-        "{error:#}"
-    );
-    std::fs::remove_file(&key_file).unwrap();
-    let error =
-        kai_host::server::Server::prepare(Setup::reuse(data_dir, database_url.clone()).config)
-            .await
-            .err()
-            .expect("no key is refused");
-    assert!(
-        format!("{error:#}").contains("no master key is configured"),
-        "{error:#}"
-    );
-    drop_database(database_url).await;
-    drop(temp);
 }

@@ -33,6 +33,10 @@ impl Caller {
             .map_err(|error| match error {
                 CredentialError::NotFound(m) => WitError::NotFound(m),
                 CredentialError::Denied(m) => WitError::Denied(m),
+                e @ CredentialError::Unreadable { .. } => {
+                    tracing::warn!(plugin = %self.plugin_name, error = %e, "a credential is damaged");
+                    WitError::Conflict(e.to_string())
+                }
                 other => {
                     // Never the secret: errors here carry none, but say less
                     // to the guest than to the operator.

@@ -50,7 +50,15 @@ const MAX_PLUGIN_BYTES: usize = 64 << 20;
 impl From<LifecycleError> for ApiError {
     fn from(error: LifecycleError) -> Self {
         match error {
-            LifecycleError::Invalid(e) => ApiError::validation("plugin", e.to_string()),
+            LifecycleError::Invalid(e) => ApiError::InvalidPlugin(e.to_string()),
+            e @ LifecycleError::Version(_) => ApiError::Refused {
+                code: "version_not_newer",
+                message: e.to_string(),
+            },
+            e @ LifecycleError::NeedsConfirmation(_) => ApiError::Refused {
+                code: "confirmation_required",
+                message: e.to_string(),
+            },
             LifecycleError::Migration(m) => ApiError::validation("plugin", m),
             LifecycleError::NotFound(m) => ApiError::NotFound(m),
             LifecycleError::Internal(e) => ApiError::Internal(e),

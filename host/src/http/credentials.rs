@@ -2,8 +2,10 @@
 //!
 //! The secret (a JSON object) is write-only: it goes in on create and
 //! update and never comes back, in no response, log line or error message.
-//! Answers show the name, the service type, timestamps and which plugins
-//! the owner lets use it.
+//! Answers show the name, the service type, timestamps, which plugins the
+//! owner lets use it, and whether the stored secret opens (`readable`; a
+//! damaged secret answers `409 credential_unreadable` where it is used, and
+//! setting a new secret repairs it).
 
 use super::CoreApi;
 use super::auth::Caller;
@@ -62,6 +64,11 @@ impl From<CredentialError> for ApiError {
             CredentialError::Invalid { field, message } => ApiError::Validation { field, message },
             CredentialError::Conflict(m) => ApiError::Conflict(m),
             CredentialError::Denied(m) => ApiError::Forbidden(m),
+            e @ CredentialError::Unreadable { .. } => ApiError::CredentialUnreadable(e.to_string()),
+            e @ CredentialError::NoSealingKey(_) => {
+                tracing::error!(error = %e, "a credential could not be sealed");
+                ApiError::Unavailable(e.to_string())
+            }
             CredentialError::Crypto(e) => {
                 ApiError::Internal(anyhow::anyhow!("credential crypto: {e}"))
             }
@@ -85,7 +92,7 @@ async fn list(
     Caller(principal): Caller,
 ) -> Result<Json<Value>, ApiError> {
     let actor = Actor::from_principal(&principal);
-    let items: Vec<Value> = store::list(&state.db, &actor)
+    let items: Vec<Value> = store::list(&state.db, &state.keys, &actor)
         .await?
         .iter()
         .map(|c| c.to_json())
@@ -100,7 +107,11 @@ async fn get(
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id("id", &id)?;
     let actor = Actor::from_principal(&principal);
-    Ok(Json(store::get(&state.db, &actor, &id).await?.to_json()))
+    Ok(Json(
+        store::get(&state.db, &state.keys, &actor, &id)
+            .await?
+            .to_json(),
+    ))
 }
 
 async fn update(
@@ -122,6 +133,6 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("id", &id)?;
     let actor = Actor::from_principal(&principal);
-    store::delete(&state.db, &actor, &id).await?;
+    store::delete(&state.db, &state.keys, &actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

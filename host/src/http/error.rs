@@ -38,6 +38,17 @@ pub enum ApiError {
     /// 409: conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// 409: refused as it stands; `code` says what would change that (an
+    /// explicit `force`, a confirmation).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    /// 422: the uploaded plugin cannot be loaded; the message says why.
+    #[error("{0}")]
+    InvalidPlugin(String),
+    /// 409: a credential's stored secret cannot be decrypted (damaged or
+    /// tampered); its owner can set a new one.
+    #[error("{0}")]
+    CredentialUnreadable(String),
     /// 412: `If-Match` named a stale version.
     #[error("{0}")]
     PreconditionFailed(String),
@@ -85,7 +96,10 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_)
+            | ApiError::CredentialUnreadable(_)
+            | ApiError::Refused { .. } => StatusCode::CONFLICT,
+            ApiError::InvalidPlugin(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -109,6 +123,9 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
+            ApiError::CredentialUnreadable(_) => "credential_unreadable",
+            ApiError::Refused { code, .. } => code,
+            ApiError::InvalidPlugin(_) => "invalid_plugin",
             ApiError::PreconditionFailed(_) => "precondition_failed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",

@@ -173,7 +173,7 @@ pub async fn install(
         }
         Some(current) => {
             return Err(LifecycleError::Version(format!(
-                "plugin `{name}` {} is installed; {} is not newer (use force=true to reinstall an equal or older version)",
+                "plugin `{name}` {} is installed and {} is not newer; reinstalling an equal or older version must be forced",
                 current.manifest.version, plugin.manifest.version
             )));
         }

@@ -1,13 +1,14 @@
-//! AES-256-GCM for credential secrets.
+//! AES-256-GCM for credential secrets and key check values.
 //!
-//! A sealed secret is `version (1 byte) || key id (4 bytes, big endian) ||
+//! A sealed value is `version (1 byte) || key id (4 bytes, big endian) ||
 //! nonce (12 bytes) || ciphertext and tag`. Each encryption draws a fresh
-//! random 96-bit nonce. The associated data binds the ciphertext to its
-//! row: the format version, the key id, the credential id and its owner;
-//! a ciphertext copied into another row, or a tampered header, fails to
-//! decrypt. Decryption errors are never swallowed.
+//! random 96-bit nonce. The associated data binds the ciphertext to what it
+//! belongs to: the format version, the key id, and either the credential's
+//! id and owner or the key check of that key id. A ciphertext copied into
+//! another row, or a tampered header, fails to decrypt. Decryption errors
+//! are never swallowed.
 
-use super::keyring::KeyRing;
+use super::keyring::{Key, KeyRing};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;
@@ -20,9 +21,14 @@ const NONCE: usize = 12;
 
 /// What a ciphertext is bound to.
 #[derive(Debug, Clone, Copy)]
-pub struct Binding<'a> {
-    pub credential_id: &'a str,
-    pub owner: &'a str,
+pub enum Binding<'a> {
+    /// The secret of one credential row.
+    Credential {
+        credential_id: &'a str,
+        owner: &'a str,
+    },
+    /// The check value of a master key (see `secrets::registry`).
+    KeyCheck,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,22 +47,29 @@ pub enum CryptoError {
 
 fn associated_data(version: u8, key_id: u32, binding: Binding<'_>) -> Vec<u8> {
     let mut aad = Vec::with_capacity(64);
-    aad.extend_from_slice(b"kai-fusion/credential\0");
-    aad.push(version);
-    aad.extend_from_slice(&key_id.to_be_bytes());
-    aad.extend_from_slice(binding.credential_id.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(binding.owner.as_bytes());
+    match binding {
+        Binding::Credential {
+            credential_id,
+            owner,
+        } => {
+            aad.extend_from_slice(b"kai-fusion/credential\0");
+            aad.push(version);
+            aad.extend_from_slice(&key_id.to_be_bytes());
+            aad.extend_from_slice(credential_id.as_bytes());
+            aad.push(0);
+            aad.extend_from_slice(owner.as_bytes());
+        }
+        Binding::KeyCheck => {
+            aad.extend_from_slice(b"kai-fusion/key-check\0");
+            aad.push(version);
+            aad.extend_from_slice(&key_id.to_be_bytes());
+        }
+    }
     aad
 }
 
-/// Encrypts `plaintext` under the ring's newest key.
-pub fn seal(
-    ring: &KeyRing,
-    binding: Binding<'_>,
-    plaintext: &[u8],
-) -> Result<(u32, Vec<u8>), CryptoError> {
-    let (key_id, key) = ring.newest().ok_or(CryptoError::NoKey)?;
+/// Encrypts `plaintext` under key `key_id`.
+pub fn seal(key_id: u32, key: &Key, binding: Binding<'_>, plaintext: &[u8]) -> Vec<u8> {
     let cipher = Aes256Gcm::new_from_slice(key.bytes()).expect("keys are 32 bytes");
     let mut nonce = [0u8; NONCE];
     rand::rng().fill_bytes(&mut nonce);
@@ -69,16 +82,16 @@ pub fn seal(
                 aad: &aad,
             },
         )
-        .map_err(|_| CryptoError::Authentication)?;
+        .expect("AES-GCM encrypts any input below 64 GiB");
     let mut sealed = Vec::with_capacity(HEADER + NONCE + ciphertext.len());
     sealed.push(FORMAT_VERSION);
     sealed.extend_from_slice(&key_id.to_be_bytes());
     sealed.extend_from_slice(&nonce);
     sealed.extend_from_slice(&ciphertext);
-    Ok((key_id, sealed))
+    sealed
 }
 
-/// The id of the key a sealed secret needs.
+/// The id of the key a sealed value needs.
 pub fn key_id(sealed: &[u8]) -> Result<u32, CryptoError> {
     if sealed.len() < HEADER + NONCE + 16 {
         return Err(CryptoError::Truncated);
@@ -124,12 +137,18 @@ mod tests {
         let file = dir.path().join("master.key");
         let mut ring = KeyRing::default();
         for _ in ids {
-            ring.generate_into(&file).unwrap();
+            ring.generate_into(&file, 0).unwrap();
         }
         (dir, ring)
     }
 
-    const ROW: Binding<'static> = Binding {
+    /// Seals under the ring's newest key.
+    fn seal_newest(ring: &KeyRing, binding: Binding<'_>, plaintext: &[u8]) -> (u32, Vec<u8>) {
+        let (id, key) = ring.newest().unwrap();
+        (id, seal(id, key, binding, plaintext))
+    }
+
+    const ROW: Binding<'static> = Binding::Credential {
         credential_id: "cred-1",
         owner: "user-1",
     };
@@ -137,8 +156,8 @@ mod tests {
     #[test]
     fn round_trip_with_a_fresh_nonce_each_time() {
         let (_dir, ring) = ring(&[1]);
-        let (key_id, a) = seal(&ring, ROW, b"{\"token\":\"s3cret\"}").unwrap();
-        let (_, b) = seal(&ring, ROW, b"{\"token\":\"s3cret\"}").unwrap();
+        let (key_id, a) = seal_newest(&ring, ROW, b"{\"token\":\"s3cret\"}");
+        let (_, b) = seal_newest(&ring, ROW, b"{\"token\":\"s3cret\"}");
         assert_eq!(key_id, 1);
         assert_ne!(a[5..17], b[5..17], "nonces differ");
         assert_eq!(&*open(&ring, ROW, &a).unwrap(), b"{\"token\":\"s3cret\"}");
@@ -151,7 +170,7 @@ mod tests {
     #[test]
     fn any_tampering_fails_authentication() {
         let (_dir, ring) = ring(&[1]);
-        let (_, sealed) = seal(&ring, ROW, b"secret value").unwrap();
+        let (_, sealed) = seal_newest(&ring, ROW, b"secret value");
         for (what, index) in [("nonce", 6), ("ciphertext", 20), ("tag", sealed.len() - 1)] {
             let mut tampered = sealed.clone();
             tampered[index] ^= 0x01;
@@ -182,12 +201,12 @@ mod tests {
     #[test]
     fn a_ciphertext_moved_to_another_row_fails() {
         let (_dir, ring) = ring(&[1]);
-        let (_, sealed) = seal(&ring, ROW, b"secret value").unwrap();
-        let other_id = Binding {
+        let (_, sealed) = seal_newest(&ring, ROW, b"secret value");
+        let other_id = Binding::Credential {
             credential_id: "cred-2",
             owner: "user-1",
         };
-        let other_owner = Binding {
+        let other_owner = Binding::Credential {
             credential_id: "cred-1",
             owner: "user-2",
         };
@@ -199,14 +218,20 @@ mod tests {
             open(&ring, other_owner, &sealed).unwrap_err(),
             CryptoError::Authentication
         );
+        // A key check value is bound to its purpose too.
+        assert_eq!(
+            open(&ring, Binding::KeyCheck, &sealed).unwrap_err(),
+            CryptoError::Authentication
+        );
     }
 
     #[test]
     fn the_newest_key_encrypts_and_old_keys_still_decrypt() {
         let (dir, mut ring) = ring(&[1]);
-        let (_, old) = seal(&ring, ROW, b"v1").unwrap();
-        ring.generate_into(&dir.path().join("master.key")).unwrap();
-        let (key_id, new) = seal(&ring, ROW, b"v2").unwrap();
+        let (_, old) = seal_newest(&ring, ROW, b"v1");
+        ring.generate_into(&dir.path().join("master.key"), 0)
+            .unwrap();
+        let (key_id, new) = seal_newest(&ring, ROW, b"v2");
         assert_eq!(key_id, 2);
         assert_eq!(&*open(&ring, ROW, &old).unwrap(), b"v1");
         assert_eq!(&*open(&ring, ROW, &new).unwrap(), b"v2");
@@ -216,7 +241,7 @@ mod tests {
     fn a_wrong_key_fails() {
         let (_dir, ring_a) = ring(&[1]);
         let (_dir2, ring_b) = ring(&[1]);
-        let (_, sealed) = seal(&ring_a, ROW, b"secret").unwrap();
+        let (_, sealed) = seal_newest(&ring_a, ROW, b"secret");
         assert_eq!(
             open(&ring_b, ROW, &sealed).unwrap_err(),
             CryptoError::Authentication

@@ -114,10 +114,13 @@ impl KeyRing {
         self.keys.iter().next_back().map(|(id, key)| (*id, key))
     }
 
-    /// Generates a new key with the next id, appends it to `file` (created
-    /// 0600), adds it to the ring, and returns its id.
-    pub fn generate_into(&mut self, file: &Path) -> anyhow::Result<u32> {
-        let id = self.keys.keys().next_back().map_or(1, |id| id + 1);
+    /// Generates a new key with an id above every id in the ring and above
+    /// `above` (ids the database has seen, retired ones included, so an id
+    /// is never given to two keys), appends it to `file` (created 0600),
+    /// adds it to the ring, and returns its id.
+    pub fn generate_into(&mut self, file: &Path, above: u32) -> anyhow::Result<u32> {
+        let newest = self.keys.keys().next_back().copied().unwrap_or(0);
+        let id = newest.max(above) + 1;
         let key = Key::random();
         let line = Zeroizing::new(format!("{id}:{}\n", STANDARD.encode(key.bytes())));
         append_private(file, &line)?;
@@ -183,8 +186,16 @@ mod tests {
         let file = dir.path().join("master.key");
         let mut ring = KeyRing::load(None, &file).unwrap();
         assert!(ring.is_empty());
-        assert_eq!(ring.generate_into(&file).unwrap(), 1);
-        assert_eq!(ring.generate_into(&file).unwrap(), 2);
+        assert_eq!(ring.generate_into(&file, 0).unwrap(), 1);
+        assert_eq!(ring.generate_into(&file, 0).unwrap(), 2);
+        // Ids the database has seen are skipped.
+        let mut other = KeyRing::default();
+        assert_eq!(
+            other
+                .generate_into(&dir.path().join("other.key"), 4)
+                .unwrap(),
+            5
+        );
         let env_key = format!("7:{}", STANDARD.encode([9u8; 32]));
         let ring = KeyRing::load(Some(&env_key), &file).unwrap();
         assert_eq!(ring.ids(), vec![1, 2, 7]);

@@ -3,9 +3,16 @@
 //! return names, types, timestamps and the plugins allowed to use it. Only
 //! [`reveal`] decrypts, for host code that injects a secret into an
 //! outbound request, or for a plugin holding the explicit reveal grant.
+//!
+//! A secret is written in the transaction that locks the record of the key
+//! it is sealed under (see [`super::registry`]), so it is never written
+//! under a key that `kai keys remove` has taken away. A credential whose
+//! secret no longer opens (damaged or tampered) answers
+//! [`CredentialError::Unreadable`] and affects nothing else.
 
-use super::KeyRing;
-use super::cipher::{self, Binding, CryptoError};
+use super::cipher::{Binding, CryptoError};
+use super::keys::Keys;
+use super::registry;
 use crate::db::Db;
 use crate::models::Actor;
 use crate::runtime::manifest::is_plugin_name;
@@ -13,7 +20,6 @@ use crate::util::{format_micros, now_micros};
 use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use std::sync::RwLock;
 use zeroize::Zeroizing;
 
 const COLUMNS: &str =
@@ -31,6 +37,9 @@ pub struct Credential {
     pub allowed_plugins: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Whether the stored secret opens with this server's keys; `None`
+    /// where it was not tried.
+    pub readable: Option<bool>,
 }
 
 impl Credential {
@@ -45,7 +54,17 @@ impl Credential {
             allowed_plugins: serde_json::from_str(&allowed).unwrap_or_default(),
             created_at: row.try_get(6)?,
             updated_at: row.try_get(7)?,
+            readable: None,
         })
+    }
+
+    /// A row selected with its secret (`{COLUMNS}, secret`), with whether
+    /// the secret opens. The plaintext is dropped (and zeroized) at once.
+    fn checked_from_row(row: &AnyRow, keys: &Keys) -> Result<Self, CredentialError> {
+        let mut credential = Self::from_row(row)?;
+        let sealed: Vec<u8> = row.try_get(8)?;
+        credential.readable = Some(open_secret(keys, &credential, &sealed).is_ok());
+        Ok(credential)
     }
 
     pub fn to_json(&self) -> Value {
@@ -56,13 +75,14 @@ impl Credential {
             "service_type": self.service_type,
             "allowed_plugins": self.allowed_plugins,
             "key_id": self.key_id,
+            "readable": self.readable,
             "created_at": format_micros(self.created_at),
             "updated_at": format_micros(self.updated_at),
         })
     }
 
     fn binding(&self) -> Binding<'_> {
-        Binding {
+        Binding::Credential {
             credential_id: &self.id,
             owner: &self.owner,
         }
@@ -79,6 +99,21 @@ pub enum CredentialError {
     Conflict(String),
     #[error("{0}")]
     Denied(String),
+    /// The stored secret does not open with its key: it was damaged or
+    /// tampered with. Setting a new secret repairs it.
+    #[error(
+        "the stored secret of credential `{name}` ({id}) cannot be decrypted: it is damaged \
+         or was tampered with. Its owner can set a new secret with \
+         PATCH /api/v1/credentials/{id}"
+    )]
+    Unreadable { id: String, name: String },
+    /// No key may seal: the ring's keys are all retired, or one the
+    /// database lacks could not be registered.
+    #[error(
+        "no master key of this server may seal new secrets (key {0:?} is retired or unknown \
+         to the database); give it the current key file"
+    )]
+    NoSealingKey(Option<u32>),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(transparent)]
@@ -100,61 +135,6 @@ pub struct CredentialInput {
     /// The secret JSON object; zeroized when dropped.
     pub secret: Option<Zeroizing<String>>,
     pub allowed_plugins: Option<Vec<String>>,
-}
-
-/// The key ring, behind a lock: reloaded when a secret needs a key added
-/// after start (by `kai keys generate` and `kai keys rotate`), so rotation
-/// needs no restart.
-pub struct Keys {
-    ring: RwLock<KeyRing>,
-    env: Option<Zeroizing<String>>,
-    file: std::path::PathBuf,
-}
-
-impl Keys {
-    pub fn new(ring: KeyRing, env: Option<Zeroizing<String>>, file: std::path::PathBuf) -> Self {
-        Self {
-            ring: RwLock::new(ring),
-            env,
-            file,
-        }
-    }
-
-    fn seal(&self, binding: Binding<'_>, plaintext: &[u8]) -> Result<(u32, Vec<u8>), CryptoError> {
-        cipher::seal(
-            &self.ring.read().expect("key ring lock"),
-            binding,
-            plaintext,
-        )
-    }
-
-    fn open(&self, binding: Binding<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let first = cipher::open(&self.ring.read().expect("key ring lock"), binding, sealed);
-        match first {
-            Err(CryptoError::UnknownKey(_)) => {
-                self.reload();
-                cipher::open(&self.ring.read().expect("key ring lock"), binding, sealed)
-            }
-            other => other,
-        }
-    }
-
-    /// Re-reads the key sources, keeping the current ring if that fails.
-    pub fn reload(&self) {
-        match KeyRing::load(self.env.as_deref().map(|s| s.as_str()), &self.file) {
-            Ok(ring) if !ring.is_empty() => *self.ring.write().expect("key ring lock") = ring,
-            Ok(_) => {}
-            Err(error) => tracing::error!(error = %error, "reloading the master keys failed"),
-        }
-    }
-
-    pub fn newest_id(&self) -> Option<u32> {
-        self.ring
-            .read()
-            .expect("key ring lock")
-            .newest()
-            .map(|(id, _)| id)
-    }
 }
 
 fn check_input(input: &CredentialInput, creating: bool) -> Result<(), CredentialError> {
@@ -216,9 +196,11 @@ pub async fn create(
         allowed_plugins: input.allowed_plugins.unwrap_or_default(),
         created_at: now,
         updated_at: now,
+        readable: Some(true),
     };
     let secret = input.secret.expect("checked");
-    let (key_id, sealed) = keys.seal(credential.binding(), secret.as_bytes())?;
+    let (mut tx, key_id, sealed) =
+        seal_in_transaction(db, keys, credential.binding(), secret.as_bytes()).await?;
     credential.key_id = key_id.into();
     let result = sqlx::query(&format!(
         "INSERT INTO credentials ({COLUMNS}, secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -232,10 +214,13 @@ pub async fn create(
     .bind(now)
     .bind(now)
     .bind(sealed)
-    .execute(db.writer())
+    .execute(&mut *tx)
     .await;
     match result {
-        Ok(_) => Ok(credential),
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(credential)
+        }
         Err(e)
             if e.as_database_error()
                 .is_some_and(|d| d.is_unique_violation()) =>
@@ -249,27 +234,35 @@ pub async fn create(
     }
 }
 
-pub async fn list(db: &Db, actor: &Actor) -> Result<Vec<Credential>, CredentialError> {
+/// The credentials `actor` may see, each with whether its secret opens.
+pub async fn list(db: &Db, keys: &Keys, actor: &Actor) -> Result<Vec<Credential>, CredentialError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM credentials WHERE owner = $1 OR $2 = 1 ORDER BY name, id"
+        "SELECT {COLUMNS}, secret FROM credentials WHERE owner = $1 OR $2 = 1 ORDER BY name, id"
     ))
     .bind(&actor.user_id)
     .bind(i64::from(actor.admin))
     .fetch_all(db.reader())
     .await?;
-    Ok(rows
-        .iter()
-        .map(Credential::from_row)
-        .collect::<Result<_, _>>()?)
+    rows.iter()
+        .map(|row| Credential::checked_from_row(row, keys))
+        .collect()
 }
 
-pub async fn get(db: &Db, actor: &Actor, id: &str) -> Result<Credential, CredentialError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM credentials WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db.reader())
-        .await?;
+/// Credential `id` if `actor` may see it, with whether its secret opens.
+pub async fn get(
+    db: &Db,
+    keys: &Keys,
+    actor: &Actor,
+    id: &str,
+) -> Result<Credential, CredentialError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, secret FROM credentials WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db.reader())
+    .await?;
     row.as_ref()
-        .map(Credential::from_row)
+        .map(|row| Credential::checked_from_row(row, keys))
         .transpose()?
         .filter(|c| actor.can_see(&c.owner))
         .ok_or_else(|| CredentialError::NotFound(format!("credential {id} not found")))
@@ -283,7 +276,7 @@ pub async fn update(
     input: CredentialInput,
 ) -> Result<Credential, CredentialError> {
     check_input(&input, false)?;
-    let mut credential = get(db, actor, id).await?;
+    let mut credential = get(db, keys, actor, id).await?;
     if let Some(name) = input.name {
         credential.name = name;
     }
@@ -296,14 +289,16 @@ pub async fn update(
     credential.updated_at = now_micros();
     let mut query =
         "UPDATE credentials SET name = $1, service_type = $2, allowed_plugins = $3, updated_at = $4".to_string();
-    let sealed = match &input.secret {
+    let (mut tx, sealed) = match &input.secret {
         Some(secret) => {
-            let (key_id, sealed) = keys.seal(credential.binding(), secret.as_bytes())?;
+            let (tx, key_id, sealed) =
+                seal_in_transaction(db, keys, credential.binding(), secret.as_bytes()).await?;
             credential.key_id = key_id.into();
+            credential.readable = Some(true);
             query.push_str(", key_id = $6, secret = $7");
-            Some(sealed)
+            (tx, Some(sealed))
         }
-        None => None,
+        None => (db.writer().begin().await?, None),
     };
     query.push_str(" WHERE id = $5");
     let mut statement = sqlx::query(&query)
@@ -315,8 +310,11 @@ pub async fn update(
     if let Some(sealed) = sealed {
         statement = statement.bind(credential.key_id).bind(sealed);
     }
-    match statement.execute(db.writer()).await {
-        Ok(_) => Ok(credential),
+    match statement.execute(&mut *tx).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(credential)
+        }
         Err(e)
             if e.as_database_error()
                 .is_some_and(|d| d.is_unique_violation()) =>
@@ -330,8 +328,36 @@ pub async fn update(
     }
 }
 
-pub async fn delete(db: &Db, actor: &Actor, id: &str) -> Result<(), CredentialError> {
-    let credential = get(db, actor, id).await?;
+/// Seals `plaintext` under a key the database lets seal, and opens the
+/// write transaction holding that key's record locked. A key found retired
+/// (or not yet registered) makes the server sync with the database and try
+/// once more.
+async fn seal_in_transaction<'d>(
+    db: &'d Db,
+    keys: &Keys,
+    binding: Binding<'_>,
+    plaintext: &[u8],
+) -> Result<(sqlx::Transaction<'d, sqlx::Any>, u32, Vec<u8>), CredentialError> {
+    let mut last = None;
+    for _ in 0..2 {
+        let (key_id, sealed) = match keys.seal(binding, plaintext) {
+            Ok(sealed) => sealed,
+            Err(CryptoError::NoKey) => return Err(CredentialError::NoSealingKey(last)),
+            Err(error) => return Err(error.into()),
+        };
+        let mut tx = db.writer().begin().await?;
+        if registry::lock_for_sealing(&mut tx, key_id).await? {
+            return Ok((tx, key_id, sealed));
+        }
+        tx.rollback().await?;
+        last = Some(key_id);
+        registry::sync(db, keys).await?;
+    }
+    Err(CredentialError::NoSealingKey(last))
+}
+
+pub async fn delete(db: &Db, keys: &Keys, actor: &Actor, id: &str) -> Result<(), CredentialError> {
+    let credential = get(db, keys, actor, id).await?;
     sqlx::query("DELETE FROM credentials WHERE id = $1")
         .bind(&credential.id)
         .execute(db.writer())
@@ -367,90 +393,138 @@ pub async fn reveal(
         )));
     }
     let sealed: Vec<u8> = row.try_get(8)?;
-    let plaintext = keys.open(credential.binding(), &sealed)?;
-    String::from_utf8(plaintext.to_vec())
-        .map(Zeroizing::new)
-        .map_err(|_| CredentialError::Crypto(CryptoError::Authentication))
+    open_secret(keys, &credential, &sealed)
 }
 
-/// Re-encrypts every credential not under the newest key, `batch` at a
-/// time (each batch one transaction, so the server keeps serving), calling
-/// `progress(done, total)` after each batch. Returns how many moved.
+/// Opens a credential's stored secret.
+fn open_secret(
+    keys: &Keys,
+    credential: &Credential,
+    sealed: &[u8],
+) -> Result<Zeroizing<String>, CredentialError> {
+    let unreadable = || CredentialError::Unreadable {
+        id: credential.id.clone(),
+        name: credential.name.clone(),
+    };
+    let plaintext = keys
+        .open(credential.binding(), sealed)
+        .map_err(|error| match error {
+            e if registry::is_damage(&e) => unreadable(),
+            e => CredentialError::Crypto(e),
+        })?;
+    String::from_utf8(plaintext.to_vec())
+        .map(Zeroizing::new)
+        .map_err(|_| unreadable())
+}
+
+/// What a rotation did.
+#[derive(Debug, Default)]
+pub struct Rotation {
+    /// The key every moved credential is now sealed under.
+    pub key_id: u32,
+    pub moved: u64,
+    /// Credentials that could not be opened, with why: they stay under
+    /// their old key.
+    pub failed: Vec<(String, CredentialError)>,
+}
+
+/// Re-seals every credential not under the sealing key, `batch` at a time
+/// (each batch one transaction, so the server keeps serving), calling
+/// `progress(done, total)` after each batch. A credential that does not open
+/// is skipped and reported; the rest move.
 pub async fn rotate(
     db: &Db,
     keys: &Keys,
     batch: i64,
     mut progress: impl FnMut(u64, u64),
-) -> Result<u64, CredentialError> {
-    let newest = i64::from(keys.newest_id().ok_or(CryptoError::NoKey)?);
+) -> Result<Rotation, CredentialError> {
+    registry::sync(db, keys).await?;
+    let key_id = keys.sealing_key_id().ok_or(CryptoError::NoKey)?;
+    let target = i64::from(key_id);
     let total: i64 = sqlx::query("SELECT COUNT(*) FROM credentials WHERE key_id <> $1")
-        .bind(newest)
+        .bind(target)
         .fetch_one(db.reader())
         .await?
         .try_get(0)?;
-    let mut done = 0u64;
+    let mut rotation = Rotation {
+        key_id,
+        ..Rotation::default()
+    };
+    let mut after = String::new();
     loop {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS}, secret FROM credentials WHERE key_id <> $1 ORDER BY id LIMIT $2"
+            "SELECT {COLUMNS}, secret FROM credentials WHERE key_id <> $1 AND id > $2 \
+             ORDER BY id LIMIT $3"
         ))
-        .bind(newest)
+        .bind(target)
+        .bind(&after)
         .bind(batch)
         .fetch_all(db.reader())
         .await?;
-        if rows.is_empty() {
-            break;
-        }
+        let Some(last) = rows.last() else { break };
+        after = last.try_get(0)?;
         let mut tx = db.writer().begin().await?;
+        if !registry::lock_for_sealing(&mut tx, key_id).await? {
+            return Err(CredentialError::NoSealingKey(Some(key_id)));
+        }
         for row in &rows {
             let credential = Credential::from_row(row)?;
             let sealed: Vec<u8> = row.try_get(8)?;
-            let plaintext = keys.open(credential.binding(), &sealed)?;
-            let (key_id, resealed) = keys.seal(credential.binding(), &plaintext)?;
+            let plaintext = match open_secret(keys, &credential, &sealed) {
+                Ok(plaintext) => plaintext,
+                Err(error) => {
+                    rotation.failed.push((credential.id, error));
+                    continue;
+                }
+            };
+            let resealed = keys.seal_under(key_id, credential.binding(), plaintext.as_bytes())?;
             // Only if nobody changed it meanwhile (it would then already be
-            // under the newest key).
-            sqlx::query(
+            // under the sealing key).
+            let updated = sqlx::query(
                 "UPDATE credentials SET key_id = $1, secret = $2 WHERE id = $3 AND key_id = $4",
             )
-            .bind(i64::from(key_id))
+            .bind(target)
             .bind(resealed)
             .bind(&credential.id)
             .bind(credential.key_id)
             .execute(&mut *tx)
             .await?;
+            rotation.moved += updated.rows_affected();
         }
         tx.commit().await?;
-        done += rows.len() as u64;
-        progress(done, total as u64);
+        progress(rotation.moved + rotation.failed.len() as u64, total as u64);
     }
-    Ok(done)
+    Ok(rotation)
 }
 
-/// The ids of the keys stored credentials use.
-pub async fn keys_in_use(db: &Db) -> Result<Vec<i64>, sqlx::Error> {
-    let rows = sqlx::query("SELECT DISTINCT key_id FROM credentials ORDER BY key_id")
+/// A credential whose secret does not open.
+#[derive(Debug)]
+pub struct Unreadable {
+    pub credential: Credential,
+    pub error: CredentialError,
+}
+
+/// Opens every stored secret and returns those that fail (`kai keys
+/// verify`).
+pub async fn unreadable(db: &Db, keys: &Keys) -> Result<Vec<Unreadable>, CredentialError> {
+    let mut found = Vec::new();
+    let mut after = String::new();
+    loop {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, secret FROM credentials WHERE id > $1 ORDER BY id LIMIT 500"
+        ))
+        .bind(&after)
         .fetch_all(db.reader())
         .await?;
-    rows.iter().map(|r| r.try_get(0)).collect()
-}
-
-/// Fails unless every stored credential's key is in the ring and opens a
-/// sample secret of each: the server must not start unable to decrypt.
-pub async fn verify(db: &Db, keys: &Keys) -> anyhow::Result<()> {
-    for key_id in keys_in_use(db).await? {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS}, secret FROM credentials WHERE key_id = $1 LIMIT 1"
-        ))
-        .bind(key_id)
-        .fetch_one(db.reader())
-        .await?;
-        let credential = Credential::from_row(&row)?;
-        let sealed: Vec<u8> = row.try_get(8)?;
-        if let Err(error) = keys.open(credential.binding(), &sealed) {
-            anyhow::bail!(
-                "stored credentials cannot be decrypted with the configured master keys ({error}); \
-                 refusing to start. Configure the right keys (KAI_MASTER_KEY or the key file)"
-            );
+        let Some(last) = rows.last() else { break };
+        after = last.try_get(0)?;
+        for row in &rows {
+            let credential = Credential::from_row(row)?;
+            let sealed: Vec<u8> = row.try_get(8)?;
+            if let Err(error) = open_secret(keys, &credential, &sealed) {
+                found.push(Unreadable { credential, error });
+            }
         }
     }
-    Ok(())
+    Ok(found)
 }

@@ -24,8 +24,11 @@ pub fn init(json: bool) -> Option<LogGuard> {
             "the log output fell behind; lines logged meanwhile were dropped"
         )
     });
+    // Colours only for a person at a terminal, never into a file or a pipe.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(output);
     let installed = if json {
         builder.json().try_init()

@@ -333,6 +333,14 @@ impl TestServer {
         json_of(self.send(Method::GET, path, None, None).await).await
     }
 
+    /// Runs the `kai` binary with `args` against this server's data
+    /// directory and database (as an operator on its machine would), while
+    /// the server keeps serving; returns the exit code and what it printed
+    /// (stdout, then stderr).
+    pub async fn kai(&self, args: &[&str]) -> (i32, String) {
+        kai_on(&self.data_dir, self.database_url.as_deref(), args).await
+    }
+
     /// Stops the server and drops its test database.
     pub async fn stop(self) {
         let (_, database_url, _) = self.stop_keeping_data().await;
@@ -355,6 +363,23 @@ impl TestServer {
             self._temp.take(),
         )
     }
+}
+
+/// Runs the `kai` binary with `args` and `--data-dir`/`--database-url`
+/// naming a server's store; returns the exit code and stdout then stderr.
+pub async fn kai_on(data_dir: &Path, database_url: Option<&str>, args: &[&str]) -> (i32, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kai"));
+    command.args(args).arg("--data-dir").arg(data_dir);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    command.env_remove("KAI_MASTER_KEY");
+    let output = command.output().await.expect("kai runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
 }
 
 /// Shorthands for request methods.

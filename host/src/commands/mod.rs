@@ -1,0 +1,73 @@
+//! What the administrative `kai` commands do.
+//!
+//! `kai user`, `kai token` and `kai keys` work directly on the database and
+//! key file the server uses (a running server picks up new keys by
+//! itself); `kai plugin` calls the admin API of a running server.
+//!
+//! - [`keys`]: the master keys of the credential store.
+//! - [`plugin`]: installing and managing plugins on a running server.
+
+mod keys;
+mod plugin;
+
+pub use keys::keys;
+pub use plugin::plugin;
+
+use crate::cli::{StoreArgs, TokenCommand, UserCommand};
+use crate::config::Config;
+use crate::db::Db;
+use crate::db::users::{self, Role};
+use anyhow::{Context, bail};
+
+/// The settings and database of `kai serve` with these flags.
+async fn open(store: &StoreArgs) -> anyhow::Result<(Config, Db)> {
+    let config = store.serve_args().resolve()?;
+    let db = match &config.database_url {
+        Some(url) => Db::connect(url).await?,
+        None => Db::open_sqlite(&config.data_dir).await?,
+    };
+    db.migrate().await?;
+    Ok((config, db))
+}
+
+pub async fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create {
+            email,
+            admin,
+            store,
+        } => {
+            let (_, db) = open(&store).await?;
+            let email = email.trim().to_ascii_lowercase();
+            if users::find_by_email(&db, &email).await?.is_some() {
+                bail!("a user with email {email} exists");
+            }
+            let role = if admin { Role::Admin } else { Role::Member };
+            let user = users::create(&db, &email, role).await?;
+            println!("created {} {} ({})", role.as_str(), user.email, user.id);
+        }
+    }
+    Ok(())
+}
+
+pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create {
+            user,
+            name,
+            expires_in_days,
+            store,
+        } => {
+            let (_, db) = open(&store).await?;
+            let found = users::find_by_email(&db, &user.trim().to_ascii_lowercase())
+                .await?
+                .with_context(|| format!("no user with email {user}"))?;
+            let expires_at =
+                expires_in_days.map(|d| crate::util::now_micros() + i64::from(d) * 86_400_000_000);
+            let token = users::create_token(&db, &found.id, &name, expires_at).await?;
+            // The only time the token is shown.
+            println!("{}", token.secret);
+        }
+    }
+    Ok(())
+}
