@@ -5,6 +5,7 @@
 
 use anyhow::Context;
 use clap::Args;
+use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -95,6 +96,16 @@ pub struct ServeArgs {
     #[arg(long, env = "KAI_AUTH_FAILURES_PER_MINUTE", value_name = "N")]
     pub auth_failures_per_minute: Option<u32>,
 
+    /// A reverse proxy whose X-Forwarded-For / Forwarded headers name the client (an address or CIDR; repeatable; comma-separated in the environment)
+    #[arg(
+        long = "trusted-proxy",
+        env = "KAI_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        value_parser = parse_net
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+
     /// Deadline of a plugin's outbound HTTP request, in ms [default: 10000]
     #[arg(long, env = "KAI_OUTBOUND_TIMEOUT_MS", value_name = "MS")]
     pub outbound_timeout_ms: Option<u64>,
@@ -141,6 +152,8 @@ struct FileConfig {
     trusted_plugins: Option<Vec<String>>,
     master_key_file: Option<PathBuf>,
     auth_failures_per_minute: Option<u32>,
+    #[serde(default, deserialize_with = "nets")]
+    trusted_proxies: Option<Vec<IpNet>>,
     outbound_timeout_ms: Option<u64>,
     outbound_max_bytes: Option<usize>,
 }
@@ -171,6 +184,8 @@ pub struct Config {
     /// `None`: `<data-dir>/master.key`.
     pub master_key_file: Option<PathBuf>,
     pub auth_failures_per_minute: u32,
+    /// Peers whose forwarding headers name the client.
+    pub trusted_proxies: Vec<IpNet>,
     pub outbound_timeout_ms: u64,
     pub outbound_max_bytes: usize,
 }
@@ -249,6 +264,11 @@ impl ServeArgs {
                 .auth_failures_per_minute
                 .or(file.auth_failures_per_minute)
                 .unwrap_or(20),
+            trusted_proxies: if self.trusted_proxies.is_empty() {
+                file.trusted_proxies.unwrap_or_default()
+            } else {
+                self.trusted_proxies
+            },
             outbound_timeout_ms: self
                 .outbound_timeout_ms
                 .or(file.outbound_timeout_ms)
@@ -287,6 +307,23 @@ fn default_plugin_concurrency() -> u32 {
     u32::try_from(cores * 2).unwrap_or(u32::MAX)
 }
 
+/// An address (`10.0.0.2`) or a network (`10.0.0.0/8`).
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is not an IP address or network (such as 10.0.0.0/8)"))
+}
+
+/// `trusted_proxies` in the TOML file: a list of [`parse_net`] strings.
+fn nets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<IpNet>>, D::Error> {
+    let texts = Option::<Vec<String>>::deserialize(d)?;
+    texts
+        .map(|texts| texts.iter().map(|t| parse_net(t)).collect())
+        .transpose()
+        .map_err(serde::de::Error::custom)
+}
+
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the config file {}", path.display()))?;
@@ -316,12 +353,44 @@ mod tests {
         assert_eq!(config.plugin_timeout_ms, 2000);
         assert_eq!(config.max_instances, 3);
         assert_eq!(config.plugin_memory_mib, 64);
+        assert!(config.trusted_proxies.is_empty());
         // 0 turns the per-plugin limit off; it is not replaced by the default.
         assert_eq!(config.plugin_concurrency, 0);
         let cores = std::thread::available_parallelism().unwrap().get() as u32;
         assert_eq!(
             ServeArgs::default().resolve().unwrap().plugin_concurrency,
             2 * cores
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kai.toml");
+        std::fs::write(&file, "trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]\n").unwrap();
+        let config = ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            config.trusted_proxies,
+            vec![
+                "10.0.0.0/8".parse::<IpNet>().unwrap(),
+                "192.0.2.1/32".parse().unwrap()
+            ]
+        );
+        std::fs::write(&file, "trusted_proxies = [\"proxy.local\"]\n").unwrap();
+        let error = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("`proxy.local` is not an IP address"),
+            "{error:#}"
         );
     }
 

@@ -20,6 +20,7 @@
 //! - [`secrets`]: the encrypted credential store and its master keys.
 //! - [`plugins`]: the live plugin set, start-up loading, bundled plugins.
 //! - [`db`]: database access and migrations (SQLite or PostgreSQL).
+//! - [`files`]: the data directory and files only the server user reads.
 //! - [`telemetry`], [`util`]: logging and small helpers.
 
 pub mod capabilities;
@@ -28,6 +29,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod models;
 pub mod plugins;

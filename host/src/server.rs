@@ -15,7 +15,6 @@ use crate::plugins::{PluginRegistry, boot};
 use crate::runtime::{Runtime, RuntimeSettings};
 use crate::secrets::{KeyRing, Keys, registry};
 use crate::state::{AppState, Inner};
-use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +39,7 @@ impl Server {
     /// Connects the database, runs migrations, creates the first admin if
     /// the database is empty, and starts the wasm runtime.
     pub async fn prepare(config: Config) -> anyhow::Result<Self> {
+        crate::files::private_dir(&config.data_dir)?;
         let db = match &config.database_url {
             Some(url) => Db::connect(url).await?,
             None => Db::open_sqlite(&config.data_dir).await?,
@@ -261,7 +261,7 @@ async fn bootstrap_admin(db: &Db, data_dir: &Path) -> anyhow::Result<()> {
     };
     let token = users::create_token(db, &admin.id, "bootstrap", None).await?;
     let path = token_path(data_dir);
-    write_secret_file(&path, &token.secret)?;
+    crate::files::write_private(&path, &format!("{}\n", token.secret))?;
     eprintln!(
         "First start: an admin token was written to {}",
         path.display()
@@ -273,27 +273,6 @@ async fn bootstrap_admin(db: &Db, data_dir: &Path) -> anyhow::Result<()> {
 /// Where the bootstrap admin token lives.
 pub fn token_path(data_dir: &Path) -> PathBuf {
     data_dir.join("admin.token")
-}
-
-/// Writes a secret readable by the owner only.
-fn write_secret_file(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    file.write_all(b"\n")?;
-    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -208,8 +208,55 @@ async fn tokens_are_shown_once_revocable_expiring_and_track_use() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_admins_disabling_each_other_at_once_leave_one_active() {
+    let server = TestServer::start().await;
+    let mut survivor = server.admin_token.clone();
+    for round in 0..12 {
+        // A second admin, then both try to take the other out at once.
+        let email = format!("admin{round}@example.com");
+        let other = server.user(&email, true).await;
+        let (_, me, _) = server.call(M::GET, "/api/v1/me", &survivor, None).await;
+        let (_, them, _) = server.call(M::GET, "/api/v1/me", &other, None).await;
+        let change = if round % 2 == 0 {
+            json!({ "disabled": true })
+        } else {
+            json!({ "role": "member" })
+        };
+        let them_path = format!("/api/v1/users/{}", them["id"].as_str().unwrap());
+        let me_path = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+        let (a, b) = tokio::join!(
+            server.call(M::PATCH, &them_path, &survivor, Some(change.clone())),
+            server.call(M::PATCH, &me_path, &other, Some(change.clone())),
+        );
+        // One wins; the other is refused (409), or, when the winner's change
+        // landed before its request was authenticated, is no longer an
+        // active admin (401 disabled, 403 demoted).
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert!(
+            statuses[0] == 200 && [401, 403, 409].contains(&statuses[1]),
+            "round {round}: {statuses:?}: {} / {}",
+            a.1,
+            b.1
+        );
+        if a.0 != 200 {
+            survivor = other;
+        }
+        let (_, users, _) = server.call(M::GET, "/api/v1/users", &survivor, None).await;
+        let active_admins = users["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["role"] == "admin" && u["disabled"] == false)
+            .count();
+        assert_eq!(active_admins, 1, "round {round}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
-async fn failed_authentications_are_rate_limited_per_address() {
+async fn failed_authentications_are_rate_limited_per_address_and_valid_tokens_always_pass() {
     let server = Setup::new()
         .await
         .configure(|c| c.auth_failures_per_minute = 3)
@@ -224,14 +271,58 @@ async fn failed_authentications_are_rate_limited_per_address() {
         .await;
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "60");
-    // Blocked whatever the token, until the minute is over.
+    // Wrong tokens from this address stay refused until the minute is
+    // over; a valid one from the same address is never refused.
     let (status, body, _) = server
         .call(M::GET, "/api/v1/me", &server.admin_token.clone(), None)
         .await;
-    assert_eq!(status, 429, "{body}");
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = server.call(M::GET, "/api/v1/me", "kai_other", None).await;
+    assert_eq!(status, 429);
     // Public routes need no authentication and stay open.
     let (status, _) = server.get("/api/v1/hello/still").await;
     assert_eq!(status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_limited_on_its_own() {
+    let server = Setup::new()
+        .await
+        .configure(|c| {
+            c.auth_failures_per_minute = 3;
+            c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        })
+        .start()
+        .await;
+    let attempt = |client: &'static str, token: String| {
+        let request = server
+            .client
+            .get(server.url("/api/v1/me"))
+            .bearer_auth(token)
+            .header("x-forwarded-for", client);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("198.51.100.1", "kai_guess".into()).await, 401);
+    }
+    assert_eq!(attempt("198.51.100.1", "kai_guess".into()).await, 429);
+    // Another client behind the same proxy is not touched.
+    assert_eq!(attempt("198.51.100.2", "kai_guess".into()).await, 401);
+    assert_eq!(
+        attempt("198.51.100.2", server.admin_token.clone()).await,
+        200
+    );
+    // The Forwarded header names clients too.
+    let forwarded = server
+        .client
+        .get(server.url("/api/v1/me"))
+        .bearer_auth("kai_guess")
+        .header("forwarded", "for=198.51.100.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forwarded.status(), 429);
     server.stop().await;
 }
 

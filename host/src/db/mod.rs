@@ -55,10 +55,12 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
 
 impl Db {
     /// Opens (creating it if needed) the embedded database in `data_dir`.
+    /// A new database file is created 0600 in a 0700 directory; SQLite
+    /// gives its `-wal` and `-shm` files the database file's mode.
     pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+        crate::files::private_dir(data_dir)?;
         let path = data_dir.join("kai.db");
+        crate::files::touch_private(&path)?;
         Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
     }
 

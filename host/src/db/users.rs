@@ -131,38 +131,70 @@ pub async fn find_by_email(db: &Db, email: &str) -> anyhow::Result<Option<User>>
     Ok(row.as_ref().map(User::from_row).transpose()?)
 }
 
-/// Changes a user's role or disabled state.
+/// What [`update`] did.
+#[derive(Debug)]
+pub enum UpdateOutcome {
+    Updated(User),
+    NotFound,
+    /// Refused: the change would leave no active admin.
+    LastAdmin,
+}
+
+/// Changes a user's role or disabled state, unless that leaves no active
+/// admin. The check and the change are one transaction in which the active
+/// admins are locked (`FOR UPDATE` on PostgreSQL; SQLite has one writer), so
+/// two admins disabling each other at once cannot both succeed.
 pub async fn update(
     db: &Db,
     id: &str,
     role: Option<Role>,
     disabled: Option<bool>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<UpdateOutcome> {
+    let mut tx = db.writer().begin().await?;
+    if db.backend() == super::Backend::Postgres {
+        sqlx::query("SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL FOR UPDATE")
+            .fetch_all(&mut *tx)
+            .await?;
+    }
+    let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        return Ok(UpdateOutcome::NotFound);
+    }
     if let Some(role) = role {
         sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
             .bind(role.as_str())
             .bind(id)
-            .execute(db.writer())
+            .execute(&mut *tx)
             .await?;
     }
     if let Some(disabled) = disabled {
-        sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
-            .bind(disabled.then(now_micros))
+        // Disabling keeps the first time it happened.
+        sqlx::query("UPDATE users SET disabled_at = CASE WHEN $1 THEN COALESCE(disabled_at, $2) ELSE NULL END WHERE id = $3")
+            .bind(disabled)
+            .bind(now_micros())
             .bind(id)
-            .execute(db.writer())
+            .execute(&mut *tx)
             .await?;
     }
-    Ok(())
-}
-
-/// Active admins (enabled users with the admin role).
-pub async fn active_admins(db: &Db) -> anyhow::Result<i64> {
-    Ok(
+    let admins: i64 =
         sqlx::query("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL")
-            .fetch_one(db.reader())
+            .fetch_one(&mut *tx)
             .await?
-            .try_get(0)?,
-    )
+            .try_get(0)?;
+    if admins == 0 {
+        tx.rollback().await?;
+        return Ok(UpdateOutcome::LastAdmin);
+    }
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let user = User::from_row(&row)?;
+    tx.commit().await?;
+    Ok(UpdateOutcome::Updated(user))
 }
 
 const TOKEN_COLUMNS: &str = "id, user_id, name, created_at, expires_at, revoked_at, last_used_at";

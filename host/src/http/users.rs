@@ -12,7 +12,7 @@ use super::CoreApi;
 use super::auth::{AdminCaller, Caller};
 use super::error::ApiError;
 use super::extract::{ApiJson, QueryParams, path_id};
-use crate::db::users::{self, Principal, Role};
+use crate::db::users::{self, Principal, Role, UpdateOutcome};
 use crate::state::AppState;
 use crate::util::{format_micros, now_micros};
 use axum::Json;
@@ -123,20 +123,13 @@ async fn update_user(
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id("id", &id)?;
-    let user = users::get(&state.db, &id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("user {id} not found")))?;
-    let loses_admin = user.role == Role::Admin
-        && user.disabled_at.is_none()
-        && (body.role == Some(Role::Member) || body.disabled == Some(true));
-    if loses_admin && users::active_admins(&state.db).await? <= 1 {
-        return Err(ApiError::Conflict(
+    match users::update(&state.db, &id, body.role, body.disabled).await? {
+        UpdateOutcome::Updated(user) => Ok(Json(user.to_json())),
+        UpdateOutcome::NotFound => Err(ApiError::NotFound(format!("user {id} not found"))),
+        UpdateOutcome::LastAdmin => Err(ApiError::Conflict(
             "this is the last active admin; make another admin first".into(),
-        ));
+        )),
     }
-    users::update(&state.db, &id, body.role, body.disabled).await?;
-    let user = users::get(&state.db, &id).await?.expect("the user exists");
-    Ok(Json(user.to_json()))
 }
 
 /// Whose tokens a request is about: the caller's, or (admins only) those

@@ -72,7 +72,7 @@ impl CompileCache {
 
     fn store(&self, path: &std::path::Path, component: &Component) -> anyhow::Result<()> {
         let dir = path.parent().expect("cache entries live in a directory");
-        std::fs::create_dir_all(dir)?;
+        crate::files::private_dir(dir)?;
         let bytes = component.serialize()?;
         let temporary = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
         std::fs::write(&temporary, bytes)?;

@@ -123,7 +123,7 @@ impl KeyRing {
         let id = newest.max(above) + 1;
         let key = Key::random();
         let line = Zeroizing::new(format!("{id}:{}\n", STANDARD.encode(key.bytes())));
-        append_private(file, &line)?;
+        crate::files::append_private(file, &line)?;
         self.keys.insert(id, key);
         Ok(id)
     }
@@ -139,41 +139,8 @@ impl KeyRing {
             })
             .collect();
         let rewritten = Zeroizing::new(kept.join("\n") + "\n");
-        write_private(file, &rewritten)
+        crate::files::write_private(file, &rewritten)
     }
-}
-
-fn open_private(file: &Path, append: bool) -> anyhow::Result<std::fs::File> {
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).write(true);
-    if append {
-        options.append(true);
-    } else {
-        options.truncate(true);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-        .open(file)
-        .with_context(|| format!("opening {}", file.display()))
-}
-
-fn append_private(file: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    open_private(file, true)?.write_all(text.as_bytes())?;
-    Ok(())
-}
-
-fn write_private(file: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    open_private(file, false)?.write_all(text.as_bytes())?;
-    Ok(())
 }
 
 #[cfg(test)]
