@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use ipnet::IpNet;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,14 @@ pub struct ServeArgs {
     /// HTTP requests one plugin runs at once; more wait their turn, up to the plugin's deadline (0: no limit; plugins with outbound hosts are not limited) [default: twice the CPU cores]
     #[arg(long, env = "KAI_PLUGIN_CONCURRENCY", value_name = "N")]
     pub plugin_concurrency: Option<u32>,
+
+    /// Largest response body a plugin may answer with, in bytes; larger answers are 502 plugin_response_too_large [default: 16777216]
+    #[arg(long, env = "KAI_MAX_RESPONSE_BYTES", value_name = "BYTES")]
+    pub max_response_bytes: Option<usize>,
+
+    /// Plugin requests that may run past their first 20 ms of guest code at once, across all plugins [default: the CPU cores less one, at least 1]
+    #[arg(long, env = "KAI_LONG_RUNNING_CALLS", value_name = "N")]
+    pub long_running_calls: Option<u32>,
 
     /// Instance allocator: auto (pooling, falling back), pooling or on-demand [default: auto]
     #[arg(long, env = "KAI_ALLOCATOR", value_name = "KIND")]
@@ -144,6 +153,11 @@ struct FileConfig {
     plugin_memory_mib: Option<u64>,
     max_instances: Option<u32>,
     plugin_concurrency: Option<u32>,
+    max_response_bytes: Option<usize>,
+    long_running_calls: Option<u32>,
+    /// Per-plugin settings, by plugin name (only in the file).
+    #[serde(default)]
+    plugin_limits: BTreeMap<String, PluginLimits>,
     allocator: Option<Allocator>,
     log_format: Option<LogFormat>,
     max_document_bytes: Option<usize>,
@@ -156,6 +170,14 @@ struct FileConfig {
     trusted_proxies: Option<Vec<IpNet>>,
     outbound_timeout_ms: Option<u64>,
     outbound_max_bytes: Option<usize>,
+}
+
+/// Settings of one plugin, under `[plugin_limits.<name>]` in the file.
+/// They can only lower the server-wide settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginLimits {
+    pub max_response_bytes: Option<usize>,
 }
 
 /// The resolved settings the server runs with.
@@ -174,6 +196,12 @@ pub struct Config {
     pub max_instances: u32,
     /// HTTP requests one plugin runs at once (0: no limit).
     pub plugin_concurrency: u32,
+    /// Largest plugin response body passed on.
+    pub max_response_bytes: usize,
+    /// Plugin requests past their first ticks that run at once.
+    pub long_running_calls: u32,
+    /// Per-plugin settings, by plugin name.
+    pub plugin_limits: BTreeMap<String, PluginLimits>,
     pub allocator: Allocator,
     pub log_format: LogFormat,
     pub max_document_bytes: usize,
@@ -244,6 +272,15 @@ impl ServeArgs {
                 .plugin_concurrency
                 .or(file.plugin_concurrency)
                 .unwrap_or_else(default_plugin_concurrency),
+            max_response_bytes: self
+                .max_response_bytes
+                .or(file.max_response_bytes)
+                .unwrap_or(16 << 20),
+            long_running_calls: self
+                .long_running_calls
+                .or(file.long_running_calls)
+                .unwrap_or_else(default_long_running_calls),
+            plugin_limits: file.plugin_limits,
             allocator: self.allocator.or(file.allocator).unwrap_or(Allocator::Auto),
             log_format: self
                 .log_format
@@ -295,8 +332,23 @@ impl ServeArgs {
             config.max_body_bytes >= 1,
             "max-body-bytes must be at least 1"
         );
+        anyhow::ensure!(
+            config.max_response_bytes >= 1,
+            "max-response-bytes must be at least 1"
+        );
+        anyhow::ensure!(
+            config.long_running_calls >= 1,
+            "long-running-calls must be at least 1"
+        );
         Ok(config)
     }
+}
+
+/// The cores less one (at least one): a core stays free for core routes
+/// and short plugin calls while plugins burn their deadlines.
+fn default_long_running_calls() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    u32::try_from(cores.saturating_sub(1).max(1)).unwrap_or(u32::MAX)
 }
 
 /// Twice the cores: enough requests in flight to keep every core busy while
@@ -340,7 +392,8 @@ mod tests {
         let file = dir.path().join("kai.toml");
         std::fs::write(
             &file,
-            "plugin_timeout_ms = 2000\nmax_instances = 9\nplugin_concurrency = 0\n",
+            "plugin_timeout_ms = 2000\nmax_instances = 9\nplugin_concurrency = 0\n\
+             [plugin_limits.hello]\nmax_response_bytes = 1024\n",
         )
         .unwrap();
         let config = ServeArgs {
@@ -353,6 +406,8 @@ mod tests {
         assert_eq!(config.plugin_timeout_ms, 2000);
         assert_eq!(config.max_instances, 3);
         assert_eq!(config.plugin_memory_mib, 64);
+        assert_eq!(config.max_response_bytes, 16 << 20);
+        assert_eq!(config.plugin_limits["hello"].max_response_bytes, Some(1024));
         assert!(config.trusted_proxies.is_empty());
         // 0 turns the per-plugin limit off; it is not replaced by the default.
         assert_eq!(config.plugin_concurrency, 0);

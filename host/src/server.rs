@@ -52,6 +52,13 @@ impl Server {
             memory_bytes: (config.plugin_memory_mib as usize) << 20,
             max_instances: config.max_instances,
             concurrent_requests: config.plugin_concurrency,
+            max_response_bytes: config.max_response_bytes,
+            plugin_response_caps: config
+                .plugin_limits
+                .iter()
+                .filter_map(|(name, limits)| Some((name.clone(), limits.max_response_bytes?)))
+                .collect(),
+            long_running_calls: config.long_running_calls as usize,
             pooling: config.allocator != Allocator::OnDemand,
             cache_dir: Some(config.data_dir.join("compiled")),
         })?;

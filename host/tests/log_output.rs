@@ -9,72 +9,13 @@ mod support;
 
 use serde_json::Value;
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+use support::child::{ChildServer, free_port};
 
 /// Requests sent while nobody reads the log: their lines (over 200 bytes
 /// each) come to several times what a pipe holds (64 KiB on Linux).
 const REQUESTS: usize = 1_000;
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The server process, killed if the test ends without stopping it.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `kai serve` with JSON logs on a piped stdout that nobody reads
-/// until the test says so.
-fn spawn_server(port: u16, data: &std::path::Path, database_url: Option<&str>) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kai"));
-    command
-        .arg("serve")
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(data.join("data"))
-        .arg("--plugins-dir")
-        .arg(data.join("plugins"))
-        .args(["--log-format", "json"])
-        .env("RUST_LOG", "info")
-        .env_remove("DATABASE_URL")
-        .env_remove("KAI_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    if let Some(url) = database_url {
-        command.arg("--database-url").arg(url);
-    }
-    Server(command.spawn().expect("starting kai serve"))
-}
-
-/// Waits until the server answers `/readyz` (plugins compiled and loaded).
-async fn wait_ready(client: &reqwest::Client, base: &str, server: &mut Server) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        if let Ok(response) = client.get(format!("{base}/readyz")).send().await
-            && response.status().is_success()
-        {
-            return;
-        }
-        if let Some(status) = server.0.try_wait().unwrap() {
-            panic!("kai serve exited before it was ready: {status}");
-        }
-        assert!(Instant::now() < deadline, "kai serve never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_stalled_log_reader_does_not_stop_the_server_and_shutdown_writes_every_line() {
@@ -83,12 +24,18 @@ async fn a_stalled_log_reader_does_not_stop_the_server_and_shutdown_writes_every
     std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = spawn_server(port, dir.path(), database_url.as_deref());
+    let mut server = ChildServer::spawn(
+        port,
+        dir.path(),
+        database_url.as_deref(),
+        &["--log-format", "json"],
+        true,
+    );
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    wait_ready(&client, &base, &mut server).await;
+    server.wait_ready(&client, &base).await;
 
     // Nobody reads the server's stdout yet. Writing each log line straight
     // to it, the server stopped answering once the pipe was full.

@@ -198,9 +198,16 @@ async fn a_plugins_requests_take_turns_and_other_plugins_keep_their_own() {
     let misbehave = plugin_entry(&server, "misbehave").await;
     assert_eq!(misbehave["limits"]["concurrent_requests"], 1);
 
-    // A request that spins until its deadline takes misbehave's one turn.
+    // A request that spins until its deadline takes misbehave's one turn;
+    // the server says when it holds it.
+    let in_flight = || {
+        server.state.plugins.snapshot().plugins["misbehave"]
+            .plugin
+            .requests_in_flight()
+    };
     let url = server.url("/api/v1/misbehave/loop");
     let token = server.admin_token.clone();
+    let sent = std::time::Instant::now();
     let spinning = tokio::spawn(async move {
         let response = reqwest::Client::new()
             .get(url)
@@ -210,27 +217,33 @@ async fn a_plugins_requests_take_turns_and_other_plugins_keep_their_own() {
             .unwrap();
         response.status().as_u16()
     });
-    // Let it start (not a measurement: the checks below hold for any delay
-    // shorter than its deadline).
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server
+        .eventually(10, || async { (in_flight() == 1).then_some(()) })
+        .await;
 
     // Another plugin has turns of its own.
     let (status, body) = server.admin_get("/api/v1/hello/turns").await;
     assert_eq!(status, 200, "{body}");
-    assert!(
-        !spinning.is_finished(),
-        "hello answered only after misbehave's request ended"
-    );
 
     // misbehave's next request waits for the turn, and gets it when the
-    // spinning one is stopped at its deadline, instead of failing.
+    // spinning one is stopped at its deadline (1 s after it was sent at the
+    // latest), instead of failing. Its wait counts against its own
+    // deadline, so it is sent well before the spinning one ends.
+    tokio::time::sleep(std::time::Duration::from_millis(400).saturating_sub(sent.elapsed())).await;
+    let asked = std::time::Instant::now();
     let (status, body) = server.admin_get("/api/v1/misbehave/ok").await;
+    let waited = asked.elapsed();
     assert_eq!(status, 200, "{body}");
-    assert!(
-        spinning.is_finished(),
-        "a second request ran while the first held the only turn"
-    );
     assert_eq!(spinning.await.unwrap(), 504);
+    // The spinning request held the turn for its whole second, which began
+    // after it was sent: the answer cannot have come sooner than that
+    // (however late this test's tasks are polled, which only adds).
+    let spinner_ends_no_sooner_than =
+        std::time::Duration::from_millis(1000).saturating_sub(asked.duration_since(sent));
+    assert!(
+        waited + std::time::Duration::from_millis(20) >= spinner_ends_no_sooner_than,
+        "misbehave/ok answered after {waited:?}, while the turn was held for {spinner_ends_no_sooner_than:?} more"
+    );
     server.stop().await;
 }
 

@@ -142,6 +142,15 @@ impl Response {
         }
     }
 
+    /// A response with a body of any type, such as a file.
+    pub fn bytes(status: u16, content_type: impl Into<String>, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body,
+        }
+    }
+
     /// A plain-text response.
     pub fn text(status: u16, text: impl Into<String>) -> Self {
         Self {

@@ -71,6 +71,13 @@ impl Session {
         }
     }
 
+    /// Whether the write transaction has begun (it holds SQLite's one
+    /// writer, or row locks on PostgreSQL, until the session ends). A
+    /// snapshot: only for decisions that tolerate a race.
+    pub fn is_writing(&self) -> bool {
+        self.tx.try_lock().map_or(true, |tx| tx.is_some())
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }

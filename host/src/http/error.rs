@@ -73,6 +73,10 @@ pub enum ApiError {
     /// 502: a plugin answered with something that is not a valid response.
     #[error("plugin `{plugin}` returned an invalid response: {reason}")]
     BadPluginResponse { plugin: String, reason: String },
+    /// 502: a plugin answered with a body over its limit; nothing it wrote
+    /// was kept.
+    #[error("plugin `{plugin}` answered with more than its limit of {limit} bytes")]
+    PluginResponseTooLarge { plugin: String, limit: usize },
     /// 503: not ready (database unreachable, plugins loading).
     #[error("{0}")]
     Unavailable(String),
@@ -109,7 +113,9 @@ impl ApiError {
             ApiError::Plugin(CallError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Plugin(CallError::Busy { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Plugin(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::BadPluginResponse { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::BadPluginResponse { .. } | ApiError::PluginResponseTooLarge { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -137,6 +143,7 @@ impl ApiError {
             ApiError::Plugin(CallError::Trap { .. }) => "plugin_failed",
             ApiError::Plugin(CallError::Busy { .. }) => "plugin_busy",
             ApiError::BadPluginResponse { .. } => "bad_plugin_response",
+            ApiError::PluginResponseTooLarge { .. } => "plugin_response_too_large",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }

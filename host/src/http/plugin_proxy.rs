@@ -5,7 +5,8 @@
 //!
 //! Whatever the plugin writes through host calls belongs to one session
 //! that commits only if the plugin answers with a status below 400; a trap,
-//! a timeout or an error answer rolls it all back.
+//! a timeout, an error answer or a body over the plugin's
+//! `max_response_bytes` rolls it all back.
 //!
 //! Plugins never see credentials: `Authorization` and `Cookie` headers are
 //! stripped before the request crosses into the guest.
@@ -124,7 +125,22 @@ pub async fn dispatch(
             grant,
         }),
     };
+    let limit = plugin.limits.max_response_bytes;
     let response = match plugin.handle(context, wit_request).await {
+        Ok(response) if response.body.len() > limit => {
+            tracing::warn!(
+                bytes = response.body.len(),
+                limit,
+                "the plugin's response is over its limit"
+            );
+            drop(response);
+            crate::runtime::engine::release_freed_memory();
+            session.rollback().await;
+            return Err(ApiError::PluginResponseTooLarge {
+                plugin: plugin.manifest.name.clone(),
+                limit,
+            });
+        }
         Ok(response) if response.status < 400 => response,
         Ok(response) => {
             session.rollback().await;

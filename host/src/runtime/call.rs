@@ -4,6 +4,13 @@
 //!
 //! Nothing survives a call: the store, the instance and its memory are
 //! dropped when it returns, so no state leaks between requests or users.
+//!
+//! A request's guest code yields to the executor at every epoch tick. Once
+//! it has run for [`LONG_RUN_TICKS`] ticks it is a long runner: it runs on
+//! only while holding one of the runtime's long-run turns (fewer than the
+//! CPU cores), taken again at every tick in arrival order. Plugins that
+//! burn their whole deadline thus share what those turns allow, and a core
+//! stays free for core routes and short plugin calls.
 
 use super::bindings::Plugin as PluginBindings;
 use super::bindings::PluginPre;
@@ -16,6 +23,7 @@ use crate::plugins::grants::Grant;
 use crate::state::AppState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{
     ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, ResourceTable, TypedFunc,
 };
@@ -29,6 +37,10 @@ const STDERR_CAPTURE_BYTES: usize = 8 * 1024;
 /// Extra time the host-side timer allows beyond the guest's deadline, so
 /// the epoch deadline (which names the cause precisely) normally fires first.
 const HOST_TIMER_GRACE: Duration = Duration::from_millis(250);
+
+/// Epoch ticks of guest code after which a request's call must hold a
+/// long-run turn to go on (with 10 ms ticks, 20 ms of guest time).
+pub const LONG_RUN_TICKS: u32 = 2;
 
 /// Who is calling and why: travels into the store so host functions can
 /// check grants and apply the principal.
@@ -70,6 +82,13 @@ pub struct CallState {
     table: ResourceTable,
     limiter: Limiter,
     deadline: Instant,
+    /// Epoch ticks seen while the guest ran.
+    ticks: u32,
+    /// The long-run turns this call takes once it is a long runner (HTTP
+    /// requests only: events run inside writes that must not wait).
+    long_runs: Option<Arc<Semaphore>>,
+    /// The long-run turn this call holds, if any; given back at each tick.
+    long_run_turn: Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>,
     /// The plugin being called (name, grants, limits).
     pub plugin_name: String,
     /// The caller and request id.
@@ -103,6 +122,34 @@ impl CallState {
             text.push_str(&String::from_utf8_lossy(&wasi.stderr.contents()));
         }
         text
+    }
+}
+
+impl CallState {
+    /// For a long runner, at a tick: gives its long-run turn back and
+    /// returns the wait for the next one (until the deadline at most; the
+    /// next tick then ends the call). `None` for calls that just yield: not
+    /// long runners yet, not requests, or holding the database's writer,
+    /// which another long runner may be waiting for.
+    fn long_run_wait(&mut self) -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
+        let turns = self.long_runs.clone()?;
+        if self.ticks <= LONG_RUN_TICKS
+            || self
+                .context
+                .host
+                .as_ref()
+                .is_some_and(|host| host.session.is_writing())
+        {
+            return None;
+        }
+        let slot = self.long_run_turn.clone();
+        slot.lock().expect("long-run turn").take();
+        let deadline = tokio::time::Instant::from_std(self.deadline);
+        Some(Box::pin(async move {
+            if let Ok(Ok(turn)) = tokio::time::timeout_at(deadline, turns.acquire_owned()).await {
+                *slot.lock().expect("long-run turn") = Some(turn);
+            }
+        }))
     }
 }
 
@@ -237,11 +284,15 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// Prepares a store for one call to the plugin `name`.
+    /// Prepares a store for one call to the plugin `name`, which must end
+    /// by `deadline`. A request passes the runtime's long-run turns as
+    /// `long_runs`.
     pub fn new(
         pre: &'a PluginPre<CallState>,
         name: &str,
         limits: EffectiveLimits,
+        deadline: Instant,
+        long_runs: Option<Arc<Semaphore>>,
         context: CallContext,
     ) -> Self {
         let started = Instant::now();
@@ -254,7 +305,10 @@ impl<'a> Call<'a> {
                 max_table_elements: 100_000,
                 memory_exceeded: false,
             },
-            deadline: started + limits.timeout,
+            deadline,
+            ticks: 0,
+            long_runs,
+            long_run_turn: Arc::default(),
             plugin_name: name.to_string(),
             context,
             log_budget: 1_000,
@@ -265,12 +319,16 @@ impl<'a> Call<'a> {
         // there is time left (so a spinning guest cannot starve others), trap
         // once the deadline has passed.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|context| {
-            if Instant::now() >= context.data().deadline {
-                Err(DeadlineExceeded.into())
-            } else {
-                Ok(UpdateDeadline::Yield(1))
+        store.epoch_deadline_callback(|mut context| {
+            let state = context.data_mut();
+            if Instant::now() >= state.deadline {
+                return Err(DeadlineExceeded.into());
             }
+            state.ticks = state.ticks.saturating_add(1);
+            Ok(match state.long_run_wait() {
+                Some(wait) => UpdateDeadline::YieldCustom(1, wait),
+                None => UpdateDeadline::Yield(1),
+            })
         });
         Self {
             pre,
@@ -353,7 +411,12 @@ impl<'a> Call<'a> {
         &mut self,
         body: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<T>,
     ) -> Option<wasmtime::Result<T>> {
-        let budget = self.limits.timeout + HOST_TIMER_GRACE;
+        let budget = self
+            .store
+            .data()
+            .deadline
+            .saturating_duration_since(Instant::now())
+            + HOST_TIMER_GRACE;
         tokio::time::timeout(budget, body(&mut self.store))
             .await
             .ok()

@@ -77,6 +77,16 @@ fn config(_settings: &EngineSettings, pooling: Option<PoolingAllocationConfig>) 
     config
 }
 
+/// Bytes of a slot's linear memory reset in place and kept resident.
+pub const KEEP_RESIDENT_LINEAR: usize = 16 << 20;
+/// Bytes of a slot's tables kept resident.
+pub const KEEP_RESIDENT_TABLE: usize = 1 << 20;
+/// Bytes of a slot's async stack kept resident.
+pub const KEEP_RESIDENT_STACK: usize = 1 << 20;
+/// Unused slots that keep their memory for the next instance of the same
+/// plugin.
+pub const WARM_SLOTS: u32 = 16;
+
 fn pooling(settings: &EngineSettings) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
     let instances = settings.max_instances;
@@ -98,10 +108,16 @@ fn pooling(settings: &EngineSettings) -> PoolingAllocationConfig {
         // it, Linux 6.7+), up to these sizes; only beyond them is memory
         // given back to the kernel, in batches.
         .pagemap_scan(Enabled::Auto)
-        .linear_memory_keep_resident(16 << 20)
-        .table_keep_resident(1 << 20)
-        .async_stack_keep_resident(1 << 20)
-        .decommit_batch_size(64);
+        .linear_memory_keep_resident(KEEP_RESIDENT_LINEAR)
+        .table_keep_resident(KEEP_RESIDENT_TABLE)
+        .async_stack_keep_resident(KEEP_RESIDENT_STACK)
+        // What a slot dirtied beyond those sizes goes back to the kernel as
+        // the slot is freed (batching held it until 64 slots had queued,
+        // so one memory-hungry request stayed resident), and at most
+        // WARM_SLOTS unused slots keep their memory: an idle server holds at
+        // most (peak concurrent instances + WARM_SLOTS) slots' worth.
+        .decommit_batch_size(1)
+        .max_unused_warm_slots(WARM_SLOTS);
     pool
 }
 
@@ -117,8 +133,16 @@ fn pooling(settings: &EngineSettings) -> PoolingAllocationConfig {
 /// Harmless when mimalloc is not the global allocator (tests): its heaps
 /// are then empty.
 pub fn release_compile_scratch() {
+    rayon::broadcast(|_| release_freed_memory());
+    release_freed_memory();
+}
+
+/// Gives the memory this thread freed back to the system now, rather than
+/// when mimalloc next looks (on a later allocation, which an idle server
+/// does not make): for a rare large free, such as a plugin answer over its
+/// size limit. Harmless when mimalloc is not the global allocator.
+pub fn release_freed_memory() {
     // SAFETY: `mi_collect` only returns free memory mimalloc holds.
-    rayon::broadcast(|_| unsafe { libmimalloc_sys::mi_collect(true) });
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
 

@@ -19,7 +19,9 @@ use call::CallState;
 use engine::{AllocatorKind, EngineSettings, EpochTicker};
 use manifest::Manifest;
 use plugin::{EffectiveLimits, LoadError, LoadedPlugin};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
@@ -32,6 +34,13 @@ pub struct RuntimeSettings {
     pub max_instances: u32,
     /// HTTP requests one plugin runs at once (0: no limit).
     pub concurrent_requests: u32,
+    /// Largest response body a plugin may answer with.
+    pub max_response_bytes: usize,
+    /// Lower response caps for particular plugins, by name.
+    pub plugin_response_caps: std::collections::BTreeMap<String, usize>,
+    /// Requests past their first few ticks of guest code that run at once
+    /// across all plugins (see `call::LONG_RUN_TICKS`).
+    pub long_running_calls: usize,
     pub pooling: bool,
     /// Where compiled components are cached; `None` compiles every time.
     pub cache_dir: Option<std::path::PathBuf>,
@@ -44,6 +53,8 @@ pub struct Runtime {
     allocator: AllocatorKind,
     settings: RuntimeSettings,
     cache: cache::CompileCache,
+    /// The long-run turns every plugin's requests share.
+    long_runs: Arc<Semaphore>,
     _ticker: EpochTicker,
 }
 
@@ -59,6 +70,7 @@ impl Runtime {
         crate::capabilities::add_to_linker(&mut linker)?;
         tracing::info!(allocator = ?allocator, "wasm runtime ready");
         Ok(Self {
+            long_runs: Arc::new(Semaphore::new(settings.long_running_calls.max(1))),
             _ticker: EpochTicker::start(engine.clone()),
             cache: cache::CompileCache::new(&engine, settings.cache_dir.clone()),
             engine,
@@ -100,7 +112,13 @@ impl Runtime {
             timeout: self.settings.timeout,
             memory_bytes: self.settings.memory_bytes,
             concurrent_requests: self.settings.concurrent_requests,
+            max_response_bytes: self.settings.max_response_bytes,
         }
+    }
+
+    /// The long-run turns shared by every plugin's requests.
+    pub(crate) fn long_runs(&self) -> Arc<Semaphore> {
+        self.long_runs.clone()
     }
 
     /// What a plugin asked for, capped by the operator's settings.
@@ -126,6 +144,13 @@ impl Runtime {
             } else {
                 0
             },
+            max_response_bytes: self
+                .settings
+                .plugin_response_caps
+                .get(&manifest.name)
+                .map_or(self.settings.max_response_bytes, |cap| {
+                    (*cap).min(self.settings.max_response_bytes)
+                }),
         }
     }
 }

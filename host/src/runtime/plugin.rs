@@ -14,7 +14,8 @@ use super::call::{Call, CallContext, CallError, CallState, Exports};
 use super::manifest::{Manifest, ManifestError};
 use crate::query::schema::TableSchema;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
@@ -31,6 +32,8 @@ pub struct EffectiveLimits {
     pub memory_bytes: usize,
     /// HTTP requests run at once; 0 for no limit.
     pub concurrent_requests: u32,
+    /// Largest response body passed on to the client.
+    pub max_response_bytes: usize,
 }
 
 /// A plugin ready to serve calls.
@@ -47,6 +50,9 @@ pub struct LoadedPlugin {
     exports: Exports,
     /// One permit per request that may run at once; `None`: no limit.
     turns: Option<Semaphore>,
+    /// The runtime's long-run turns, which its requests share with every
+    /// other plugin's.
+    long_runs: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -104,10 +110,13 @@ impl LoadedPlugin {
         })?;
         // Describe runs under the operator's default limits, before the
         // manifest (and so the plugin's own wishes) are known.
+        let limits = runtime.default_limits();
         let (raw, exports) = Call::new(
             &pre,
             "(loading)",
-            runtime.default_limits(),
+            limits,
+            Instant::now() + limits.timeout,
+            None,
             CallContext::default(),
         )
         .describe()
@@ -121,6 +130,7 @@ impl LoadedPlugin {
             .collect();
         let limits = runtime.effective_limits(&manifest);
         Ok(LoadedPlugin {
+            long_runs: runtime.long_runs(),
             turns: (limits.concurrent_requests > 0)
                 .then(|| Semaphore::new(limits.concurrent_requests as usize)),
             limits,
@@ -143,12 +153,10 @@ impl LoadedPlugin {
         &self.tables[index]
     }
 
-    fn call(&self, context: CallContext) -> Call<'_> {
-        Call::new(&self.pre, &self.manifest.name, self.limits, context)
-    }
-
     /// Handles one HTTP request in a fresh instance, once one of the
-    /// plugin's turns is free.
+    /// plugin's turns is free. The deadline runs from now: time spent
+    /// waiting for a turn counts against it, and a request that is still
+    /// waiting at its deadline is refused as busy.
     ///
     /// Only requests take turns. Events are not limited here: a
     /// transactional hook runs inside a write that holds the database's
@@ -160,17 +168,35 @@ impl LoadedPlugin {
         context: CallContext,
         request: WitRequest,
     ) -> Result<WitResponse, CallError> {
-        let _turn = self.take_turn().await?;
-        self.call(context).handle(&self.exports, request).await
+        let deadline = Instant::now() + self.limits.timeout;
+        let _turn = self.take_turn(deadline).await?;
+        Call::new(
+            &self.pre,
+            &self.manifest.name,
+            self.limits,
+            deadline,
+            Some(self.long_runs.clone()),
+            context,
+        )
+        .handle(&self.exports, request)
+        .await
     }
 
-    /// Waits for a free turn, up to the plugin's deadline; `None` when the
-    /// plugin is not limited. The turn is given back when the permit drops.
-    async fn take_turn(&self) -> Result<Option<SemaphorePermit<'_>>, CallError> {
+    /// HTTP requests of this plugin running now (holding a turn); 0 when
+    /// its requests are not limited.
+    pub fn requests_in_flight(&self) -> usize {
+        self.turns.as_ref().map_or(0, |turns| {
+            (self.limits.concurrent_requests as usize).saturating_sub(turns.available_permits())
+        })
+    }
+
+    /// Waits for a free turn, up to `deadline`; `None` when the plugin is
+    /// not limited. The turn is given back when the permit drops.
+    async fn take_turn(&self, deadline: Instant) -> Result<Option<SemaphorePermit<'_>>, CallError> {
         let Some(turns) = &self.turns else {
             return Ok(None);
         };
-        match tokio::time::timeout(self.limits.timeout, turns.acquire()).await {
+        match tokio::time::timeout_at(deadline.into(), turns.acquire()).await {
             // The semaphore is never closed, so acquiring fails only by time.
             Ok(Ok(permit)) => Ok(Some(permit)),
             Ok(Err(_)) | Err(_) => Err(CallError::Busy {
@@ -186,7 +212,17 @@ impl LoadedPlugin {
         context: CallContext,
         event: WitEvent,
     ) -> Result<Result<(), String>, CallError> {
-        self.call(context).on_event(&self.exports, event).await
+        let deadline = Instant::now() + self.limits.timeout;
+        Call::new(
+            &self.pre,
+            &self.manifest.name,
+            self.limits,
+            deadline,
+            None,
+            context,
+        )
+        .on_event(&self.exports, event)
+        .await
     }
 }
 

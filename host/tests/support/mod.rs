@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod child;
+
 use kai_host::config::Config;
 use kai_host::server::Server;
 use kai_host::state::AppState;
