@@ -114,7 +114,7 @@ async fn versions(
         return Err(StatusCode::NOT_FOUND);
     }
     let rows = sqlx::query(
-        "SELECT id, document_id, version, change_type, changed_fields, title, format, tags, metadata, content_hash, actor, created_at \
+        "SELECT id, document_id, version, change_type, changed_fields, title, format, tags, metadata, content_hash, actor, created_at, restored_from \
          FROM plg_doc_versioning_document_version WHERE document_id = $1 ORDER BY version DESC, id ASC LIMIT 51",
     )
     .bind(&id)
@@ -130,13 +130,16 @@ async fn versions(
                 "version": r.get::<i64, _>(2),
                 "change_type": r.get::<String, _>(3),
                 "changed_fields": serde_json::from_str::<Value>(&r.get::<String, _>(4)).unwrap_or(Value::Null),
+                "restored_from": r.get::<Option<i64>, _>(12),
                 "title": r.get::<String, _>(5),
                 "format": r.get::<String, _>(6),
                 "tags": serde_json::from_str::<Value>(&r.get::<String, _>(7)).unwrap_or(Value::Null),
                 "metadata": serde_json::from_str::<Value>(&r.get::<String, _>(8)).unwrap_or(Value::Null),
                 "content_hash": r.get::<String, _>(9),
                 "actor": r.get::<Option<String>, _>(10),
-                "created_at": r.get::<i64, _>(11),
+                "created_at": chrono::DateTime::from_timestamp_micros(r.get::<i64, _>(11))
+                    .unwrap_or_default()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             })
         })
         .collect();

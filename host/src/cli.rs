@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server with the bundled plugins (embedded SQLite by default)
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage users
     #[command(subcommand)]
     User(UserCommand),

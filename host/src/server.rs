@@ -11,6 +11,7 @@ use crate::db::{Backend, Db};
 use crate::events::outbox;
 use crate::http::CoreApi;
 use crate::http::auth::FailureLimiter;
+use crate::http::connection::{Listener, Peer};
 use crate::plugins::{PluginRegistry, boot};
 use crate::runtime::{Runtime, RuntimeSettings};
 use crate::secrets::{KeyRing, Keys, registry};
@@ -148,8 +149,8 @@ impl Server {
         let app = self.api.into_app(state.clone());
         tracing::info!(address = %listener.local_addr()?, "KAI-Fusion listening");
         axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            Listener(listener),
+            app.into_make_service_with_connect_info::<Peer>(),
         )
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -526,40 +526,150 @@ async fn a_watched_directory_installs_what_is_written_into_it() {
     server.stop().await;
 }
 
-// Several threads: the blocking CLI calls must not stall the server's runtime.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn the_cli_manages_plugins_on_a_running_server() {
     let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("swap.wasm");
     std::fs::write(&file, wasm("swap-v1")).unwrap();
-    let kai = env!("CARGO_BIN_EXE_kai");
-    let run = |args: &[&str]| {
-        let output = std::process::Command::new(kai)
+    let file = file.to_str().unwrap().to_string();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{}\n", server.admin_token)).unwrap();
+    let server_url = server.url("");
+    // `kai plugin <args>`, with the server and token flags after the
+    // subcommand, as a user types them; the exit code and what it printed.
+    let run = |args: Vec<&str>, env: Vec<(&str, &str)>| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kai"));
+        command
             .arg("plugin")
-            .args(["--server", &server.url(""), "--token", &server.admin_token])
             .args(args)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&output.stdout).to_string()
-            + &String::from_utf8_lossy(&output.stderr);
-        (output.status.success(), text)
+            .args(["--server", &server_url])
+            .env_remove("KAI_TOKEN")
+            .current_dir(dir.path());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        async move {
+            let output = command.output().await.unwrap();
+            (
+                output.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&output.stdout).to_string(),
+                String::from_utf8_lossy(&output.stderr).to_string(),
+            )
+        }
     };
-    let (ok, out) = run(&["install", file.to_str().unwrap()]);
-    assert!(ok && out.contains("\"installed\""), "{out}");
+    let token = ["--token", server.admin_token.as_str()];
+    fn with<'a>(args: &[&'a str], token: [&'a str; 2]) -> Vec<&'a str> {
+        let mut all = args.to_vec();
+        all.extend(token);
+        all
+    }
+
+    let (code, out, err) = run(with(&["install", &file], token), vec![]).await;
+    assert_eq!((code, out.as_str()), (0, "installed swap 1.0.0\n"), "{err}");
     std::fs::write(&file, wasm("swap-v2")).unwrap();
-    let (ok, out) = run(&["install", file.to_str().unwrap()]);
-    assert!(ok && out.contains("\"upgraded\""), "{out}");
-    let (ok, out) = run(&["list"]);
-    assert!(ok && out.contains("\"swap\""), "{out}");
-    let (ok, out) = run(&["rollback", "swap"]);
-    assert!(ok && out.contains("\"1.0.0\""), "{out}");
-    let (ok, out) = run(&["install", file.to_str().unwrap(), "--force"]);
-    assert!(ok, "{out}");
-    let (ok, _) = run(&["remove", "swap"]);
-    assert!(ok);
-    let (ok, out) = run(&["rollback", "swap"]);
-    assert!(!ok && out.contains("no plugin named"), "{out}");
+    let token_flag = format!("--token-file={}", token_file.display());
+    let (code, out, err) = run(vec!["install", &file, &token_flag], vec![]).await;
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "upgraded swap 2.0.0 (was 1.0.0)\n"),
+        "{err}"
+    );
+
+    // What runs, as a table; the server's answer with --json.
+    let (code, out, _) = run(with(&["list"], token), vec![]).await;
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("VERSION"),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("swap ") && l.contains("2.0.0") && l.contains("active")),
+        "{out}"
+    );
+    assert!(out.lines().count() < 12, "{out}");
+    let (code, out, _) = run(with(&["list", "--json"], token), vec![]).await;
+    assert_eq!(code, 0);
+    let listing: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        listing["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "swap")
+    );
+
+    // A refusal names the flag that changes it, and the message is said once.
+    let (code, _, err) = run(with(&["install", &file], token), vec![]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("pass --force") && !err.contains("force=true"),
+        "{err}"
+    );
+    assert!(!err.contains("plugin: plugin"), "{err}");
+    let (code, out, _) = run(with(&["rollback", "swap"], token), vec![]).await;
+    assert_eq!((code, out.as_str()), (0, "rolled back swap to 1.0.0\n"));
+    let (code, _, err) = run(with(&["install", &file, "--force"], token), vec![]).await;
+    assert_eq!(code, 0, "{err}");
+
+    // A user error is a message and its causes, never a backtrace.
+    let (code, out, err) = run(
+        vec!["list", "--token-file", "/nonexistent/token"],
+        vec![("RUST_BACKTRACE", "1")],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(
+        err.starts_with("error: reading the token file /nonexistent/token"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("stack backtrace") && !err.contains("panicked"),
+        "{err}"
+    );
+    // No token anywhere: it says which file it tried.
+    let (code, _, err) = run(vec!["list"], vec![]).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no token") && err.contains("data/admin.token"),
+        "{err}"
+    );
+
+    // An install that waits for a grant exits 3, and says what to run.
+    let probe = dir.path().join("outbound-probe.wasm");
+    std::fs::write(&probe, wasm("outbound-probe")).unwrap();
+    let (code, out, err) = run(with(&["install", probe.to_str().unwrap()], token), vec![]).await;
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("it waits for a grant of:"), "{out}");
+    assert!(err.contains("kai plugin grant outbound-probe"), "{err}");
+    let (code, out, _) = run(with(&["grant", "outbound-probe"], token), vec![]).await;
+    assert_eq!(code, 0, "{out}");
+
+    // A reader that stops early ends the command quietly.
+    let shell = format!(
+        "{} plugin list --json --server {server_url} --token {} | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}",
+        env!("CARGO_BIN_EXE_kai"),
+        server.admin_token
+    );
+    let output = tokio::process::Command::new("bash")
+        .args(["-c", &shell])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+
+    let (code, _, _) = run(with(&["remove", "swap"], token), vec![]).await;
+    assert_eq!(code, 0);
+    let (code, _, err) = run(with(&["rollback", "swap"], token), vec![]).await;
+    assert!(code == 1 && err.contains("no plugin named"), "{err}");
     server.stop().await;
 }
 

@@ -265,6 +265,7 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                     order: &order,
                     limit,
                     cursor: None,
+                    cursor_key: kai_host::query::cursor::CursorKey::new([0; 32]),
                 };
                 // The schema keeps the shapes it has built; a copy starts
                 // with none. Both must build exactly the same select.

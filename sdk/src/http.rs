@@ -41,6 +41,19 @@ impl Request {
             .ok_or_else(|| Error::bad_request(format!("missing path parameter `{name}`")))
     }
 
+    /// A path parameter that must be a UUID, lower-cased, or a 400 naming
+    /// it (as core routes answer).
+    pub fn param_uuid(&self, name: &str) -> Result<String, Error> {
+        let value = self.param(name)?;
+        if is_uuid(value) {
+            Ok(value.to_ascii_lowercase())
+        } else {
+            Err(Error::bad_request(format!(
+                "path parameter `{name}`: `{value}` is not a valid UUID"
+            )))
+        }
+    }
+
     /// The first value of a query parameter.
     pub fn query(&self, name: &str) -> Option<&str> {
         lookup(&self.inner.query, name)
@@ -91,6 +104,16 @@ impl Request {
     pub fn received_at(&self) -> i64 {
         self.inner.received_at
     }
+}
+
+/// The hyphenated form `8-4-4-4-12` of hex digits.
+fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {

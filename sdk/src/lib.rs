@@ -67,6 +67,7 @@ pub mod query;
 #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
 mod stdio;
 pub mod testing;
+pub mod time;
 
 pub use bindings::kai::fusion::types::Principal;
 pub use host::HostError;

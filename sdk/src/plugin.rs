@@ -174,6 +174,17 @@ impl Plugin {
         })
     }
 
+    /// Lets every host error a handler passes on with `?` reach the client
+    /// with the host's status and message (see [`HostError::expose`]), for
+    /// plugins whose routes are a thin layer over the host. Without it such
+    /// errors are the plugin's failure: `500 plugin_failed`.
+    ///
+    /// [`HostError::expose`]: crate::HostError::expose
+    pub fn expose_host_errors(self) -> Self {
+        crate::host::EXPOSE_ALL.set(true);
+        self
+    }
+
     /// Asks for a shorter deadline per call than the host default.
     pub fn timeout_ms(self, ms: u32) -> Self {
         self.describe(|m| m.limits.timeout_ms = Some(ms))

@@ -110,7 +110,7 @@ impl Value {
         self.view().is_null()
     }
 
-    /// The value as JSON (timestamps as microseconds, json parsed).
+    /// The value as JSON (timestamps as RFC 3339 text, json parsed).
     pub fn to_json(&self) -> serde_json::Value {
         self.view().to_json()
     }

@@ -28,9 +28,9 @@ impl Caller {
 }
 
 fn check_key(key: &str) -> Result<(), WitError> {
-    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES || key.contains('\0') {
         return Err(WitError::Invalid(format!(
-            "a key is 1 to {MAX_KEY_BYTES} bytes"
+            "a key is 1 to {MAX_KEY_BYTES} bytes, without NUL characters"
         )));
     }
     Ok(())

@@ -242,6 +242,7 @@ impl Caller {
             order,
             limit,
             cursor,
+            cursor_key: self.host()?.state.db.cursor_key(),
         };
         let (plan, rows, next_cursor) = self.run_select(&spec).await?;
         let items = rows
@@ -297,6 +298,7 @@ impl Caller {
             order: &select.order,
             limit: select.limit,
             cursor: select.cursor.as_deref(),
+            cursor_key: self.host()?.state.db.cursor_key(),
         };
         self.run_select(&spec).await
     }

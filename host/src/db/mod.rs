@@ -23,12 +23,13 @@ pub mod session;
 pub mod sqlite_library;
 pub mod users;
 
+use crate::query::cursor::CursorKey;
 use anyhow::Context;
 use kv_cache::KvCache;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Which database engine is behind a [`Db`].
@@ -46,6 +47,8 @@ pub struct Db {
     write: AnyPool,
     backend: Backend,
     kv_cache: Arc<KvCache>,
+    /// The key listing cursors are signed with, read by [`Db::migrate`].
+    cursor_key: Arc<OnceLock<CursorKey>>,
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
@@ -99,6 +102,7 @@ impl Db {
                     backend,
                     // Only this process writes the file: the cache is exact.
                     kv_cache: Arc::new(KvCache::new(true)),
+                    cursor_key: Arc::default(),
                 }
             }
             Backend::Postgres => {
@@ -114,6 +118,7 @@ impl Db {
                     backend,
                     // Other nodes write the same rows.
                     kv_cache: Arc::new(KvCache::new(false)),
+                    cursor_key: Arc::default(),
                 }
             }
         };
@@ -130,7 +135,43 @@ impl Db {
             .run(&self.write)
             .await
             .context("running database migrations")?;
+        let key = self.server_secret("cursor_key").await?;
+        let _ = self.cursor_key.set(CursorKey::new(key));
         Ok(())
+    }
+
+    /// The deployment's secret `name`, made (32 random bytes) by whichever
+    /// node asks first.
+    async fn server_secret(&self, name: &str) -> anyhow::Result<[u8; 32]> {
+        let mut fresh = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut fresh);
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh.to_vec())
+        .bind(crate::util::now_micros())
+        .execute(&self.write)
+        .await?;
+        let stored: Vec<u8> = sqlx::Row::try_get(
+            &sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.write)
+                .await?,
+            0,
+        )?;
+        stored
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the server secret `{name}` is not 32 bytes"))
+    }
+
+    /// The key listing cursors are signed with.
+    pub fn cursor_key(&self) -> CursorKey {
+        *self
+            .cursor_key
+            .get()
+            .expect("the database is migrated before it is queried")
     }
 
     /// Checks that the database answers (for `/readyz`).

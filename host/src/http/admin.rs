@@ -17,7 +17,7 @@
 use super::CoreApi;
 use super::auth::AdminCaller;
 use super::error::ApiError;
-use super::extract::{ApiJson, QueryParams};
+use super::extract::{ApiJson, PluginName, QueryParams, has_media_type};
 use crate::plugins::PluginEntry;
 use crate::plugins::grants::{self, Grant};
 use crate::plugins::install::{ActivateOptions, activate};
@@ -25,8 +25,8 @@ use crate::plugins::lifecycle::{self, InstallOptions, LifecycleError};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::Request;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -74,11 +74,7 @@ async fn install(
     request: Request,
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(&uri, &["force", "confirm_destructive"])?;
-    let is_wasm = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/wasm"));
-    if !is_wasm {
+    if !has_media_type(request.headers(), |t| t == "application/wasm") {
         return Err(ApiError::UnsupportedMediaType(
             "send the plugin's .wasm as the body with Content-Type: application/wasm".into(),
         ));
@@ -107,7 +103,7 @@ async fn install(
 async fn get_plugin(
     State(state): State<AppState>,
     _: AdminCaller,
-    Path(name): Path<String>,
+    PluginName(name): PluginName,
 ) -> Result<Json<Value>, ApiError> {
     let set = state.plugins.snapshot();
     let pending = state.plugins.pending(&name);
@@ -134,7 +130,7 @@ async fn get_plugin(
 async fn disable(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    Path(name): Path<String>,
+    PluginName(name): PluginName,
 ) -> Result<Json<Value>, ApiError> {
     lifecycle::set_enabled(&state, &name, false, Some(&admin.email)).await?;
     Ok(Json(json!({ "name": name, "status": "disabled" })))
@@ -143,7 +139,7 @@ async fn disable(
 async fn enable(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    Path(name): Path<String>,
+    PluginName(name): PluginName,
 ) -> Result<Json<Value>, ApiError> {
     lifecycle::set_enabled(&state, &name, true, Some(&admin.email)).await?;
     Ok(Json(json!({ "name": name, "status": "active" })))
@@ -152,7 +148,7 @@ async fn enable(
 async fn rollback(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    Path(name): Path<String>,
+    PluginName(name): PluginName,
 ) -> Result<Response, ApiError> {
     let report = lifecycle::rollback(&state, &name, Some(&admin.email)).await?;
     Ok(Json(report).into_response())
@@ -161,7 +157,7 @@ async fn rollback(
 async fn remove(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    Path(name): Path<String>,
+    PluginName(name): PluginName,
     uri: Uri,
 ) -> Result<StatusCode, ApiError> {
     let params = QueryParams::parse(&uri, &["purge"])?;
@@ -244,7 +240,7 @@ struct GrantBody {
 async fn grant(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    Path(name): Path<String>,
+    PluginName(name): PluginName,
     ApiJson(body): ApiJson<GrantBody>,
 ) -> Result<Json<Value>, ApiError> {
     let _change = state.plugins.begin_change().await;

@@ -9,6 +9,7 @@
 //! else. The client address is the peer's, or, when the peer is a trusted
 //! proxy (`--trusted-proxy`), the one it reports (see [`client_address`]).
 
+use super::connection::Peer;
 use super::error::ApiError;
 use crate::db::users::{self, Principal};
 use crate::state::AppState;
@@ -62,8 +63,8 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
     }
     let client = parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| client_address(info.0.ip(), &parts.headers, &state.config.trusted_proxies));
+        .get::<ConnectInfo<Peer>>()
+        .map(|info| client_address(info.0.0.ip(), &parts.headers, &state.config.trusted_proxies));
     if let Some(client) = client {
         if state.auth_failures.is_blocked(client) {
             return Err(ApiError::TooManyRequests(

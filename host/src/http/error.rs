@@ -20,6 +20,9 @@ pub enum ApiError {
     /// 400: the request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// 400: a listing's `cursor` was edited or belongs to another listing.
+    #[error("{0}")]
+    InvalidCursor(String),
     /// 401: no valid token. The message is the same whatever the reason.
     #[error("a valid bearer token is required")]
     Unauthorized,
@@ -95,7 +98,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::InvalidCursor(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -124,6 +127,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::InvalidCursor(_) => "invalid_cursor",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
@@ -192,6 +196,7 @@ impl From<ModelError> for ApiError {
             ModelError::Conflict(m) => ApiError::Conflict(m),
             e @ ModelError::VersionMismatch { .. } => ApiError::PreconditionFailed(e.to_string()),
             ModelError::Denied(m) => ApiError::Forbidden(m),
+            ModelError::Query(e) if e.is_invalid_cursor() => ApiError::InvalidCursor(e.0),
             ModelError::Query(e) => ApiError::BadRequest(e.0),
             ModelError::Event(EventError::Failed {
                 plugin,

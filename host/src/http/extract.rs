@@ -1,11 +1,15 @@
-//! Request parsing with errors in our format: JSON bodies (malformed JSON is
-//! a 400; a wrong, missing or unknown field is a 422 naming the field's
-//! path), path ids, query parameters (unknown ones are refused by name),
-//! and the `If-Match` / `If-None-Match` preconditions.
+//! Request parsing with errors in our format: JSON bodies (a media type
+//! other than JSON is a 415, a body over the limit a 413, malformed JSON a
+//! 400; a wrong, missing or unknown field is a 422 naming the field's path),
+//! path ids and names (a 400 naming the parameter), query parameters
+//! (unknown ones are refused by name), and the `If-Match` /
+//! `If-None-Match` preconditions.
 
 use super::error::ApiError;
+use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri, header};
 use serde::de::DeserializeOwned;
 use std::str::FromStr;
@@ -13,16 +17,11 @@ use std::str::FromStr;
 /// A JSON body of type `T`.
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !is_json {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        if !has_media_type(request.headers(), is_json) {
             return Err(ApiError::UnsupportedMediaType(
                 "send the body as JSON with Content-Type: application/json".into(),
             ));
@@ -31,13 +30,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .await
             .map_err(|rejection| {
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::BadRequest("the request body is too large".into())
+                    ApiError::PayloadTooLarge {
+                        limit: state.config.max_body_bytes,
+                    }
                 } else {
                     ApiError::BadRequest(format!("could not read the body: {rejection}"))
                 }
             })?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// Whether the request's `Content-Type` names a media type `accepts` takes
+/// (parameters such as `charset` aside).
+pub fn has_media_type(headers: &HeaderMap, accepts: impl Fn(&str) -> bool) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| accepts(&essence.trim().to_ascii_lowercase()))
+}
+
+/// `application/json`, or a JSON-based type such as
+/// `application/merge-patch+json`.
+pub fn is_json(essence: &str) -> bool {
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
 }
 
 /// Parses JSON, naming the failing field's path.
@@ -80,6 +100,33 @@ pub fn path_id(name: &str, value: &str) -> Result<String, ApiError> {
                 "path parameter `{name}`: `{value}` is not a valid UUID"
             ))
         })
+}
+
+/// The `{name}` path parameter of the admin plugin routes, checked as a
+/// plugin name before anything looks it up.
+pub struct PluginName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PluginName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(value) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("path parameter `name`: {e}")))?;
+        path_plugin_name("name", &value).map(PluginName)
+    }
+}
+
+/// A plugin name from the path, or a 400 naming the parameter.
+pub fn path_plugin_name(name: &str, value: &str) -> Result<String, ApiError> {
+    if crate::runtime::manifest::is_plugin_name(value) {
+        Ok(value.to_string())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "path parameter `{name}`: {value:?} is not a plugin name \
+             (lower-case letters, digits and `-`)"
+        )))
+    }
 }
 
 /// The query string, checked against the parameters a route accepts.

@@ -7,6 +7,7 @@
 //! through to [`plugin_proxy`], which looks the request up in the plugin
 //! route table.
 //!
+//! - [`connection`]: the listener, and hyper's own error answers in JSON.
 //! - [`error`]: the JSON error type.
 //! - [`extract`]: JSON bodies, ids, query parameters, preconditions.
 //! - [`auth`]: bearer-token extractors.
@@ -21,6 +22,7 @@
 pub mod admin;
 pub mod auth;
 pub mod collections;
+pub mod connection;
 pub mod credentials;
 pub mod documents;
 pub mod error;

@@ -111,6 +111,7 @@ pub async fn list(
             order: &order,
             limit,
             cursor,
+            cursor_key: ctx.state.db.cursor_key(),
         },
         ctx.state.db.backend(),
     )?;

@@ -5,6 +5,7 @@
 
 use super::validate;
 use super::{Ctx, ModelError, schemas};
+use crate::db::Backend;
 use crate::events::{self, EventKind};
 use crate::query::select::{self, SelectSpec};
 use crate::runtime::bindings::kai::fusion::models::Document as WitDocument;
@@ -169,6 +170,7 @@ pub async fn query(
             order: &query.order,
             limit: query.limit,
             cursor: query.cursor.as_deref(),
+            cursor_key: ctx.state.db.cursor_key(),
         },
         ctx.state.db.backend(),
     )?;
@@ -284,10 +286,11 @@ pub async fn update(
     expected: Option<i64>,
 ) -> Result<Document, ModelError> {
     let id = validate::uuid("id", id)?;
+    let backend = ctx.state.db.backend();
     let old = async {
         let mut conn = ctx.session.write_conn().await?;
         let conn = &mut *conn;
-        fetch(conn, &id).await
+        fetch_for_change(conn, backend, &id).await
     }
     .await?
     .filter(|doc| ctx.actor.can_see(&doc.owner))
@@ -368,9 +371,7 @@ pub async fn update(
     }
     .await?;
     if !updated {
-        return Err(ModelError::Conflict(format!(
-            "document {id} was changed concurrently; read it again and retry"
-        )));
+        return Err(changed_meanwhile(&id, expected));
     }
     events::emit(
         ctx,
@@ -385,10 +386,11 @@ pub async fn update(
 
 pub async fn delete(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<(), ModelError> {
     let id = validate::uuid("id", id)?;
+    let backend = ctx.state.db.backend();
     let old = async {
         let mut conn = ctx.session.write_conn().await?;
         let conn = &mut *conn;
-        fetch(conn, &id).await
+        fetch_for_change(conn, backend, &id).await
     }
     .await?
     .filter(|doc| ctx.actor.can_see(&doc.owner))
@@ -413,9 +415,7 @@ pub async fn delete(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<()
     }
     .await?;
     if !deleted {
-        return Err(ModelError::Conflict(format!(
-            "document {id} was changed concurrently; read it again and retry"
-        )));
+        return Err(changed_meanwhile(&id, expected));
     }
     events::emit(
         ctx,
@@ -426,6 +426,20 @@ pub async fn delete(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<()
     )
     .await?;
     Ok(())
+}
+
+/// The document changed between its read and its write (which the row lock
+/// should prevent): stale for a caller who named a version, else a conflict.
+fn changed_meanwhile(id: &str, expected: Option<i64>) -> ModelError {
+    match expected {
+        Some(expected) => ModelError::VersionMismatch {
+            expected,
+            current: expected + 1,
+        },
+        None => ModelError::Conflict(format!(
+            "document {id} was changed concurrently; read it again and retry"
+        )),
+    }
 }
 
 fn check_version(doc: &Document, expected: Option<i64>) -> Result<(), ModelError> {
@@ -443,6 +457,28 @@ async fn fetch(conn: &mut AnyConnection, id: &str) -> Result<Option<Document>, s
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
+    row.as_ref().map(Document::from_row).transpose()
+}
+
+/// The document about to change, locked until the transaction ends, so a
+/// concurrent change waits and then sees this one's version: an `If-Match`
+/// naming the old version then fails as stale (412) on PostgreSQL as on
+/// SQLite, whose one writer already serialises changes.
+async fn fetch_for_change(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    id: &str,
+) -> Result<Option<Document>, sqlx::Error> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM documents WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
     row.as_ref().map(Document::from_row).transpose()
 }
 

@@ -19,6 +19,7 @@
 
 pub mod aggregate;
 pub mod columnar;
+pub mod cursor;
 pub mod filter;
 pub mod packed;
 pub mod schema;
@@ -35,6 +36,11 @@ pub struct QueryError(pub String);
 impl QueryError {
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
+    }
+
+    /// Whether the query failed on its cursor (see [`cursor`]).
+    pub fn is_invalid_cursor(&self) -> bool {
+        self.0.starts_with(cursor::INVALID_CURSOR)
     }
 }
 

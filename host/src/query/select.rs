@@ -4,9 +4,12 @@
 //! it is total. A cursor holds the order values of the last row of a page;
 //! the next page starts strictly after them, which stays correct while rows
 //! are inserted or deleted between pages (an offset would skip or repeat).
+//! It is signed together with its query ([`super::cursor`]), so it works
+//! only for the listing that made it.
 //! Ordering by a nullable field is refused, since NULLs have no portable
 //! place in a keyset comparison.
 
+use super::cursor::{self, CursorKey};
 use super::schema::{Column, TableSchema};
 use super::sql::Sql;
 use super::values::{decode, to_param};
@@ -14,8 +17,6 @@ use super::{MAX_PAGE, QueryError, filter};
 use crate::db::Backend;
 use crate::runtime::bindings::kai::fusion::query::{FilterNode, Order};
 use crate::runtime::bindings::kai::fusion::types::Value;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sqlx::any::AnyRow;
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ pub struct SelectSpec<'a> {
     pub order: &'a [Order],
     pub limit: u32,
     pub cursor: Option<&'a str>,
+    /// What cursors are signed with.
+    pub cursor_key: CursorKey,
 }
 
 /// What a select's fields and order decide, checked and written once per
@@ -54,6 +57,9 @@ pub struct SelectShape {
     order_keys: Vec<(usize, bool)>,
     /// `SELECT <columns> FROM <table> WHERE `.
     head: String,
+    /// Where ` FROM` starts in `head`: a cursor is bound to the query from
+    /// there on, not to the columns selected.
+    from_at: usize,
     /// ` ORDER BY <keys>`.
     tail: String,
 }
@@ -63,6 +69,10 @@ pub struct SelectPlan {
     pub sql: Sql,
     shape: Arc<SelectShape>,
     limit: usize,
+    /// Where, in `sql`, the query a cursor is bound to ends: its text and
+    /// parameters before any cursor condition.
+    query_end: (usize, usize),
+    cursor_key: CursorKey,
 }
 
 /// Builds the select for one page (it fetches one row more than the limit,
@@ -87,9 +97,15 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
         sql.push(" AND ").column(table, scope.column).push(" = ");
         sql.param(super::sql::Param::Text(scope.value.clone()));
     }
+    let query_end = (sql.text().len(), sql.params().len());
     if let Some(cursor) = spec.cursor {
         let keys = &shape.order_keys;
-        let values = decode_cursor(cursor, keys.len())?;
+        let query = cursor::Query {
+            sql: &sql.text()[shape.from_at..],
+            params: sql.params(),
+            order: &shape.tail,
+        };
+        let values = cursor::open(&spec.cursor_key, &query, cursor, keys.len())?;
         sql.push(" AND (");
         for i in 0..keys.len() {
             if i > 0 {
@@ -109,7 +125,7 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
                     " > "
                 };
                 sql.column(table, &column.name).push(op);
-                sql.param(to_param(column, &values[j]).map_err(|_| invalid_cursor())?);
+                sql.param(to_param(column, &values[j]).map_err(|_| cursor::invalid_cursor())?);
             }
             sql.push(")");
         }
@@ -121,6 +137,8 @@ pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, Quer
         sql,
         shape,
         limit: spec.limit as usize,
+        query_end,
+        cursor_key: spec.cursor_key,
     })
 }
 
@@ -189,11 +207,13 @@ fn shape(
         tail.column(table, field);
         tail.push(if *desc { " DESC" } else { " ASC" });
     }
+    let head = head.text().to_string();
     Ok(SelectShape {
         columns,
         returned,
         order_keys,
-        head: head.text().to_string(),
+        from_at: head.rfind(" FROM ").expect("the head has a FROM"),
+        head,
         tail: tail.text().to_string(),
     })
 }
@@ -251,7 +271,24 @@ impl SelectPlan {
         for (index, _) in &shape.order_keys {
             values.push(decode(last, *index, shape.columns[*index].ty)?);
         }
-        Ok((page, Some(encode_cursor(&values))))
+        Ok((
+            page,
+            Some(cursor::seal(
+                &self.cursor_key,
+                &self.cursor_query(),
+                &values,
+            )),
+        ))
+    }
+
+    /// What this select's cursors are bound to: its table, conditions and
+    /// order (not the columns it returns, nor its page size).
+    fn cursor_query(&self) -> cursor::Query<'_> {
+        cursor::Query {
+            sql: &self.sql.text()[self.shape.from_at..self.query_end.0],
+            params: &self.sql.params()[..self.query_end.1],
+            order: &self.shape.tail,
+        }
     }
 
     /// Reads a row of this select into (field, value) pairs: the returned
@@ -263,25 +300,6 @@ impl SelectPlan {
             .map(|(i, c)| Ok((c.name.clone(), decode(row, i, c.ty)?)))
             .collect()
     }
-}
-
-fn encode_cursor(values: &[Value]) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(values).expect("values serialize"))
-}
-
-fn decode_cursor(cursor: &str, expected: usize) -> Result<Vec<Value>, QueryError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| invalid_cursor())?;
-    let values: Vec<Value> = serde_json::from_slice(&bytes).map_err(|_| invalid_cursor())?;
-    if values.len() != expected {
-        return Err(invalid_cursor());
-    }
-    Ok(values)
-}
-
-fn invalid_cursor() -> QueryError {
-    QueryError::new("the cursor is invalid or belongs to another query")
 }
 
 #[cfg(test)]
@@ -313,8 +331,11 @@ mod tests {
             order,
             limit: 2,
             cursor,
+            cursor_key: KEY,
         }
     }
+
+    const KEY: CursorKey = CursorKey::new([1; 32]);
 
     fn order(field: &str, descending: bool) -> Vec<Order> {
         vec![Order {
@@ -355,10 +376,15 @@ mod tests {
         let plan = build(&spec(&schema, &fields, &by_f2, None), Backend::Sqlite).unwrap();
         assert_eq!(plan.returned(), 2);
         assert_eq!(plan.columns().len(), 3);
-        let cursor = encode_cursor(&[
-            Value::Integer(7),
-            Value::Uuid("0b7c2d4e-1f3a-4b5c-8d9e-0a1b2c3d4e5f".into()),
-        ]);
+        let first = build(&spec(&schema, &fields, &by_f2, None), Backend::Sqlite).unwrap();
+        let cursor = cursor::seal(
+            &KEY,
+            &first.cursor_query(),
+            &[
+                Value::Integer(7),
+                Value::Uuid("0b7c2d4e-1f3a-4b5c-8d9e-0a1b2c3d4e5f".into()),
+            ],
+        );
         let next = build(
             &spec(&schema, &fields, &by_f2, Some(&cursor)),
             Backend::Sqlite,

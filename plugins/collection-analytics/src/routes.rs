@@ -8,7 +8,7 @@ use serde_json::json;
 pub fn collection(req: &Request) -> Result<Response, Error> {
     let (from, to) = range::from_request(req)?;
     // Visibility first: someone else's collection is a 404.
-    let collection = models::get_collection(req.param("id")?)?;
+    let collection = models::get_collection(&req.param_uuid("id")?).map_err(HostError::expose)?;
     let base = Filter::eq("collection_id", Value::Uuid(collection.id.clone()));
     let mut body = stats::documents(&base)?;
     body["collection"] = json!({ "id": collection.id, "name": collection.name });

@@ -94,17 +94,20 @@ fn per_day(
         .collect())
 }
 
-/// Documents created and updated per day, every day of the range listed.
+/// Per day, every day of the range listed: the documents created that day,
+/// and the documents whose latest change (their creation, if never changed
+/// since) was that day. A document counts once in `last_changed`, however
+/// often it changed; every change is a version in `churn.versions_per_day`.
 pub fn activity(base: &Filter, from: i64, to: i64) -> Result<Json, HostError> {
     let created = per_day(Queryable::Documents, base, "created_at", from, to)?;
-    let updated = per_day(Queryable::Documents, base, "updated_at", from, to)?;
+    let last_changed = per_day(Queryable::Documents, base, "updated_at", from, to)?;
     let mut series = Vec::new();
     let mut day = day_start(from);
     while day < to {
         series.push(json!({
             "date": date(day),
             "created": created.get(&day).copied().unwrap_or(0),
-            "updated": updated.get(&day).copied().unwrap_or(0),
+            "last_changed": last_changed.get(&day).copied().unwrap_or(0),
         }));
         day += DAY;
     }
@@ -126,9 +129,10 @@ pub fn most_edited(base: &Filter, limit: u32) -> Result<Json, HostError> {
         .collect())
 }
 
-/// Versions per day and the most versioned documents in the range, from
-/// doc-versioning's exported model; unavailable (with the reason) when
-/// that model is not readable. Another plugin's model is not scoped by the
+/// Versions written per day (every creation, change, restore and deletion
+/// is one) and the most versioned documents in the range, from
+/// doc-versioning's exported model; unavailable when that model is not
+/// readable (the host's reason goes to the log). Another plugin's model is not scoped by the
 /// host: within a collection the caller may see (checked by the route)
 /// every row is theirs; across collections, members see their own rows.
 pub fn churn(collection: Option<&str>, viewer: &Principal, from: i64, to: i64) -> Json {
@@ -150,7 +154,7 @@ pub fn churn(collection: Option<&str>, viewer: &Principal, from: i64, to: i64) -
     );
     let per_day = match per_day {
         Ok(rows) => rows,
-        Err(error) => return json!({ "available": false, "reason": error.to_string() }),
+        Err(error) => return unavailable(&error),
     };
     let most = persistence::aggregate(
         MODEL,
@@ -173,8 +177,18 @@ pub fn churn(collection: Option<&str>, viewer: &Principal, from: i64, to: i64) -
                 .map(|r| json!({ "document_id": r.keys[0].to_json(), "versions": r.values[0].to_json() }))
                 .collect::<Vec<_>>(),
         }),
-        Err(error) => json!({ "available": false, "reason": error.to_string() }),
+        Err(error) => unavailable(&error),
     }
+}
+
+/// Churn without doc-versioning's history: why, for the client in general
+/// terms and for the operator in the log.
+fn unavailable(error: &HostError) -> Json {
+    log::warn(&format!("version history unavailable: {error}"));
+    json!({
+        "available": false,
+        "reason": "version history is not available: the doc-versioning plugin is not installed, or its history was not granted to this plugin",
+    })
 }
 
 /// Documents per collection, most first.

@@ -42,6 +42,8 @@ pub fn document_version() -> Model {
             field("content_hash", FieldType::String, false),
             field("changed_fields", FieldType::Json, false),
             field("change_type", FieldType::String, false),
+            // Since 1.1.0: the version a restore copied (null otherwise).
+            field("restored_from", FieldType::Int, true),
             field("actor", FieldType::String, true),
             field("created_at", FieldType::Timestamp, false),
         ],
@@ -69,12 +71,16 @@ pub fn document_version() -> Model {
 }
 
 /// The fields a version shows in the REST API, in order; `content` only
-/// when asked for.
-pub const SHOWN_FIELDS: [&str; 11] = [
+/// when asked for. `changed_fields` is always an array of field names (all
+/// of them for a creation, none for a deletion); `restored_from` is the
+/// version a restore copied, null for other changes; `created_at` is RFC
+/// 3339 in UTC, as everywhere in the API.
+pub const SHOWN_FIELDS: [&str; 12] = [
     "document_id",
     "version",
     "change_type",
     "changed_fields",
+    "restored_from",
     "title",
     "format",
     "tags",

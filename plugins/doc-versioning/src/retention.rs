@@ -1,7 +1,7 @@
-//! Retention: per collection, keep the newest N versions of each document
-//! plus its first. Older ones are deleted when a new version is written;
-//! the numbering never changes, so version numbers keep their meaning.
-//! The setting lives in the plugin's kv store.
+//! Retention: per collection, keep the newest N versions of each document.
+//! Older ones are deleted when a new version is written; the numbering
+//! never changes, so version numbers keep their meaning. The setting lives
+//! in the plugin's kv store.
 
 use crate::model::MODEL;
 use kai_sdk::prelude::*;
@@ -25,13 +25,12 @@ pub fn apply(collection_id: &str, document_id: &str, latest: u64) -> Result<(), 
         return Ok(());
     };
     let oldest_kept = latest.saturating_sub(keep) + 1;
-    if oldest_kept <= 2 {
+    if oldest_kept <= 1 {
         return Ok(());
     }
     persistence::delete_where(
         MODEL,
         &Filter::eq("document_id", Value::Uuid(document_id.into()))
-            .and(Filter::gt("version", 1i64))
             .and(Filter::lt("version", oldest_kept as i64)),
     )?;
     Ok(())
@@ -39,7 +38,7 @@ pub fn apply(collection_id: &str, document_id: &str, latest: u64) -> Result<(), 
 
 /// `GET /api/v1/collections/{id}/version-retention`
 pub fn get(req: &Request) -> Result<Response, Error> {
-    let collection = models::get_collection(req.param("id")?)?;
+    let collection = models::get_collection(&req.param_uuid("id")?).map_err(HostError::expose)?;
     Response::json(
         200,
         &json!({ "collection_id": collection.id, "keep": limit(&collection.id)? }),
@@ -49,7 +48,7 @@ pub fn get(req: &Request) -> Result<Response, Error> {
 /// `PUT /api/v1/collections/{id}/version-retention` with `{"keep": N}`
 /// (N >= 1) or `{"keep": null}` to keep everything.
 pub fn put(req: &Request) -> Result<Response, Error> {
-    let collection = models::get_collection(req.param("id")?)?;
+    let collection = models::get_collection(&req.param_uuid("id")?).map_err(HostError::expose)?;
     let body: Json = req.json()?;
     match body.get("keep") {
         Some(Json::Null) => {

@@ -7,7 +7,6 @@ use crate::diff;
 use crate::model::{self, MODEL};
 use kai_sdk::persistence::{Record, Select};
 use kai_sdk::prelude::*;
-use serde_json::json;
 
 /// A version number from the path.
 fn number(req: &Request, name: &str) -> Result<i64, Error> {
@@ -22,13 +21,7 @@ fn number(req: &Request, name: &str) -> Result<i64, Error> {
 
 /// The document id from the path, checked as a UUID.
 fn document_id(req: &Request) -> Result<String, Error> {
-    let id = req.param("id")?;
-    if id.len() != 36 || id.chars().filter(|c| *c == '-').count() != 4 {
-        return Err(Error::bad_request(format!(
-            "path parameter `id`: `{id}` is not a valid UUID"
-        )));
-    }
-    Ok(id.to_ascii_lowercase())
+    req.param_uuid("id")
 }
 
 fn of_document(id: &str) -> Filter {
@@ -155,7 +148,8 @@ pub fn restore(req: &Request) -> Result<Response, Error> {
         Err(HostError::Conflict(message)) if message.contains("version mismatch") => {
             return Err(Error::new(412, "precondition_failed", message));
         }
-        Err(other) => return Err(other.into()),
+        // Gone meanwhile (404), or not valid as a document now (422).
+        Err(other) => return Err(other.expose()),
     };
     // The hook recorded the new version as an update; say what it was.
     let restored = version(&id, document.version as i64)?;
@@ -165,12 +159,7 @@ pub fn restore(req: &Request) -> Result<Response, Error> {
             &restored.id,
             &[
                 ("change_type", "restored".into()),
-                (
-                    "changed_fields",
-                    Value::json(
-                        &json!({ "restored_from": n, "fields": restored.get("changed_fields").to_json() }),
-                    ),
-                ),
+                ("restored_from", n.into()),
             ],
         )?;
     }

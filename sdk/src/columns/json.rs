@@ -63,8 +63,11 @@ fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
         ValueRef::Null => out.extend_from_slice(b"null"),
         ValueRef::Boolean(true) => out.extend_from_slice(b"true"),
         ValueRef::Boolean(false) => out.extend_from_slice(b"false"),
-        ValueRef::Integer(n) | ValueRef::Timestamp(n) => {
-            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes())
+        ValueRef::Integer(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        ValueRef::Timestamp(t) => {
+            out.push(b'"');
+            crate::time::write_rfc3339(t, out);
+            out.push(b'"');
         }
         // Rare in listings; serde_json's own formatting (and its `null` for
         // NaN and infinities) keeps the output identical.

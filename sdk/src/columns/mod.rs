@@ -314,12 +314,13 @@ impl<'a> ValueRef<'a> {
     }
 
     /// The value as JSON, as [`Value::to_json`] gives it (timestamps as
-    /// microseconds, JSON parsed).
+    /// RFC 3339 text, JSON parsed).
     pub fn to_json(&self) -> serde_json::Value {
         match *self {
             ValueRef::Null => serde_json::Value::Null,
             ValueRef::Boolean(b) => b.into(),
-            ValueRef::Integer(i) | ValueRef::Timestamp(i) => i.into(),
+            ValueRef::Integer(i) => i.into(),
+            ValueRef::Timestamp(t) => crate::time::rfc3339(t).into(),
             ValueRef::Float(f) => f.into(),
             ValueRef::Text(s) | ValueRef::Uuid(s) => s.into(),
             ValueRef::Json(s) => serde_json::from_str(s).unwrap_or(serde_json::Value::Null),
@@ -348,7 +349,8 @@ impl Serialize for ValueRef<'_> {
         match *self {
             ValueRef::Null => serializer.serialize_unit(),
             ValueRef::Boolean(b) => serializer.serialize_bool(b),
-            ValueRef::Integer(i) | ValueRef::Timestamp(i) => serializer.serialize_i64(i),
+            ValueRef::Integer(i) => serializer.serialize_i64(i),
+            ValueRef::Timestamp(t) => serializer.serialize_str(&crate::time::rfc3339(t)),
             ValueRef::Float(f) => serializer.serialize_f64(f),
             ValueRef::Text(s) | ValueRef::Uuid(s) => serializer.serialize_str(s),
             ValueRef::Json(s) => match serde_json::from_str::<&RawValue>(s) {
@@ -446,7 +448,9 @@ mod tests {
         assert_eq!(parsed, expected);
         // Fields keep the order they were asked in, after the id.
         assert!(
-            text.starts_with(r#"[{"id":"a1","title":null,"score":1.5,"meta":{"k":1},"at":10}"#),
+            text.starts_with(
+                r#"[{"id":"a1","title":null,"score":1.5,"meta":{"k":1},"at":"1970-01-01T00:00:00.000010Z"}"#
+            ),
             "{text}"
         );
         let without_id = serde_json::to_string(&page.json_rows()).unwrap();
