@@ -213,11 +213,7 @@ impl Drop for ChildServer {
 }
 
 /// The wasm of a first-party or fixture plugin, as built.
-pub fn wasm(name: &str) -> Vec<u8> {
-    let path = Path::new(kai_host::plugins::bundled::BUILD_WASM_DIR)
-        .join(format!("{}.wasm", name.replace('-', "_")));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
+pub use kai_test_plugins::wasm;
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?

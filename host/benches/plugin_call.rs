@@ -16,14 +16,12 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use kai_host::config::Config;
 use kai_host::db::session::Session;
-use kai_host::plugins::bundled::BUILD_WASM_DIR;
 use kai_host::plugins::grants::Grant;
 use kai_host::runtime::bindings::WitRequest;
 use kai_host::runtime::call::{CallContext, HostAccess};
 use kai_host::runtime::plugin::LoadedPlugin;
 use kai_host::server::Server;
 use kai_host::state::AppState;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,8 +54,7 @@ impl Bench {
     }
 
     async fn load(&self, crate_name: &str) -> Arc<LoadedPlugin> {
-        let path = Path::new(BUILD_WASM_DIR).join(format!("{}.wasm", crate_name.replace('-', "_")));
-        let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let wasm = kai_test_plugins::wasm(crate_name);
         Arc::new(self.state.runtime.load(&wasm).await.expect("plugin loads"))
     }
 

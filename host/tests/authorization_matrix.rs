@@ -391,5 +391,6 @@ async fn every_route_answers_each_principal_as_expected() {
         "authorization matrix failures:\n{}",
         failures.join("\n")
     );
+    support::assert_documented_count("Authorization cases", n);
     server.stop().await;
 }

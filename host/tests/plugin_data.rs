@@ -166,8 +166,18 @@ async fn persistence_crud_filters_and_aggregates() {
     assert_eq!(group("red")["avg_score"], 2.0);
     assert_eq!(group("red")["max_title"], "echo");
     assert_eq!(group("blue")["count"], 1);
-    assert_eq!(stats["per_day"], json!([[jan_5, 2], [jan_5 + day, 1]]));
-    assert_eq!(stats["per_month"], json!([[1_767_225_600_000_000i64, 3]])); // 2026-01-01
+    // Timestamps in a plugin's JSON are RFC 3339, as in core answers.
+    assert_eq!(
+        stats["per_day"],
+        json!([
+            ["2026-01-05T00:00:00.000000Z", 2],
+            ["2026-01-06T00:00:00.000000Z", 1]
+        ])
+    );
+    assert_eq!(
+        stats["per_month"],
+        json!([["2026-01-01T00:00:00.000000Z", 3]])
+    );
 
     // A unique field refuses a duplicate with a conflict.
     let (status, _, _) = server

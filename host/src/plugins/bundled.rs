@@ -3,10 +3,6 @@
 
 include!(concat!(env!("OUT_DIR"), "/bundled_plugins.rs"));
 
-/// Where the build put the wasm of the first-party and test fixture plugins
-/// (`target/wasm/...`), for tests and benchmarks that load them from files.
-pub const BUILD_WASM_DIR: &str = env!("KAI_WASM_DIR");
-
 #[cfg(test)]
 mod tests {
     use super::BUNDLED_PLUGINS;

@@ -24,10 +24,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The wasm of a fixture or bundled plugin, by crate name.
-pub fn wasm(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("KAI_WASM_DIR")).join(format!("{}.wasm", name.replace('-', "_")));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
+pub use kai_test_plugins::wasm;
 
 /// Sends the server's logs to the test's captured output.
 fn init_logs() {
@@ -382,6 +379,23 @@ pub async fn kai_on(data_dir: &Path, database_url: Option<&str>, args: &[&str]) 
         String::from_utf8_lossy(&output.stdout).to_string()
             + &String::from_utf8_lossy(&output.stderr),
     )
+}
+
+/// Checks that `docs/SECURITY.md`'s "Tested" table states `count` for the
+/// row `label`, so the document says what the suite really runs.
+pub fn assert_documented_count(label: &str, count: usize) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/SECURITY.md");
+    let text = std::fs::read_to_string(&path).expect("reading docs/SECURITY.md");
+    let documented = text
+        .lines()
+        .map(|line| line.split('|').map(str::trim).collect::<Vec<_>>())
+        .find(|cells| cells.len() > 4 && cells[1] == label)
+        .and_then(|cells| cells[3].replace(',', "").parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("docs/SECURITY.md has no Tested row `{label}` with a count"));
+    assert_eq!(
+        documented, count,
+        "docs/SECURITY.md says {documented} for `{label}`; the suite runs {count}: update the document"
+    );
 }
 
 /// Shorthands for request methods.
