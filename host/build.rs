@@ -1,7 +1,7 @@
 //! Compiles the first-party plugins (`plugins/*`) to `wasm32-wasip2`
 //! components and lists them for embedding in the `kai` binary (see
 //! `src/plugins/bundled.rs`), so that `cargo run` needs no separate step.
-//! The test fixtures are built by `kai-test-plugins`, for tests only.
+//! Plugins made for tests are built by `kai-test-plugins`, for tests only.
 
 fn main() {
     let root = kai_wasm_build::workspace_root(1);

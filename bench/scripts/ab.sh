@@ -15,8 +15,9 @@
 #   A, B        the `kai` binaries (default: target/release/kai for both)
 #   A_ARGS, B_ARGS   extra `kai serve` flags for each side
 #   A_LOG, B_LOG     RUST_LOG for each side (default warn, as kai-bench runs)
-#   LOAD        read (doc-versioning's versions list, default) or update
-#               (a title change with the versioning hook)
+#   LOAD        read (doc-versioning's versions list, default), update
+#               (a title change with the versioning hook) or hello (the
+#               bundled hello plugin's public route)
 #   SECONDS_PER_RUN  seconds of load per measurement (default 5)
 # Example: A=/tmp/kai-before bench/scripts/ab.sh 8
 #          A_LOG=info bench/scripts/ab.sh     (what request logging costs)

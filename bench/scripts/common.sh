@@ -49,9 +49,10 @@ seed_documents() {
 
 # Seeds the data scenario with the `kai` binary `$1` under the folder `$2`:
 # 128 documents of 11 versions in `$2/base` (data dir and an empty plugins
-# dir), and the wrk scripts `$2/read.lua` (versions lists of the first 64)
-# and `$2/update.lua` (title changes of the other 64, so updates do not
-# lengthen the histories the reads page through). Sets $token.
+# dir), and the wrk scripts `$2/read.lua` (versions lists of the first 64),
+# `$2/update.lua` (title changes of the other 64, so updates do not
+# lengthen the histories the reads page through) and `$2/hello.lua` (the
+# bundled hello plugin's public route). Sets $token.
 seed_data_scenario() {
     local kai="$1" work="$2" ids=() id
     mkdir -p "$work/base/plugins"
@@ -68,6 +69,11 @@ seed_data_scenario() {
 ids = {$read_ids}
 request = function()
   return wrk.format("GET", "/api/v1/documents/" .. ids[math.random(#ids)] .. "/versions", {["Authorization"] = "Bearer $token"})
+end
+LUA
+    cat >"$work/hello.lua" <<LUA
+request = function()
+  return wrk.format("GET", "/api/v1/hello/world")
 end
 LUA
     cat >"$work/update.lua" <<LUA

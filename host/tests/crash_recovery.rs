@@ -96,7 +96,8 @@ async fn a_server_killed_mid_write_keeps_every_acknowledged_write() {
         }
 
         // Everything acknowledged before the last kill is there.
-        for id in documents.lock().unwrap().clone() {
+        let acknowledged = documents.lock().unwrap().clone();
+        for id in acknowledged {
             let status = client
                 .get(format!("{}/api/v1/documents/{id}", node.base))
                 .header("authorization", &auth)
@@ -115,7 +116,8 @@ async fn a_server_killed_mid_write_keeps_every_acknowledged_write() {
             .json()
             .await
             .unwrap();
-        for name in credentials.lock().unwrap().clone() {
+        let acknowledged = credentials.lock().unwrap().clone();
+        for name in acknowledged {
             let found = listed["items"]
                 .as_array()
                 .unwrap()

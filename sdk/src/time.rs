@@ -3,7 +3,7 @@
 //! microseconds since the Unix epoch; plugins answer with this text, as
 //! core routes do.
 
-use chrono::{DateTime, Datelike, SecondsFormat, Timelike};
+use chrono::{DateTime, Datelike, SecondsFormat};
 
 /// `micros` (since the Unix epoch) as RFC 3339 in UTC.
 pub fn rfc3339(micros: i64) -> String {
@@ -12,43 +12,42 @@ pub fn rfc3339(micros: i64) -> String {
     String::from_utf8(out).expect("ASCII")
 }
 
-/// Appends [`rfc3339`] of `micros` to `out`. Listings write one per row, so
-/// the usual years are written digit by digit rather than through a
-/// formatter; chrono does the calendar.
+/// Appends [`rfc3339`] of `micros` to `out`. Listings write one per row:
+/// chrono does the calendar (the date of the day), the time of day is
+/// plain arithmetic, and the digits go into one fixed buffer.
 pub fn write_rfc3339(micros: i64, out: &mut Vec<u8>) {
-    let Some(time) = DateTime::from_timestamp_micros(micros) else {
-        // Beyond chrono's range (some 262,000 years): the raw number.
-        out.extend_from_slice(micros.to_string().as_bytes());
+    const DAY: i64 = 86_400_000_000;
+    let date = DateTime::from_timestamp(micros.div_euclid(DAY) * 86_400, 0).map(|t| t.date_naive());
+    let Some(date) = date.filter(|d| (0..=9999).contains(&d.year())) else {
+        // Beyond four-digit years, chrono's own form (or the raw number
+        // past its range, some 262,000 years).
+        match DateTime::from_timestamp_micros(micros) {
+            Some(time) => {
+                out.extend_from_slice(time.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes())
+            }
+            None => out.extend_from_slice(micros.to_string().as_bytes()),
+        }
         return;
     };
-    let year = time.year();
-    if !(0..=9999).contains(&year) {
-        out.extend_from_slice(time.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes());
-        return;
-    }
-    digits(year as u32, 4, out);
-    for (separator, value, width) in [
-        (b'-', time.month(), 2),
-        (b'-', time.day(), 2),
-        (b'T', time.hour(), 2),
-        (b':', time.minute(), 2),
-        (b':', time.second(), 2),
-        (b'.', time.timestamp_subsec_micros(), 6),
+    let in_day = micros.rem_euclid(DAY) as u64;
+    let seconds = in_day / 1_000_000;
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    for (at, width, value) in [
+        (0, 4, date.year() as u64),
+        (5, 2, u64::from(date.month())),
+        (8, 2, u64::from(date.day())),
+        (11, 2, seconds / 3600),
+        (14, 2, seconds / 60 % 60),
+        (17, 2, seconds % 60),
+        (20, 6, in_day % 1_000_000),
     ] {
-        out.push(separator);
-        digits(value, width, out);
+        let mut value = value;
+        for digit in text[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
     }
-    out.push(b'Z');
-}
-
-/// `value` in `width` decimal digits, zero-padded.
-fn digits(mut value: u32, width: usize, out: &mut Vec<u8>) {
-    let mut buffer = [b'0'; 10];
-    for digit in buffer[..width].iter_mut().rev() {
-        *digit = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-    out.extend_from_slice(&buffer[..width]);
+    out.extend_from_slice(&text);
 }
 
 #[cfg(test)]
@@ -64,6 +63,8 @@ mod tests {
             -1,
             253_402_300_799_999_999,
             -62_135_596_800_000_000,
+            -62_135_596_800_000_001,
+            253_402_300_800_000_000,
         ] {
             let expected = DateTime::from_timestamp_micros(micros)
                 .unwrap()
