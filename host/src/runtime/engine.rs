@@ -83,9 +83,9 @@ pub const KEEP_RESIDENT_LINEAR: usize = 16 << 20;
 pub const KEEP_RESIDENT_TABLE: usize = 1 << 20;
 /// Bytes of a slot's async stack kept resident.
 pub const KEEP_RESIDENT_STACK: usize = 1 << 20;
-/// Unused slots that keep their memory for the next instance of the same
-/// plugin.
-pub const WARM_SLOTS: u32 = 16;
+/// Unused slots kept warm beyond those already used: none, so slots in use
+/// over a server's life stay at its peak concurrency.
+pub const WARM_SLOTS: u32 = 0;
 
 fn pooling(settings: &EngineSettings) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
@@ -113,9 +113,10 @@ fn pooling(settings: &EngineSettings) -> PoolingAllocationConfig {
         .async_stack_keep_resident(KEEP_RESIDENT_STACK)
         // What a slot dirtied beyond those sizes goes back to the kernel as
         // the slot is freed (batching held it until 64 slots had queued,
-        // so one memory-hungry request stayed resident), and at most
-        // WARM_SLOTS unused slots keep their memory: an idle server holds at
-        // most (peak concurrent instances + WARM_SLOTS) slots' worth.
+        // so one memory-hungry request stayed resident), and a new instance
+        // takes a slot that has run before (its plugin's, else the least
+        // recently used) before a fresh one: the slots that keep memory are
+        // those that ran at once at the peak, not every slot ever used.
         .decommit_batch_size(1)
         .max_unused_warm_slots(WARM_SLOTS);
     pool
