@@ -38,7 +38,7 @@ pub async fn serve(args: NativeArgs) -> anyhow::Result<()> {
             sqlx::any::install_default_drivers();
             // The host's SQLite library settings too: a route compiled into
             // kai would run with them.
-            kai_host::db::sqlite_library::configure();
+            kai_host::store::sqlite_library::configure();
             let url = format!("sqlite://{}?mode=rw", path.display());
             let options = |connections| {
                 // The host's pool settings, so the ratio is the boundary's.

@@ -15,13 +15,13 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kai_host::config::Config;
-use kai_host::db::session::Session;
 use kai_host::plugins::grants::Grant;
-use kai_host::runtime::bindings::WitRequest;
 use kai_host::runtime::call::{CallContext, HostAccess};
 use kai_host::runtime::plugin::LoadedPlugin;
 use kai_host::server::Server;
 use kai_host::state::AppState;
+use kai_host::store::session::Session;
+use kai_host::wit::bindings::WitRequest;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

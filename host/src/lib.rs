@@ -5,40 +5,38 @@
 //! own HTTP routes. The binary is `kai` (`src/main.rs`).
 //!
 //! ## Layout
-//! - [`cli`], [`config`]: the command line and the settings it resolves.
-//! - [`commands`]: the administrative commands (users, tokens, keys).
-//! - [`server`]: assembling and running the server; first-run admin.
-//! - [`state`]: what every handler shares.
-//! - [`http`]: the HTTP API (core routes, auth, errors, plugin dispatch).
-//! - [`routing`]: route patterns and the plugin route table.
-//! - [`runtime`]: wasmtime: engine, loading, per-request calls, limits.
+//!
+//! Layers, bottom to top; each imports only those below it
+//! (`docs/ARCHITECTURE.md`, kept true by `tests/architecture.rs`):
+//!
+//! - [`store`]: the data layer: all SQL, the plugin query language compiled
+//!   to bound SQL, plugin tables and their migrations.
+//! - [`services`]: the rules: collections and documents, events and the
+//!   outbox, the credential store and its keys.
+//! - [`wit`]: the generated bindings of the WIT world and the plugin
+//!   manifest.
+//! - [`runtime`]: wasmtime: engine, loading, one call with its limits.
 //! - [`capabilities`]: the host side of each imported WIT interface.
-//! - [`models`]: the core models (collections, documents) and their rules.
-//! - [`events`]: core events, transactional hooks and the durable outbox.
-//! - [`query`]: the plugin query language compiled to bound SQL.
-//! - [`schema`]: plugin-declared models as real tables, and migrations.
-//! - [`secrets`]: the encrypted credential store and its master keys.
-//! - [`plugins`]: the live plugin set, start-up loading, bundled plugins.
-//! - [`db`]: database access and migrations (SQLite or PostgreSQL).
-//! - [`files`]: the data directory and files only the server user reads.
-//! - [`telemetry`], [`util`]: logging and small helpers.
+//! - [`routing`]: route patterns and the plugin route table.
+//! - [`plugins`]: the live plugin set, install, upgrade, rollback, cluster.
+//! - [`http`]: the HTTP API (core routes, auth, errors, plugin dispatch).
+//! - [`server`], [`state`], [`cli`], [`config`]: wiring, the shared state,
+//!   the command line and its settings.
+//! - [`files`], [`telemetry`], [`util`]: private files, logging, small
+//!   helpers.
 
 pub mod capabilities;
 pub mod cli;
-pub mod commands;
 pub mod config;
-pub mod db;
-pub mod events;
 pub mod files;
 pub mod http;
-pub mod models;
 pub mod plugins;
-pub mod query;
 pub mod routing;
 pub mod runtime;
-pub mod schema;
-pub mod secrets;
 pub mod server;
+pub mod services;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod util;
+pub mod wit;

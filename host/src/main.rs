@@ -2,8 +2,8 @@
 //! a failure into a message on stderr and an exit code.
 
 use clap::Parser;
+use kai_host::cli::commands;
 use kai_host::cli::{Cli, Command, Exit};
-use kai_host::commands;
 use kai_host::config::LogFormat;
 use kai_host::server::{Server, shutdown_signal};
 use std::process::ExitCode;

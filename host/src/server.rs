@@ -6,16 +6,16 @@
 //! run the real server on `127.0.0.1:0` and stop it cleanly.
 
 use crate::config::{Allocator, Config};
-use crate::db::users::{self, Role};
-use crate::db::{Backend, Db};
-use crate::events::outbox;
 use crate::http::CoreApi;
 use crate::http::auth::FailureLimiter;
 use crate::http::connection::{Listener, Peer};
 use crate::plugins::{PluginRegistry, boot};
 use crate::runtime::{Runtime, RuntimeSettings};
-use crate::secrets::{KeyRing, Keys, registry};
+use crate::services::events::outbox;
+use crate::services::secrets::{KeyRing, Keys, registry};
 use crate::state::{AppState, Inner};
+use crate::store::users::{self, Role};
+use crate::store::{Backend, Db};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

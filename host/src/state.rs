@@ -2,12 +2,12 @@
 //! plugin registry. Cheap to clone (one `Arc`).
 
 use crate::config::Config;
-use crate::db::Db;
-use crate::events::outbox::Outbox;
 use crate::http::auth::FailureLimiter;
 use crate::plugins::PluginRegistry;
 use crate::runtime::Runtime;
-use crate::secrets::Keys;
+use crate::services::events::outbox::Outbox;
+use crate::services::secrets::Keys;
+use crate::store::Db;
 use std::ops::Deref;
 use std::sync::Arc;
 

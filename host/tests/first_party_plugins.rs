@@ -432,7 +432,7 @@ async fn analytics_match_numbers_computed_from_the_data() {
         collection(&server, &alice, "small").await,
         collection(&server, &alice, "empty").await,
     ];
-    let owner = kai_host::db::users::find_by_email(&server.state.db, "alice@example.com")
+    let owner = kai_host::store::users::find_by_email(&server.state.db, "alice@example.com")
         .await
         .unwrap()
         .unwrap()
@@ -523,7 +523,7 @@ async fn analytics_match_numbers_computed_from_the_data() {
     }
     tx.commit().await.unwrap();
     // Written behind the host's back: recompute its per-collection statistics.
-    kai_host::models::stats::rebuild(&db).await.unwrap();
+    kai_host::services::stats::rebuild(&db).await.unwrap();
 
     let (from, to) = (JAN_1_2026, JAN_1_2026 + 31 * DAY);
     let url = |c: &str, range: &str| format!("/api/v1/collections/{c}/analytics{range}");

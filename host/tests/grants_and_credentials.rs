@@ -474,7 +474,7 @@ async fn credentials_are_write_only_and_bound_to_their_row() {
         .await
         .unwrap();
     let bob_id = bobs["owner"].as_str().unwrap();
-    let error = kai_host::secrets::store::reveal(
+    let error = kai_host::services::secrets::store::reveal(
         &server.state.db,
         &server.state.keys,
         bob_id,
@@ -486,7 +486,7 @@ async fn credentials_are_write_only_and_bound_to_their_row() {
     assert!(
         matches!(
             error,
-            kai_host::secrets::store::CredentialError::Unreadable { .. }
+            kai_host::services::secrets::store::CredentialError::Unreadable { .. }
         ),
         "{error}"
     );

@@ -177,7 +177,7 @@ async fn tokens_are_shown_once_revocable_expiring_and_track_use() {
 
     // Expired: also 401, same body.
     let (_, me, _) = server.call(M::GET, "/api/v1/me", &admin, None).await;
-    let expired = kai_host::db::users::create_token(
+    let expired = kai_host::store::users::create_token(
         &server.state.db,
         me["id"].as_str().unwrap(),
         "old",

@@ -140,12 +140,12 @@ async fn a_running_server_seals_under_a_new_key_at_once_and_an_old_key_goes_only
             ("c2".to_string(), json!(true))
         ]
     );
-    let owner = kai_host::db::users::find_by_email(&server.state.db, "alice@example.com")
+    let owner = kai_host::store::users::find_by_email(&server.state.db, "alice@example.com")
         .await
         .unwrap()
         .unwrap();
     for (name, value) in [("c0", "zero"), ("c1", "one"), ("c2", "two")] {
-        let secret = kai_host::secrets::store::reveal(
+        let secret = kai_host::services::secrets::store::reveal(
             &server.state.db,
             &server.state.keys,
             &owner.id,
@@ -189,7 +189,7 @@ async fn a_key_retired_in_the_database_never_seals_a_secret() {
 }
 
 /// Flips one bit of the stored secret of credential `id`.
-async fn damage(db: &kai_host::db::Db, id: &str) {
+async fn damage(db: &kai_host::store::Db, id: &str) {
     let mut sealed: Vec<u8> = sqlx::query("SELECT secret FROM credentials WHERE id = $1")
         .bind(id)
         .fetch_one(db.reader())
@@ -320,7 +320,7 @@ async fn a_wrong_or_missing_key_stops_the_start_and_names_the_key() {
 
     // Another key under the same id.
     std::fs::remove_file(&key_file).unwrap();
-    kai_host::secrets::KeyRing::default()
+    kai_host::services::secrets::KeyRing::default()
         .generate_into(&key_file, 0)
         .unwrap();
     let error = start(data_dir.clone())
@@ -337,7 +337,7 @@ async fn a_wrong_or_missing_key_stops_the_start_and_names_the_key() {
 
     // A key file without the key the credential needs.
     std::fs::remove_file(&key_file).unwrap();
-    kai_host::secrets::KeyRing::default()
+    kai_host::services::secrets::KeyRing::default()
         .generate_into(&key_file, 1)
         .unwrap();
     let error = start(data_dir.clone())

@@ -68,10 +68,10 @@ async fn a_plugin_model_is_a_real_table_with_indexes() {
 
     // Real indexes exist for indexed, unique and composite fields.
     let index_query = match server.state.db.backend() {
-        kai_host::db::Backend::Sqlite => {
+        kai_host::store::Backend::Sqlite => {
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'plg_data_probe_note' AND sql IS NOT NULL"
         }
-        kai_host::db::Backend::Postgres => {
+        kai_host::store::Backend::Postgres => {
             "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'plg_data_probe_note' AND indexname <> 'plg_data_probe_note_pkey'"
         }
     };

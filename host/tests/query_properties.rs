@@ -6,13 +6,13 @@
 
 mod support;
 
-use kai_host::query::{aggregate, columnar, filter, select};
-use kai_host::runtime::bindings::kai::fusion::persistence::{Column, ColumnValues, TextColumn};
-use kai_host::runtime::bindings::kai::fusion::query::{
+use kai_host::store::query::{aggregate, columnar, filter, select};
+use kai_host::wit::bindings::kai::fusion::persistence::{Column, ColumnValues, TextColumn};
+use kai_host::wit::bindings::kai::fusion::query::{
     Aggregate, AggregateFunction, AggregateQuery, Condition, FilterNode, GroupKey, Op, Order,
     TimeBucket,
 };
-use kai_host::runtime::bindings::kai::fusion::types::Value;
+use kai_host::wit::bindings::kai::fusion::types::Value;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use support::{Setup, wasm};
@@ -265,7 +265,7 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                     order: &order,
                     limit,
                     cursor: None,
-                    cursor_key: kai_host::query::cursor::CursorKey::new([0; 32]),
+                    cursor_key: kai_host::store::query::cursor::CursorKey::new([0; 32]),
                 };
                 // The schema keeps the shapes it has built; a copy starts
                 // with none. Both must build exactly the same select.
@@ -334,7 +334,7 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                     }
                     executed.set(executed.get() + 1);
                 }
-                let mut count = kai_host::query::sql::Sql::new(
+                let mut count = kai_host::store::query::sql::Sql::new(
                     "SELECT COUNT(*) FROM plg_data_probe_note WHERE ",
                 );
                 if filter::render(&schema, &nodes, backend, &mut count).is_ok() {
@@ -378,7 +378,7 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
     // than the bound, whatever the generator produced.
     let kept = schema.select_shapes().len();
     assert!(
-        (1..=kai_host::query::shapes::MAX_SHAPES).contains(&kept),
+        (1..=kai_host::store::query::shapes::MAX_SHAPES).contains(&kept),
         "the table should keep between 1 and MAX_SHAPES select shapes, kept {kept}"
     );
 

@@ -80,8 +80,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
     .await?;
     conn.close().await?;
     // Written behind the host's back: recompute its per-collection statistics.
-    let db = kai_host::db::Db::connect(&url).await?;
-    kai_host::models::stats::rebuild(&db).await?;
+    let db = kai_host::store::Db::connect(&url).await?;
+    kai_host::services::stats::rebuild(&db).await?;
     sqlx::query("ANALYZE").execute(db.writer()).await?;
     db.close().await;
     eprintln!(

@@ -6,10 +6,10 @@
 //! credential into a request without the guest seeing it.
 
 use super::Caller;
-use crate::runtime::bindings::kai::fusion::credentials::Host;
-use crate::runtime::bindings::kai::fusion::types::Error as WitError;
 use crate::runtime::call::CallState;
-use crate::secrets::store::{self, CredentialError};
+use crate::services::secrets::store::{self, CredentialError};
+use crate::wit::bindings::kai::fusion::credentials::Host;
+use crate::wit::bindings::kai::fusion::types::Error as WitError;
 use zeroize::Zeroizing;
 
 impl Caller {

@@ -3,11 +3,11 @@
 
 use super::Caller;
 use super::db_error;
-use crate::db::kv_cache::Lookup;
-use crate::runtime::bindings::kai::fusion::kv::Host;
-use crate::runtime::bindings::kai::fusion::types::Error as WitError;
 use crate::runtime::call::CallState;
+use crate::store::kv_cache::Lookup;
 use crate::util::now_micros;
+use crate::wit::bindings::kai::fusion::kv::Host;
+use crate::wit::bindings::kai::fusion::types::Error as WitError;
 use sqlx::Row;
 
 const MAX_KEY_BYTES: usize = 512;

@@ -4,8 +4,8 @@
 //! stderr arrives here too, eight bytes a call, and is kept (up to a cap)
 //! for the warning logged if the call fails.
 
-use crate::runtime::bindings::kai::fusion::log::{Host, Level};
 use crate::runtime::call::CallState;
+use crate::wit::bindings::kai::fusion::log::{Host, Level};
 
 /// Longest line kept from a plugin, in bytes.
 const MAX_LINE_BYTES: usize = 4 * 1024;

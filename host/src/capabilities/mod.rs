@@ -22,9 +22,9 @@ pub mod outbound_http;
 pub mod persistence;
 
 use crate::plugins::grants::Grant;
-use crate::runtime::bindings::WitPrincipal;
-use crate::runtime::bindings::kai::fusion as wit;
 use crate::runtime::call::{CallState, HostAccess};
+use crate::wit::bindings::WitPrincipal;
+use crate::wit::bindings::kai::fusion as wit;
 use wasmtime::component::{HasSelf, Linker};
 use wit::types::Error as WitError;
 

@@ -1,6 +1,6 @@
 //! `kai:fusion/models`: the core collections and documents, always as the
 //! calling request's principal. The same operations as the REST API
-//! (`crate::models`), so a plugin gets exactly a REST client's rules: it can
+//! (`crate::services`), so a plugin gets exactly a REST client's rules: it can
 //! never see or change a row its caller could not, even if it tries.
 //!
 //! Each write runs under a savepoint: if it fails (or a hook it triggered
@@ -8,21 +8,19 @@
 
 use super::Caller;
 use super::db_error;
-use crate::db::session::Savepoint;
-use crate::models::collections::{self, CollectionInput};
-use crate::models::documents::{self, DocumentChange, ListQuery, NewDocument};
-use crate::models::{Actor, Ctx, ModelError, schemas};
-use crate::query::aggregate;
-use crate::runtime::bindings::exports::kai::fusion::describe::CoreModel;
-use crate::runtime::bindings::kai::fusion::models::{
+use crate::runtime::call::CallState;
+use crate::services::collections::{self, CollectionInput};
+use crate::services::documents::{self, DocumentChange, ListQuery, NewDocument};
+use crate::services::{Actor, Ctx, ModelError, schemas};
+use crate::store::query::aggregate;
+use crate::store::session::Savepoint;
+use crate::wit::bindings::exports::kai::fusion::describe::CoreModel;
+use crate::wit::bindings::kai::fusion::models::{
     Collection, CollectionPage, CollectionPatch, Document, DocumentPage, DocumentPatch, Host,
     NewCollection, NewDocument as WitNewDocument, Queryable,
 };
-use crate::runtime::bindings::kai::fusion::query::{
-    AggregateQuery, AggregateRow, FilterNode, Order,
-};
-use crate::runtime::bindings::kai::fusion::types::Error as WitError;
-use crate::runtime::call::CallState;
+use crate::wit::bindings::kai::fusion::query::{AggregateQuery, AggregateRow, FilterNode, Order};
+use crate::wit::bindings::kai::fusion::types::Error as WitError;
 
 type Result<T> = std::result::Result<T, WitError>;
 
@@ -341,7 +339,7 @@ impl Host for CallState {
             let host = caller.host()?;
             let scope = match model {
                 Queryable::Collections => actor.scope(),
-                _ => crate::models::scope_within_collection(&host.session, &actor, &query.filter)
+                _ => crate::services::scope_within_collection(&host.session, &actor, &query.filter)
                     .await
                     .map_err(|e| db_error(&caller.plugin_name, e))?,
             };

@@ -9,11 +9,11 @@
 //! never logged.
 
 use super::Caller;
-use crate::runtime::bindings::kai::fusion::outbound_http::{
+use crate::runtime::call::CallState;
+use crate::wit::bindings::kai::fusion::outbound_http::{
     Host, Injection, OutboundRequest, OutboundResponse,
 };
-use crate::runtime::bindings::kai::fusion::types::Error as WitError;
-use crate::runtime::call::CallState;
+use crate::wit::bindings::kai::fusion::types::Error as WitError;
 use base64::Engine as _;
 use futures::StreamExt;
 use reqwest::header::{HeaderName, HeaderValue};

@@ -3,27 +3,27 @@
 //! export, when the operator granted it.
 //!
 //! Every field name is checked against the model's declaration and every
-//! value bound as a parameter (see `crate::query`). A plugin can name only
+//! value bound as a parameter (see `crate::store::query`). A plugin can name only
 //! its own models or granted `<plugin>/<model>` pairs; any other table is
 //! out of reach because table names never come from the guest.
 
 use super::Caller;
 use super::db_error;
-use crate::query::schema::TableSchema;
-use crate::query::select::{self, SelectPlan, SelectSpec};
-use crate::query::sql::{Param, Sql};
-use crate::query::values::to_param;
-use crate::query::{QueryError, aggregate, filter};
-use crate::query::{columnar, packed};
-use crate::runtime::bindings::kai::fusion::persistence::{
-    ColumnPage, ColumnSelect, Entity, Host, PackedColumnPage, Page, Row, Select,
-};
-use crate::runtime::bindings::kai::fusion::query::{AggregateQuery, AggregateRow, FilterNode};
-use crate::runtime::bindings::kai::fusion::types::{Error as WitError, Value};
 use crate::runtime::call::CallState;
 use crate::runtime::plugin::LoadedPlugin;
-use crate::schema::ModelDef;
-use crate::schema::definition::default_value;
+use crate::store::query::schema::TableSchema;
+use crate::store::query::select::{self, SelectPlan, SelectSpec};
+use crate::store::query::sql::{Param, Sql};
+use crate::store::query::values::to_param;
+use crate::store::query::{QueryError, aggregate, filter};
+use crate::store::query::{columnar, packed};
+use crate::store::schema::ModelDef;
+use crate::store::schema::definition::default_value;
+use crate::wit::bindings::kai::fusion::persistence::{
+    ColumnPage, ColumnSelect, Entity, Host, PackedColumnPage, Page, Row, Select,
+};
+use crate::wit::bindings::kai::fusion::query::{AggregateQuery, AggregateRow, FilterNode};
+use crate::wit::bindings::kai::fusion::types::{Error as WitError, Value};
 use sqlx::Row as _;
 use std::sync::Arc;
 
@@ -212,9 +212,9 @@ impl Caller {
             .persist_select(
                 &resolved,
                 &[FilterNode::Condition(
-                    crate::runtime::bindings::kai::fusion::query::Condition {
+                    crate::wit::bindings::kai::fusion::query::Condition {
                         field: "id".into(),
-                        op: crate::runtime::bindings::kai::fusion::query::Op::Eq,
+                        op: crate::wit::bindings::kai::fusion::query::Op::Eq,
                         values: vec![Value::Uuid(id)],
                     },
                 )],
@@ -230,7 +230,7 @@ impl Caller {
         &self,
         resolved: &Resolved,
         filter_nodes: &[FilterNode],
-        order: &[crate::runtime::bindings::kai::fusion::query::Order],
+        order: &[crate::wit::bindings::kai::fusion::query::Order],
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page, WitError> {
@@ -433,9 +433,9 @@ impl Host for CallState {
             let caller = caller?;
             let id = canonical_id(&id)?;
             let nodes = [FilterNode::Condition(
-                crate::runtime::bindings::kai::fusion::query::Condition {
+                crate::wit::bindings::kai::fusion::query::Condition {
                     field: "id".into(),
-                    op: crate::runtime::bindings::kai::fusion::query::Op::Eq,
+                    op: crate::wit::bindings::kai::fusion::query::Op::Eq,
                     values: vec![Value::Uuid(id)],
                 },
             )];

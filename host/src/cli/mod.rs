@@ -1,5 +1,10 @@
 //! The `kai` command line: `kai serve` runs the server; the other commands
-//! administer it, against its database (users, tokens, keys).
+//! administer it, against its database (users, tokens, keys) or its admin
+//! API (plugins).
+//!
+//! - [`commands`]: what each administrative command does.
+
+pub mod commands;
 
 use crate::config::ServeArgs;
 use clap::{Args, Parser, Subcommand};

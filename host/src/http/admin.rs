@@ -107,7 +107,7 @@ async fn get_plugin(
 ) -> Result<Json<Value>, ApiError> {
     let set = state.plugins.snapshot();
     let pending = state.plugins.pending(&name);
-    let history = crate::db::plugins::history(&state.db, &name).await?;
+    let history = crate::store::plugins::history(&state.db, &name).await?;
     let mut body = match set.plugins.get(&name) {
         Some(entry) => plugin_summary(entry),
         None if pending.is_some() || !history.is_empty() => {
@@ -115,7 +115,7 @@ async fn get_plugin(
         }
         None => return Err(ApiError::NotFound(format!("no plugin named `{name}`"))),
     };
-    body["versions"] = json!(crate::db::plugins::versions(&state.db, &name).await?);
+    body["versions"] = json!(crate::store::plugins::versions(&state.db, &name).await?);
     body["history"] = json!(history);
     if let Some(pending) = pending {
         body["pending"] = json!({
@@ -310,7 +310,7 @@ async fn grant(
         }
     }
     crate::plugins::cluster::announce(&state, &name).await;
-    crate::db::plugins::record_event(
+    crate::store::plugins::record_event(
         &state.db,
         &name,
         "granted",

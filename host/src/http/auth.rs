@@ -11,8 +11,8 @@
 
 use super::connection::Peer;
 use super::error::ApiError;
-use crate::db::users::{self, Principal};
 use crate::state::AppState;
+use crate::store::users::{self, Principal};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, FORWARDED};

@@ -6,7 +6,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{ApiJson, QueryParams, path_id};
 use super::unit::Unit;
-use crate::models::collections::{self, CollectionInput};
+use crate::services::collections::{self, CollectionInput};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};

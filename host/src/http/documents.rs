@@ -19,10 +19,10 @@ use super::collections::DEFAULT_LIMIT;
 use super::error::ApiError;
 use super::extract::{ApiJson, QueryParams, etag, if_match, if_none_match, path_id};
 use super::unit::Unit;
-use crate::models::documents::{self, Document, DocumentChange, ListQuery, NewDocument};
-use crate::runtime::bindings::kai::fusion::query::{Condition, FilterNode, Op, Order};
-use crate::runtime::bindings::kai::fusion::types::Value as WitValue;
+use crate::services::documents::{self, Document, DocumentChange, ListQuery, NewDocument};
 use crate::state::AppState;
+use crate::wit::bindings::kai::fusion::query::{Condition, FilterNode, Op, Order};
+use crate::wit::bindings::kai::fusion::types::Value as WitValue;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -189,7 +189,7 @@ async fn list(
     };
     let unit = Unit::new(&state, &principal);
     // A missing or foreign collection is a 404, not an empty list.
-    crate::models::collections::get(&unit.ctx(), &collection).await?;
+    crate::services::collections::get(&unit.ctx(), &collection).await?;
     let (items, next) = documents::query(&unit.ctx(), &query).await?;
     Ok(Json(json!({
         "items": items.iter().map(|d| d.to_json(include_content)).collect::<Vec<_>>(),
@@ -215,10 +215,10 @@ fn list_filter(collection: &str, params: &QueryParams) -> Result<Vec<FilterNode>
         nodes.push(condition("tag", Op::Eq, vec![WitValue::Text(tag.into())]));
     }
     if let Some(format) = params.get("format") {
-        if !crate::models::validate::FORMATS.contains(&format) {
+        if !crate::services::validate::FORMATS.contains(&format) {
             return Err(ApiError::BadRequest(format!(
                 "query parameter `format`: unknown format `{format}`; use one of {}",
-                crate::models::validate::FORMATS.join(", ")
+                crate::services::validate::FORMATS.join(", ")
             )));
         }
         nodes.push(condition(
@@ -338,7 +338,7 @@ async fn patch(
 
 async fn write(
     state: &AppState,
-    principal: &crate::db::users::Principal,
+    principal: &crate::store::users::Principal,
     id: &str,
     change: DocumentChange,
     expected: Option<i64>,

@@ -6,9 +6,9 @@
 //! [`json_errors`] rewrites the plain-text rejections axum produces on its
 //! own (405, 413, 415...) into the same JSON shape.
 
-use crate::events::EventError;
-use crate::models::ModelError;
 use crate::runtime::call::CallError;
+use crate::services::ModelError;
+use crate::services::events::EventError;
 use axum::Json;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -14,12 +14,12 @@
 use super::REQUEST_ID;
 use super::auth;
 use super::error::ApiError;
-use crate::db::session::Session;
 use crate::routing::Lookup;
-use crate::runtime::bindings::{WitPrincipal, WitRequest, WitResponse};
 use crate::runtime::call::{CallContext, HostAccess};
 use crate::state::AppState;
+use crate::store::session::Session;
 use crate::util::now_micros;
+use crate::wit::bindings::{WitPrincipal, WitRequest, WitResponse};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};

@@ -3,10 +3,10 @@
 //! (and those of the transactional hooks they triggered) durable together,
 //! and dropping the unit without committing rolls everything back.
 
-use crate::db::session::Session;
-use crate::db::users::Principal;
-use crate::models::{Actor, Ctx};
+use crate::services::{Actor, Ctx};
 use crate::state::AppState;
+use crate::store::session::Session;
+use crate::store::users::Principal;
 use std::sync::Arc;
 
 pub struct Unit {

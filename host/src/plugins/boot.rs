@@ -12,10 +12,10 @@
 use super::bundled::BUNDLED_PLUGINS;
 use super::install::{ActivateError, ActivateOptions, activate};
 use super::registry::PluginRegistry;
-use crate::db::Db;
-use crate::db::plugins::{self, Source};
 use crate::runtime::Runtime;
 use crate::runtime::plugin::LoadedPlugin;
+use crate::store::Db;
+use crate::store::plugins::{self, Source};
 use semver::Version;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -7,9 +7,9 @@
 
 use super::grants;
 use super::registry::PluginEntry;
-use crate::db::Backend;
-use crate::db::plugins;
 use crate::state::AppState;
+use crate::store::Backend;
+use crate::store::plugins;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -9,10 +9,10 @@
 //! already running keeps serving meanwhile. Bundled plugins, and those the
 //! operator lists as trusted, are granted what they request.
 
-use crate::db::Db;
-use crate::runtime::bindings::exports::kai::fusion::describe::{CoreModel, Delivery};
-use crate::runtime::manifest::Manifest;
+use crate::store::Db;
 use crate::util::now_micros;
+use crate::wit::bindings::exports::kai::fusion::describe::{CoreModel, Delivery};
+use crate::wit::manifest::Manifest;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 

@@ -5,12 +5,12 @@
 
 use super::grants::{self, Grant};
 use super::registry::{Pending, PluginEntry, PluginRegistry};
-use crate::db::Db;
-use crate::db::plugins::{self, Source};
 use crate::routing::RouteConflict;
 use crate::runtime::plugin::LoadedPlugin;
-use crate::schema::MigrationPlan;
-use crate::schema::apply::{self, MigrateError};
+use crate::store::Db;
+use crate::store::plugins::{self, Source};
+use crate::store::schema::MigrationPlan;
+use crate::store::schema::apply::{self, MigrateError};
 use std::sync::Arc;
 
 /// Why a plugin could not be made live.

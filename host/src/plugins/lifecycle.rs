@@ -12,13 +12,13 @@
 
 use super::grants::Grant;
 use super::install::{ActivateError, ActivateOptions, activate};
-use crate::db::plugins::{self, Source};
 use crate::routing::RouteConflict;
 use crate::runtime::plugin::{LoadError, LoadedPlugin};
-use crate::schema::MigrationPlan;
-use crate::schema::apply::MigrateError;
-use crate::schema::plan::PlanError;
 use crate::state::AppState;
+use crate::store::plugins::{self, Source};
+use crate::store::schema::MigrationPlan;
+use crate::store::schema::apply::MigrateError;
+use crate::store::schema::plan::PlanError;
 use semver::Version;
 use serde::Serialize;
 use serde_json::json;
@@ -435,7 +435,7 @@ pub async fn remove(
         .map_err(LifecycleError::Routes)?;
     plugins::remove(&state.db, name).await?;
     if purge {
-        crate::schema::apply::purge(&state.db, name)
+        crate::store::schema::apply::purge(&state.db, name)
             .await
             .map_err(anyhow::Error::from)?;
         for table in ["plugin_kv", "plugin_grants"] {

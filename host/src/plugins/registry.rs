@@ -11,10 +11,10 @@
 //! changes one at a time on this node.
 
 use super::grants::Grant;
-use crate::db::plugins::Source;
 use crate::routing::{CoreRoute, RouteConflict, RouteTable};
-use crate::runtime::bindings::exports::kai::fusion::describe::Delivery;
 use crate::runtime::plugin::LoadedPlugin;
+use crate::store::plugins::Source;
+use crate::wit::bindings::exports::kai::fusion::describe::Delivery;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use std::collections::BTreeMap;

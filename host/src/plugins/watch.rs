@@ -5,8 +5,8 @@
 //! is reported in the log, and the version already serving stays.
 
 use super::lifecycle::{self, InstallOptions};
-use crate::db::plugins::Source;
 use crate::state::AppState;
+use crate::store::plugins::Source;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

@@ -12,15 +12,15 @@
 //! burn their whole deadline thus share what those turns allow, and a core
 //! stays free for core routes and short plugin calls.
 
-use super::bindings::Plugin as PluginBindings;
-use super::bindings::PluginPre;
-use super::bindings::exports::kai::fusion::events::Event as WitEvent;
-use super::bindings::{WitManifest, WitPrincipal, WitRequest, WitResponse};
-use super::manifest::HOST_API_VERSION;
 use super::plugin::{EffectiveLimits, LoadedPlugin};
-use crate::db::session::Session;
 use crate::plugins::grants::Grant;
 use crate::state::AppState;
+use crate::store::session::Session;
+use crate::wit::bindings::Plugin as PluginBindings;
+use crate::wit::bindings::PluginPre;
+use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
+use crate::wit::bindings::{WitManifest, WitPrincipal, WitRequest, WitResponse};
+use crate::wit::manifest::HOST_API_VERSION;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};

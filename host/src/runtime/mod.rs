@@ -2,22 +2,18 @@
 //! the machinery to load plugins and call into them.
 //!
 //! - [`engine`]: engine configuration (pooling allocator, epochs).
-//! - [`bindings`]: the host-side bindings of the WIT world.
-//! - [`manifest`]: checking what a plugin says about itself.
 //! - [`plugin`]: loading wasm bytes into a ready-to-call plugin.
 //! - [`cache`]: compiled components cached on disk.
 //! - [`call`]: one call (fresh store, limits, deadline, error mapping).
 
-pub mod bindings;
 pub mod cache;
 pub mod call;
 pub mod engine;
-pub mod manifest;
 pub mod plugin;
 
+use crate::wit::manifest::Manifest;
 use call::CallState;
 use engine::{AllocatorKind, EngineSettings, EpochTicker};
-use manifest::Manifest;
 use plugin::{EffectiveLimits, LoadError, LoadedPlugin};
 use std::sync::Arc;
 use std::time::Duration;

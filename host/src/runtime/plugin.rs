@@ -7,12 +7,12 @@
 //! refuses, with a message naming the cause, anything that is not a
 //! component, targets another world, or has an invalid manifest.
 
-use super::bindings::PluginPre;
-use super::bindings::exports::kai::fusion::events::Event as WitEvent;
-use super::bindings::{WitRequest, WitResponse};
 use super::call::{Call, CallContext, CallError, CallState, Exports};
-use super::manifest::{Manifest, ManifestError};
-use crate::query::schema::TableSchema;
+use crate::store::query::schema::TableSchema;
+use crate::wit::bindings::PluginPre;
+use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
+use crate::wit::bindings::{WitRequest, WitResponse};
+use crate::wit::manifest::{Manifest, ManifestError};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

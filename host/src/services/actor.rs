@@ -2,9 +2,9 @@
 //! rows; admins see all. Every query of the core models is scoped by the
 //! actor here, whether it came from REST or from a plugin.
 
-use crate::db::users::Principal;
-use crate::query::select::Scope;
-use crate::runtime::bindings::WitPrincipal;
+use crate::store::query::select::Scope;
+use crate::store::users::Principal;
+use crate::wit::bindings::WitPrincipal;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {

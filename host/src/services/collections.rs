@@ -4,11 +4,11 @@
 
 use super::validate;
 use super::{Ctx, ModelError, schemas};
-use crate::events::{self, EventKind};
-use crate::query::select::{self, SelectSpec};
-use crate::runtime::bindings::kai::fusion::models::Collection as WitCollection;
-use crate::runtime::bindings::kai::fusion::query::Order;
+use crate::services::events::{self, EventKind};
+use crate::store::query::select::{self, SelectSpec};
 use crate::util::{format_micros, now_micros};
+use crate::wit::bindings::kai::fusion::models::Collection as WitCollection;
+use crate::wit::bindings::kai::fusion::query::Order;
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};

@@ -5,12 +5,12 @@
 
 use super::validate;
 use super::{Ctx, ModelError, schemas};
-use crate::db::Backend;
-use crate::events::{self, EventKind};
-use crate::query::select::{self, SelectSpec};
-use crate::runtime::bindings::kai::fusion::models::Document as WitDocument;
-use crate::runtime::bindings::kai::fusion::query::{FilterNode, Order};
+use crate::services::events::{self, EventKind};
+use crate::store::Backend;
+use crate::store::query::select::{self, SelectSpec};
 use crate::util::{format_micros, now_micros};
+use crate::wit::bindings::kai::fusion::models::Document as WitDocument;
+use crate::wit::bindings::kai::fusion::query::{FilterNode, Order};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;

@@ -1,29 +1,34 @@
-//! The host's core models, collections and documents: validation,
-//! ownership, optimistic concurrency, tags, and the events every change
-//! emits. The REST API (`crate::http`) and the WIT `models` interface
+//! The rules. The host's core models, collections and documents:
+//! validation, ownership, optimistic concurrency, tags, and the events every
+//! change emits. The REST API (`crate::http`) and the WIT `models` interface
 //! (`crate::capabilities::models`) both go through here, so a plugin gets
-//! exactly the rules a REST client gets.
+//! exactly the rules a REST client gets. Also the events and their outbox,
+//! and the credential store with its master keys.
 //!
 //! - [`actor`]: who is acting, and what they may see.
 //! - [`validate`]: input rules, with errors naming the field.
 //! - [`collections`], [`documents`]: the operations and their SQL.
 //! - [`schemas`]: the core tables as the query layer sees them.
 //! - [`stats`]: per-collection statistics kept in step with every change.
+//! - [`events`]: core events, transactional hooks and the durable outbox.
+//! - [`secrets`]: the encrypted credential store and its master keys.
 
 pub mod actor;
 pub mod collections;
 pub mod documents;
+pub mod events;
 pub mod schemas;
+pub mod secrets;
 pub mod stats;
 pub mod validate;
 
 pub use actor::Actor;
 
-use crate::db::session::Session;
-use crate::query::select::Scope;
-use crate::runtime::bindings::kai::fusion::query::{Condition, FilterNode, Op};
-use crate::runtime::bindings::kai::fusion::types::Value;
 use crate::state::AppState;
+use crate::store::query::select::Scope;
+use crate::store::session::Session;
+use crate::wit::bindings::kai::fusion::query::{Condition, FilterNode, Op};
+use crate::wit::bindings::kai::fusion::types::Value;
 
 /// Who is acting, inside which unit of work, and how deep in a chain of
 /// hooks (a hook's own writes emit events too; depth bounds the chain).
@@ -34,8 +39,8 @@ pub struct Ctx<'a> {
     pub depth: u8,
 }
 
-use crate::events::EventError;
-use crate::query::QueryError;
+use crate::services::events::EventError;
+use crate::store::query::QueryError;
 
 /// Why a model operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -2,9 +2,9 @@
 //! REST filters may use. The column order is also the order in which
 //! [`super::collections`] and [`super::documents`] read rows. Each is built
 //! once, so it keeps the select shapes it has checked (see
-//! [`crate::query::shapes`]).
+//! [`crate::store::query::shapes`]).
 
-use crate::query::schema::{Column, ColumnKind, ColumnType, TableSchema};
+use crate::store::query::schema::{Column, ColumnKind, ColumnType, TableSchema};
 use std::sync::LazyLock;
 
 pub fn collections() -> &'static TableSchema {

@@ -89,7 +89,7 @@ async fn tag_count(
 
 /// Recomputes every statistic from the documents (after documents were
 /// written by other means, such as a bulk import straight into the table).
-pub async fn rebuild(db: &crate::db::Db) -> Result<(), sqlx::Error> {
+pub async fn rebuild(db: &crate::store::Db) -> Result<(), sqlx::Error> {
     let mut tx = db.writer().begin().await?;
     sqlx::query("DELETE FROM collection_stats")
         .execute(&mut *tx)

@@ -1,5 +1,6 @@
-//! Database access: one [`Db`] handle over SQLite (embedded, the default) or
-//! PostgreSQL, the migrations, and one module of queries per table group.
+//! The data layer. Database access: one [`Db`] handle over SQLite (embedded,
+//! the default) or PostgreSQL, the migrations, and one module of queries per
+//! table group.
 //!
 //! Both backends go through sqlx's `Any` driver with the same SQL: `$n`
 //! placeholders (SQLite accepts them), BIGINT microsecond timestamps, TEXT
@@ -16,14 +17,18 @@
 //! - [`session`]: a unit of work shared by the host and plugin calls.
 //! - [`kv_cache`]: committed plugin key-value entries, kept in memory.
 //! - [`sqlite_library`]: process-wide settings of the SQLite library.
+//! - [`query`]: the plugin query language compiled to bound SQL.
+//! - [`schema`]: plugin-declared models as real tables, and migrations.
 
 pub mod kv_cache;
 pub mod plugins;
+pub mod query;
+pub mod schema;
 pub mod session;
 pub mod sqlite_library;
 pub mod users;
 
-use crate::query::cursor::CursorKey;
+use crate::store::query::cursor::CursorKey;
 use anyhow::Context;
 use kv_cache::KvCache;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

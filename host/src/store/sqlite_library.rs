@@ -102,7 +102,7 @@ unsafe extern "C" fn shutdown(_: *mut c_void) {}
 
 #[cfg(test)]
 mod tests {
-    use crate::db::Db;
+    use crate::store::Db;
 
     #[tokio::test]
     async fn a_database_kai_opens_runs_on_mimalloc_without_memory_statistics() {

@@ -2,11 +2,11 @@
 //! turned into typed values (semver versions, parsed route patterns), or an
 //! error that names exactly what is wrong.
 
-use crate::events::EventKind;
 use crate::routing::PathPattern;
-use crate::runtime::bindings::WitManifest;
-use crate::runtime::bindings::exports::kai::fusion::describe as wit;
-use crate::schema::ModelDef;
+use crate::services::events::EventKind;
+use crate::store::schema::ModelDef;
+use crate::wit::bindings::WitManifest;
+use crate::wit::bindings::exports::kai::fusion::describe as wit;
 use semver::{Version, VersionReq};
 use serde::Serialize;
 
@@ -127,12 +127,13 @@ impl Manifest {
                 return Err(ManifestError::BadLimit { name, limit });
             }
         }
-        let models = crate::schema::definition::validate(&name, &raw.models).map_err(|reason| {
-            ManifestError::BadModels {
-                name: name.clone(),
-                reason,
-            }
-        })?;
+        let models =
+            crate::store::schema::definition::validate(&name, &raw.models).map_err(|reason| {
+                ManifestError::BadModels {
+                    name: name.clone(),
+                    reason,
+                }
+            })?;
         if let Some(bad) = raw
             .subscriptions
             .iter()

@@ -4,10 +4,10 @@
 
 use super::open;
 use crate::cli::{Exit, KeysCommand};
-use crate::secrets::cipher::Binding;
-use crate::secrets::registry::{self, KeyStatus, RemoveRefused};
-use crate::secrets::store;
-use crate::secrets::{KeyRing, Keys};
+use crate::services::secrets::cipher::Binding;
+use crate::services::secrets::registry::{self, KeyStatus, RemoveRefused};
+use crate::services::secrets::store;
+use crate::services::secrets::{KeyRing, Keys};
 use anyhow::{Context, bail};
 
 pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {

@@ -15,8 +15,8 @@ pub use plugin::plugin;
 
 use crate::cli::{StoreArgs, TokenCommand, UserCommand};
 use crate::config::Config;
-use crate::db::Db;
-use crate::db::users::{self, Role};
+use crate::store::Db;
+use crate::store::users::{self, Role};
 use anyhow::{Context, bail};
 
 /// The settings and database of `kai serve` with these flags.

@@ -12,13 +12,13 @@
 
 pub mod outbox;
 
-use crate::models::Ctx;
-use crate::models::collections::Collection;
-use crate::models::documents::Document;
-use crate::runtime::bindings::exports::kai::fusion::describe::Delivery;
-use crate::runtime::bindings::exports::kai::fusion::events::{Event as WitEvent, Row as WitRow};
 use crate::runtime::call::{CallContext, CallError, HostAccess};
+use crate::services::Ctx;
+use crate::services::collections::Collection;
+use crate::services::documents::Document;
 use crate::util::now_micros;
+use crate::wit::bindings::exports::kai::fusion::describe::Delivery;
+use crate::wit::bindings::exports::kai::fusion::events::{Event as WitEvent, Row as WitRow};
 use futures::future::BoxFuture;
 
 /// How deep hooks may nest (a change, a hook's write, its hook's write...).

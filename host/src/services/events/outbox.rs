@@ -13,12 +13,12 @@
 //! On PostgreSQL several nodes share the table; an advisory lock lets one
 //! node deliver at a time, which keeps the per-subject order.
 
-use crate::db::session::Session;
-use crate::db::{Backend, Db};
-use crate::runtime::bindings::exports::kai::fusion::events::Event as WitEvent;
 use crate::runtime::call::{CallContext, HostAccess};
 use crate::state::AppState;
+use crate::store::session::Session;
+use crate::store::{Backend, Db};
 use crate::util::now_micros;
+use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
 use sqlx::Row;
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -18,7 +18,7 @@
 
 use super::cipher::{Binding, CryptoError};
 use super::keys::Keys;
-use crate::db::Db;
+use crate::store::Db;
 use crate::util::now_micros;
 use sqlx::{AnyConnection, Connection, Row};
 use std::collections::BTreeSet;

@@ -13,10 +13,10 @@
 use super::cipher::{Binding, CryptoError};
 use super::keys::Keys;
 use super::registry;
-use crate::db::Db;
-use crate::models::Actor;
-use crate::runtime::manifest::is_plugin_name;
+use crate::services::Actor;
+use crate::store::Db;
 use crate::util::{format_micros, now_micros};
+use crate::wit::manifest::is_plugin_name;
 use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;

@@ -11,8 +11,8 @@ use super::select::Scope;
 use super::sql::{Param, Sql, ident};
 use super::values::decode;
 use super::{MAX_AGGREGATE_ROWS, QueryError, filter};
-use crate::db::Backend;
-use crate::runtime::bindings::kai::fusion::query::{
+use crate::store::Backend;
+use crate::wit::bindings::kai::fusion::query::{
     AggregateFunction, AggregateQuery, AggregateRow, GroupKey, TimeBucket,
 };
 use sqlx::any::AnyRow;

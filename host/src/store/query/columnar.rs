@@ -9,7 +9,7 @@
 
 use super::schema::{Column, ColumnType};
 use super::values::{float, int};
-use crate::runtime::bindings::kai::fusion::persistence::{
+use crate::wit::bindings::kai::fusion::persistence::{
     Column as WitColumn, ColumnPage, ColumnValues, TextColumn,
 };
 use sqlx::Row;

@@ -9,9 +9,9 @@ use super::schema::{ColumnKind, ColumnType, TableSchema};
 use super::sql::{Sql, ident};
 use super::values::to_param;
 use super::{MAX_FILTER_NODES, MAX_IN_VALUES, QueryError};
-use crate::db::Backend;
-use crate::runtime::bindings::kai::fusion::query::{Condition, FilterNode, Op};
-use crate::runtime::bindings::kai::fusion::types::Value;
+use crate::store::Backend;
+use crate::wit::bindings::kai::fusion::query::{Condition, FilterNode, Op};
+use crate::wit::bindings::kai::fusion::types::Value;
 
 /// Most conditions a filter may expand to (a node referenced twice counts
 /// twice), so a small list cannot describe an exponentially large tree.

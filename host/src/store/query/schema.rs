@@ -3,7 +3,7 @@
 
 use super::QueryError;
 use super::shapes::ShapeCache;
-use crate::runtime::bindings::exports::kai::fusion::describe::FieldType;
+use crate::wit::bindings::exports::kai::fusion::describe::FieldType;
 
 /// The type of a column, as the query layer sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

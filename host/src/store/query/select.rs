@@ -14,9 +14,9 @@ use super::schema::{Column, TableSchema};
 use super::sql::Sql;
 use super::values::{decode, to_param};
 use super::{MAX_PAGE, QueryError, filter};
-use crate::db::Backend;
-use crate::runtime::bindings::kai::fusion::query::{FilterNode, Order};
-use crate::runtime::bindings::kai::fusion::types::Value;
+use crate::store::Backend;
+use crate::wit::bindings::kai::fusion::query::{FilterNode, Order};
+use crate::wit::bindings::kai::fusion::types::Value;
 use sqlx::any::AnyRow;
 use std::sync::Arc;
 
@@ -305,8 +305,8 @@ impl SelectPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::schema::ColumnType;
-    use crate::query::shapes::MAX_SHAPES;
+    use crate::store::query::schema::ColumnType;
+    use crate::store::query::shapes::MAX_SHAPES;
 
     fn schema() -> TableSchema {
         let mut columns = vec![Column::new("id", ColumnType::Uuid, false)];

@@ -5,7 +5,7 @@
 use super::QueryError;
 use super::schema::{Column, ColumnType};
 use super::sql::Param;
-use crate::runtime::bindings::kai::fusion::types::Value;
+use crate::wit::bindings::kai::fusion::types::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 

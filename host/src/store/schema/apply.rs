@@ -6,9 +6,9 @@
 
 use super::definition::{ModelDef, default_literal, table_name};
 use super::plan::{MigrationPlan, PlanError, Step, diff};
-use crate::db::{Backend, Db};
-use crate::query::schema::ColumnType;
-use crate::query::sql::ident;
+use crate::store::query::schema::ColumnType;
+use crate::store::query::sql::ident;
+use crate::store::{Backend, Db};
 use crate::util::now_micros;
 use semver::Version;
 use sqlx::{AnyConnection, Row};

@@ -2,9 +2,9 @@
 //! the host stores (as JSON in `plugin_models`) and compares between
 //! versions.
 
-use crate::query::schema::{Column, ColumnType, TableSchema};
-use crate::runtime::bindings::exports::kai::fusion::describe as wit;
-use crate::runtime::bindings::kai::fusion::types::Value;
+use crate::store::query::schema::{Column, ColumnType, TableSchema};
+use crate::wit::bindings::exports::kai::fusion::describe as wit;
+use crate::wit::bindings::kai::fusion::types::Value;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

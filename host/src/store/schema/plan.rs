@@ -276,7 +276,7 @@ fn diff_model(old: &ModelDef, new: &ModelDef, steps: &mut Vec<Step>) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::schema::ColumnType;
+    use crate::store::query::schema::ColumnType;
 
     fn field(name: &str, ty: ColumnType, nullable: bool) -> FieldDef {
         FieldDef {

@@ -1,0 +1,8 @@
+//! The WIT contract as the host sees it: the generated bindings of the
+//! `kai:fusion` world and the plugin manifest read from a component.
+//!
+//! - [`bindings`]: the host-side bindings of the WIT world.
+//! - [`manifest`]: checking what a plugin says about itself.
+
+pub mod bindings;
+pub mod manifest;
