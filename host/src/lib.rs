@@ -9,6 +9,7 @@
 //! Layers, bottom to top; each imports only those below it
 //! (`docs/ARCHITECTURE.md`, kept true by `tests/architecture.rs`):
 //!
+//! - [`domain`]: the host's own types: values, filters, orders, aggregates.
 //! - [`store`]: the data layer: all SQL, the plugin query language compiled
 //!   to bound SQL, plugin tables and their migrations.
 //! - [`services`]: the rules: collections and documents, events and the
@@ -28,6 +29,7 @@
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod files;
 pub mod http;
 pub mod plugins;

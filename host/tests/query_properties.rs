@@ -257,10 +257,16 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                 prop::option::of(prop::collection::vec(field_name(), 0..4)),
             ),
             |(nodes, order, limit, agg, fields)| {
+                // The wire's flat list becomes the host's tree, or is
+                // refused with a reason; either way nothing else runs on it.
+                let Ok(tree) = kai_host::wit::convert::filter(&nodes) else {
+                    return Ok(());
+                };
+                let order = kai_host::wit::convert::orders(&order);
                 let spec = select::SelectSpec {
                     schema: &schema,
                     fields: fields.as_deref(),
-                    filter: &nodes,
+                    filter: &tree,
                     scope: None,
                     order: &order,
                     limit,
@@ -325,11 +331,14 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                         prop_assert_eq!(by_row.len(), plan.returned());
                         prop_assert_eq!(
                             json(&Value::Uuid(text_at(&by_column.ids, i))),
-                            json(&by_row[0].1)
+                            json(&Value::from(by_row[0].1.clone()))
                         );
                         for (column, (name, value)) in by_column.columns.iter().zip(&by_row[1..]) {
                             prop_assert_eq!(&column.name, name);
-                            prop_assert_eq!(json(&column_value(column, i)), json(value));
+                            prop_assert_eq!(
+                                json(&column_value(column, i)),
+                                json(&Value::from(value.clone()))
+                            );
                         }
                     }
                     executed.set(executed.get() + 1);
@@ -337,7 +346,7 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                 let mut count = kai_host::store::query::sql::Sql::new(
                     "SELECT COUNT(*) FROM plg_data_probe_note WHERE ",
                 );
-                if filter::render(&schema, &nodes, backend, &mut count).is_ok() {
+                if filter::render(&schema, &tree, backend, &mut count).is_ok() {
                     let result = rt.block_on(count.query().fetch_one(db.reader()));
                     prop_assert!(
                         result.is_ok(),
@@ -347,7 +356,12 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                     );
                     executed.set(executed.get() + 1);
                 }
-                if let Ok(plan) = aggregate::build(&schema, &agg, None, backend) {
+                let agg = kai_host::wit::convert::aggregate_query(&agg);
+                if let Ok(plan) = agg
+                    .as_ref()
+                    .map_err(|_| ())
+                    .and_then(|agg| aggregate::build(&schema, agg, None, backend).map_err(|_| ()))
+                {
                     prop_assert!(!plan.sql.text().contains("plg_secret_vault"));
                     let rows = rt.block_on(plan.sql.query().fetch_all(db.reader()));
                     prop_assert!(

@@ -21,6 +21,7 @@ use crate::wit::bindings::kai::fusion::models::{
 };
 use crate::wit::bindings::kai::fusion::query::{AggregateQuery, AggregateRow, FilterNode, Order};
 use crate::wit::bindings::kai::fusion::types::Error as WitError;
+use crate::wit::convert;
 
 type Result<T> = std::result::Result<T, WitError>;
 
@@ -226,8 +227,8 @@ impl Host for CallState {
             let caller = caller?;
             let actor = caller.core_access(CoreModel::Documents, false)?;
             let query = ListQuery {
-                filter,
-                order,
+                filter: convert::filter(&filter).map_err(WitError::Invalid)?,
+                order: convert::orders(&order),
                 limit,
                 cursor,
             };
@@ -337,6 +338,7 @@ impl Host for CallState {
             };
             let actor = caller.core_access(core, false)?;
             let host = caller.host()?;
+            let query = convert::aggregate_query(&query).map_err(WitError::Invalid)?;
             let scope = match model {
                 Queryable::Collections => actor.scope(),
                 _ => crate::services::scope_within_collection(&host.session, &actor, &query.filter)
@@ -353,7 +355,7 @@ impl Host for CallState {
             .await
             .map_err(|e| db_error(plugin, e))?;
             rows.iter()
-                .map(|row| plan.read_row(row))
+                .map(|row| plan.read_row(row).map(AggregateRow::from))
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| db_error(plugin, e))
         }

@@ -9,6 +9,7 @@
 
 use super::Caller;
 use super::db_error;
+use crate::domain::{AggregateQuery, AggregateRow, Filter, Order, Value};
 use crate::runtime::call::CallState;
 use crate::runtime::plugin::LoadedPlugin;
 use crate::store::query::schema::TableSchema;
@@ -22,8 +23,11 @@ use crate::store::schema::definition::default_value;
 use crate::wit::bindings::kai::fusion::persistence::{
     ColumnPage, ColumnSelect, Entity, Host, PackedColumnPage, Page, Row, Select,
 };
-use crate::wit::bindings::kai::fusion::query::{AggregateQuery, AggregateRow, FilterNode};
-use crate::wit::bindings::kai::fusion::types::{Error as WitError, Value};
+use crate::wit::bindings::kai::fusion::query::{
+    AggregateQuery as WitAggregateQuery, AggregateRow as WitAggregateRow, FilterNode,
+};
+use crate::wit::bindings::kai::fusion::types::{Error as WitError, Value as WitValue};
+use crate::wit::convert;
 use sqlx::Row as _;
 use std::sync::Arc;
 
@@ -49,6 +53,18 @@ impl From<QueryError> for WitError {
     fn from(error: QueryError) -> Self {
         WitError::Invalid(error.0)
     }
+}
+
+/// A filter from the wire, as the host's tree.
+fn filter_of(nodes: &[FilterNode]) -> Result<Filter, WitError> {
+    convert::filter(nodes).map_err(WitError::Invalid)
+}
+
+/// A row from the wire, with the host's values.
+fn fields_of(row: Row) -> Vec<(String, Value)> {
+    row.into_iter()
+        .map(|(name, value)| (name, value.into()))
+        .collect()
 }
 
 impl Caller {
@@ -104,7 +120,11 @@ impl Caller {
         Ok(resolved)
     }
 
-    async fn persist_insert(&self, model: String, fields: Row) -> Result<String, WitError> {
+    async fn persist_insert(
+        &self,
+        model: String,
+        fields: Vec<(String, Value)>,
+    ) -> Result<String, WitError> {
         let resolved = self.resolve_writable(&model)?;
         let mut names = vec!["id".to_string()];
         let id = uuid::Uuid::now_v7().to_string();
@@ -161,7 +181,7 @@ impl Caller {
         &self,
         model: String,
         id: String,
-        fields: Row,
+        fields: Vec<(String, Value)>,
     ) -> Result<bool, WitError> {
         let resolved = self.resolve_writable(&model)?;
         if fields.is_empty() {
@@ -192,16 +212,12 @@ impl Caller {
         Ok(self.execute(&sql).await? > 0)
     }
 
-    async fn persist_delete_where(
-        &self,
-        model: String,
-        filter_nodes: &[FilterNode],
-    ) -> Result<u64, WitError> {
+    async fn persist_delete_where(&self, model: String, filter: &Filter) -> Result<u64, WitError> {
         let resolved = self.resolve_writable(&model)?;
         let backend = self.host()?.state.db.backend();
         let mut sql = Sql::new("DELETE FROM ");
         sql.ident(&resolved.schema().table).push(" WHERE ");
-        filter::render(resolved.schema(), filter_nodes, backend, &mut sql)?;
+        filter::render(resolved.schema(), filter, backend, &mut sql)?;
         self.execute(&sql).await
     }
 
@@ -209,19 +225,7 @@ impl Caller {
         let resolved = self.resolve_model(&model)?;
         let id = canonical_id(&id)?;
         let page = self
-            .persist_select(
-                &resolved,
-                &[FilterNode::Condition(
-                    crate::wit::bindings::kai::fusion::query::Condition {
-                        field: "id".into(),
-                        op: crate::wit::bindings::kai::fusion::query::Op::Eq,
-                        values: vec![Value::Uuid(id)],
-                    },
-                )],
-                &[],
-                1,
-                None,
-            )
+            .persist_select(&resolved, &Filter::eq("id", Value::Uuid(id)), &[], 1, None)
             .await?;
         Ok(page.items.into_iter().next())
     }
@@ -229,15 +233,15 @@ impl Caller {
     async fn persist_select(
         &self,
         resolved: &Resolved,
-        filter_nodes: &[FilterNode],
-        order: &[crate::wit::bindings::kai::fusion::query::Order],
+        filter: &Filter,
+        order: &[Order],
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page, WitError> {
         let spec = SelectSpec {
             schema: resolved.schema(),
             fields: None,
-            filter: filter_nodes,
+            filter,
             scope: None,
             order,
             limit,
@@ -248,11 +252,14 @@ impl Caller {
         let items = rows
             .iter()
             .map(|row| {
-                let mut fields = plan.read_row(row)?;
-                let id = match fields.remove(0).1 {
-                    Value::Uuid(id) | Value::Text(id) => id,
+                let mut fields = plan.read_row(row)?.into_iter();
+                let id = match fields.next().map(|(_, id)| id) {
+                    Some(Value::Uuid(id) | Value::Text(id)) => id,
                     _ => String::new(),
                 };
+                let fields = fields
+                    .map(|(name, value)| (name, WitValue::from(value)))
+                    .collect();
                 Ok(Entity { id, fields })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -289,13 +296,15 @@ impl Caller {
         select: &ColumnSelect,
     ) -> Result<(SelectPlan, Vec<sqlx::any::AnyRow>, Option<String>), WitError> {
         let resolved = self.resolve_model(model)?;
+        let filter = filter_of(&select.filter)?;
+        let order = convert::orders(&select.order);
         let spec = SelectSpec {
             schema: resolved.schema(),
             // `None` selects every field, as `query` does.
             fields: select.fields.as_deref(),
-            filter: &select.filter,
+            filter: &filter,
             scope: None,
-            order: &select.order,
+            order: &order,
             limit: select.limit,
             cursor: select.cursor.as_deref(),
             cursor_key: self.host()?.state.db.cursor_key(),
@@ -325,21 +334,12 @@ impl Caller {
         Ok((plan, rows, next_cursor))
     }
 
-    async fn persist_count(
-        &self,
-        model: String,
-        filter_nodes: &[FilterNode],
-    ) -> Result<u64, WitError> {
+    async fn persist_count(&self, model: String, filter: &Filter) -> Result<u64, WitError> {
         let resolved = self.resolve_model(&model)?;
         let host = self.host()?;
         let mut sql = Sql::new("SELECT COUNT(*) FROM ");
         sql.ident(&resolved.schema().table).push(" WHERE ");
-        filter::render(
-            resolved.schema(),
-            filter_nodes,
-            host.state.db.backend(),
-            &mut sql,
-        )?;
+        filter::render(resolved.schema(), filter, host.state.db.backend(), &mut sql)?;
         let plugin = self.plugin_name.as_str();
         let count: i64 = async {
             let mut conn = host.session.read_conn().await?;
@@ -401,7 +401,7 @@ impl Host for CallState {
         fields: Row,
     ) -> wasmtime::Result<Result<String, WitError>> {
         let caller = self.caller();
-        Ok(async move { caller?.persist_insert(model, fields).await }.await)
+        Ok(async move { caller?.persist_insert(model, fields_of(fields)).await }.await)
     }
 
     async fn get(
@@ -420,7 +420,7 @@ impl Host for CallState {
         fields: Row,
     ) -> wasmtime::Result<Result<bool, WitError>> {
         let caller = self.caller();
-        Ok(async move { caller?.persist_update(model, id, fields).await }.await)
+        Ok(async move { caller?.persist_update(model, id, fields_of(fields)).await }.await)
     }
 
     async fn delete(
@@ -432,14 +432,8 @@ impl Host for CallState {
         let result = async move {
             let caller = caller?;
             let id = canonical_id(&id)?;
-            let nodes = [FilterNode::Condition(
-                crate::wit::bindings::kai::fusion::query::Condition {
-                    field: "id".into(),
-                    op: crate::wit::bindings::kai::fusion::query::Op::Eq,
-                    values: vec![Value::Uuid(id)],
-                },
-            )];
-            Ok(caller.persist_delete_where(model, &nodes).await? > 0)
+            let filter = Filter::eq("id", Value::Uuid(id));
+            Ok(caller.persist_delete_where(model, &filter).await? > 0)
         }
         .await;
         Ok(result)
@@ -451,7 +445,12 @@ impl Host for CallState {
         filter: Vec<FilterNode>,
     ) -> wasmtime::Result<Result<u64, WitError>> {
         let caller = self.caller();
-        Ok(async move { caller?.persist_delete_where(model, &filter).await }.await)
+        Ok(async move {
+            caller?
+                .persist_delete_where(model, &filter_of(&filter)?)
+                .await
+        }
+        .await)
     }
 
     async fn query(
@@ -466,8 +465,8 @@ impl Host for CallState {
             caller
                 .persist_select(
                     &resolved,
-                    &select.filter,
-                    &select.order,
+                    &filter_of(&select.filter)?,
+                    &convert::orders(&select.order),
                     select.limit,
                     select.cursor.as_deref(),
                 )
@@ -501,15 +500,20 @@ impl Host for CallState {
         filter: Vec<FilterNode>,
     ) -> wasmtime::Result<Result<u64, WitError>> {
         let caller = self.caller();
-        Ok(async move { caller?.persist_count(model, &filter).await }.await)
+        Ok(async move { caller?.persist_count(model, &filter_of(&filter)?).await }.await)
     }
 
     async fn aggregate(
         &mut self,
         model: String,
-        query: AggregateQuery,
-    ) -> wasmtime::Result<Result<Vec<AggregateRow>, WitError>> {
+        query: WitAggregateQuery,
+    ) -> wasmtime::Result<Result<Vec<WitAggregateRow>, WitError>> {
         let caller = self.caller();
-        Ok(async move { caller?.persist_aggregate(model, &query).await }.await)
+        let result = async move {
+            let query = convert::aggregate_query(&query).map_err(WitError::Invalid)?;
+            let rows = caller?.persist_aggregate(model, &query).await?;
+            Ok(rows.into_iter().map(WitAggregateRow::from).collect())
+        };
+        Ok(result.await)
     }
 }

@@ -19,10 +19,9 @@ use super::collections::DEFAULT_LIMIT;
 use super::error::ApiError;
 use super::extract::{ApiJson, QueryParams, etag, if_match, if_none_match, path_id};
 use super::unit::Unit;
+use crate::domain::{Filter, Op, Order, Value as FieldValue};
 use crate::services::documents::{self, Document, DocumentChange, ListQuery, NewDocument};
 use crate::state::AppState;
-use crate::wit::bindings::kai::fusion::query::{Condition, FilterNode, Op, Order};
-use crate::wit::bindings::kai::fusion::types::Value as WitValue;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -198,21 +197,13 @@ async fn list(
 }
 
 /// The filter of a list request, as conditions all of which must hold.
-fn list_filter(collection: &str, params: &QueryParams) -> Result<Vec<FilterNode>, ApiError> {
-    let condition = |field: &str, op: Op, values: Vec<WitValue>| {
-        FilterNode::Condition(Condition {
-            field: field.into(),
-            op,
-            values,
-        })
-    };
-    let mut nodes = vec![condition(
+fn list_filter(collection: &str, params: &QueryParams) -> Result<Filter, ApiError> {
+    let mut all = vec![Filter::eq(
         "collection_id",
-        Op::Eq,
-        vec![WitValue::Uuid(collection.into())],
+        FieldValue::Uuid(collection.into()),
     )];
     if let Some(tag) = params.get("tag") {
-        nodes.push(condition("tag", Op::Eq, vec![WitValue::Text(tag.into())]));
+        all.push(Filter::eq("tag", FieldValue::Text(tag.into())));
     }
     if let Some(format) = params.get("format") {
         if !crate::services::validate::FORMATS.contains(&format) {
@@ -221,11 +212,7 @@ fn list_filter(collection: &str, params: &QueryParams) -> Result<Vec<FilterNode>
                 crate::services::validate::FORMATS.join(", ")
             )));
         }
-        nodes.push(condition(
-            "format",
-            Op::Eq,
-            vec![WitValue::Text(format.into())],
-        ));
+        all.push(Filter::eq("format", FieldValue::Text(format.into())));
     }
     for (param, field, op) in [
         ("created_after", "created_at", Op::Gt),
@@ -234,30 +221,23 @@ fn list_filter(collection: &str, params: &QueryParams) -> Result<Vec<FilterNode>
         ("updated_before", "updated_at", Op::Lt),
     ] {
         if let Some(at) = params.timestamp(param)? {
-            nodes.push(condition(field, op, vec![WitValue::Timestamp(at)]));
+            all.push(Filter::condition(
+                field,
+                op,
+                vec![FieldValue::Timestamp(at)],
+            ));
         }
     }
     if !params.flag("include_archived")? {
-        nodes.push(condition("archived_at", Op::IsNull, vec![]));
+        all.push(Filter::condition("archived_at", Op::IsNull, vec![]));
     }
-    let mut all: Vec<u32> = (0..nodes.len() as u32).collect();
     if let Some(text) = params.get("q").filter(|q| !q.trim().is_empty()) {
-        let title = nodes.len() as u32;
-        nodes.push(condition(
-            "title",
-            Op::Contains,
-            vec![WitValue::Text(text.into())],
-        ));
-        nodes.push(condition(
-            "content",
-            Op::Contains,
-            vec![WitValue::Text(text.into())],
-        ));
-        nodes.push(FilterNode::Any(vec![title, title + 1]));
-        all.push(title + 2);
+        let contains = |field: &str| {
+            Filter::condition(field, Op::Contains, vec![FieldValue::Text(text.into())])
+        };
+        all.push(Filter::Any(vec![contains("title"), contains("content")]));
     }
-    nodes.push(FilterNode::All(all));
-    Ok(nodes)
+    Ok(Filter::All(all))
 }
 
 fn list_order(sort: Option<&str>) -> Result<Vec<Order>, ApiError> {

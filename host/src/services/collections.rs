@@ -4,11 +4,11 @@
 
 use super::validate;
 use super::{Ctx, ModelError, schemas};
+use crate::domain::{Filter, Order};
 use crate::services::events::{self, EventKind};
 use crate::store::query::select::{self, SelectSpec};
 use crate::util::{format_micros, now_micros};
 use crate::wit::bindings::kai::fusion::models::Collection as WitCollection;
-use crate::wit::bindings::kai::fusion::query::Order;
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -98,15 +98,12 @@ pub async fn list(
 ) -> Result<(Vec<Collection>, Option<String>), ModelError> {
     let schema = schemas::collections();
     let scope = ctx.actor.scope();
-    let order = [Order {
-        field: "created_at".into(),
-        descending: false,
-    }];
+    let order = [Order::asc("created_at")];
     let plan = select::build(
         &SelectSpec {
             schema,
             fields: None,
-            filter: &[],
+            filter: &Filter::everything(),
             scope: scope.as_ref(),
             order: &order,
             limit,

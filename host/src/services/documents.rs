@@ -5,12 +5,12 @@
 
 use super::validate;
 use super::{Ctx, ModelError, schemas};
+use crate::domain::{Filter, Order};
 use crate::services::events::{self, EventKind};
 use crate::store::Backend;
 use crate::store::query::select::{self, SelectSpec};
 use crate::util::{format_micros, now_micros};
 use crate::wit::bindings::kai::fusion::models::Document as WitDocument;
-use crate::wit::bindings::kai::fusion::query::{FilterNode, Order};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
@@ -134,7 +134,7 @@ pub struct DocumentChange {
 
 /// A list request.
 pub struct ListQuery {
-    pub filter: Vec<FilterNode>,
+    pub filter: Filter,
     pub order: Vec<Order>,
     pub limit: u32,
     pub cursor: Option<String>,

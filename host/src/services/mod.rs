@@ -24,11 +24,10 @@ pub mod validate;
 
 pub use actor::Actor;
 
+use crate::domain::{Filter, Op, Value};
 use crate::state::AppState;
 use crate::store::query::select::Scope;
 use crate::store::session::Session;
-use crate::wit::bindings::kai::fusion::query::{Condition, FilterNode, Op};
-use crate::wit::bindings::kai::fusion::types::Value;
 
 /// Who is acting, inside which unit of work, and how deep in a chain of
 /// hooks (a hook's own writes emit events too; depth bounds the chain).
@@ -86,7 +85,7 @@ impl ModelError {
 pub async fn scope_within_collection(
     session: &Session,
     actor: &Actor,
-    filter: &[FilterNode],
+    filter: &Filter,
 ) -> Result<Option<Scope>, sqlx::Error> {
     let Some(scope) = actor.scope() else {
         return Ok(None);
@@ -110,25 +109,15 @@ pub async fn scope_within_collection(
 
 /// The collection a filter requires with a top-level `collection_id eq`
 /// (alone, or inside the root `all`).
-fn pinned_collection(filter: &[FilterNode]) -> Option<&str> {
-    fn pins(node: &FilterNode) -> Option<&str> {
-        match node {
-            FilterNode::Condition(Condition {
-                field,
-                op: Op::Eq,
-                values,
-            }) if field == "collection_id" && values.len() == 1 => match &values[0] {
-                Value::Uuid(id) | Value::Text(id) => Some(id.as_str()),
-                _ => None,
-            },
+fn pinned_collection(filter: &Filter) -> Option<&str> {
+    filter.required().into_iter().find_map(|condition| {
+        match (
+            condition.field.as_str(),
+            condition.op,
+            condition.values.as_slice(),
+        ) {
+            ("collection_id", Op::Eq, [Value::Uuid(id) | Value::Text(id)]) => Some(id.as_str()),
             _ => None,
         }
-    }
-    match filter.last()? {
-        FilterNode::All(children) => children
-            .iter()
-            .filter_map(|&i| filter.get(i as usize))
-            .find_map(pins),
-        root => pins(root),
-    }
+    })
 }

@@ -3,6 +3,8 @@
 //!
 //! - [`bindings`]: the host-side bindings of the WIT world.
 //! - [`manifest`]: checking what a plugin says about itself.
+//! - [`convert`]: between the generated types and the host's own.
 
 pub mod bindings;
+pub mod convert;
 pub mod manifest;

@@ -11,10 +11,8 @@ use super::select::Scope;
 use super::sql::{Param, Sql, ident};
 use super::values::decode;
 use super::{MAX_AGGREGATE_ROWS, QueryError, filter};
+use crate::domain::{AggregateFunction, AggregateQuery, AggregateRow, GroupKey, TimeBucket};
 use crate::store::Backend;
-use crate::wit::bindings::kai::fusion::query::{
-    AggregateFunction, AggregateQuery, AggregateRow, GroupKey, TimeBucket,
-};
 use sqlx::any::AnyRow;
 
 const HOUR: i64 = 3_600_000_000;
@@ -61,7 +59,7 @@ pub fn build(
                 }
                 (column_sql(field), column.ty)
             }
-            GroupKey::Bucket((field, bucket)) => {
+            GroupKey::Bucket(field, bucket) => {
                 let column = schema.stored(field)?;
                 if column.ty != ColumnType::Timestamp {
                     return Err(QueryError::new(format!(
@@ -84,7 +82,7 @@ pub fn build(
             aggregate.field.as_deref().ok_or_else(|| {
                 QueryError::new(format!(
                     "aggregate {i} ({}) needs a field",
-                    function_name(aggregate.function)
+                    aggregate.function.name()
                 ))
             })
         };
@@ -110,7 +108,7 @@ pub fn build(
                 if !column.ty.is_numeric() {
                     return Err(QueryError::new(format!(
                         "{} needs a numeric field; `{field}` is {}",
-                        function_name(aggregate.function),
+                        aggregate.function.name(),
                         column.ty.name()
                     )));
                 }
@@ -138,7 +136,7 @@ pub fn build(
                 if !column.ty.is_ordered() {
                     return Err(QueryError::new(format!(
                         "{} needs an ordered field; `{field}` is {}",
-                        function_name(aggregate.function),
+                        aggregate.function.name(),
                         column.ty.name()
                     )));
                 }
@@ -247,16 +245,5 @@ fn bucket_sql(column: &str, bucket: TimeBucket, backend: Backend) -> String {
                 "(CAST(EXTRACT(EPOCH FROM date_trunc('month', to_timestamp({column} / 1000000.0) AT TIME ZONE 'UTC')) AS BIGINT) * 1000000)"
             ),
         },
-    }
-}
-
-fn function_name(function: AggregateFunction) -> &'static str {
-    match function {
-        AggregateFunction::Count => "count",
-        AggregateFunction::CountDistinct => "count-distinct",
-        AggregateFunction::Sum => "sum",
-        AggregateFunction::Avg => "avg",
-        AggregateFunction::Min => "min",
-        AggregateFunction::Max => "max",
     }
 }

@@ -12,7 +12,7 @@
 
 use super::QueryError;
 use super::sql::Param;
-use crate::wit::bindings::kai::fusion::types::Value;
+use crate::domain::Value;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use siphasher::sip128::{Hasher128, SipHasher24};

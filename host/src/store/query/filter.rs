@@ -1,80 +1,44 @@
-//! Filter trees to SQL `WHERE` clauses.
-//!
-//! A filter travels as a flat list of nodes (WIT has no recursive types);
-//! composite nodes refer to earlier nodes by index and the last node is the
-//! root. Every index is checked, every field looked up in the schema, every
-//! operand checked against the field's type and bound as a parameter.
+//! Filter trees to SQL `WHERE` clauses. Every field is looked up in the
+//! schema, every operand checked against the field's type and bound as a
+//! parameter.
 
 use super::schema::{ColumnKind, ColumnType, TableSchema};
 use super::sql::{Sql, ident};
 use super::values::to_param;
-use super::{MAX_FILTER_NODES, MAX_IN_VALUES, QueryError};
+use super::{MAX_IN_VALUES, QueryError};
+use crate::domain::{Condition, Filter, Op, Value};
 use crate::store::Backend;
-use crate::wit::bindings::kai::fusion::query::{Condition, FilterNode, Op};
-use crate::wit::bindings::kai::fusion::types::Value;
 
-/// Most conditions a filter may expand to (a node referenced twice counts
-/// twice), so a small list cannot describe an exponentially large tree.
-const MAX_EXPANDED_NODES: usize = 4096;
+/// Most nodes a filter tree may have.
+pub const MAX_FILTER_SIZE: usize = 4096;
 
-/// Appends the SQL for `nodes` (a boolean expression) to `sql`.
+/// Appends the SQL for `filter` (a boolean expression) to `sql`.
 pub fn render(
     schema: &TableSchema,
-    nodes: &[FilterNode],
+    filter: &Filter,
     backend: Backend,
     sql: &mut Sql,
 ) -> Result<(), QueryError> {
-    if nodes.is_empty() {
-        sql.push("1 = 1");
-        return Ok(());
+    if filter.size() > MAX_FILTER_SIZE {
+        return Err(QueryError::new("the filter is too complex"));
     }
-    if nodes.len() > MAX_FILTER_NODES {
-        return Err(QueryError::new(format!(
-            "a filter may have at most {MAX_FILTER_NODES} nodes, this one has {}",
-            nodes.len()
-        )));
-    }
-    for (index, node) in nodes.iter().enumerate() {
-        let children: &[u32] = match node {
-            FilterNode::Condition(_) => &[],
-            FilterNode::All(children) | FilterNode::Any(children) => children,
-            FilterNode::Not(child) => std::slice::from_ref(child),
-        };
-        if let Some(bad) = children.iter().find(|&&c| c as usize >= index) {
-            return Err(QueryError::new(format!(
-                "filter node {index} refers to node {bad}; nodes may only refer to earlier nodes"
-            )));
-        }
-    }
-    let mut renderer = Renderer {
-        schema,
-        nodes,
-        backend,
-        expanded: 0,
-    };
-    renderer.node(nodes.len() - 1, sql)
+    Renderer { schema, backend }.node(filter, sql)
 }
 
 struct Renderer<'a> {
     schema: &'a TableSchema,
-    nodes: &'a [FilterNode],
     backend: Backend,
-    expanded: usize,
 }
 
 impl Renderer<'_> {
-    fn node(&mut self, index: usize, sql: &mut Sql) -> Result<(), QueryError> {
-        self.expanded += 1;
-        if self.expanded > MAX_EXPANDED_NODES {
-            return Err(QueryError::new("the filter is too complex"));
-        }
-        match &self.nodes[index] {
-            FilterNode::Condition(condition) => self.condition(condition, sql),
-            FilterNode::All(children) => self.join(children, " AND ", "1 = 1", sql),
-            FilterNode::Any(children) => self.join(children, " OR ", "1 = 0", sql),
-            FilterNode::Not(child) => {
+    fn node(&self, filter: &Filter, sql: &mut Sql) -> Result<(), QueryError> {
+        match filter {
+            Filter::Condition(condition) => self.condition(condition, sql),
+            Filter::All(children) => self.join(children, " AND ", "1 = 1", sql),
+            Filter::Any(children) => self.join(children, " OR ", "1 = 0", sql),
+            Filter::Not(child) => {
                 sql.push("NOT (");
-                self.node(*child as usize, sql)?;
+                self.node(child, sql)?;
                 sql.push(")");
                 Ok(())
             }
@@ -82,8 +46,8 @@ impl Renderer<'_> {
     }
 
     fn join(
-        &mut self,
-        children: &[u32],
+        &self,
+        children: &[Filter],
         op: &str,
         empty: &str,
         sql: &mut Sql,
@@ -97,13 +61,13 @@ impl Renderer<'_> {
             if i > 0 {
                 sql.push(op);
             }
-            self.node(*child as usize, sql)?;
+            self.node(child, sql)?;
         }
         sql.push(")");
         Ok(())
     }
 
-    fn condition(&mut self, condition: &Condition, sql: &mut Sql) -> Result<(), QueryError> {
+    fn condition(&self, condition: &Condition, sql: &mut Sql) -> Result<(), QueryError> {
         let column = self.schema.column(&condition.field)?;
         let field = &condition.field;
         let values = &condition.values;
@@ -113,7 +77,7 @@ impl Renderer<'_> {
             } else {
                 Err(QueryError::new(format!(
                     "`{}` on `{field}` takes {expected} value(s), got {}",
-                    op_name(condition.op),
+                    condition.op.name(),
                     values.len()
                 )))
             }
@@ -175,7 +139,7 @@ impl Renderer<'_> {
                     return Err(QueryError::new(format!(
                         "`{field}` is a {} field and cannot be compared with {}",
                         column.ty.name(),
-                        op_name(condition.op)
+                        condition.op.name()
                     )));
                 }
                 sql.push(&name).push(" ").push(symbol).push(" ");
@@ -202,14 +166,14 @@ impl Renderer<'_> {
                 if column.ty != ColumnType::String {
                     return Err(QueryError::new(format!(
                         "`{}` needs a string field; `{field}` is {}",
-                        op_name(condition.op),
+                        condition.op.name(),
                         column.ty.name()
                     )));
                 }
                 let Value::Text(text) = &values[0] else {
                     return Err(QueryError::new(format!(
                         "`{}` on `{field}` needs a text value",
-                        op_name(condition.op)
+                        condition.op.name()
                     )));
                 };
                 let param = || super::values::text(field, text);
@@ -240,21 +204,5 @@ impl Renderer<'_> {
             }
         }
         Ok(())
-    }
-}
-
-fn op_name(op: Op) -> &'static str {
-    match op {
-        Op::Eq => "eq",
-        Op::Ne => "ne",
-        Op::Lt => "lt",
-        Op::Le => "le",
-        Op::Gt => "gt",
-        Op::Ge => "ge",
-        Op::In => "in",
-        Op::Prefix => "prefix",
-        Op::Contains => "contains",
-        Op::IsNull => "is-null",
-        Op::IsNotNull => "is-not-null",
     }
 }

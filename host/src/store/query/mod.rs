@@ -48,7 +48,5 @@ impl QueryError {
 pub const MAX_PAGE: u32 = 1000;
 /// Most rows an aggregate returns.
 pub const MAX_AGGREGATE_ROWS: u32 = 10_000;
-/// Most nodes in one filter.
-pub const MAX_FILTER_NODES: usize = 256;
 /// Most values in one `in` condition.
 pub const MAX_IN_VALUES: usize = 1000;

@@ -14,9 +14,9 @@ use super::schema::{Column, TableSchema};
 use super::sql::Sql;
 use super::values::{decode, to_param};
 use super::{MAX_PAGE, QueryError, filter};
+use crate::domain::Value;
+use crate::domain::{Filter, Order};
 use crate::store::Backend;
-use crate::wit::bindings::kai::fusion::query::{FilterNode, Order};
-use crate::wit::bindings::kai::fusion::types::Value;
 use sqlx::any::AnyRow;
 use std::sync::Arc;
 
@@ -33,7 +33,7 @@ pub struct SelectSpec<'a> {
     pub schema: &'a TableSchema,
     /// The fields to return after `id`; `None` returns every stored column.
     pub fields: Option<&'a [String]>,
-    pub filter: &'a [FilterNode],
+    pub filter: &'a Filter,
     pub scope: Option<&'a Scope>,
     pub order: &'a [Order],
     pub limit: u32,
@@ -326,7 +326,7 @@ mod tests {
         SelectSpec {
             schema,
             fields: Some(fields),
-            filter: &[],
+            filter: &EVERYTHING,
             scope: None,
             order,
             limit: 2,
@@ -336,6 +336,7 @@ mod tests {
     }
 
     const KEY: CursorKey = CursorKey::new([1; 32]);
+    static EVERYTHING: Filter = Filter::All(Vec::new());
 
     fn order(field: &str, descending: bool) -> Vec<Order> {
         vec![Order {

@@ -13,7 +13,7 @@
 //! queries, only without the cache once it is full.
 
 use super::select::SelectShape;
-use crate::wit::bindings::kai::fusion::query::Order;
+use crate::domain::Order;
 use std::sync::{Arc, PoisonError, RwLock};
 
 /// Most shapes one table keeps.

@@ -1,27 +1,13 @@
-//! Values crossing between plugins and SQL: WIT [`Value`]s checked against
-//! a column's type and turned into parameters, and result columns read back
-//! into WIT values.
+//! Values crossing into and out of SQL: [`Value`]s checked against a
+//! column's type and turned into parameters, and result columns read back
+//! into values.
 
 use super::QueryError;
 use super::schema::{Column, ColumnType};
 use super::sql::Param;
-use crate::wit::bindings::kai::fusion::types::Value;
+use crate::domain::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-
-/// The name of a value's kind, for messages.
-pub fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Boolean(_) => "boolean",
-        Value::Integer(_) => "integer",
-        Value::Float(_) => "float",
-        Value::Text(_) => "text",
-        Value::Json(_) => "json",
-        Value::Uuid(_) => "uuid",
-        Value::Timestamp(_) => "timestamp",
-    }
-}
 
 /// Checks `value` against `column` and turns it into a parameter. `Null` is
 /// accepted only for nullable columns.
@@ -31,7 +17,7 @@ pub fn to_param(column: &Column, value: &Value) -> Result<Param, QueryError> {
             "field `{}` is a {} field; a {} value does not fit",
             column.name,
             column.ty.name(),
-            kind(value)
+            value.kind()
         ))
     };
     Ok(match (column.ty, value) {

@@ -2,9 +2,9 @@
 //! the host stores (as JSON in `plugin_models`) and compares between
 //! versions.
 
+use crate::domain::Value;
 use crate::store::query::schema::{Column, ColumnType, TableSchema};
 use crate::wit::bindings::exports::kai::fusion::describe as wit;
-use crate::wit::bindings::kai::fusion::types::Value;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -174,7 +174,8 @@ fn validate_model(plugin: &str, model: &wit::Model) -> Result<ModelDef, String> 
         let default = match &field.default {
             None => None,
             Some(value) => {
-                Some(default_json(ty, value).map_err(|e| format!("field `{name}`: {e}"))?)
+                let value = Value::from(value.clone());
+                Some(default_json(ty, &value).map_err(|e| format!("field `{name}`: {e}"))?)
             }
         };
         fields.push(FieldDef {
@@ -255,7 +256,7 @@ pub fn default_literal(ty: ColumnType, value: &serde_json::Value) -> String {
     }
 }
 
-/// The default as a WIT value, for inserts that leave the field out.
+/// The default as a value, for inserts that leave the field out.
 pub fn default_value(field: &FieldDef) -> Option<Value> {
     let value = field.default.as_ref()?;
     Some(match (field.ty, value) {

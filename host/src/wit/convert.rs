@@ -1,0 +1,219 @@
+//! Between the generated WIT types and the host's own ([`crate::domain`]):
+//! values, the filter (a flat list of nodes on the wire, a tree in the
+//! host), orders and aggregates.
+
+use super::bindings::kai::fusion::query as wit;
+use super::bindings::kai::fusion::types::Value as WitValue;
+use crate::domain::{
+    Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Condition, Filter, GroupKey, Op,
+    Order, TimeBucket, Value,
+};
+
+/// Most nodes a filter list may have.
+pub const MAX_FILTER_NODES: usize = 256;
+
+/// Most nodes the tree of a filter list may expand to (a node referred to
+/// twice counts twice), so a small list cannot describe a huge tree.
+pub const MAX_EXPANDED_NODES: usize = 4096;
+
+impl From<WitValue> for Value {
+    fn from(value: WitValue) -> Value {
+        match value {
+            WitValue::Null => Value::Null,
+            WitValue::Boolean(b) => Value::Boolean(b),
+            WitValue::Integer(i) => Value::Integer(i),
+            WitValue::Float(f) => Value::Float(f),
+            WitValue::Text(s) => Value::Text(s),
+            WitValue::Json(s) => Value::Json(s),
+            WitValue::Uuid(s) => Value::Uuid(s),
+            WitValue::Timestamp(t) => Value::Timestamp(t),
+        }
+    }
+}
+
+impl From<Value> for WitValue {
+    fn from(value: Value) -> WitValue {
+        match value {
+            Value::Null => WitValue::Null,
+            Value::Boolean(b) => WitValue::Boolean(b),
+            Value::Integer(i) => WitValue::Integer(i),
+            Value::Float(f) => WitValue::Float(f),
+            Value::Text(s) => WitValue::Text(s),
+            Value::Json(s) => WitValue::Json(s),
+            Value::Uuid(s) => WitValue::Uuid(s),
+            Value::Timestamp(t) => WitValue::Timestamp(t),
+        }
+    }
+}
+
+fn op(op: wit::Op) -> Op {
+    match op {
+        wit::Op::Eq => Op::Eq,
+        wit::Op::Ne => Op::Ne,
+        wit::Op::Lt => Op::Lt,
+        wit::Op::Le => Op::Le,
+        wit::Op::Gt => Op::Gt,
+        wit::Op::Ge => Op::Ge,
+        wit::Op::In => Op::In,
+        wit::Op::Prefix => Op::Prefix,
+        wit::Op::Contains => Op::Contains,
+        wit::Op::IsNull => Op::IsNull,
+        wit::Op::IsNotNull => Op::IsNotNull,
+    }
+}
+
+/// The tree of a filter list: composite nodes refer to earlier nodes by
+/// index and the last node is the root; an empty list matches everything.
+pub fn filter(nodes: &[wit::FilterNode]) -> Result<Filter, String> {
+    if nodes.is_empty() {
+        return Ok(Filter::everything());
+    }
+    if nodes.len() > MAX_FILTER_NODES {
+        return Err(format!(
+            "a filter may have at most {MAX_FILTER_NODES} nodes, this one has {}",
+            nodes.len()
+        ));
+    }
+    for (index, node) in nodes.iter().enumerate() {
+        let children: &[u32] = match node {
+            wit::FilterNode::Condition(_) => &[],
+            wit::FilterNode::All(children) | wit::FilterNode::Any(children) => children,
+            wit::FilterNode::Not(child) => std::slice::from_ref(child),
+        };
+        if let Some(bad) = children.iter().find(|&&c| c as usize >= index) {
+            return Err(format!(
+                "filter node {index} refers to node {bad}; nodes may only refer to earlier nodes"
+            ));
+        }
+    }
+    let mut expanded = 0;
+    tree(nodes, nodes.len() - 1, &mut expanded)
+}
+
+fn tree(nodes: &[wit::FilterNode], index: usize, expanded: &mut usize) -> Result<Filter, String> {
+    *expanded += 1;
+    if *expanded > MAX_EXPANDED_NODES {
+        return Err("the filter is too complex".into());
+    }
+    let children = |list: &[u32], expanded: &mut usize| {
+        list.iter()
+            .map(|&child| tree(nodes, child as usize, expanded))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(match &nodes[index] {
+        wit::FilterNode::Condition(condition) => Filter::Condition(Condition {
+            field: condition.field.clone(),
+            op: op(condition.op),
+            values: condition.values.iter().cloned().map(Value::from).collect(),
+        }),
+        wit::FilterNode::All(list) => Filter::All(children(list, expanded)?),
+        wit::FilterNode::Any(list) => Filter::Any(children(list, expanded)?),
+        wit::FilterNode::Not(child) => {
+            Filter::Not(Box::new(tree(nodes, *child as usize, expanded)?))
+        }
+    })
+}
+
+/// Orders, as given.
+pub fn orders(orders: &[wit::Order]) -> Vec<Order> {
+    orders
+        .iter()
+        .map(|o| Order {
+            field: o.field.clone(),
+            descending: o.descending,
+        })
+        .collect()
+}
+
+/// An aggregate query, its filter checked as [`filter`] checks it.
+pub fn aggregate_query(query: &wit::AggregateQuery) -> Result<AggregateQuery, String> {
+    Ok(AggregateQuery {
+        filter: filter(&query.filter)?,
+        group_by: query
+            .group_by
+            .iter()
+            .map(|key| match key {
+                wit::GroupKey::Field(field) => GroupKey::Field(field.clone()),
+                wit::GroupKey::Bucket((field, bucket)) => GroupKey::Bucket(
+                    field.clone(),
+                    match bucket {
+                        wit::TimeBucket::Hour => TimeBucket::Hour,
+                        wit::TimeBucket::Day => TimeBucket::Day,
+                        wit::TimeBucket::Week => TimeBucket::Week,
+                        wit::TimeBucket::Month => TimeBucket::Month,
+                    },
+                ),
+            })
+            .collect(),
+        aggregates: query
+            .aggregates
+            .iter()
+            .map(|a| Aggregate {
+                function: match a.function {
+                    wit::AggregateFunction::Count => AggregateFunction::Count,
+                    wit::AggregateFunction::CountDistinct => AggregateFunction::CountDistinct,
+                    wit::AggregateFunction::Sum => AggregateFunction::Sum,
+                    wit::AggregateFunction::Min => AggregateFunction::Min,
+                    wit::AggregateFunction::Max => AggregateFunction::Max,
+                    wit::AggregateFunction::Avg => AggregateFunction::Avg,
+                },
+                field: a.field.clone(),
+            })
+            .collect(),
+        order: orders(&query.order),
+        limit: query.limit,
+    })
+}
+
+impl From<AggregateRow> for wit::AggregateRow {
+    fn from(row: AggregateRow) -> wit::AggregateRow {
+        wit::AggregateRow {
+            keys: row.keys.into_iter().map(WitValue::from).collect(),
+            values: row.values.into_iter().map(WitValue::from).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition(field: &str) -> wit::FilterNode {
+        wit::FilterNode::Condition(wit::Condition {
+            field: field.into(),
+            op: wit::Op::Eq,
+            values: vec![WitValue::Integer(1)],
+        })
+    }
+
+    #[test]
+    fn a_filter_list_becomes_its_tree() {
+        let nodes = vec![
+            condition("a"),
+            condition("b"),
+            wit::FilterNode::Any(vec![0, 1]),
+            wit::FilterNode::Not(2),
+        ];
+        let tree = filter(&nodes).unwrap();
+        let leaf = |f: &str| Filter::eq(f, Value::Integer(1));
+        assert_eq!(
+            tree,
+            Filter::Not(Box::new(Filter::Any(vec![leaf("a"), leaf("b")])))
+        );
+        assert_eq!(filter(&[]).unwrap(), Filter::everything());
+    }
+
+    #[test]
+    fn bad_filter_lists_are_refused_by_what_is_wrong() {
+        let forward = vec![wit::FilterNode::Not(1), condition("a")];
+        assert!(filter(&forward).unwrap_err().contains("refers to node 1"));
+        let long = vec![condition("a"); MAX_FILTER_NODES + 1];
+        assert!(filter(&long).unwrap_err().contains("at most 256 nodes"));
+        // Each node refers to the one before twice: 2^n leaves.
+        let mut doubling = vec![condition("a")];
+        for i in 0..40u32 {
+            doubling.push(wit::FilterNode::All(vec![i, i]));
+        }
+        assert_eq!(filter(&doubling).unwrap_err(), "the filter is too complex");
+    }
+}
