@@ -5,7 +5,7 @@
 //! number of connections for a bounded time after a warm-up. Comparisons
 //! are ratios of servers measured in the same run, alternating over several
 //! rounds, reporting medians. The result is printed and written as markdown
-//! into `docs/BENCHMARKS.md` (between markers, so prose around it stays).
+//! into `docs/PERFORMANCE.md` (between markers, so prose around it stays).
 //!
 //! ```text
 //! cargo run --release -p kai-bench            # everything, writes the report
@@ -64,7 +64,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 32)]
     pub connections: usize,
     /// Where to write the report
-    #[arg(long, default_value = "docs/BENCHMARKS.md")]
+    #[arg(long, default_value = "docs/PERFORMANCE.md")]
     pub out: PathBuf,
 }
 

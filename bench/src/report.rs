@@ -1,5 +1,5 @@
 //! The markdown report. Each scenario's section sits between its own
-//! markers in `docs/BENCHMARKS.md`, with the machine, commit, date and
+//! markers in `docs/PERFORMANCE.md`, with the machine, commit, date and
 //! command of the run that produced it, so running one scenario rewrites
 //! only its section and the notes around stay.
 

@@ -353,7 +353,7 @@ fn default_long_running_calls() -> u32 {
 
 /// Twice the cores: enough requests in flight to keep every core busy while
 /// others wait on the database, few enough that their instances' memory and
-/// fiber stacks stay in the CPU's caches (see docs/BENCHMARKS.md, "Turns").
+/// fiber stacks stay in the CPU's caches (docs/PERFORMANCE.md, "Turns per plugin").
 fn default_plugin_concurrency() -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     u32::try_from(cores * 2).unwrap_or(u32::MAX)

@@ -80,6 +80,17 @@ pub const HOST_API_VERSION: &str = "0.1.3";
 /// The host API requirement a plugin states unless it sets its own.
 pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.1.3";
 
+/// The plugin guide's examples, compiled by `cargo test --doc` so that the
+/// guide cannot drift from the SDK.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct PluginGuide;
+
+/// The repository README's plugin example, compiled the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct RepositoryReadme;
+
 /// Everything a typical plugin needs, in one import.
 pub mod prelude {
     pub use crate::Principal;

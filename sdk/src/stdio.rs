@@ -8,9 +8,7 @@
 //! each instantiation, and every request gets a fresh instance: the host
 //! resolves each lowered import, and because some of them take lists, the
 //! component carries a shim module and its fixup, two more core instances
-//! per request. A `hello` request took 8.5 us in criterion's
-//! `request/hello` with them and 6.5 to 6.9 us without (docs/BENCHMARKS.md,
-//! "No WASI stdio in plugins").
+//! per request (docs/PERFORMANCE.md, "No WASI stdio in plugins").
 //!
 //! wasi-libc calls each import through a symbol of its own
 //! (`__wasm_import_<interface>_<function>`); defining those symbols here

@@ -10,7 +10,7 @@
 //!
 //! Updates are measured twice per round: on a freshly started server, and
 //! on the same process right after its read load. The two differ for the
-//! plugin host (see docs/BENCHMARKS.md), so both are reported.
+//! plugin host, so both are reported.
 
 use super::Section;
 use crate::RunArgs;
