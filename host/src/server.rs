@@ -6,6 +6,7 @@
 //! run the real server on `127.0.0.1:0` and stop it cleanly.
 
 use crate::config::{Allocator, Config};
+use crate::domain::Role;
 use crate::http::CoreApi;
 use crate::http::auth::FailureLimiter;
 use crate::http::connection::{Listener, Peer};
@@ -14,7 +15,7 @@ use crate::runtime::{Runtime, RuntimeSettings};
 use crate::services::events::outbox;
 use crate::services::secrets::{KeyRing, Keys, registry};
 use crate::state::{AppState, Inner};
-use crate::store::users::{self, Role};
+use crate::store::users;
 use crate::store::{Backend, Db};
 use std::future::Future;
 use std::net::SocketAddr;

@@ -523,7 +523,7 @@ async fn analytics_match_numbers_computed_from_the_data() {
     }
     tx.commit().await.unwrap();
     // Written behind the host's back: recompute its per-collection statistics.
-    kai_host::services::stats::rebuild(&db).await.unwrap();
+    kai_host::store::stats::rebuild(&db).await.unwrap();
 
     let (from, to) = (JAN_1_2026, JAN_1_2026 + 31 * DAY);
     let url = |c: &str, range: &str| format!("/api/v1/collections/{c}/analytics{range}");

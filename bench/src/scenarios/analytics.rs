@@ -81,7 +81,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
     conn.close().await?;
     // Written behind the host's back: recompute its per-collection statistics.
     let db = kai_host::store::Db::connect(&url).await?;
-    kai_host::services::stats::rebuild(&db).await?;
+    kai_host::store::stats::rebuild(&db).await?;
     sqlx::query("ANALYZE").execute(db.writer()).await?;
     db.close().await;
     eprintln!(

@@ -8,11 +8,14 @@
 
 use super::Caller;
 use super::db_error;
+use crate::domain::{CollectionInput, DocumentChange, NewDocument, Principal};
 use crate::runtime::call::CallState;
-use crate::services::collections::{self, CollectionInput};
-use crate::services::documents::{self, DocumentChange, ListQuery, NewDocument};
-use crate::services::{Actor, Ctx, ModelError, schemas};
+use crate::services::collections;
+use crate::services::documents::{self, ListQuery};
+use crate::services::{Ctx, ModelError};
+use crate::store::core_tables as schemas;
 use crate::store::query::aggregate;
+use crate::store::query::select::Scope;
 use crate::store::session::Savepoint;
 use crate::wit::bindings::exports::kai::fusion::describe::CoreModel;
 use crate::wit::bindings::kai::fusion::models::{
@@ -27,7 +30,7 @@ type Result<T> = std::result::Result<T, WitError>;
 
 impl Caller {
     /// Checks the grant for `model` and returns the acting principal.
-    fn core_access(&self, model: CoreModel, write: bool) -> Result<Actor> {
+    fn core_access(&self, model: CoreModel, write: bool) -> Result<Principal> {
         let granted = self.grants()?.core_model(model, write);
         if !granted {
             let name = match model {
@@ -45,7 +48,7 @@ impl Caller {
                 "the core models need an authenticated caller; this call has none".into(),
             )
         })?;
-        Ok(Actor::from_wit(principal))
+        Ok(Principal::from(principal))
     }
 
     fn model_error(&self, error: ModelError) -> WitError {
@@ -63,12 +66,13 @@ impl Caller {
         }
     }
 
-    /// The context model operations run in: this call's session, as `actor`.
-    fn ctx<'a>(&'a self, actor: &'a Actor) -> Ctx<'a> {
+    /// The context model operations run in: this call's session, as
+    /// `principal`.
+    fn ctx<'a>(&'a self, principal: &'a Principal) -> Ctx<'a> {
         Ctx {
             state: &self.host.state,
             session: &self.host.session,
-            actor,
+            principal,
             depth: self.depth,
         }
     }
@@ -107,11 +111,11 @@ impl Host for CallState {
         let caller = self.caller();
         Ok(async move {
             let caller = caller?;
-            let actor = caller.core_access(CoreModel::Collections, false)?;
-            let found = collections::get(&caller.ctx(&actor), &id)
+            let principal = caller.core_access(CoreModel::Collections, false)?;
+            let found = collections::get(&caller.ctx(&principal), &id)
                 .await
                 .map_err(|e| caller.model_error(e))?;
-            Ok(found.to_wit())
+            Ok((&found).into())
         }
         .await)
     }
@@ -124,13 +128,13 @@ impl Host for CallState {
         let caller = self.caller();
         Ok(async move {
             let caller = caller?;
-            let actor = caller.core_access(CoreModel::Collections, false)?;
+            let principal = caller.core_access(CoreModel::Collections, false)?;
             let (items, next_cursor) =
-                collections::list(&caller.ctx(&actor), limit, cursor.as_deref())
+                collections::list(&caller.ctx(&principal), limit, cursor.as_deref())
                     .await
                     .map_err(|e| caller.model_error(e))?;
             Ok(CollectionPage {
-                items: items.iter().map(|c| c.to_wit()).collect(),
+                items: items.iter().map(Collection::from).collect(),
                 next_cursor,
             })
         }
@@ -144,7 +148,7 @@ impl Host for CallState {
         let caller = self.caller();
         Ok(async move {
             let caller = caller?;
-            let actor = caller.core_access(CoreModel::Collections, true)?;
+            let principal = caller.core_access(CoreModel::Collections, true)?;
             let input = CollectionInput {
                 name: Some(input.name),
                 description: Some(input.description),
@@ -152,10 +156,10 @@ impl Host for CallState {
             };
             let created = {
                 let savepoint = caller.begin_write().await?;
-                let result = collections::create(&caller.ctx(&actor), input).await;
+                let result = collections::create(&caller.ctx(&principal), input).await;
                 caller.end_write(savepoint, result).await
             }?;
-            Ok(created.to_wit())
+            Ok((&created).into())
         }
         .await)
     }
@@ -168,7 +172,7 @@ impl Host for CallState {
         let caller = self.caller();
         Ok(async move {
             let caller = caller?;
-            let actor = caller.core_access(CoreModel::Collections, true)?;
+            let principal = caller.core_access(CoreModel::Collections, true)?;
             let input = CollectionInput {
                 name: patch.name,
                 description: patch.description,
@@ -180,10 +184,10 @@ impl Host for CallState {
             };
             let updated = {
                 let savepoint = caller.begin_write().await?;
-                let result = collections::update(&caller.ctx(&actor), &id, input).await;
+                let result = collections::update(&caller.ctx(&principal), &id, input).await;
                 caller.end_write(savepoint, result).await
             }?;
-            Ok(updated.to_wit())
+            Ok((&updated).into())
         }
         .await)
     }
@@ -192,10 +196,10 @@ impl Host for CallState {
         let caller = self.caller();
         Ok(async move {
             let caller = caller?;
-            let actor = caller.core_access(CoreModel::Collections, true)?;
+            let principal = caller.core_access(CoreModel::Collections, true)?;
             {
                 let savepoint = caller.begin_write().await?;
-                let result = collections::delete(&caller.ctx(&actor), &id).await;
+                let result = collections::delete(&caller.ctx(&principal), &id).await;
                 caller.end_write(savepoint, result).await
             }
         }
@@ -206,11 +210,11 @@ impl Host for CallState {
         let caller = self.caller();
         Ok(async move {
             let caller = caller?;
-            let actor = caller.core_access(CoreModel::Documents, false)?;
-            let found = documents::get(&caller.ctx(&actor), &id)
+            let principal = caller.core_access(CoreModel::Documents, false)?;
+            let found = documents::get(&caller.ctx(&principal), &id)
                 .await
                 .map_err(|e| caller.model_error(e))?;
-            Ok(found.to_wit())
+            Ok((&found).into())
         }
         .await)
     }
@@ -225,18 +229,18 @@ impl Host for CallState {
         let caller = self.caller();
         Ok(async move {
             let caller = caller?;
-            let actor = caller.core_access(CoreModel::Documents, false)?;
+            let principal = caller.core_access(CoreModel::Documents, false)?;
             let query = ListQuery {
                 filter: convert::filter(&filter).map_err(WitError::Invalid)?,
                 order: convert::orders(&order),
                 limit,
                 cursor,
             };
-            let (items, next_cursor) = documents::query(&caller.ctx(&actor), &query)
+            let (items, next_cursor) = documents::query(&caller.ctx(&principal), &query)
                 .await
                 .map_err(|e| caller.model_error(e))?;
             Ok(DocumentPage {
-                items: items.iter().map(|d| d.to_wit()).collect(),
+                items: items.iter().map(Document::from).collect(),
                 next_cursor,
             })
         }
@@ -250,7 +254,7 @@ impl Host for CallState {
         let caller = self.caller();
         Ok(async move {
             let caller = caller?;
-            let actor = caller.core_access(CoreModel::Documents, true)?;
+            let principal = caller.core_access(CoreModel::Documents, true)?;
             let collection_id = input.collection_id.clone();
             let input = NewDocument {
                 title: input.title,
@@ -261,10 +265,11 @@ impl Host for CallState {
             };
             let created = {
                 let savepoint = caller.begin_write().await?;
-                let result = documents::create(&caller.ctx(&actor), &collection_id, input).await;
+                let result =
+                    documents::create(&caller.ctx(&principal), &collection_id, input).await;
                 caller.end_write(savepoint, result).await
             }?;
-            Ok(created.to_wit())
+            Ok((&created).into())
         }
         .await)
     }
@@ -278,7 +283,7 @@ impl Host for CallState {
         let caller = self.caller();
         Ok(async move {
             let caller = caller?;
-            let actor = caller.core_access(CoreModel::Documents, true)?;
+            let principal = caller.core_access(CoreModel::Documents, true)?;
             let change = DocumentChange {
                 title: patch.title,
                 content: patch.content,
@@ -294,10 +299,11 @@ impl Host for CallState {
             let expected = expected_version.map(|v| v as i64);
             let updated = {
                 let savepoint = caller.begin_write().await?;
-                let result = documents::update(&caller.ctx(&actor), &id, change, expected).await;
+                let result =
+                    documents::update(&caller.ctx(&principal), &id, change, expected).await;
                 caller.end_write(savepoint, result).await
             }?;
-            Ok(updated.to_wit())
+            Ok((&updated).into())
         }
         .await)
     }
@@ -310,11 +316,11 @@ impl Host for CallState {
         let caller = self.caller();
         Ok(async move {
             let caller = caller?;
-            let actor = caller.core_access(CoreModel::Documents, true)?;
+            let principal = caller.core_access(CoreModel::Documents, true)?;
             let expected = expected_version.map(|v| v as i64);
             {
                 let savepoint = caller.begin_write().await?;
-                let result = documents::delete(&caller.ctx(&actor), &id, expected).await;
+                let result = documents::delete(&caller.ctx(&principal), &id, expected).await;
                 caller.end_write(savepoint, result).await
             }
         }
@@ -336,14 +342,18 @@ impl Host for CallState {
                 Queryable::CollectionStats => (CoreModel::Documents, schemas::collection_stats()),
                 Queryable::TagCounts => (CoreModel::Documents, schemas::tag_counts()),
             };
-            let actor = caller.core_access(core, false)?;
+            let principal = caller.core_access(core, false)?;
             let host = caller.host()?;
             let query = convert::aggregate_query(&query).map_err(WitError::Invalid)?;
             let scope = match model {
-                Queryable::Collections => actor.scope(),
-                _ => crate::services::scope_within_collection(&host.session, &actor, &query.filter)
-                    .await
-                    .map_err(|e| db_error(&caller.plugin_name, e))?,
+                Queryable::Collections => Scope::for_principal(&principal),
+                _ => crate::services::scope_within_collection(
+                    &host.session,
+                    &principal,
+                    &query.filter,
+                )
+                .await
+                .map_err(|e| db_error(&caller.plugin_name, e))?,
             };
             let plan = aggregate::build(schema, &query, scope.as_ref(), host.state.db.backend())?;
             let plugin = caller.plugin_name.as_str();

@@ -1,14 +1,26 @@
-//! The host's own types, shared by every layer above: values, filters,
-//! orders and aggregates of the query language. They are not the generated
-//! WIT types: `crate::wit::convert` turns those into these at the edge, so
-//! the data layer and the rules speak the host's language whatever the
-//! wire format.
+//! The host's own types, shared by every layer above: who acts, the core
+//! models, and the values, filters, orders and aggregates of the query
+//! language. They are not the generated WIT types: `crate::wit::convert`
+//! turns those into these and back at the edge, so the data layer and the
+//! rules speak the host's language whatever the wire format.
 //!
+//! - [`principal`]: who acts, and their role.
+//! - [`collection`], [`document`]: the core models and their inputs.
+//! - [`event`]: what a change of a core model tells subscribers.
 //! - [`value`]: a dynamically typed value of a field.
 //! - [`query`]: the filter tree, orders and aggregate queries.
 
+pub mod collection;
+pub mod document;
+pub mod event;
+pub mod principal;
 pub mod query;
 pub mod value;
+
+pub use collection::{Collection, CollectionInput};
+pub use document::{Document, DocumentChange, NewDocument};
+pub use event::{Event, EventKind, Row};
+pub use principal::{Principal, Role};
 
 pub use query::{
     Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Condition, Filter, GroupKey, Op,

@@ -11,8 +11,9 @@
 
 use super::connection::Peer;
 use super::error::ApiError;
+use crate::domain::Principal;
 use crate::state::AppState;
-use crate::store::users::{self, Principal};
+use crate::store::users::{self, TokenOwner};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, FORWARDED};
@@ -26,14 +27,16 @@ use std::time::{Duration, Instant};
 /// Any authenticated user.
 pub struct Caller(pub Principal);
 
-/// An authenticated admin.
-pub struct AdminCaller(pub Principal);
+/// An authenticated admin, with their email for the audit trail.
+pub struct AdminCaller(pub TokenOwner);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state).await.map(Caller)
+        authenticate(parts, state)
+            .await
+            .map(|owner| Caller(owner.principal))
     }
 }
 
@@ -41,16 +44,16 @@ impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let principal = authenticate(parts, state).await?;
-        if !principal.is_admin() {
+        let owner = authenticate(parts, state).await?;
+        if !owner.principal.is_admin() {
             return Err(ApiError::Forbidden("this route is for admins".into()));
         }
-        Ok(AdminCaller(principal))
+        Ok(AdminCaller(owner))
     }
 }
 
-/// The principal behind the request's bearer token.
-pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+/// Who the request's bearer token belongs to.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<TokenOwner, ApiError> {
     let token = parts
         .headers
         .get(AUTHORIZATION)
@@ -58,8 +61,8 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or(ApiError::Unauthorized)?;
-    if let Some(principal) = users::authenticate(&state.db, token).await? {
-        return Ok(principal);
+    if let Some(owner) = users::authenticate(&state.db, token).await? {
+        return Ok(owner);
     }
     let client = parts
         .extensions

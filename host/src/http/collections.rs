@@ -6,8 +6,10 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{ApiJson, QueryParams, path_id};
 use super::unit::Unit;
-use crate::services::collections::{self, CollectionInput};
+use crate::domain::{Collection, CollectionInput};
+use crate::services::collections;
 use crate::state::AppState;
+use crate::util::format_micros;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri, header};
@@ -60,7 +62,7 @@ async fn create(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(created.to_json()),
+        Json(collection_json(&created)),
     )
         .into_response())
 }
@@ -78,7 +80,7 @@ async fn list(
     let unit = Unit::new(&state, &principal);
     let (items, next) = collections::list(&unit.ctx(), limit, cursor.as_deref()).await?;
     Ok(Json(json!({
-        "items": items.iter().map(|c| c.to_json()).collect::<Vec<_>>(),
+        "items": items.iter().map(collection_json).collect::<Vec<_>>(),
         "next_cursor": next,
     })))
 }
@@ -91,7 +93,7 @@ async fn get(
     let id = path_id("id", &id)?;
     let unit = Unit::new(&state, &principal);
     let found = collections::get(&unit.ctx(), &id).await?;
-    Ok(Json(found.to_json()))
+    Ok(Json(collection_json(&found)))
 }
 
 async fn update(
@@ -104,7 +106,7 @@ async fn update(
     let unit = Unit::new(&state, &principal);
     let updated = collections::update(&unit.ctx(), &id, body.into()).await?;
     unit.commit().await?;
-    Ok(Json(updated.to_json()))
+    Ok(Json(collection_json(&updated)))
 }
 
 async fn delete(
@@ -117,4 +119,17 @@ async fn delete(
     collections::delete(&unit.ctx(), &id).await?;
     unit.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A collection as the REST API shows it.
+fn collection_json(c: &Collection) -> Value {
+    json!({
+        "id": c.id,
+        "owner": c.owner,
+        "name": c.name,
+        "description": c.description,
+        "metadata": serde_json::from_str::<Value>(&c.metadata).unwrap_or(json!({})),
+        "created_at": format_micros(c.created_at),
+        "updated_at": format_micros(c.updated_at),
+    })
 }

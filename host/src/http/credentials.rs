@@ -11,7 +11,6 @@ use super::CoreApi;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{ApiJson, path_id};
-use crate::services::Actor;
 use crate::services::secrets::store::{self, CredentialError, CredentialInput};
 use crate::state::AppState;
 use axum::Json;
@@ -82,8 +81,7 @@ async fn create(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<Body>,
 ) -> Result<Response, ApiError> {
-    let actor = Actor::from_principal(&principal);
-    let credential = store::create(&state.db, &state.keys, &actor, body.into_input()?).await?;
+    let credential = store::create(&state.db, &state.keys, &principal, body.into_input()?).await?;
     Ok((StatusCode::CREATED, Json(credential.to_json())).into_response())
 }
 
@@ -91,8 +89,7 @@ async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = Actor::from_principal(&principal);
-    let items: Vec<Value> = store::list(&state.db, &state.keys, &actor)
+    let items: Vec<Value> = store::list(&state.db, &state.keys, &principal)
         .await?
         .iter()
         .map(|c| c.to_json())
@@ -106,9 +103,8 @@ async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id("id", &id)?;
-    let actor = Actor::from_principal(&principal);
     Ok(Json(
-        store::get(&state.db, &state.keys, &actor, &id)
+        store::get(&state.db, &state.keys, &principal, &id)
             .await?
             .to_json(),
     ))
@@ -121,8 +117,8 @@ async fn update(
     ApiJson(body): ApiJson<Body>,
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id("id", &id)?;
-    let actor = Actor::from_principal(&principal);
-    let updated = store::update(&state.db, &state.keys, &actor, &id, body.into_input()?).await?;
+    let updated =
+        store::update(&state.db, &state.keys, &principal, &id, body.into_input()?).await?;
     Ok(Json(updated.to_json()))
 }
 
@@ -132,7 +128,6 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("id", &id)?;
-    let actor = Actor::from_principal(&principal);
-    store::delete(&state.db, &state.keys, &actor, &id).await?;
+    store::delete(&state.db, &state.keys, &principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,9 +19,11 @@ use super::collections::DEFAULT_LIMIT;
 use super::error::ApiError;
 use super::extract::{ApiJson, QueryParams, etag, if_match, if_none_match, path_id};
 use super::unit::Unit;
+use crate::domain::{Document, DocumentChange, NewDocument};
 use crate::domain::{Filter, Op, Order, Value as FieldValue};
-use crate::services::documents::{self, Document, DocumentChange, ListQuery, NewDocument};
+use crate::services::documents::{self, ListQuery};
 use crate::state::AppState;
+use crate::util::format_micros;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -103,7 +105,7 @@ fn with_etag(status: StatusCode, doc: &Document) -> Response {
     (
         status,
         [(header::ETAG, etag(doc.version))],
-        Json(doc.to_json(true)),
+        Json(document_json(doc, true)),
     )
         .into_response()
 }
@@ -142,7 +144,7 @@ async fn create_bulk(
     let inputs = body.documents.into_iter().map(NewDocument::from).collect();
     let created = documents::create_many(&unit.ctx(), &collection, inputs, "documents").await?;
     unit.commit().await?;
-    let items: Vec<Value> = created.iter().map(|d| d.to_json(false)).collect();
+    let items: Vec<Value> = created.iter().map(|d| document_json(d, false)).collect();
     Ok((StatusCode::CREATED, Json(json!({ "items": items }))).into_response())
 }
 
@@ -191,7 +193,7 @@ async fn list(
     crate::services::collections::get(&unit.ctx(), &collection).await?;
     let (items, next) = documents::query(&unit.ctx(), &query).await?;
     Ok(Json(json!({
-        "items": items.iter().map(|d| d.to_json(include_content)).collect::<Vec<_>>(),
+        "items": items.iter().map(|d| document_json(d, include_content)).collect::<Vec<_>>(),
         "next_cursor": next,
     })))
 }
@@ -318,7 +320,7 @@ async fn patch(
 
 async fn write(
     state: &AppState,
-    principal: &crate::store::users::Principal,
+    principal: &crate::domain::Principal,
     id: &str,
     change: DocumentChange,
     expected: Option<i64>,
@@ -341,4 +343,28 @@ async fn delete(
     documents::delete(&unit.ctx(), &id, expected).await?;
     unit.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A document as the REST API shows it; its content only when asked for.
+fn document_json(doc: &Document, include_content: bool) -> Value {
+    let mut value = json!({
+        "id": doc.id,
+        "collection_id": doc.collection_id,
+        "owner": doc.owner,
+        "title": doc.title,
+        "format": doc.format,
+        "tags": doc.tags,
+        "metadata": serde_json::from_str::<Value>(&doc.metadata).unwrap_or(json!({})),
+        "content_hash": doc.content_hash,
+        "word_count": doc.word_count,
+        "size_bytes": doc.size_bytes,
+        "version": doc.version,
+        "created_at": format_micros(doc.created_at),
+        "updated_at": format_micros(doc.updated_at),
+        "archived_at": doc.archived_at.map(format_micros),
+    });
+    if include_content {
+        value["content"] = json!(doc.content);
+    }
+    value
 }

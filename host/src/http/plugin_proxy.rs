@@ -58,11 +58,8 @@ pub async fn dispatch(
     let principal = if entry.public {
         None
     } else {
-        let principal = auth::authenticate(&parts, &state).await?;
-        Some(WitPrincipal {
-            id: principal.user_id,
-            roles: vec![principal.role.as_str().to_string()],
-        })
+        let owner = auth::authenticate(&parts, &state).await?;
+        Some(WitPrincipal::from(&owner.principal))
     };
     let params = raw_params
         .into_iter()

@@ -3,16 +3,16 @@
 //! (and those of the transactional hooks they triggered) durable together,
 //! and dropping the unit without committing rolls everything back.
 
-use crate::services::{Actor, Ctx};
+use crate::domain::Principal;
+use crate::services::Ctx;
 use crate::state::AppState;
 use crate::store::session::Session;
-use crate::store::users::Principal;
 use std::sync::Arc;
 
 pub struct Unit {
     state: AppState,
     session: Arc<Session>,
-    actor: Actor,
+    principal: Principal,
 }
 
 impl Unit {
@@ -20,7 +20,7 @@ impl Unit {
         Self {
             state: state.clone(),
             session: Arc::new(Session::new(state.db.clone())),
-            actor: Actor::from_principal(principal),
+            principal: principal.clone(),
         }
     }
 
@@ -29,7 +29,7 @@ impl Unit {
         Ctx {
             state: &self.state,
             session: &self.session,
-            actor: &self.actor,
+            principal: &self.principal,
             depth: 0,
         }
     }

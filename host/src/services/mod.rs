@@ -5,27 +5,22 @@
 //! exactly the rules a REST client gets. Also the events and their outbox,
 //! and the credential store with its master keys.
 //!
-//! - [`actor`]: who is acting, and what they may see.
 //! - [`validate`]: input rules, with errors naming the field.
-//! - [`collections`], [`documents`]: the operations and their SQL.
-//! - [`schemas`]: the core tables as the query layer sees them.
-//! - [`stats`]: per-collection statistics kept in step with every change.
+//! - [`collections`], [`documents`]: the operations on the core models.
 //! - [`events`]: core events, transactional hooks and the durable outbox.
 //! - [`secrets`]: the encrypted credential store and its master keys.
 
-pub mod actor;
 pub mod collections;
 pub mod documents;
 pub mod events;
-pub mod schemas;
 pub mod secrets;
-pub mod stats;
 pub mod validate;
 
-pub use actor::Actor;
-
-use crate::domain::{Filter, Op, Value};
+use crate::domain::{Filter, Op, Principal, Value};
+use crate::services::events::EventError;
 use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::query::QueryError;
 use crate::store::query::select::Scope;
 use crate::store::session::Session;
 
@@ -34,17 +29,14 @@ use crate::store::session::Session;
 pub struct Ctx<'a> {
     pub state: &'a AppState,
     pub session: &'a std::sync::Arc<Session>,
-    pub actor: &'a Actor,
+    pub principal: &'a Principal,
     pub depth: u8,
 }
-
-use crate::services::events::EventError;
-use crate::store::query::QueryError;
 
 /// Why a model operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    /// No such row, or not visible to the actor.
+    /// No such row, or not visible to the principal.
     #[error("{0}")]
     NotFound(String),
     /// Input broke a rule; `field` names where.
@@ -56,7 +48,7 @@ pub enum ModelError {
     /// The caller's expected version is stale.
     #[error("version mismatch: expected {expected}, current is {current}")]
     VersionMismatch { expected: i64, current: i64 },
-    /// The actor may not do this.
+    /// The principal may not do this.
     #[error("{0}")]
     Denied(String),
     /// A query was malformed.
@@ -69,6 +61,15 @@ pub enum ModelError {
     Database(#[from] sqlx::Error),
 }
 
+impl From<StoreError> for ModelError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Query(error) => ModelError::Query(error),
+            StoreError::Database(error) => ModelError::Database(error),
+        }
+    }
+}
+
 impl ModelError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ModelError::Invalid {
@@ -79,28 +80,22 @@ impl ModelError {
 }
 
 /// The owner condition a query over documents (or their tags) needs. When
-/// the filter pins the query to one collection the actor may see, the
+/// the filter pins the query to one collection the principal owns, the
 /// condition is implied (a document's owner is its collection's owner) and
 /// dropped, so the query can use the per-collection indexes alone.
 pub async fn scope_within_collection(
     session: &Session,
-    actor: &Actor,
+    principal: &Principal,
     filter: &Filter,
 ) -> Result<Option<Scope>, sqlx::Error> {
-    let Some(scope) = actor.scope() else {
+    let Some(scope) = Scope::for_principal(principal) else {
         return Ok(None);
     };
     let Some(collection) = pinned_collection(filter) else {
         return Ok(Some(scope));
     };
-    let mut conn = session.read_conn().await?;
-    let owner: Option<String> = sqlx::query("SELECT owner FROM collections WHERE id = $1")
-        .bind(collection)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|row| sqlx::Row::try_get(&row, 0))
-        .transpose()?;
-    Ok(if owner.as_deref() == Some(actor.user_id.as_str()) {
+    let owner = crate::store::collections::owner(session, collection).await?;
+    Ok(if owner.as_deref() == Some(principal.user_id.as_str()) {
         None
     } else {
         Some(scope)

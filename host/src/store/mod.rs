@@ -12,20 +12,29 @@
 //! queue in-process) while reads use their own pool under WAL. On
 //! PostgreSQL both names point at one pool.
 //!
+//! - [`collections`], [`documents`]: the core models' rows.
+//! - [`stats`]: per-collection statistics kept in step with documents.
+//! - [`core_tables`]: the core tables as the query compiler sees them.
 //! - [`plugins`]: the plugin registry (versions, bytes, enabled state).
 //! - [`users`]: users and API tokens.
 //! - [`session`]: a unit of work shared by the host and plugin calls.
+//! - [`read`]: reading a row by id, or a page of a select, in a session.
 //! - [`kv_cache`]: committed plugin key-value entries, kept in memory.
 //! - [`sqlite_library`]: process-wide settings of the SQLite library.
 //! - [`query`]: the plugin query language compiled to bound SQL.
 //! - [`schema`]: plugin-declared models as real tables, and migrations.
 
+pub mod collections;
+pub mod core_tables;
+pub mod documents;
 pub mod kv_cache;
 pub mod plugins;
 pub mod query;
+pub mod read;
 pub mod schema;
 pub mod session;
 pub mod sqlite_library;
+pub mod stats;
 pub mod users;
 
 use crate::store::query::cursor::CursorKey;
@@ -209,4 +218,20 @@ impl Db {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// Why a listing or a query failed: the query itself, or the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Query(#[from] query::QueryError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Whether `error` is a broken UNIQUE constraint (on either backend).
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
 }

@@ -5,6 +5,7 @@
 //! high-entropy secret needs no slow password hash.
 
 use super::Db;
+use crate::domain::{Principal, Role};
 use crate::util::now_micros;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,30 +20,6 @@ const TOKEN_PREFIX: &str = "kai_";
 /// How stale `last_used_at` may get before an authentication refreshes it;
 /// keeps a busy client from turning every request into a write.
 const LAST_USED_RESOLUTION_MICROS: i64 = 60 * 1_000_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Member,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
-    }
-
-    pub fn parse(text: &str) -> Role {
-        if text == "admin" {
-            Role::Admin
-        } else {
-            Role::Member
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
@@ -243,17 +220,9 @@ pub async fn revoke_token(db: &Db, id: &str) -> anyhow::Result<()> {
 
 /// Who a valid token belongs to.
 #[derive(Debug, Clone)]
-pub struct Principal {
-    pub user_id: String,
+pub struct TokenOwner {
+    pub principal: Principal,
     pub email: String,
-    pub role: Role,
-    pub token_id: String,
-}
-
-impl Principal {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
 }
 
 /// A freshly created token: the secret exists only in this value.
@@ -313,7 +282,7 @@ pub async fn create_token(
 }
 
 /// The principal behind `secret`, if it is a live token of an enabled user.
-pub async fn authenticate(db: &Db, secret: &str) -> anyhow::Result<Option<Principal>> {
+pub async fn authenticate(db: &Db, secret: &str) -> anyhow::Result<Option<TokenOwner>> {
     if !secret.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
@@ -329,18 +298,19 @@ pub async fn authenticate(db: &Db, secret: &str) -> anyhow::Result<Option<Princi
     .fetch_optional(db.reader())
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let principal = Principal {
-        token_id: row.try_get(0)?,
-        user_id: row.try_get(2)?,
+    let token_id: String = row.try_get(0)?;
+    let owner = TokenOwner {
+        principal: Principal::new(
+            row.try_get::<String, _>(2)?,
+            Role::parse(row.try_get::<String, _>(4)?.as_str()),
+        ),
         email: row.try_get(3)?,
-        role: Role::parse(row.try_get::<String, _>(4)?.as_str()),
     };
     let last_used: Option<i64> = row.try_get(1)?;
     if last_used.is_none_or(|t| now - t > LAST_USED_RESOLUTION_MICROS) {
         // Off the request's path: a failed bookkeeping write must not fail
         // the request.
         let db = db.clone();
-        let token_id = principal.token_id.clone();
         tokio::spawn(async move {
             let result = sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
@@ -352,7 +322,7 @@ pub async fn authenticate(db: &Db, secret: &str) -> anyhow::Result<Option<Princi
             }
         });
     }
-    Ok(Some(principal))
+    Ok(Some(owner))
 }
 
 fn hash_token(secret: &str) -> String {

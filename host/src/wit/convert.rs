@@ -1,13 +1,83 @@
 //! Between the generated WIT types and the host's own ([`crate::domain`]):
-//! values, the filter (a flat list of nodes on the wire, a tree in the
-//! host), orders and aggregates.
+//! the principal, collections and documents, values, the filter (a flat
+//! list of nodes on the wire, a tree in the host), orders and aggregates.
 
+use super::bindings::exports::kai::fusion::events::Row as WitRow;
+use super::bindings::kai::fusion::models::{Collection as WitCollection, Document as WitDocument};
 use super::bindings::kai::fusion::query as wit;
-use super::bindings::kai::fusion::types::Value as WitValue;
+use super::bindings::kai::fusion::types::{Principal as WitPrincipal, Value as WitValue};
 use crate::domain::{
-    Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Condition, Filter, GroupKey, Op,
-    Order, TimeBucket, Value,
+    Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Collection, Condition, Document,
+    Filter, GroupKey, Op, Order, Principal, Role, TimeBucket, Value,
 };
+
+impl From<&Principal> for WitPrincipal {
+    fn from(principal: &Principal) -> WitPrincipal {
+        WitPrincipal {
+            id: principal.user_id.clone(),
+            roles: vec![principal.role.as_str().to_string()],
+        }
+    }
+}
+
+impl From<&WitPrincipal> for Principal {
+    /// An admin only when the roles say so.
+    fn from(principal: &WitPrincipal) -> Principal {
+        let admin = principal.roles.iter().any(|role| role == "admin");
+        Principal::new(
+            principal.id.clone(),
+            if admin { Role::Admin } else { Role::Member },
+        )
+    }
+}
+
+impl From<&Collection> for WitCollection {
+    fn from(c: &Collection) -> WitCollection {
+        WitCollection {
+            id: c.id.clone(),
+            owner: c.owner.clone(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            metadata: c.metadata.clone(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+impl From<&Document> for WitDocument {
+    fn from(d: &Document) -> WitDocument {
+        WitDocument {
+            id: d.id.clone(),
+            collection_id: d.collection_id.clone(),
+            owner: d.owner.clone(),
+            title: d.title.clone(),
+            content: d.content.clone(),
+            format: d.format.clone(),
+            tags: d.tags.clone(),
+            metadata: d.metadata.clone(),
+            content_hash: d.content_hash.clone(),
+            word_count: d.word_count as u64,
+            size_bytes: d.size_bytes as u64,
+            version: d.version as u64,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+            archived_at: d.archived_at,
+        }
+    }
+}
+
+impl From<&Document> for WitRow {
+    fn from(doc: &Document) -> Self {
+        WitRow::Document(doc.into())
+    }
+}
+
+impl From<&Collection> for WitRow {
+    fn from(collection: &Collection) -> Self {
+        WitRow::Collection(collection.into())
+    }
+}
 
 /// Most nodes a filter list may have.
 pub const MAX_FILTER_NODES: usize = 256;

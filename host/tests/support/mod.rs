@@ -245,7 +245,8 @@ impl TestServer {
 
     /// Creates a user and returns an API token for them.
     pub async fn user(&self, email: &str, admin: bool) -> String {
-        use kai_host::store::users::{self, Role};
+        use kai_host::domain::Role;
+        use kai_host::store::users;
         let role = if admin { Role::Admin } else { Role::Member };
         let user = users::create(&self.state.db, email, role)
             .await

@@ -15,8 +15,9 @@ pub use plugin::plugin;
 
 use crate::cli::{StoreArgs, TokenCommand, UserCommand};
 use crate::config::Config;
+use crate::domain::Role;
 use crate::store::Db;
-use crate::store::users::{self, Role};
+use crate::store::users;
 use anyhow::{Context, bail};
 
 /// The settings and database of `kai serve` with these flags.

@@ -12,10 +12,9 @@
 
 pub mod outbox;
 
+pub use crate::domain::EventKind;
 use crate::runtime::call::{CallContext, CallError, HostAccess};
 use crate::services::Ctx;
-use crate::services::collections::Collection;
-use crate::services::documents::Document;
 use crate::util::now_micros;
 use crate::wit::bindings::exports::kai::fusion::describe::Delivery;
 use crate::wit::bindings::exports::kai::fusion::events::{Event as WitEvent, Row as WitRow};
@@ -23,42 +22,6 @@ use futures::future::BoxFuture;
 
 /// How deep hooks may nest (a change, a hook's write, its hook's write...).
 pub const MAX_DEPTH: u8 = 4;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    CollectionCreated,
-    CollectionUpdated,
-    CollectionDeleted,
-    DocumentCreated,
-    DocumentUpdated,
-    DocumentDeleted,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 6] = [
-        EventKind::CollectionCreated,
-        EventKind::CollectionUpdated,
-        EventKind::CollectionDeleted,
-        EventKind::DocumentCreated,
-        EventKind::DocumentUpdated,
-        EventKind::DocumentDeleted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::CollectionCreated => "collection.created",
-            EventKind::CollectionUpdated => "collection.updated",
-            EventKind::CollectionDeleted => "collection.deleted",
-            EventKind::DocumentCreated => "document.created",
-            EventKind::DocumentUpdated => "document.updated",
-            EventKind::DocumentDeleted => "document.deleted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<EventKind> {
-        Self::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-}
 
 /// Why a change could not complete because of its events.
 #[derive(Debug, thiserror::Error)]
@@ -79,18 +42,6 @@ pub enum EventError {
     TooDeep,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-}
-
-impl From<&Document> for WitRow {
-    fn from(doc: &Document) -> Self {
-        WitRow::Document(doc.to_wit())
-    }
-}
-
-impl From<&Collection> for WitRow {
-    fn from(collection: &Collection) -> Self {
-        WitRow::Collection(collection.to_wit())
-    }
 }
 
 /// Emits `kind` for `subject`: calls transactional subscribers now and
@@ -129,7 +80,7 @@ async fn emit_now(
         subject: subject.to_string(),
         old,
         new,
-        principal: Some(ctx.actor.to_wit()),
+        principal: Some(ctx.principal.into()),
         occurred_at: now_micros(),
         attempt: 1,
     };

@@ -13,7 +13,7 @@
 use super::cipher::{Binding, CryptoError};
 use super::keys::Keys;
 use super::registry;
-use crate::services::Actor;
+use crate::domain::Principal;
 use crate::store::Db;
 use crate::util::{format_micros, now_micros};
 use crate::wit::manifest::is_plugin_name;
@@ -182,14 +182,14 @@ fn check_input(input: &CredentialInput, creating: bool) -> Result<(), Credential
 pub async fn create(
     db: &Db,
     keys: &Keys,
-    actor: &Actor,
+    principal: &Principal,
     input: CredentialInput,
 ) -> Result<Credential, CredentialError> {
     check_input(&input, true)?;
     let now = now_micros();
     let mut credential = Credential {
         id: uuid::Uuid::now_v7().to_string(),
-        owner: actor.user_id.clone(),
+        owner: principal.user_id.clone(),
         name: input.name.unwrap_or_default(),
         service_type: input.service_type.unwrap_or_default(),
         key_id: 0,
@@ -234,13 +234,17 @@ pub async fn create(
     }
 }
 
-/// The credentials `actor` may see, each with whether its secret opens.
-pub async fn list(db: &Db, keys: &Keys, actor: &Actor) -> Result<Vec<Credential>, CredentialError> {
+/// The credentials `principal` may see, each with whether its secret opens.
+pub async fn list(
+    db: &Db,
+    keys: &Keys,
+    principal: &Principal,
+) -> Result<Vec<Credential>, CredentialError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS}, secret FROM credentials WHERE owner = $1 OR $2 = 1 ORDER BY name, id"
     ))
-    .bind(&actor.user_id)
-    .bind(i64::from(actor.admin))
+    .bind(&principal.user_id)
+    .bind(i64::from(principal.is_admin()))
     .fetch_all(db.reader())
     .await?;
     rows.iter()
@@ -248,11 +252,11 @@ pub async fn list(db: &Db, keys: &Keys, actor: &Actor) -> Result<Vec<Credential>
         .collect()
 }
 
-/// Credential `id` if `actor` may see it, with whether its secret opens.
+/// Credential `id` if `principal` may see it, with whether its secret opens.
 pub async fn get(
     db: &Db,
     keys: &Keys,
-    actor: &Actor,
+    principal: &Principal,
     id: &str,
 ) -> Result<Credential, CredentialError> {
     let row = sqlx::query(&format!(
@@ -264,19 +268,19 @@ pub async fn get(
     row.as_ref()
         .map(|row| Credential::checked_from_row(row, keys))
         .transpose()?
-        .filter(|c| actor.can_see(&c.owner))
+        .filter(|c| principal.can_see(&c.owner))
         .ok_or_else(|| CredentialError::NotFound(format!("credential {id} not found")))
 }
 
 pub async fn update(
     db: &Db,
     keys: &Keys,
-    actor: &Actor,
+    principal: &Principal,
     id: &str,
     input: CredentialInput,
 ) -> Result<Credential, CredentialError> {
     check_input(&input, false)?;
-    let mut credential = get(db, keys, actor, id).await?;
+    let mut credential = get(db, keys, principal, id).await?;
     if let Some(name) = input.name {
         credential.name = name;
     }
@@ -356,8 +360,13 @@ async fn seal_in_transaction<'d>(
     Err(CredentialError::NoSealingKey(last))
 }
 
-pub async fn delete(db: &Db, keys: &Keys, actor: &Actor, id: &str) -> Result<(), CredentialError> {
-    let credential = get(db, keys, actor, id).await?;
+pub async fn delete(
+    db: &Db,
+    keys: &Keys,
+    principal: &Principal,
+    id: &str,
+) -> Result<(), CredentialError> {
+    let credential = get(db, keys, principal, id).await?;
     sqlx::query("DELETE FROM credentials WHERE id = $1")
         .bind(&credential.id)
         .execute(db.writer())

@@ -15,7 +15,7 @@ use super::sql::Sql;
 use super::values::{decode, to_param};
 use super::{MAX_PAGE, QueryError, filter};
 use crate::domain::Value;
-use crate::domain::{Filter, Order};
+use crate::domain::{Filter, Order, Principal};
 use crate::store::Backend;
 use sqlx::any::AnyRow;
 use std::sync::Arc;
@@ -26,6 +26,17 @@ use std::sync::Arc;
 pub struct Scope {
     pub column: &'static str,
     pub value: String,
+}
+
+impl Scope {
+    /// Limits a query over an owned table to `principal`'s rows; admins
+    /// see every row, so they get none.
+    pub fn for_principal(principal: &Principal) -> Option<Scope> {
+        (!principal.is_admin()).then(|| Scope {
+            column: "owner",
+            value: principal.user_id.clone(),
+        })
+    }
 }
 
 /// What to select.

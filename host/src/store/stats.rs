@@ -3,7 +3,7 @@
 //! transaction of every change. They let statistics over a collection of a
 //! million documents read a few rows instead of scanning it.
 
-use super::documents::Document;
+use crate::domain::Document;
 use sqlx::AnyConnection;
 
 /// Adds (`sign` = 1) or removes (`sign` = -1) a document's contribution.
@@ -89,7 +89,7 @@ async fn tag_count(
 
 /// Recomputes every statistic from the documents (after documents were
 /// written by other means, such as a bulk import straight into the table).
-pub async fn rebuild(db: &crate::store::Db) -> Result<(), sqlx::Error> {
+pub async fn rebuild(db: &super::Db) -> Result<(), sqlx::Error> {
     let mut tx = db.writer().begin().await?;
     sqlx::query("DELETE FROM collection_stats")
         .execute(&mut *tx)
