@@ -14,14 +14,12 @@
 //! Run with `cargo bench -p kai-host --bench plugin_call`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use kai_host::capabilities::Plugin;
 use kai_host::config::Config;
 use kai_host::plugins::grants::Grant;
-use kai_host::runtime::call::{CallContext, HostAccess};
-use kai_host::runtime::plugin::LoadedPlugin;
+use kai_host::plugins::invoke::{PluginRequest, invoke};
 use kai_host::server::Server;
 use kai_host::state::AppState;
-use kai_host::store::session::Session;
-use kai_host::wit::bindings::WitRequest;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,52 +51,37 @@ impl Bench {
         }
     }
 
-    async fn load(&self, crate_name: &str) -> Arc<LoadedPlugin> {
+    async fn load(&self, crate_name: &str) -> Arc<Plugin> {
         let wasm = kai_test_plugins::wasm(crate_name);
         Arc::new(self.state.runtime.load(&wasm).await.expect("plugin loads"))
     }
 
-    /// One request as the HTTP proxy makes it: a session for its writes,
-    /// the caller's grant, a fresh instance; the answer must be a success.
+    /// One request as the HTTP proxy makes it (`plugins::invoke`): a
+    /// session for its writes, the caller's grant, a fresh instance, the
+    /// commit; the answer must be a success.
     async fn request(
         &self,
-        plugin: &Arc<LoadedPlugin>,
+        plugin: &Arc<Plugin>,
         route: &str,
         path: String,
         params: Vec<(String, String)>,
     ) {
-        let session = Arc::new(Session::new(self.state.db.clone()));
-        let context = CallContext {
+        let grant = Arc::new(Grant::requested_by(&plugin.manifest));
+        let request = PluginRequest {
+            method: "GET".into(),
+            path,
+            route: route.into(),
+            params,
+            query: Vec::new(),
+            headers: vec![("accept".into(), "application/json".into())],
+            body: Vec::new(),
             principal: None,
             request_id: "bench".into(),
-            depth: 0,
-            host: Some(HostAccess {
-                state: self.state.clone(),
-                session: session.clone(),
-                plugin: plugin.clone(),
-                grant: Arc::new(Grant::requested_by(&plugin.manifest)),
-            }),
         };
-        let response = plugin
-            .handle(
-                context,
-                WitRequest {
-                    method: "GET".into(),
-                    path,
-                    route: route.into(),
-                    params,
-                    query: Vec::new(),
-                    headers: vec![("accept".into(), "application/json".into())],
-                    body: Vec::new(),
-                    principal: None,
-                    request_id: "bench".into(),
-                    received_at: 0,
-                },
-            )
+        let response = invoke(&self.state.hooks, plugin, &grant, request)
             .await
             .expect("the call succeeds");
         assert!(response.status < 400, "status {}", response.status);
-        session.commit().await.expect("commit");
     }
 }
 
@@ -138,12 +121,7 @@ fn benchmarks(c: &mut Criterion) {
 
 /// Time spent in `iters` host calls: requests of up to
 /// [`CALLS_PER_REQUEST`] calls, each less an empty request's time.
-async fn host_calls(
-    bench: &Bench,
-    plugin: &Arc<LoadedPlugin>,
-    route: &str,
-    iters: u64,
-) -> Duration {
+async fn host_calls(bench: &Bench, plugin: &Arc<Plugin>, route: &str, iters: u64) -> Duration {
     let mut total = Duration::ZERO;
     let mut left = iters;
     while left > 0 {
@@ -159,7 +137,7 @@ async fn host_calls(
     total
 }
 
-async fn call_n(bench: &Bench, plugin: &Arc<LoadedPlugin>, route: &str, n: u64) {
+async fn call_n(bench: &Bench, plugin: &Arc<Plugin>, route: &str, n: u64) {
     let path = route.replace("{n}", &n.to_string());
     bench
         .request(plugin, route, path, vec![("n".into(), n.to_string())])

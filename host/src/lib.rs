@@ -9,7 +9,8 @@
 //! Layers, bottom to top; each imports only those below it
 //! (`docs/ARCHITECTURE.md`, kept true by `tests/architecture.rs`):
 //!
-//! - [`domain`]: the host's own types: values, filters, orders, aggregates.
+//! - [`domain`]: the host's own types: the principal, the core models,
+//!   events, values, filters, orders, aggregates, route patterns.
 //! - [`store`]: the data layer: all SQL, the plugin query language compiled
 //!   to bound SQL, plugin tables and their migrations.
 //! - [`services`]: the rules: collections and documents, events and the
@@ -18,8 +19,8 @@
 //!   manifest.
 //! - [`runtime`]: wasmtime: engine, loading, one call with its limits.
 //! - [`capabilities`]: the host side of each imported WIT interface.
-//! - [`routing`]: route patterns and the plugin route table.
-//! - [`plugins`]: the live plugin set, install, upgrade, rollback, cluster.
+//! - [`plugins`]: the live plugin set and its routes, calls into plugins,
+//!   install, upgrade, rollback, cluster.
 //! - [`http`]: the HTTP API (core routes, auth, errors, plugin dispatch).
 //! - [`server`], [`state`], [`cli`], [`config`]: wiring, the shared state,
 //!   the command line and its settings.
@@ -33,7 +34,6 @@ pub mod domain;
 pub mod files;
 pub mod http;
 pub mod plugins;
-pub mod routing;
 pub mod runtime;
 pub mod server;
 pub mod services;

@@ -5,15 +5,20 @@
 //! [`Server::start`] takes a bound listener and a shutdown future, so tests
 //! run the real server on `127.0.0.1:0` and stop it cleanly.
 
+use crate::capabilities::outbound_http::OutboundHttp;
+use crate::capabilities::{HostServices, PluginRuntime};
 use crate::config::{Allocator, Config};
 use crate::domain::Role;
 use crate::http::CoreApi;
 use crate::http::auth::FailureLimiter;
 use crate::http::connection::{Listener, Peer};
+use crate::plugins::hooks::PluginHooks;
 use crate::plugins::{PluginRegistry, boot};
-use crate::runtime::{Runtime, RuntimeSettings};
+use crate::runtime::RuntimeSettings;
 use crate::services::events::outbox;
+use crate::services::events::outbox::Outbox;
 use crate::services::secrets::{KeyRing, Keys, registry};
+use crate::services::{Core, Limits};
 use crate::state::{AppState, Inner};
 use crate::store::users;
 use crate::store::{Backend, Db};
@@ -49,21 +54,24 @@ impl Server {
         db.migrate().await?;
         bootstrap_admin(&db, &config.data_dir).await?;
         let keys = load_keys(&db, &config).await?;
-        let runtime = Runtime::new(RuntimeSettings {
-            timeout: Duration::from_millis(config.plugin_timeout_ms),
-            memory_bytes: (config.plugin_memory_mib as usize) << 20,
-            max_instances: config.max_instances,
-            concurrent_requests: config.plugin_concurrency,
-            max_response_bytes: config.max_response_bytes,
-            plugin_response_caps: config
-                .plugin_limits
-                .iter()
-                .filter_map(|(name, limits)| Some((name.clone(), limits.max_response_bytes?)))
-                .collect(),
-            long_running_calls: config.long_running_calls as usize,
-            pooling: config.allocator != Allocator::OnDemand,
-            cache_dir: Some(config.data_dir.join("compiled")),
-        })?;
+        let runtime = PluginRuntime::new(
+            RuntimeSettings {
+                timeout: Duration::from_millis(config.plugin_timeout_ms),
+                memory_bytes: (config.plugin_memory_mib as usize) << 20,
+                max_instances: config.max_instances,
+                concurrent_requests: config.plugin_concurrency,
+                max_response_bytes: config.max_response_bytes,
+                plugin_response_caps: config
+                    .plugin_limits
+                    .iter()
+                    .filter_map(|(name, limits)| Some((name.clone(), limits.max_response_bytes?)))
+                    .collect(),
+                long_running_calls: config.long_running_calls as usize,
+                pooling: config.allocator != Allocator::OnDemand,
+                cache_dir: Some(config.data_dir.join("compiled")),
+            },
+            crate::capabilities::add_to_linker,
+        )?;
         if config.allocator == Allocator::Pooling
             && runtime.allocator() != crate::runtime::engine::AllocatorKind::Pooling
         {
@@ -71,19 +79,41 @@ impl Server {
         }
         let api = CoreApi::new();
         let plugins = Arc::new(PluginRegistry::new(api.routes()));
+        let keys = Arc::new(keys);
+        let outbox = Arc::new(Outbox::default());
+        let core = Arc::new(Core {
+            db: db.clone(),
+            keys: keys.clone(),
+            limits: Limits {
+                max_document_bytes: config.max_document_bytes,
+            },
+            outbox: outbox.clone(),
+        });
+        let host = Arc::new(HostServices {
+            core: core.clone(),
+            outbound: OutboundHttp {
+                client: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?,
+                timeout: Duration::from_millis(config.outbound_timeout_ms),
+                max_bytes: config.outbound_max_bytes,
+            },
+            directory: plugins.clone(),
+        });
+        let hooks = PluginHooks::new(plugins.clone(), host.clone());
         let config_failures = config.auth_failures_per_minute;
         let state = AppState::new(Inner {
             config,
             db,
             runtime: Arc::new(runtime),
             plugins,
-            outbox: Default::default(),
+            core,
+            host,
+            hooks,
+            outbox,
             keys,
             node_id: uuid::Uuid::new_v4().to_string(),
             auth_failures: FailureLimiter::new(config_failures),
-            outbound: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
         });
         Ok(Self { state, api })
     }
@@ -124,11 +154,12 @@ impl Server {
         ))];
         if state.config.event_worker {
             let poll = Duration::from_millis(state.config.event_poll_ms);
-            tasks.push(tokio::spawn(outbox::run(
-                state.clone(),
-                poll,
-                until_stopped(),
-            )));
+            let worker = outbox::Worker {
+                db: state.db.clone(),
+                hooks: state.hooks.clone(),
+                outbox: state.outbox.clone(),
+            };
+            tasks.push(tokio::spawn(worker.run(poll, until_stopped())));
         }
         if let Some(dir) = state.config.watch_plugins.clone() {
             tasks.push(tokio::spawn(crate::plugins::watch::run(

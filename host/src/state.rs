@@ -1,10 +1,14 @@
-//! The state every handler shares: configuration, database, runtime and the
-//! plugin registry. Cheap to clone (one `Arc`).
+//! The state every handler shares: configuration, database, the services,
+//! runtime and the plugin registry. Cheap to clone (one `Arc`). Only the
+//! HTTP edge and the server's wiring see it; the layers below get the
+//! narrow parts they need.
 
+use crate::capabilities::{HostServices, PluginRuntime};
 use crate::config::Config;
 use crate::http::auth::FailureLimiter;
 use crate::plugins::PluginRegistry;
-use crate::runtime::Runtime;
+use crate::plugins::hooks::PluginHooks;
+use crate::services::Core;
 use crate::services::events::outbox::Outbox;
 use crate::services::secrets::Keys;
 use crate::store::Db;
@@ -17,18 +21,22 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub db: Db,
-    pub runtime: Arc<Runtime>,
+    pub runtime: Arc<PluginRuntime>,
     pub plugins: Arc<PluginRegistry>,
+    /// What the services share (the database, keys, rules, outbox).
+    pub core: Arc<Core>,
+    /// What plugins' host functions reach.
+    pub host: Arc<HostServices>,
+    /// The plugin set as event subscribers, and the way into plugin calls.
+    pub hooks: Arc<PluginHooks>,
     /// Wakes the after-commit event worker.
-    pub outbox: Outbox,
+    pub outbox: Arc<Outbox>,
     /// The master keys of the credential store.
-    pub keys: Keys,
+    pub keys: Arc<Keys>,
     /// This server process among the nodes sharing the database.
     pub node_id: String,
     /// Failed authentications per client address.
     pub auth_failures: FailureLimiter,
-    /// The client plugins' outbound HTTP goes through (no redirects).
-    pub outbound: reqwest::Client,
 }
 
 impl AppState {

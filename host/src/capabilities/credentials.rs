@@ -5,8 +5,8 @@
 //! plugin. Most plugins need none of this: `outbound-http` injects a
 //! credential into a request without the guest seeing it.
 
+use super::CallState;
 use super::Caller;
-use crate::runtime::call::CallState;
 use crate::services::secrets::store::{self, CredentialError};
 use crate::wit::bindings::kai::fusion::credentials::Host;
 use crate::wit::bindings::kai::fusion::types::Error as WitError;
@@ -24,11 +24,11 @@ impl Caller {
                 self.plugin_name
             )));
         }
-        let owner = self.principal.as_ref().ok_or_else(|| {
+        let owner = self.principal().ok_or_else(|| {
             WitError::Denied("credentials belong to a principal; this call has none".into())
         })?;
-        let state = &self.host.state;
-        store::reveal(&state.db, &state.keys, &owner.id, name, &self.plugin_name)
+        let core = &self.host.services.core;
+        store::reveal(&core.db, &core.keys, &owner.user_id, name, &self.plugin_name)
             .await
             .map_err(|error| match error {
                 CredentialError::NotFound(m) => WitError::NotFound(m),

@@ -1,9 +1,9 @@
 //! `kai:fusion/kv`: a small private key-value store per plugin, with
 //! optional expiry. Writes join the call's transaction like any other.
 
+use super::CallState;
 use super::Caller;
 use super::db_error;
-use crate::runtime::call::CallState;
 use crate::store::kv_cache::Lookup;
 use crate::util::now_micros;
 use crate::wit::bindings::kai::fusion::kv::Host;
@@ -75,7 +75,7 @@ impl Caller {
         let host = self.host()?;
         let plugin = self.plugin_name.as_str();
         let now = now_micros();
-        let cache = host.state.db.kv_cache();
+        let cache = host.session.db().kv_cache();
         // A key this session (or any unfinished one) wrote is never served
         // from the cache: see `db::kv_cache`.
         let ticket = match cache.lookup(plugin, &key, now) {

@@ -4,7 +4,7 @@
 //! stderr arrives here too, eight bytes a call, and is kept (up to a cap)
 //! for the warning logged if the call fails.
 
-use crate::runtime::call::CallState;
+use super::CallState;
 use crate::wit::bindings::kai::fusion::log::{Host, Level};
 
 /// Longest line kept from a plugin, in bytes.

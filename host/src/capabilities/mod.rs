@@ -2,6 +2,11 @@
 //! implements the generated `Host` trait on [`CallState`], checks the
 //! calling plugin's grants, and applies the request's principal.
 //!
+//! [`HostAccess`] is what one call's host functions work with: the narrow
+//! set of services they reach ([`HostServices`]), the call's unit of work,
+//! the plugin, its grant and the caller. The runtime carries it into the
+//! call without looking inside.
+//!
 //! - [`log`]: `kai:fusion/log`, into the host's tracing output.
 //! - [`models`]: `kai:fusion/models`, the core models as the principal.
 //! - [`persistence`]: `kai:fusion/persistence`, plugin-declared tables.
@@ -21,12 +26,71 @@ pub mod models;
 pub mod outbound_http;
 pub mod persistence;
 
+use crate::domain::Principal;
 use crate::plugins::grants::Grant;
-use crate::runtime::call::{CallState, HostAccess};
-use crate::wit::bindings::WitPrincipal;
+use crate::runtime::Runtime;
+use crate::runtime::call::HostContext;
+use crate::runtime::plugin::LoadedPlugin;
+use crate::services::events::Hooks;
+use crate::services::{Core, Session};
 use crate::wit::bindings::kai::fusion as wit;
+use crate::wit::manifest::Manifest;
+use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 use wit::types::Error as WitError;
+
+/// A plugin as the server loads it.
+pub type Plugin = LoadedPlugin<HostAccess>;
+
+/// The runtime the server's plugins run in.
+pub type PluginRuntime = Runtime<HostAccess>;
+
+/// The data of one call's store, on which the host functions are methods.
+pub type CallState = crate::runtime::call::CallState<HostAccess>;
+
+/// The enabled plugins, as host functions look one up (to read a model it
+/// exports).
+pub trait PluginDirectory: Send + Sync {
+    fn enabled(&self, name: &str) -> Option<Arc<Plugin>>;
+}
+
+/// What host functions reach of the host: the services behind the
+/// interfaces, never the whole application state.
+pub struct HostServices {
+    pub core: Arc<Core>,
+    pub outbound: outbound_http::OutboundHttp,
+    pub directory: Arc<dyn PluginDirectory>,
+}
+
+/// Everything one call's host functions work with.
+#[derive(Clone)]
+pub struct HostAccess {
+    pub services: Arc<HostServices>,
+    /// The subscribers of the events the call's writes emit.
+    pub hooks: Arc<dyn Hooks>,
+    /// The unit of work this call's writes belong to.
+    pub session: Arc<Session>,
+    /// The plugin being called: its models.
+    pub plugin: Arc<Plugin>,
+    /// What the operator granted it; every host call checks this.
+    pub grant: Arc<Grant>,
+    /// On whose behalf the plugin runs; `None` on a public route.
+    pub principal: Option<Principal>,
+    /// How deep in a chain of event hooks this call is (0 for a request).
+    pub depth: u8,
+}
+
+impl HostContext for HostAccess {
+    type PluginData = persistence::PluginTables;
+
+    fn plugin_data(manifest: &Manifest) -> persistence::PluginTables {
+        persistence::PluginTables::of(manifest)
+    }
+
+    fn holds_writer(&self) -> bool {
+        self.session.is_writing()
+    }
+}
 
 /// Links every host interface into `linker`. Grants are enforced per call,
 /// inside each function, so an ungranted call is an error the guest sees.
@@ -51,8 +115,6 @@ impl wit::query::Host for CallState {}
 pub(crate) struct Caller {
     pub host: HostAccess,
     pub plugin_name: String,
-    pub principal: Option<WitPrincipal>,
-    pub depth: u8,
 }
 
 impl CallState {
@@ -67,8 +129,6 @@ impl CallState {
         Ok(Caller {
             host,
             plugin_name: self.plugin_name.clone(),
-            principal: self.context.principal.clone(),
-            depth: self.context.depth,
         })
     }
 }
@@ -81,6 +141,11 @@ impl Caller {
     /// The capabilities the operator granted this plugin.
     pub(crate) fn grants(&self) -> Result<&Grant, WitError> {
         Ok(&self.host.grant)
+    }
+
+    /// On whose behalf the plugin runs.
+    pub(crate) fn principal(&self) -> Option<&Principal> {
+        self.host.principal.as_ref()
     }
 }
 

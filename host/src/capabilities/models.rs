@@ -6,10 +6,10 @@
 //! Each write runs under a savepoint: if it fails (or a hook it triggered
 //! refuses), its writes are undone even when the plugin carries on.
 
+use super::CallState;
 use super::Caller;
 use super::db_error;
 use crate::domain::{CollectionInput, DocumentChange, NewDocument, Principal};
-use crate::runtime::call::CallState;
 use crate::services::collections;
 use crate::services::documents::{self, ListQuery};
 use crate::services::{Ctx, ModelError};
@@ -43,12 +43,12 @@ impl Caller {
                 if write { "write" } else { "read" }
             )));
         }
-        let principal = self.principal.as_ref().ok_or_else(|| {
+        let principal = self.principal().ok_or_else(|| {
             WitError::Denied(
                 "the core models need an authenticated caller; this call has none".into(),
             )
         })?;
-        Ok(Principal::from(principal))
+        Ok(principal.clone())
     }
 
     fn model_error(&self, error: ModelError) -> WitError {
@@ -70,10 +70,11 @@ impl Caller {
     /// `principal`.
     fn ctx<'a>(&'a self, principal: &'a Principal) -> Ctx<'a> {
         Ctx {
-            state: &self.host.state,
+            core: &self.host.services.core,
+            hooks: &*self.host.hooks,
             session: &self.host.session,
             principal,
-            depth: self.depth,
+            depth: self.host.depth,
         }
     }
 
@@ -355,7 +356,8 @@ impl Host for CallState {
                 .await
                 .map_err(|e| db_error(&caller.plugin_name, e))?,
             };
-            let plan = aggregate::build(schema, &query, scope.as_ref(), host.state.db.backend())?;
+            let plan =
+                aggregate::build(schema, &query, scope.as_ref(), host.session.db().backend())?;
             let plugin = caller.plugin_name.as_str();
             let rows = async {
                 let mut conn = host.session.read_conn().await?;

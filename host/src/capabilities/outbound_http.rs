@@ -8,8 +8,8 @@
 //! never holds the secret; the header value is marked sensitive so it is
 //! never logged.
 
+use super::CallState;
 use super::Caller;
-use crate::runtime::call::CallState;
 use crate::wit::bindings::kai::fusion::outbound_http::{
     Host, Injection, OutboundRequest, OutboundResponse,
 };
@@ -21,6 +21,16 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The client plugins' outbound requests go through (it follows no
+/// redirects), and their limits.
+pub struct OutboundHttp {
+    pub client: reqwest::Client,
+    /// The longest a request may take; a plugin may ask for less.
+    pub timeout: Duration,
+    /// The largest response body a plugin receives.
+    pub max_bytes: usize,
+}
 
 impl Caller {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, WitError> {
@@ -47,16 +57,14 @@ impl Caller {
                 request.method
             )));
         }
-        let config = &self.host.state.config;
+        let outbound = &self.host.services.outbound;
         let timeout = request
             .timeout_ms
             .map(|ms| Duration::from_millis(ms.into()))
             .unwrap_or(Duration::MAX)
-            .min(Duration::from_millis(config.outbound_timeout_ms));
-        let mut builder = self
-            .host
-            .state
-            .outbound
+            .min(outbound.timeout);
+        let mut builder = outbound
+            .client
             .request(method.parse().expect("checked methods parse"), url)
             .timeout(timeout)
             .body(request.body);
@@ -89,7 +97,7 @@ impl Caller {
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect();
-        let limit = config.outbound_max_bytes;
+        let limit = outbound.max_bytes;
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {

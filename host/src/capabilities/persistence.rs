@@ -7,11 +7,11 @@
 //! its own models or granted `<plugin>/<model>` pairs; any other table is
 //! out of reach because table names never come from the guest.
 
+use super::CallState;
 use super::Caller;
+use super::Plugin;
 use super::db_error;
 use crate::domain::{AggregateQuery, AggregateRow, Filter, Order, Value};
-use crate::runtime::call::CallState;
-use crate::runtime::plugin::LoadedPlugin;
 use crate::store::query::schema::TableSchema;
 use crate::store::query::select::{self, SelectPlan, SelectSpec};
 use crate::store::query::sql::{Param, Sql};
@@ -28,13 +28,35 @@ use crate::wit::bindings::kai::fusion::query::{
 };
 use crate::wit::bindings::kai::fusion::types::{Error as WitError, Value as WitValue};
 use crate::wit::convert;
+use crate::wit::manifest::Manifest;
 use sqlx::Row as _;
 use std::sync::Arc;
+
+/// The table of each of a plugin's models, in the order of its manifest:
+/// worked out once when the plugin is loaded rather than on every call.
+pub struct PluginTables(Vec<TableSchema>);
+
+impl PluginTables {
+    pub fn of(manifest: &Manifest) -> PluginTables {
+        PluginTables(
+            manifest
+                .models
+                .iter()
+                .map(|model| model.table_schema(&manifest.name))
+                .collect(),
+        )
+    }
+}
+
+/// Where the model `name` sits in `plugin`'s manifest.
+fn model_index(plugin: &Plugin, name: &str) -> Option<usize> {
+    plugin.manifest.models.iter().position(|m| m.name == name)
+}
 
 /// A model a call may use, and whether it may write it. Holds the plugin
 /// that declares it, whose tables were worked out when it was loaded.
 struct Resolved {
-    owner: Arc<LoadedPlugin>,
+    owner: Arc<Plugin>,
     index: usize,
     writable: bool,
 }
@@ -45,7 +67,7 @@ impl Resolved {
     }
 
     fn schema(&self) -> &TableSchema {
-        self.owner.table(self.index)
+        &self.owner.data().0[self.index]
     }
 }
 
@@ -79,7 +101,7 @@ impl Caller {
             None => (own.name.as_str(), name),
         };
         if owner == own.name {
-            let index = host.plugin.model_index(model).ok_or_else(|| {
+            let index = model_index(&host.plugin, model).ok_or_else(|| {
                 WitError::NotFound(format!("plugin `{}` declares no model `{model}`", own.name))
             })?;
             return Ok(Resolved {
@@ -95,16 +117,16 @@ impl Caller {
                 own.name
             )));
         }
-        let set = host.state.plugins.snapshot();
-        let target = set
+        let target = host
+            .services
+            .directory
             .enabled(owner)
             .ok_or_else(|| WitError::NotFound(format!("plugin `{owner}` is not loaded")))?;
-        let index = target
-            .model_index(model)
+        let index = model_index(&target, model)
             .filter(|&i| target.manifest.models[i].exported)
             .ok_or_else(|| WitError::Denied(format!("`{qualified}` is not an exported model")))?;
         Ok(Resolved {
-            owner: target.clone(),
+            owner: target,
             index,
             writable: false,
         })
@@ -214,7 +236,7 @@ impl Caller {
 
     async fn persist_delete_where(&self, model: String, filter: &Filter) -> Result<u64, WitError> {
         let resolved = self.resolve_writable(&model)?;
-        let backend = self.host()?.state.db.backend();
+        let backend = self.host()?.session.db().backend();
         let mut sql = Sql::new("DELETE FROM ");
         sql.ident(&resolved.schema().table).push(" WHERE ");
         filter::render(resolved.schema(), filter, backend, &mut sql)?;
@@ -246,7 +268,7 @@ impl Caller {
             order,
             limit,
             cursor,
-            cursor_key: self.host()?.state.db.cursor_key(),
+            cursor_key: self.host()?.session.db().cursor_key(),
         };
         let (plan, rows, next_cursor) = self.run_select(&spec).await?;
         let items = rows
@@ -307,7 +329,7 @@ impl Caller {
             order: &order,
             limit: select.limit,
             cursor: select.cursor.as_deref(),
-            cursor_key: self.host()?.state.db.cursor_key(),
+            cursor_key: self.host()?.session.db().cursor_key(),
         };
         self.run_select(&spec).await
     }
@@ -319,7 +341,7 @@ impl Caller {
         spec: &SelectSpec<'_>,
     ) -> Result<(SelectPlan, Vec<sqlx::any::AnyRow>, Option<String>), WitError> {
         let host = self.host()?;
-        let plan = select::build(spec, host.state.db.backend())?;
+        let plan = select::build(spec, host.session.db().backend())?;
         let fail = |e| db_error(&self.plugin_name, e);
         let mut rows = async {
             let mut conn = host.session.read_conn().await?;
@@ -339,7 +361,12 @@ impl Caller {
         let host = self.host()?;
         let mut sql = Sql::new("SELECT COUNT(*) FROM ");
         sql.ident(&resolved.schema().table).push(" WHERE ");
-        filter::render(resolved.schema(), filter, host.state.db.backend(), &mut sql)?;
+        filter::render(
+            resolved.schema(),
+            filter,
+            host.session.db().backend(),
+            &mut sql,
+        )?;
         let plugin = self.plugin_name.as_str();
         let count: i64 = async {
             let mut conn = host.session.read_conn().await?;
@@ -358,7 +385,7 @@ impl Caller {
     ) -> Result<Vec<AggregateRow>, WitError> {
         let resolved = self.resolve_model(&model)?;
         let host = self.host()?;
-        let plan = aggregate::build(resolved.schema(), query, None, host.state.db.backend())?;
+        let plan = aggregate::build(resolved.schema(), query, None, host.session.db().backend())?;
         let plugin = self.plugin_name.as_str();
         let rows = async {
             let mut conn = host.session.read_conn().await?;

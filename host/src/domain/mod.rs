@@ -9,18 +9,21 @@
 //! - [`event`]: what a change of a core model tells subscribers.
 //! - [`value`]: a dynamically typed value of a field.
 //! - [`query`]: the filter tree, orders and aggregate queries.
+//! - [`route_pattern`]: `/api/v1/hello/{name}` parsing, matching and overlap.
 
 pub mod collection;
 pub mod document;
 pub mod event;
 pub mod principal;
 pub mod query;
+pub mod route_pattern;
 pub mod value;
 
 pub use collection::{Collection, CollectionInput};
 pub use document::{Document, DocumentChange, NewDocument};
 pub use event::{Event, EventKind, Row};
 pub use principal::{Principal, Role};
+pub use route_pattern::PathPattern;
 
 pub use query::{
     Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Condition, Filter, GroupKey, Op,

@@ -32,7 +32,8 @@ pub mod plugin_proxy;
 pub mod unit;
 pub mod users;
 
-use crate::routing::{CoreRoute, PathPattern};
+use crate::domain::PathPattern;
+use crate::plugins::routes::CoreRoute;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -1,12 +1,7 @@
 //! Requests to plugin routes: look the route up in the current plugin set
 //! (one atomic load, no lock), authenticate unless the route is public,
-//! translate the request into the WIT record, call the plugin in a fresh
-//! instance, and translate its answer back.
-//!
-//! Whatever the plugin writes through host calls belongs to one session
-//! that commits only if the plugin answers with a status below 400; a trap,
-//! a timeout, an error answer or a body over the plugin's
-//! `max_response_bytes` rolls it all back.
+//! hand the request to [`crate::plugins::invoke`] (which runs it as one
+//! unit of work), and check and translate the plugin's answer.
 //!
 //! Plugins never see credentials: `Authorization` and `Cookie` headers are
 //! stripped before the request crosses into the guest.
@@ -14,17 +9,13 @@
 use super::REQUEST_ID;
 use super::auth;
 use super::error::ApiError;
-use crate::routing::Lookup;
-use crate::runtime::call::{CallContext, HostAccess};
+use crate::plugins::invoke::{self, InvokeError, PluginRequest, PluginResponse};
+use crate::plugins::routes::Lookup;
 use crate::state::AppState;
-use crate::store::session::Session;
-use crate::util::now_micros;
-use crate::wit::bindings::{WitPrincipal, WitRequest, WitResponse};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use std::sync::Arc;
 
 /// Request headers that stay on the host side.
 const WITHHELD_HEADERS: &[HeaderName] = &[
@@ -58,8 +49,7 @@ pub async fn dispatch(
     let principal = if entry.public {
         None
     } else {
-        let owner = auth::authenticate(&parts, &state).await?;
-        Some(WitPrincipal::from(&owner.principal))
+        Some(auth::authenticate(&parts, &state).await?.principal)
     };
     let params = raw_params
         .into_iter()
@@ -96,7 +86,7 @@ pub async fn dispatch(
         .unwrap_or_default()
         .to_string();
 
-    let wit_request = WitRequest {
+    let request = PluginRequest {
         method,
         path,
         route: entry.pattern.as_str().to_string(),
@@ -104,59 +94,22 @@ pub async fn dispatch(
         query,
         headers,
         body: body.to_vec(),
-        principal: principal.clone(),
-        request_id: request_id.clone(),
-        received_at: now_micros(),
-    };
-    // Everything the plugin writes while handling the request commits
-    // together, and only if it answers with a success.
-    let session = Arc::new(Session::new(state.db.clone()));
-    let context = CallContext {
         principal,
         request_id,
-        depth: 0,
-        host: Some(HostAccess {
-            state: state.clone(),
-            session: session.clone(),
-            plugin: plugin.clone(),
-            grant,
-        }),
     };
-    let limit = plugin.limits.max_response_bytes;
-    let response = match plugin.handle(context, wit_request).await {
-        Ok(response) if response.body.len() > limit => {
-            tracing::warn!(
-                bytes = response.body.len(),
-                limit,
-                "the plugin's response is over its limit"
-            );
-            drop(response);
-            crate::runtime::engine::release_freed_memory();
-            session.rollback().await;
-            return Err(ApiError::PluginResponseTooLarge {
-                plugin: plugin.manifest.name.clone(),
-                limit,
-            });
+    let name = &plugin.manifest.name;
+    match invoke::invoke(&state.hooks, &plugin, &grant, request).await {
+        Ok(response) => into_http(name, response),
+        Err(InvokeError::ResponseTooLarge { plugin, limit }) => {
+            Err(ApiError::PluginResponseTooLarge { plugin, limit })
         }
-        Ok(response) if response.status < 400 => response,
-        Ok(response) => {
-            session.rollback().await;
-            return into_http(&plugin.manifest.name, response);
-        }
-        Err(error) => {
-            session.rollback().await;
-            return Err(error.into());
-        }
-    };
-    session.commit().await?;
-    if session.has_queued_events() {
-        state.outbox.notify();
+        Err(InvokeError::Call(error)) => Err(error.into()),
+        Err(InvokeError::Database(error)) => Err(error.into()),
     }
-    into_http(&plugin.manifest.name, response)
 }
 
 /// Checks and converts a plugin's response.
-fn into_http(plugin: &str, response: WitResponse) -> Result<Response, ApiError> {
+fn into_http(plugin: &str, response: PluginResponse) -> Result<Response, ApiError> {
     let bad = |reason: String| ApiError::BadPluginResponse {
         plugin: plugin.to_string(),
         reason,

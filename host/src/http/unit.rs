@@ -27,7 +27,8 @@ impl Unit {
     /// The context model operations take.
     pub fn ctx(&self) -> Ctx<'_> {
         Ctx {
-            state: &self.state,
+            core: &self.state.core,
+            hooks: &*self.state.hooks,
             session: &self.session,
             principal: &self.principal,
             depth: 0,
@@ -36,10 +37,6 @@ impl Unit {
 
     /// Commits, then wakes the event worker if events were queued.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.session.commit().await?;
-        if self.session.has_queued_events() {
-            self.state.outbox.notify();
-        }
-        Ok(())
+        self.state.core.commit(&self.session).await
     }
 }

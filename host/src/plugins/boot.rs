@@ -12,8 +12,8 @@
 use super::bundled::BUNDLED_PLUGINS;
 use super::install::{ActivateError, ActivateOptions, activate};
 use super::registry::PluginRegistry;
-use crate::runtime::Runtime;
-use crate::runtime::plugin::LoadedPlugin;
+use crate::capabilities::Plugin;
+use crate::capabilities::PluginRuntime;
 use crate::store::Db;
 use crate::store::plugins::{self, Source};
 use semver::Version;
@@ -28,12 +28,12 @@ struct Candidate {
     wasm: Vec<u8>,
     enabled: bool,
     /// Compiled already (files are compiled to learn their name).
-    loaded: Option<Arc<LoadedPlugin>>,
+    loaded: Option<Arc<Plugin>>,
 }
 
 /// Loads, checks and registers every plugin that should run.
 pub async fn boot(
-    runtime: &Runtime,
+    runtime: &PluginRuntime,
     db: &Db,
     registry: &PluginRegistry,
     dirs: &[&Path],
@@ -118,7 +118,7 @@ pub async fn boot(
 
 /// Tries to make `candidate` live; records why not when it fails.
 async fn activate_candidate(
-    runtime: &Runtime,
+    runtime: &PluginRuntime,
     db: &Db,
     registry: &PluginRegistry,
     candidate: Candidate,

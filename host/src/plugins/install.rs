@@ -5,10 +5,10 @@
 
 use super::grants::{self, Grant};
 use super::registry::{Pending, PluginEntry, PluginRegistry};
-use crate::routing::RouteConflict;
-use crate::runtime::plugin::LoadedPlugin;
+use super::routes::RouteConflict;
+use crate::capabilities::Plugin;
 use crate::store::Db;
-use crate::store::plugins::{self, Source};
+use crate::store::plugins::{self, Source, VersionRecord};
 use crate::store::schema::MigrationPlan;
 use crate::store::schema::apply::{self, MigrateError};
 use std::sync::Arc;
@@ -52,7 +52,7 @@ pub struct ActivateOptions {
 pub async fn activate(
     db: &Db,
     registry: &PluginRegistry,
-    plugin: Arc<LoadedPlugin>,
+    plugin: Arc<Plugin>,
     wasm: &[u8],
     source: Source,
     options: ActivateOptions,
@@ -119,7 +119,7 @@ pub async fn activate(
             error,
         })?
     };
-    plugins::record_active(db, &plugin, wasm, source)
+    plugins::record_active(db, &version_record(&plugin, wasm, source))
         .await
         .map_err(|error| ActivateError::Record {
             plugin: name.clone(),
@@ -142,4 +142,20 @@ pub async fn activate(
         registry.take_pending(&name);
     }
     Ok(plan)
+}
+
+/// What the registry tables keep of `plugin`'s version.
+pub(crate) fn version_record<'a>(
+    plugin: &'a Plugin,
+    wasm: &'a [u8],
+    source: Source,
+) -> VersionRecord<'a> {
+    VersionRecord {
+        name: &plugin.manifest.name,
+        version: plugin.manifest.version.to_string(),
+        sha256: &plugin.sha256,
+        manifest: serde_json::to_string(&plugin.manifest).expect("manifests serialize"),
+        wasm,
+        source,
+    }
 }

@@ -11,9 +11,10 @@
 //! nodes sharing the database.
 
 use super::grants::Grant;
-use super::install::{ActivateError, ActivateOptions, activate};
-use crate::routing::RouteConflict;
-use crate::runtime::plugin::{LoadError, LoadedPlugin};
+use super::install::{self, ActivateError, ActivateOptions, activate};
+use super::routes::RouteConflict;
+use crate::capabilities::Plugin;
+use crate::runtime::plugin::LoadError;
 use crate::state::AppState;
 use crate::store::plugins::{self, Source};
 use crate::store::schema::MigrationPlan;
@@ -98,7 +99,7 @@ pub struct Report {
     pub missing: Option<Grant>,
 }
 
-fn routes_of(plugin: &LoadedPlugin) -> Vec<String> {
+fn routes_of(plugin: &Plugin) -> Vec<String> {
     plugin
         .manifest
         .routes
@@ -107,7 +108,7 @@ fn routes_of(plugin: &LoadedPlugin) -> Vec<String> {
         .collect()
 }
 
-fn route_changes(old: Option<&LoadedPlugin>, new: &LoadedPlugin) -> RouteChanges {
+fn route_changes(old: Option<&Plugin>, new: &Plugin) -> RouteChanges {
     let before = old.map(routes_of).unwrap_or_default();
     let after = routes_of(new);
     RouteChanges {
@@ -125,7 +126,7 @@ fn route_changes(old: Option<&LoadedPlugin>, new: &LoadedPlugin) -> RouteChanges
 }
 
 /// Checks the plugins `plugin` depends on are enabled at matching versions.
-fn check_dependencies(state: &AppState, plugin: &LoadedPlugin) -> Result<(), LifecycleError> {
+fn check_dependencies(state: &AppState, plugin: &Plugin) -> Result<(), LifecycleError> {
     let set = state.plugins.snapshot();
     for dependency in &plugin.manifest.dependencies {
         match set.enabled(&dependency.plugin) {
@@ -212,7 +213,8 @@ pub async fn install(
         Ok(plan) => report.migration_plan = plan,
         Err(ActivateError::NeedsGrant { .. }) => {
             // Kept (and durable) but not serving until an admin grants it.
-            plugins::record_version(&state.db, &plugin, &wasm, source).await?;
+            plugins::record_version(&state.db, &install::version_record(&plugin, &wasm, source))
+                .await?;
             report.status = "awaiting_grant";
             report.missing = state.plugins.pending(&name).map(|p| p.missing);
         }

@@ -5,6 +5,9 @@
 //! - [`boot`]: restoring the set at start (bundled, recorded, directory).
 //! - [`bundled`]: the first-party plugins compiled into the binary.
 //! - [`grants`]: requested and granted capabilities.
+//! - [`routes`]: the plugin route table with conflict detection.
+//! - [`hooks`]: the set as event subscribers and as host functions see it.
+//! - [`invoke`]: one HTTP request to a plugin as one unit of work.
 //! - [`install`]: making a loaded plugin live (routes, migration, record, swap).
 //! - [`lifecycle`]: install, upgrade, roll back, enable, disable, remove.
 //! - [`cluster`]: keeping nodes that share a database in step.
@@ -14,9 +17,12 @@ pub mod boot;
 pub mod bundled;
 pub mod cluster;
 pub mod grants;
+pub mod hooks;
 pub mod install;
+pub mod invoke;
 pub mod lifecycle;
 pub mod registry;
+pub mod routes;
 pub mod watch;
 
 pub use registry::{PluginEntry, PluginRegistry, PluginSet};

@@ -11,8 +11,8 @@
 //! changes one at a time on this node.
 
 use super::grants::Grant;
-use crate::routing::{CoreRoute, RouteConflict, RouteTable};
-use crate::runtime::plugin::LoadedPlugin;
+use super::routes::{CoreRoute, RouteConflict, RouteTable};
+use crate::capabilities::Plugin;
 use crate::store::plugins::Source;
 use crate::wit::bindings::exports::kai::fusion::describe::Delivery;
 use arc_swap::ArcSwap;
@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 /// A plugin in the set, with how it got there.
 #[derive(Debug, Clone)]
 pub struct PluginEntry {
-    pub plugin: Arc<LoadedPlugin>,
+    pub plugin: Arc<Plugin>,
     pub source: Source,
     pub enabled: bool,
     /// What the operator granted it.
@@ -34,7 +34,7 @@ pub struct PluginEntry {
 /// A version waiting for the operator to grant what it requests.
 #[derive(Clone)]
 pub struct Pending {
-    pub plugin: Arc<LoadedPlugin>,
+    pub plugin: Arc<Plugin>,
     pub wasm: Arc<Vec<u8>>,
     pub source: Source,
     pub requested: Grant,
@@ -45,7 +45,7 @@ pub struct Pending {
 /// A plugin subscribed to an event.
 #[derive(Debug, Clone)]
 pub struct Subscriber {
-    pub plugin: Arc<LoadedPlugin>,
+    pub plugin: Arc<Plugin>,
     pub delivery: Delivery,
     pub grant: Arc<Grant>,
 }
@@ -94,7 +94,7 @@ impl PluginSet {
     }
 
     /// An enabled plugin by name.
-    pub fn enabled(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
+    pub fn enabled(&self, name: &str) -> Option<&Arc<Plugin>> {
         self.plugins
             .get(name)
             .filter(|e| e.enabled)
@@ -188,7 +188,7 @@ impl PluginRegistry {
     }
 
     /// Checks `plugin`'s routes against the current set without changing it.
-    pub fn check_routes(&self, plugin: &LoadedPlugin) -> Result<(), Box<RouteConflict>> {
+    pub fn check_routes(&self, plugin: &Plugin) -> Result<(), Box<RouteConflict>> {
         self.current.load().routes.check(&self.core_routes, plugin)
     }
 

@@ -12,14 +12,11 @@
 //! burn their whole deadline thus share what those turns allow, and a core
 //! stays free for core routes and short plugin calls.
 
-use super::plugin::{EffectiveLimits, LoadedPlugin};
-use crate::plugins::grants::Grant;
-use crate::state::AppState;
-use crate::store::session::Session;
+use super::plugin::EffectiveLimits;
 use crate::wit::bindings::Plugin as PluginBindings;
 use crate::wit::bindings::PluginPre;
 use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
-use crate::wit::bindings::{WitManifest, WitPrincipal, WitRequest, WitResponse};
+use crate::wit::bindings::{WitManifest, WitRequest, WitResponse};
 use crate::wit::manifest::HOST_API_VERSION;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,34 +39,44 @@ const HOST_TIMER_GRACE: Duration = Duration::from_millis(250);
 /// long-run turn to go on (with 10 ms ticks, 20 ms of guest time).
 pub const LONG_RUN_TICKS: u32 = 2;
 
-/// Who is calling and why: travels into the store so host functions can
-/// check grants and apply the principal.
-#[derive(Clone, Default)]
-pub struct CallContext {
-    pub principal: Option<WitPrincipal>,
-    pub request_id: String,
-    /// How deep in a chain of event hooks this call is (0 for a request).
-    pub depth: u8,
-    /// What host functions work with; `None` while a plugin is only being
-    /// described at load time (host calls then fail).
-    pub host: Option<HostAccess>,
+/// What the host functions of a call work with: the runtime carries it
+/// into the call's store without looking inside, so it knows nothing of
+/// the services behind it (`crate::capabilities` defines the one the
+/// server uses).
+pub trait HostContext: Send + Sync + Sized + 'static {
+    /// What the host keeps of each loaded plugin, worked out once at load
+    /// from its manifest.
+    type PluginData: Send + Sync + 'static;
+
+    /// Works out [`HostContext::PluginData`] for a plugin being loaded.
+    fn plugin_data(manifest: &crate::wit::manifest::Manifest) -> Self::PluginData;
+
+    /// Whether the call holds the database's writer: a long runner that
+    /// does must not wait for a turn another long runner may hold while
+    /// waiting for the writer.
+    fn holds_writer(&self) -> bool;
 }
 
-/// The host state a call's host functions use.
-#[derive(Clone)]
-pub struct HostAccess {
-    pub state: AppState,
-    /// The unit of work this call's writes belong to.
-    pub session: Arc<Session>,
-    /// The plugin being called: its models.
-    pub plugin: Arc<LoadedPlugin>,
-    /// What the operator granted it; every host call checks this.
-    pub grant: Arc<Grant>,
+/// Who is calling and why: travels into the store for the host functions.
+pub struct CallContext<H> {
+    pub request_id: String,
+    /// What host functions work with; `None` while a plugin is only being
+    /// described at load time (host calls then fail).
+    pub host: Option<H>,
+}
+
+impl<H> Default for CallContext<H> {
+    fn default() -> Self {
+        Self {
+            request_id: String::new(),
+            host: None,
+        }
+    }
 }
 
 /// The data of one call's [`Store`]; host capability implementations
 /// (`crate::capabilities`) are methods on it.
-pub struct CallState {
+pub struct CallState<H> {
     /// Built on the guest's first WASI call. A plugin reaches the world
     /// through kai:fusion; WASI is there for the standard library (a panic
     /// message to stderr, mostly), and most calls never touch it, so they
@@ -92,12 +99,12 @@ pub struct CallState {
     /// The plugin being called (name, grants, limits).
     pub plugin_name: String,
     /// The caller and request id.
-    pub context: CallContext,
+    pub context: CallContext<H>,
     /// Log lines the guest may still write in this call.
     pub log_budget: u32,
 }
 
-impl WasiView for CallState {
+impl<H: HostContext> WasiView for CallState<H> {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi.get_or_insert_with(Wasi::new).ctx,
@@ -106,7 +113,7 @@ impl WasiView for CallState {
     }
 }
 
-impl CallState {
+impl<H> CallState<H> {
     /// Keeps `bytes` the guest wrote to stderr, as far as the cap allows.
     pub(crate) fn keep_stderr(&mut self, bytes: &[u8]) {
         let room = STDERR_CAPTURE_BYTES.saturating_sub(self.stderr.len());
@@ -125,7 +132,7 @@ impl CallState {
     }
 }
 
-impl CallState {
+impl<H: HostContext> CallState<H> {
     /// For a long runner, at a tick: gives its long-run turn back and
     /// returns the wait for the next one (until the deadline at most; the
     /// next tick then ends the call). `None` for calls that just yield: not
@@ -138,7 +145,7 @@ impl CallState {
                 .context
                 .host
                 .as_ref()
-                .is_some_and(|host| host.session.is_writing())
+                .is_some_and(HostContext::holds_writer)
         {
             return None;
         }
@@ -248,9 +255,9 @@ pub struct Exports {
 impl Exports {
     /// Finds the exports in `instance`'s component and checks their types:
     /// the only way to make an `Exports`, so every one was checked.
-    fn checked(
-        pre: &PluginPre<CallState>,
-        store: &mut Store<CallState>,
+    fn checked<H: HostContext>(
+        pre: &PluginPre<CallState<H>>,
+        store: &mut Store<CallState<H>>,
         instance: &Instance,
     ) -> wasmtime::Result<Self> {
         let component = pre.instance_pre().component();
@@ -276,24 +283,24 @@ impl Exports {
 }
 
 /// A freshly instantiated plugin inside its own store, ready for one call.
-pub struct Call<'a> {
-    pre: &'a PluginPre<CallState>,
+pub struct Call<'a, H: HostContext> {
+    pre: &'a PluginPre<CallState<H>>,
     limits: EffectiveLimits,
-    store: Store<CallState>,
+    store: Store<CallState<H>>,
     started: Instant,
 }
 
-impl<'a> Call<'a> {
+impl<'a, H: HostContext> Call<'a, H> {
     /// Prepares a store for one call to the plugin `name`, which must end
     /// by `deadline`. A request passes the runtime's long-run turns as
     /// `long_runs`.
     pub fn new(
-        pre: &'a PluginPre<CallState>,
+        pre: &'a PluginPre<CallState<H>>,
         name: &str,
         limits: EffectiveLimits,
         deadline: Instant,
         long_runs: Option<Arc<Semaphore>>,
-        context: CallContext,
+        context: CallContext<H>,
     ) -> Self {
         let started = Instant::now();
         let state = CallState {
@@ -368,7 +375,7 @@ impl<'a> Call<'a> {
             .run(async |store| {
                 // SAFETY: `exports.handle` was checked to have this type.
                 let call = unsafe {
-                    call_checked::<HandleParams, HandleResults>(
+                    call_checked::<H, HandleParams, HandleResults>(
                         pre,
                         store,
                         &exports.handle,
@@ -392,7 +399,7 @@ impl<'a> Call<'a> {
             .run(async |store| {
                 // SAFETY: `exports.on_event` was checked to have this type.
                 let call = unsafe {
-                    call_checked::<EventParams, EventResults>(
+                    call_checked::<H, EventParams, EventResults>(
                         pre,
                         store,
                         &exports.on_event,
@@ -409,7 +416,7 @@ impl<'a> Call<'a> {
     /// in a host call rather than in its own code.
     async fn run<T>(
         &mut self,
-        body: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<T>,
+        body: impl AsyncFnOnce(&mut Store<CallState<H>>) -> wasmtime::Result<T>,
     ) -> Option<wasmtime::Result<T>> {
         let budget = self
             .store
@@ -474,9 +481,9 @@ impl<'a> Call<'a> {
 /// [`Exports::checked`] verified at load for the exports it holds. (An
 /// index of another component yields no function: wasmtime checks the
 /// component id, so that case errors instead.)
-async unsafe fn call_checked<Params, Results>(
-    pre: &PluginPre<CallState>,
-    store: &mut Store<CallState>,
+async unsafe fn call_checked<H: HostContext, Params, Results>(
+    pre: &PluginPre<CallState<H>>,
+    store: &mut Store<CallState<H>>,
     index: &ComponentExportIndex,
     params: Params,
 ) -> wasmtime::Result<Results>

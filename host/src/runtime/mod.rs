@@ -12,7 +12,7 @@ pub mod engine;
 pub mod plugin;
 
 use crate::wit::manifest::Manifest;
-use call::CallState;
+use call::{CallState, HostContext};
 use engine::{AllocatorKind, EngineSettings, EpochTicker};
 use plugin::{EffectiveLimits, LoadError, LoadedPlugin};
 use std::sync::Arc;
@@ -43,9 +43,9 @@ pub struct RuntimeSettings {
 }
 
 /// The engine, the linker with every host capability, and the limits.
-pub struct Runtime {
+pub struct Runtime<H: HostContext> {
     engine: Engine,
-    linker: Linker<CallState>,
+    linker: Linker<CallState<H>>,
     allocator: AllocatorKind,
     settings: RuntimeSettings,
     cache: cache::CompileCache,
@@ -54,8 +54,13 @@ pub struct Runtime {
     _ticker: EpochTicker,
 }
 
-impl Runtime {
-    pub fn new(settings: RuntimeSettings) -> anyhow::Result<Self> {
+impl<H: HostContext> Runtime<H> {
+    /// An engine for `settings`, whose linker gets WASI and what `link`
+    /// adds (the host's capabilities).
+    pub fn new(
+        settings: RuntimeSettings,
+        link: impl FnOnce(&mut Linker<CallState<H>>) -> wasmtime::Result<()>,
+    ) -> anyhow::Result<Self> {
         let (engine, allocator) = engine::build_engine(&EngineSettings {
             max_memory_bytes: settings.memory_bytes,
             max_instances: settings.max_instances,
@@ -63,7 +68,7 @@ impl Runtime {
         })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        crate::capabilities::add_to_linker(&mut linker)?;
+        link(&mut linker)?;
         tracing::info!(allocator = ?allocator, "wasm runtime ready");
         Ok(Self {
             long_runs: Arc::new(Semaphore::new(settings.long_running_calls.max(1))),
@@ -77,7 +82,7 @@ impl Runtime {
     }
 
     /// Compiles and checks a plugin; see [`LoadedPlugin::load`].
-    pub async fn load(&self, wasm: &[u8]) -> Result<LoadedPlugin, LoadError> {
+    pub async fn load(&self, wasm: &[u8]) -> Result<LoadedPlugin<H>, LoadError> {
         LoadedPlugin::load(self, wasm).await
     }
 
@@ -98,7 +103,7 @@ impl Runtime {
         self.cache.component(&self.engine, wasm)
     }
 
-    pub(crate) fn linker(&self) -> &Linker<CallState> {
+    pub(crate) fn linker(&self) -> &Linker<CallState<H>> {
         &self.linker
     }
 

@@ -7,8 +7,7 @@
 //! refuses, with a message naming the cause, anything that is not a
 //! component, targets another world, or has an invalid manifest.
 
-use super::call::{Call, CallContext, CallError, CallState, Exports};
-use crate::store::query::schema::TableSchema;
+use super::call::{Call, CallContext, CallError, CallState, Exports, HostContext};
 use crate::wit::bindings::PluginPre;
 use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
 use crate::wit::bindings::{WitRequest, WitResponse};
@@ -36,17 +35,17 @@ pub struct EffectiveLimits {
     pub max_response_bytes: usize,
 }
 
-/// A plugin ready to serve calls.
-pub struct LoadedPlugin {
+/// A plugin ready to serve calls, with the host's data about it (`H`'s
+/// [`HostContext::PluginData`]).
+pub struct LoadedPlugin<H: HostContext> {
     pub manifest: Manifest,
     /// Hex SHA-256 of the wasm bytes: identifies exactly what runs.
     pub sha256: String,
     pub size_bytes: usize,
     pub limits: EffectiveLimits,
-    /// The table of each of `manifest.models`, in the same order: worked
-    /// out once here rather than on every persistence call.
-    tables: Vec<TableSchema>,
-    pre: PluginPre<CallState>,
+    /// Worked out once at load rather than on every host call.
+    data: H::PluginData,
+    pre: PluginPre<CallState<H>>,
     exports: Exports,
     /// One permit per request that may run at once; `None`: no limit.
     turns: Option<Semaphore>,
@@ -55,7 +54,7 @@ pub struct LoadedPlugin {
     long_runs: Arc<Semaphore>,
 }
 
-impl std::fmt::Debug for LoadedPlugin {
+impl<H: HostContext> std::fmt::Debug for LoadedPlugin<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedPlugin")
             .field("name", &self.manifest.name)
@@ -88,12 +87,12 @@ pub enum LoadError {
     },
 }
 
-impl LoadedPlugin {
+impl<H: HostContext> LoadedPlugin<H> {
     /// Compiles and checks `wasm`, then asks the component for its manifest.
     pub(super) async fn load(
-        runtime: &super::Runtime,
+        runtime: &super::Runtime<H>,
         wasm: &[u8],
-    ) -> Result<LoadedPlugin, LoadError> {
+    ) -> Result<LoadedPlugin<H>, LoadError> {
         check_is_component(wasm)?;
         let component = runtime
             .compile(wasm)
@@ -123,18 +122,14 @@ impl LoadedPlugin {
         .await?;
         let manifest = Manifest::validate(raw)?;
         check_imports(&component, runtime.engine(), &manifest)?;
-        let tables = manifest
-            .models
-            .iter()
-            .map(|model| model.table_schema(&manifest.name))
-            .collect();
+        let data = H::plugin_data(&manifest);
         let limits = runtime.effective_limits(&manifest);
         Ok(LoadedPlugin {
             long_runs: runtime.long_runs(),
             turns: (limits.concurrent_requests > 0)
                 .then(|| Semaphore::new(limits.concurrent_requests as usize)),
             limits,
-            tables,
+            data,
             manifest,
             sha256: hex::encode(Sha256::digest(wasm)),
             size_bytes: wasm.len(),
@@ -143,14 +138,9 @@ impl LoadedPlugin {
         })
     }
 
-    /// Where the model `name` sits in `manifest.models`.
-    pub fn model_index(&self, name: &str) -> Option<usize> {
-        self.manifest.models.iter().position(|m| m.name == name)
-    }
-
-    /// The table of `manifest.models[index]`.
-    pub fn table(&self, index: usize) -> &TableSchema {
-        &self.tables[index]
+    /// What the host worked out about this plugin at load.
+    pub fn data(&self) -> &H::PluginData {
+        &self.data
     }
 
     /// Handles one HTTP request in a fresh instance, once one of the
@@ -165,7 +155,7 @@ impl LoadedPlugin {
     /// could stall every writer, or deadlock.
     pub async fn handle(
         &self,
-        context: CallContext,
+        context: CallContext<H>,
         request: WitRequest,
     ) -> Result<WitResponse, CallError> {
         let deadline = Instant::now() + self.limits.timeout;
@@ -209,7 +199,7 @@ impl LoadedPlugin {
     /// plugin's own refusal.
     pub async fn on_event(
         &self,
-        context: CallContext,
+        context: CallContext<H>,
         event: WitEvent,
     ) -> Result<Result<(), String>, CallError> {
         let deadline = Instant::now() + self.limits.timeout;

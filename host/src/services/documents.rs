@@ -81,7 +81,7 @@ pub async fn create_many(
     let collection_owner = super::collections::visible_owner(ctx, collection_id).await?;
     let collection_id = validate::uuid("collection_id", collection_id)?;
     let now = now_micros();
-    let max_bytes = ctx.state.config.max_document_bytes;
+    let max_bytes = ctx.core.limits.max_document_bytes;
     let mut documents = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.into_iter().enumerate() {
         let field = |name: &str| {
@@ -163,7 +163,7 @@ pub async fn update(
         "content",
         &new.content,
         &new.format,
-        ctx.state.config.max_document_bytes,
+        ctx.core.limits.max_document_bytes,
     )?;
     if let Some(tags) = &change.tags {
         new.tags = validate::tags("tags", tags)?;

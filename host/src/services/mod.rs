@@ -17,18 +17,53 @@ pub mod secrets;
 pub mod validate;
 
 use crate::domain::{Filter, Op, Principal, Value};
-use crate::services::events::EventError;
-use crate::state::AppState;
-use crate::store::StoreError;
+use crate::services::events::outbox::Outbox;
+use crate::services::events::{EventError, Hooks};
+use crate::services::secrets::Keys;
 use crate::store::query::QueryError;
 use crate::store::query::select::Scope;
-use crate::store::session::Session;
+use crate::store::{Db, StoreError};
+
+/// The unit of work the rules run in: every write of one request, or of
+/// one change and its transactional hooks, commits together or not at all.
+pub use crate::store::session::Session;
+use std::sync::Arc;
+
+/// What the services share: the database, the credential store's keys,
+/// the rules' settings and the outbox of after-commit events.
+pub struct Core {
+    pub db: Db,
+    pub keys: Arc<Keys>,
+    pub limits: Limits,
+    pub outbox: Arc<Outbox>,
+}
+
+impl Core {
+    /// Commits `session`, then wakes the event worker if the session
+    /// queued events: the one way a unit of work ends well.
+    pub async fn commit(&self, session: &Session) -> Result<(), sqlx::Error> {
+        session.commit().await?;
+        if session.has_queued_events() {
+            self.outbox.notify();
+        }
+        Ok(())
+    }
+}
+
+/// Settings the rules enforce.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest document content accepted, in bytes.
+    pub max_document_bytes: usize,
+}
 
 /// Who is acting, inside which unit of work, and how deep in a chain of
 /// hooks (a hook's own writes emit events too; depth bounds the chain).
 pub struct Ctx<'a> {
-    pub state: &'a AppState,
-    pub session: &'a std::sync::Arc<Session>,
+    pub core: &'a Core,
+    /// The subscribers the changes' events go to.
+    pub hooks: &'a dyn Hooks,
+    pub session: &'a Arc<Session>,
     pub principal: &'a Principal,
     pub depth: u8,
 }

@@ -15,6 +15,7 @@
 //! - [`collections`], [`documents`]: the core models' rows.
 //! - [`stats`]: per-collection statistics kept in step with documents.
 //! - [`core_tables`]: the core tables as the query compiler sees them.
+//! - [`outbox`]: events waiting for after-commit delivery.
 //! - [`plugins`]: the plugin registry (versions, bytes, enabled state).
 //! - [`users`]: users and API tokens.
 //! - [`session`]: a unit of work shared by the host and plugin calls.
@@ -28,6 +29,7 @@ pub mod collections;
 pub mod core_tables;
 pub mod documents;
 pub mod kv_cache;
+pub mod outbox;
 pub mod plugins;
 pub mod query;
 pub mod read;

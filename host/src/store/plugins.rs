@@ -2,7 +2,6 @@
 //! it is enabled, and the bytes of every version ever installed.
 
 use super::Db;
-use crate::runtime::plugin::LoadedPlugin;
 use crate::util::now_micros;
 use sqlx::Row;
 
@@ -77,24 +76,29 @@ pub async fn versions(db: &Db, name: &str) -> anyhow::Result<Vec<String>> {
     rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
 }
 
+/// One version of a plugin, as recorded.
+pub struct VersionRecord<'a> {
+    pub name: &'a str,
+    pub version: String,
+    /// Hex SHA-256 of `wasm`.
+    pub sha256: &'a str,
+    /// The checked manifest, as JSON.
+    pub manifest: String,
+    pub wasm: &'a [u8],
+    pub source: Source,
+}
+
 /// Keeps the bytes of a version (installed, or waiting for grants).
-pub async fn record_version(
-    db: &Db,
-    plugin: &LoadedPlugin,
-    wasm: &[u8],
-    source: Source,
-) -> anyhow::Result<()> {
+pub async fn record_version(db: &Db, plugin: &VersionRecord<'_>) -> anyhow::Result<()> {
     let mut tx = db.writer().begin().await?;
-    insert_version(&mut tx, plugin, wasm, source).await?;
+    insert_version(&mut tx, plugin).await?;
     tx.commit().await?;
     Ok(())
 }
 
 async fn insert_version(
     conn: &mut sqlx::AnyConnection,
-    plugin: &LoadedPlugin,
-    wasm: &[u8],
-    source: Source,
+    plugin: &VersionRecord<'_>,
 ) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO plugin_versions (name, version, sha256, wasm, manifest, source, installed_at) \
@@ -102,12 +106,12 @@ async fn insert_version(
          ON CONFLICT (name, version) DO UPDATE SET sha256 = excluded.sha256, wasm = excluded.wasm, \
          manifest = excluded.manifest, source = excluded.source",
     )
-    .bind(&plugin.manifest.name)
-    .bind(plugin.manifest.version.to_string())
-    .bind(&plugin.sha256)
-    .bind(wasm)
-    .bind(serde_json::to_string(&plugin.manifest)?)
-    .bind(source.as_str())
+    .bind(plugin.name)
+    .bind(&plugin.version)
+    .bind(plugin.sha256)
+    .bind(plugin.wasm)
+    .bind(&plugin.manifest)
+    .bind(plugin.source.as_str())
     .bind(now_micros())
     .execute(&mut *conn)
     .await?;
@@ -115,23 +119,18 @@ async fn insert_version(
 }
 
 /// Records `plugin` as the serving version of its name, keeping its bytes.
-pub async fn record_active(
-    db: &Db,
-    plugin: &LoadedPlugin,
-    wasm: &[u8],
-    source: Source,
-) -> anyhow::Result<()> {
+pub async fn record_active(db: &Db, plugin: &VersionRecord<'_>) -> anyhow::Result<()> {
     let now = now_micros();
-    let name = &plugin.manifest.name;
-    let version = plugin.manifest.version.to_string();
+    let name = plugin.name;
+    let version = &plugin.version;
     let mut tx = db.writer().begin().await?;
-    insert_version(&mut tx, plugin, wasm, source).await?;
+    insert_version(&mut tx, plugin).await?;
     sqlx::query(
         "INSERT INTO plugins (name, version, enabled, updated_at) VALUES ($1, $2, 1, $3) \
          ON CONFLICT (name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
     )
     .bind(name)
-    .bind(&version)
+    .bind(version)
     .bind(now)
     .execute(&mut *tx)
     .await?;

@@ -2,13 +2,13 @@
 //! the principal, collections and documents, values, the filter (a flat
 //! list of nodes on the wire, a tree in the host), orders and aggregates.
 
-use super::bindings::exports::kai::fusion::events::Row as WitRow;
+use super::bindings::exports::kai::fusion::events::{Event as WitEvent, Row as WitRow};
 use super::bindings::kai::fusion::models::{Collection as WitCollection, Document as WitDocument};
 use super::bindings::kai::fusion::query as wit;
 use super::bindings::kai::fusion::types::{Principal as WitPrincipal, Value as WitValue};
 use crate::domain::{
     Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Collection, Condition, Document,
-    Filter, GroupKey, Op, Order, Principal, Role, TimeBucket, Value,
+    Event, Filter, GroupKey, Op, Order, Principal, Role, Row, TimeBucket, Value,
 };
 
 impl From<&Principal> for WitPrincipal {
@@ -76,6 +76,30 @@ impl From<&Document> for WitRow {
 impl From<&Collection> for WitRow {
     fn from(collection: &Collection) -> Self {
         WitRow::Collection(collection.into())
+    }
+}
+
+impl From<&Row> for WitRow {
+    fn from(row: &Row) -> Self {
+        match row {
+            Row::Document(doc) => doc.into(),
+            Row::Collection(collection) => collection.into(),
+        }
+    }
+}
+
+impl From<&Event> for WitEvent {
+    fn from(event: &Event) -> Self {
+        WitEvent {
+            id: event.id.clone(),
+            kind: event.kind.as_str().to_string(),
+            subject: event.subject.clone(),
+            old: event.old.as_ref().map(WitRow::from),
+            new: event.new.as_ref().map(WitRow::from),
+            principal: event.principal.as_ref().map(WitPrincipal::from),
+            occurred_at: event.occurred_at,
+            attempt: event.attempt,
+        }
     }
 }
 
@@ -247,6 +271,72 @@ impl From<AggregateRow> for wit::AggregateRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn document() -> Document {
+        Document {
+            id: "0190a0a0-0000-7000-8000-000000000001".into(),
+            collection_id: "0190a0a0-0000-7000-8000-000000000002".into(),
+            owner: "0190a0a0-0000-7000-8000-000000000003".into(),
+            title: "Plan".into(),
+            content: "# Plan".into(),
+            format: "md".into(),
+            tags: vec!["q4".into()],
+            metadata: "{}".into(),
+            content_hash: "ab".into(),
+            word_count: 2,
+            size_bytes: 6,
+            version: 3,
+            created_at: 1,
+            updated_at: 2,
+            archived_at: None,
+        }
+    }
+
+    /// Events waiting in the outbox were stored as the JSON of the WIT
+    /// record; an upgraded host must still read them, and what it writes
+    /// must be that same JSON.
+    #[test]
+    fn stored_events_keep_the_wit_records_json() {
+        let collection = Collection {
+            id: "c".into(),
+            owner: "o".into(),
+            name: "Research".into(),
+            description: String::new(),
+            metadata: "{}".into(),
+            created_at: 1,
+            updated_at: 1,
+        };
+        for (old, new, principal) in [
+            (
+                Some(Row::Document(document())),
+                Some(Row::Document(document())),
+                Some(Principal::new("u1", Role::Admin)),
+            ),
+            (
+                None,
+                Some(Row::Collection(collection)),
+                Some(Principal::new("u2", Role::Member)),
+            ),
+            (Some(Row::Document(document())), None, None),
+        ] {
+            let event = Event {
+                id: "e1".into(),
+                kind: crate::domain::EventKind::DocumentUpdated,
+                subject: "s".into(),
+                old,
+                new,
+                principal,
+                occurred_at: 5,
+                attempt: 1,
+            };
+            let stored = serde_json::to_string(&WitEvent::from(&event)).unwrap();
+            assert_eq!(serde_json::from_str::<Event>(&stored).unwrap(), event);
+            assert_eq!(
+                serde_json::to_value(&event).unwrap(),
+                serde_json::to_value(WitEvent::from(&event)).unwrap()
+            );
+        }
+    }
 
     fn condition(field: &str) -> wit::FilterNode {
         wit::FilterNode::Condition(wit::Condition {

@@ -2,7 +2,7 @@
 //! turned into typed values (semver versions, parsed route patterns), or an
 //! error that names exactly what is wrong.
 
-use crate::routing::PathPattern;
+use crate::domain::PathPattern;
 use crate::services::events::EventKind;
 use crate::store::schema::ModelDef;
 use crate::wit::bindings::WitManifest;

@@ -9,19 +9,71 @@
 //!
 //! A hook's own writes emit events too; [`MAX_DEPTH`] bounds the chain so
 //! hooks cannot loop forever.
+//!
+//! The rules do not call plugins themselves: [`Hooks`] is what they need of
+//! whoever does (the plugin set, `crate::plugins::hooks`).
 
 pub mod outbox;
 
-pub use crate::domain::EventKind;
-use crate::runtime::call::{CallContext, CallError, HostAccess};
+pub use crate::domain::{Event, EventKind, Row};
 use crate::services::Ctx;
+use crate::store::session::Session;
 use crate::util::now_micros;
-use crate::wit::bindings::exports::kai::fusion::describe::Delivery;
-use crate::wit::bindings::exports::kai::fusion::events::{Event as WitEvent, Row as WitRow};
 use futures::future::BoxFuture;
+use std::sync::Arc;
 
 /// How deep hooks may nest (a change, a hook's write, its hook's write...).
 pub const MAX_DEPTH: u8 = 4;
+
+/// When a subscriber gets its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Inside the transaction of the change; a refusal aborts it.
+    Transactional,
+    /// From the durable outbox once the change committed, at least once.
+    AfterCommit,
+}
+
+/// Why a subscriber did not take an event.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeliveryError {
+    /// The subscriber answered with an error of its own.
+    #[error("{0}")]
+    Refused(String),
+    /// The call failed: a timeout, a trap, memory.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// One plugin's subscription to a kind of event.
+pub trait Subscriber: Send + Sync {
+    /// The subscribing plugin's name.
+    fn plugin(&self) -> &str;
+
+    fn delivery(&self) -> Delivery;
+
+    /// Hands `event` to the plugin, `depth` hooks deep (1 for a hook of a
+    /// change made by a request); its writes go into `session`.
+    fn deliver<'a>(
+        &'a self,
+        event: &'a Event,
+        session: &'a Arc<Session>,
+        depth: u8,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+}
+
+/// Who is subscribed to what, as of now.
+pub trait Hooks: Send + Sync {
+    /// The subscribers of `kind`, in a stable order.
+    fn subscribers(&self, kind: EventKind) -> Vec<Arc<dyn Subscriber>>;
+
+    /// The subscription of `plugin` to `kind`, if it still has one.
+    fn subscriber(&self, kind: EventKind, plugin: &str) -> Option<Arc<dyn Subscriber>> {
+        self.subscribers(kind)
+            .into_iter()
+            .find(|s| s.plugin() == plugin)
+    }
+}
 
 /// Why a change could not complete because of its events.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +88,7 @@ pub enum EventError {
     Failed {
         plugin: String,
         event: &'static str,
-        error: CallError,
+        error: String,
     },
     #[error("hooks nested deeper than {MAX_DEPTH} levels; a hook is probably writing in a loop")]
     TooDeep,
@@ -53,8 +105,8 @@ pub fn emit<'a>(
     ctx: &'a Ctx<'a>,
     kind: EventKind,
     subject: &'a str,
-    old: Option<WitRow>,
-    new: Option<WitRow>,
+    old: Option<Row>,
+    new: Option<Row>,
 ) -> BoxFuture<'a, Result<(), EventError>> {
     Box::pin(emit_now(ctx, kind, subject, old, new))
 }
@@ -63,55 +115,43 @@ async fn emit_now(
     ctx: &Ctx<'_>,
     kind: EventKind,
     subject: &str,
-    old: Option<WitRow>,
-    new: Option<WitRow>,
+    old: Option<Row>,
+    new: Option<Row>,
 ) -> Result<(), EventError> {
-    let set = ctx.state.plugins.snapshot();
-    let subscribers = set.subscribers(kind.as_str());
+    let subscribers = ctx.hooks.subscribers(kind);
     if subscribers.is_empty() {
         return Ok(());
     }
     if ctx.depth >= MAX_DEPTH {
         return Err(EventError::TooDeep);
     }
-    let event = WitEvent {
+    let event = Event {
         id: uuid::Uuid::now_v7().to_string(),
-        kind: kind.as_str().to_string(),
+        kind,
         subject: subject.to_string(),
         old,
         new,
-        principal: Some(ctx.principal.into()),
+        principal: Some(ctx.principal.clone()),
         occurred_at: now_micros(),
         attempt: 1,
     };
     for subscriber in subscribers {
-        let plugin = &subscriber.plugin;
-        match subscriber.delivery {
+        match subscriber.delivery() {
             Delivery::Transactional => {
-                let context = CallContext {
-                    principal: event.principal.clone(),
-                    request_id: format!("event:{}", event.id),
-                    depth: ctx.depth + 1,
-                    host: Some(HostAccess {
-                        state: ctx.state.clone(),
-                        session: ctx.session.clone(),
-                        plugin: plugin.clone(),
-                        grant: subscriber.grant.clone(),
-                    }),
-                };
-                let name = plugin.manifest.name.clone();
-                match plugin.on_event(context, event.clone()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(message)) => {
+                let delivered = subscriber.deliver(&event, ctx.session, ctx.depth + 1).await;
+                let plugin = subscriber.plugin().to_string();
+                match delivered {
+                    Ok(()) => {}
+                    Err(DeliveryError::Refused(message)) => {
                         return Err(EventError::Refused {
-                            plugin: name,
+                            plugin,
                             event: kind.as_str(),
                             message,
                         });
                     }
-                    Err(error) => {
+                    Err(DeliveryError::Failed(error)) => {
                         return Err(EventError::Failed {
-                            plugin: name,
+                            plugin,
                             event: kind.as_str(),
                             error,
                         });
@@ -119,7 +159,7 @@ async fn emit_now(
                 }
             }
             Delivery::AfterCommit => {
-                outbox::enqueue(ctx.session, &plugin.manifest.name, &event).await?;
+                outbox::enqueue(ctx.session, subscriber.plugin(), &event).await?;
             }
         }
     }

@@ -2,9 +2,9 @@
 //! checked for conflicts while it is built, then only read. Lookups go
 //! through one `matchit` router per method.
 
-use super::pattern::PathPattern;
-use crate::plugins::grants::Grant;
-use crate::runtime::plugin::LoadedPlugin;
+use super::grants::Grant;
+use crate::capabilities::Plugin;
+use crate::domain::PathPattern;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ pub struct RouteEntry {
     pub pattern: PathPattern,
     /// Declared public by the plugin and granted so by the operator.
     pub public: bool,
-    pub plugin: Arc<LoadedPlugin>,
+    pub plugin: Arc<Plugin>,
     /// What the plugin may do while serving this route.
     pub grant: Arc<Grant>,
 }
@@ -84,7 +84,7 @@ impl RouteTable {
     /// core route or another plugin's route.
     pub fn build<'a>(
         core: &[CoreRoute],
-        plugins: impl IntoIterator<Item = (&'a Arc<LoadedPlugin>, &'a Arc<Grant>)>,
+        plugins: impl IntoIterator<Item = (&'a Arc<Plugin>, &'a Arc<Grant>)>,
     ) -> Result<Self, Box<RouteConflict>> {
         let mut table = RouteTable::default();
         for (plugin, grant) in plugins {
@@ -115,11 +115,7 @@ impl RouteTable {
     /// Checks that `plugin`'s routes overlap neither a core route nor a
     /// route of another plugin already in the table (its own older version
     /// does not count: an upgrade replaces it).
-    pub fn check(
-        &self,
-        core: &[CoreRoute],
-        plugin: &LoadedPlugin,
-    ) -> Result<(), Box<RouteConflict>> {
+    pub fn check(&self, core: &[CoreRoute], plugin: &Plugin) -> Result<(), Box<RouteConflict>> {
         let name = &plugin.manifest.name;
         for route in &plugin.manifest.routes {
             let conflict = |other: Owner, other_method: &str, other_path: &PathPattern| {

@@ -1,0 +1,118 @@
+//! One HTTP request handled by a plugin, as one unit of work: a session
+//! for everything the plugin writes through host calls, the call in a
+//! fresh instance, then commit or roll back. The session commits only if
+//! the plugin answers with a status below 400 and within its response
+//! size; a trap, a timeout, an error answer or an oversized body rolls it
+//! all back. Committed events wake the outbox.
+
+use super::grants::Grant;
+use super::hooks::PluginHooks;
+use crate::capabilities::{HostAccess, Plugin};
+use crate::domain::Principal;
+use crate::runtime::call::{CallContext, CallError};
+use crate::store::session::Session;
+use crate::util::now_micros;
+use crate::wit::bindings::{WitPrincipal, WitRequest};
+use std::sync::Arc;
+
+/// A request for a plugin route, as the plugin will see it.
+pub struct PluginRequest {
+    pub method: String,
+    pub path: String,
+    /// The route pattern that matched, e.g. `/api/v1/hello/{name}`.
+    pub route: String,
+    /// Decoded path parameters.
+    pub params: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    /// Headers the plugin may see (credentials withheld by the caller).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// `None` on a public route.
+    pub principal: Option<Principal>,
+    pub request_id: String,
+}
+
+/// A plugin's answer, unchecked: status, headers and body as it gave them.
+pub struct PluginResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why a request to a plugin produced no answer to pass on.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("plugin `{plugin}` answered with more than {limit} bytes")]
+    ResponseTooLarge { plugin: String, limit: usize },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Calls `plugin` with `request` under `grant`, as one unit of work.
+pub async fn invoke(
+    hooks: &PluginHooks,
+    plugin: &Arc<Plugin>,
+    grant: &Arc<Grant>,
+    request: PluginRequest,
+) -> Result<PluginResponse, InvokeError> {
+    let services = hooks.services();
+    let session = Arc::new(Session::new(services.core.db.clone()));
+    let wit_request = WitRequest {
+        method: request.method,
+        path: request.path,
+        route: request.route,
+        params: request.params,
+        query: request.query,
+        headers: request.headers,
+        body: request.body,
+        principal: request.principal.as_ref().map(WitPrincipal::from),
+        request_id: request.request_id.clone(),
+        received_at: now_micros(),
+    };
+    let context = CallContext {
+        request_id: request.request_id,
+        host: Some(HostAccess {
+            services: services.clone(),
+            hooks: hooks.handle(),
+            session: session.clone(),
+            plugin: plugin.clone(),
+            grant: grant.clone(),
+            principal: request.principal,
+            depth: 0,
+        }),
+    };
+    let limit = plugin.limits.max_response_bytes;
+    let response = match plugin.handle(context, wit_request).await {
+        Ok(response) if response.body.len() > limit => {
+            tracing::warn!(
+                bytes = response.body.len(),
+                limit,
+                "the plugin's response is over its limit"
+            );
+            drop(response);
+            crate::runtime::engine::release_freed_memory();
+            session.rollback().await;
+            return Err(InvokeError::ResponseTooLarge {
+                plugin: plugin.manifest.name.clone(),
+                limit,
+            });
+        }
+        Ok(response) => response,
+        Err(error) => {
+            session.rollback().await;
+            return Err(error.into());
+        }
+    };
+    if response.status < 400 {
+        services.core.commit(&session).await?;
+    } else {
+        session.rollback().await;
+    }
+    Ok(PluginResponse {
+        status: response.status,
+        headers: response.headers,
+        body: response.body,
+    })
+}
