@@ -7,6 +7,7 @@
 //! - [`principal`]: who acts, and their role.
 //! - [`collection`], [`document`]: the core models and their inputs.
 //! - [`event`]: what a change of a core model tells subscribers.
+//! - [`names`]: what makes a plugin name.
 //! - [`value`]: a dynamically typed value of a field.
 //! - [`query`]: the filter tree, orders and aggregate queries.
 //! - [`route_pattern`]: `/api/v1/hello/{name}` parsing, matching and overlap.
@@ -14,6 +15,7 @@
 pub mod collection;
 pub mod document;
 pub mod event;
+pub mod names;
 pub mod principal;
 pub mod query;
 pub mod route_pattern;
@@ -22,6 +24,7 @@ pub mod value;
 pub use collection::{Collection, CollectionInput};
 pub use document::{Document, DocumentChange, NewDocument};
 pub use event::{Event, EventKind, Row};
+pub use names::is_plugin_name;
 pub use principal::{Principal, Role};
 pub use route_pattern::PathPattern;
 

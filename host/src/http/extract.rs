@@ -119,7 +119,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PluginName {
 
 /// A plugin name from the path, or a 400 naming the parameter.
 pub fn path_plugin_name(name: &str, value: &str) -> Result<String, ApiError> {
-    if crate::wit::manifest::is_plugin_name(value) {
+    if crate::domain::is_plugin_name(value) {
         Ok(value.to_string())
     } else {
         Err(ApiError::BadRequest(format!(

@@ -8,24 +8,13 @@
 use super::grants;
 use super::registry::PluginEntry;
 use crate::state::AppState;
-use crate::store::Backend;
 use crate::store::plugins;
 use std::sync::Arc;
 use std::time::Duration;
 
-const CHANNEL: &str = "kai_plugins";
-
 /// Tells the other nodes that `name` changed.
 pub async fn announce(state: &AppState, name: &str) {
-    if state.db.backend() != Backend::Postgres {
-        return;
-    }
-    let result = sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(name)
-        .execute(state.db.writer())
-        .await;
-    if let Err(error) = result {
+    if let Err(error) = plugins::announce_change(&state.db, name).await {
         tracing::warn!(%error, plugin = name, "could not notify the other nodes; they will catch up at their next reconciliation");
     }
 }
@@ -38,16 +27,10 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let mut listener = match sqlx::postgres::PgListener::connect(&url).await {
-        Ok(mut listener) => match listener.listen(CHANNEL).await {
-            Ok(()) => Some(listener),
-            Err(error) => {
-                tracing::warn!(%error, "LISTEN failed; relying on periodic reconciliation");
-                None
-            }
-        },
+    let mut listener = match plugins::listen_for_changes(&url).await {
+        Ok(listener) => Some(listener),
         Err(error) => {
-            tracing::warn!(%error, "could not open a listening connection; relying on periodic reconciliation");
+            tracing::warn!(%error, "could not listen for other nodes' changes; relying on periodic reconciliation");
             None
         }
     };

@@ -9,12 +9,10 @@
 //! already running keeps serving meanwhile. Bundled plugins, and those the
 //! operator lists as trusted, are granted what they request.
 
-use crate::store::Db;
-use crate::util::now_micros;
+use crate::store::{Db, plugins};
 use crate::wit::bindings::exports::kai::fusion::describe::{CoreModel, Delivery};
 use crate::wit::manifest::Manifest;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 /// Access to one core model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,13 +165,9 @@ impl Grant {
 
 /// The recorded decision for a plugin: (requested, granted).
 pub async fn load(db: &Db, plugin: &str) -> anyhow::Result<Option<(Grant, Grant)>> {
-    let row = sqlx::query("SELECT requested, granted FROM plugin_grants WHERE plugin = $1")
-        .bind(plugin)
-        .fetch_optional(db.reader())
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let requested: String = row.try_get(0)?;
-    let granted: String = row.try_get(1)?;
+    let Some((requested, granted)) = plugins::grant_decision(db, plugin).await? else {
+        return Ok(None);
+    };
     Ok(Some((
         serde_json::from_str(&requested)?,
         serde_json::from_str(&granted)?,
@@ -188,19 +182,9 @@ pub async fn save(
     granted: &Grant,
     by: Option<&str>,
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO plugin_grants (plugin, requested, granted, granted_by, granted_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (plugin) DO UPDATE SET requested = excluded.requested, granted = excluded.granted, \
-         granted_by = excluded.granted_by, granted_at = excluded.granted_at",
-    )
-    .bind(plugin)
-    .bind(serde_json::to_string(requested)?)
-    .bind(serde_json::to_string(granted)?)
-    .bind(by)
-    .bind(now_micros())
-    .execute(db.writer())
-    .await?;
-    Ok(())
+    let requested = serde_json::to_string(requested)?;
+    let granted = serde_json::to_string(granted)?;
+    plugins::save_grant_decision(db, plugin, &requested, &granted, by).await
 }
 
 #[cfg(test)]

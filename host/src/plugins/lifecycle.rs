@@ -440,14 +440,7 @@ pub async fn remove(
         crate::store::schema::apply::purge(&state.db, name)
             .await
             .map_err(anyhow::Error::from)?;
-        for table in ["plugin_kv", "plugin_grants"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE plugin = $1"))
-                .bind(name)
-                .execute(state.db.writer())
-                .await
-                .map_err(anyhow::Error::from)?;
-        }
-        state.db.kv_cache().invalidate_plugin(name);
+        plugins::forget_data(&state.db, name).await?;
     }
     plugins::record_event(
         &state.db,

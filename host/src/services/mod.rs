@@ -7,12 +7,14 @@
 //!
 //! - [`validate`]: input rules, with errors naming the field.
 //! - [`collections`], [`documents`]: the operations on the core models.
+//! - [`kv`]: a plugin's private key-value store, with its read cache.
 //! - [`events`]: core events, transactional hooks and the durable outbox.
 //! - [`secrets`]: the encrypted credential store and its master keys.
 
 pub mod collections;
 pub mod documents;
 pub mod events;
+pub mod kv;
 pub mod secrets;
 pub mod validate;
 

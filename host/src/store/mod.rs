@@ -15,11 +15,14 @@
 //! - [`collections`], [`documents`]: the core models' rows.
 //! - [`stats`]: per-collection statistics kept in step with documents.
 //! - [`core_tables`]: the core tables as the query compiler sees them.
+//! - [`credentials`]: credential rows, their secrets sealed.
+//! - [`keys`]: the master keys' records and the servers' heartbeats.
 //! - [`outbox`]: events waiting for after-commit delivery.
 //! - [`plugins`]: the plugin registry (versions, bytes, enabled state).
 //! - [`users`]: users and API tokens.
 //! - [`session`]: a unit of work shared by the host and plugin calls.
 //! - [`read`]: reading a row by id, or a page of a select, in a session.
+//! - [`kv`]: plugins' key-value entries.
 //! - [`kv_cache`]: committed plugin key-value entries, kept in memory.
 //! - [`sqlite_library`]: process-wide settings of the SQLite library.
 //! - [`query`]: the plugin query language compiled to bound SQL.
@@ -27,7 +30,10 @@
 
 pub mod collections;
 pub mod core_tables;
+pub mod credentials;
 pub mod documents;
+pub mod keys;
+pub mod kv;
 pub mod kv_cache;
 pub mod outbox;
 pub mod plugins;

@@ -259,3 +259,76 @@ pub async fn history(db: &Db, plugin: &str) -> anyhow::Result<Vec<PluginEvent>> 
         })
         .collect()
 }
+
+/// The operator's recorded grant decision for `plugin`: what it requested
+/// and what was granted, each as JSON.
+pub async fn grant_decision(db: &Db, plugin: &str) -> anyhow::Result<Option<(String, String)>> {
+    let row = sqlx::query("SELECT requested, granted FROM plugin_grants WHERE plugin = $1")
+        .bind(plugin)
+        .fetch_optional(db.reader())
+        .await?;
+    Ok(row
+        .map(|row| Ok::<_, sqlx::Error>((row.try_get(0)?, row.try_get(1)?)))
+        .transpose()?)
+}
+
+/// Records the operator's grant decision for `plugin` (each side as JSON).
+pub async fn save_grant_decision(
+    db: &Db,
+    plugin: &str,
+    requested: &str,
+    granted: &str,
+    by: Option<&str>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO plugin_grants (plugin, requested, granted, granted_by, granted_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (plugin) DO UPDATE SET \
+         requested = excluded.requested, granted = excluded.granted, \
+         granted_by = excluded.granted_by, granted_at = excluded.granted_at",
+    )
+    .bind(plugin)
+    .bind(requested)
+    .bind(granted)
+    .bind(by)
+    .bind(now_micros())
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// Deletes what `plugin` keeps outside its own tables (its key-value
+/// entries and its grant decision), for a purging removal.
+pub async fn forget_data(db: &Db, plugin: &str) -> anyhow::Result<()> {
+    for table in ["plugin_kv", "plugin_grants"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE plugin = $1"))
+            .bind(plugin)
+            .execute(db.writer())
+            .await?;
+    }
+    db.kv_cache().invalidate_plugin(plugin);
+    Ok(())
+}
+
+/// The PostgreSQL channel on which nodes announce plugin changes.
+const CHANGES: &str = "kai_plugins";
+
+/// Tells the other nodes on this PostgreSQL database that `plugin`
+/// changed (a no-op on SQLite, which one process owns).
+pub async fn announce_change(db: &Db, plugin: &str) -> Result<(), sqlx::Error> {
+    if db.backend() != super::Backend::Postgres {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANGES)
+        .bind(plugin)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// A connection that receives the names of plugins other nodes changed.
+pub async fn listen_for_changes(url: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(CHANGES).await?;
+    Ok(listener)
+}

@@ -2,7 +2,7 @@
 //! turned into typed values (semver versions, parsed route patterns), or an
 //! error that names exactly what is wrong.
 
-use crate::domain::PathPattern;
+use crate::domain::{PathPattern, is_plugin_name};
 use crate::services::events::EventKind;
 use crate::store::schema::ModelDef;
 use crate::wit::bindings::WitManifest;
@@ -214,12 +214,4 @@ fn validate_routes(name: &str, raw: Vec<wit::Route>) -> Result<Vec<RouteDecl>, M
         });
     }
     Ok(routes)
-}
-
-/// `[a-z][a-z0-9-]{0,62}`.
-pub fn is_plugin_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && name.len() <= 63
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }

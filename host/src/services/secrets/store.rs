@@ -13,17 +13,14 @@
 use super::cipher::{Binding, CryptoError};
 use super::keys::Keys;
 use super::registry;
-use crate::domain::Principal;
+use crate::domain::{Principal, is_plugin_name};
 use crate::store::Db;
+use crate::store::credentials::{self as rows, CredentialRow};
+use crate::store::keys::lock_for_sealing;
 use crate::util::{format_micros, now_micros};
-use crate::wit::manifest::is_plugin_name;
 use serde_json::{Value, json};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use zeroize::Zeroizing;
 
-const COLUMNS: &str =
-    "id, owner, name, service_type, key_id, allowed_plugins, created_at, updated_at";
 const MAX_SECRET_BYTES: usize = 64 * 1024;
 
 /// A credential as anyone may see it: everything but the secret.
@@ -43,28 +40,41 @@ pub struct Credential {
 }
 
 impl Credential {
-    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
-        let allowed: String = row.try_get(5)?;
-        Ok(Self {
-            id: row.try_get(0)?,
-            owner: row.try_get(1)?,
-            name: row.try_get(2)?,
-            service_type: row.try_get(3)?,
-            key_id: row.try_get(4)?,
-            allowed_plugins: serde_json::from_str(&allowed).unwrap_or_default(),
-            created_at: row.try_get(6)?,
-            updated_at: row.try_get(7)?,
+    fn from_row(row: &CredentialRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            owner: row.owner.clone(),
+            name: row.name.clone(),
+            service_type: row.service_type.clone(),
+            key_id: row.key_id,
+            allowed_plugins: serde_json::from_str(&row.allowed_plugins).unwrap_or_default(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
             readable: None,
-        })
+        }
     }
 
-    /// A row selected with its secret (`{COLUMNS}, secret`), with whether
-    /// the secret opens. The plaintext is dropped (and zeroized) at once.
-    fn checked_from_row(row: &AnyRow, keys: &Keys) -> Result<Self, CredentialError> {
-        let mut credential = Self::from_row(row)?;
-        let sealed: Vec<u8> = row.try_get(8)?;
-        credential.readable = Some(open_secret(keys, &credential, &sealed).is_ok());
-        Ok(credential)
+    /// A row with whether its secret opens. The plaintext is dropped (and
+    /// zeroized) at once.
+    fn checked_from_row(row: &CredentialRow, keys: &Keys) -> Self {
+        let mut credential = Self::from_row(row);
+        credential.readable = Some(open_secret(keys, &credential, &row.secret).is_ok());
+        credential
+    }
+
+    /// The row that stores this credential with `secret`.
+    fn to_row(&self, secret: Vec<u8>) -> CredentialRow {
+        CredentialRow {
+            id: self.id.clone(),
+            owner: self.owner.clone(),
+            name: self.name.clone(),
+            service_type: self.service_type.clone(),
+            key_id: self.key_id,
+            allowed_plugins: serde_json::to_string(&self.allowed_plugins).expect("names serialize"),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            secret,
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -202,36 +212,15 @@ pub async fn create(
     let (mut tx, key_id, sealed) =
         seal_in_transaction(db, keys, credential.binding(), secret.as_bytes()).await?;
     credential.key_id = key_id.into();
-    let result = sqlx::query(&format!(
-        "INSERT INTO credentials ({COLUMNS}, secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    ))
-    .bind(&credential.id)
-    .bind(&credential.owner)
-    .bind(&credential.name)
-    .bind(&credential.service_type)
-    .bind(credential.key_id)
-    .bind(serde_json::to_string(&credential.allowed_plugins).expect("names serialize"))
-    .bind(now)
-    .bind(now)
-    .bind(sealed)
-    .execute(&mut *tx)
-    .await;
-    match result {
-        Ok(_) => {
-            tx.commit().await?;
-            Ok(credential)
-        }
-        Err(e)
-            if e.as_database_error()
-                .is_some_and(|d| d.is_unique_violation()) =>
-        {
-            Err(CredentialError::Conflict(format!(
-                "you already have a credential named `{}`",
-                credential.name
-            )))
-        }
-        Err(e) => Err(e.into()),
+    if !rows::insert(&mut tx, &credential.to_row(sealed)).await? {
+        return Err(name_taken(&credential.name));
     }
+    tx.commit().await?;
+    Ok(credential)
+}
+
+fn name_taken(name: &str) -> CredentialError {
+    CredentialError::Conflict(format!("you already have a credential named `{name}`"))
 }
 
 /// The credentials `principal` may see, each with whether its secret opens.
@@ -240,16 +229,11 @@ pub async fn list(
     keys: &Keys,
     principal: &Principal,
 ) -> Result<Vec<Credential>, CredentialError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS}, secret FROM credentials WHERE owner = $1 OR $2 = 1 ORDER BY name, id"
-    ))
-    .bind(&principal.user_id)
-    .bind(i64::from(principal.is_admin()))
-    .fetch_all(db.reader())
-    .await?;
-    rows.iter()
+    let rows = rows::list(db, &principal.user_id, principal.is_admin()).await?;
+    Ok(rows
+        .iter()
         .map(|row| Credential::checked_from_row(row, keys))
-        .collect()
+        .collect())
 }
 
 /// Credential `id` if `principal` may see it, with whether its secret opens.
@@ -259,15 +243,9 @@ pub async fn get(
     principal: &Principal,
     id: &str,
 ) -> Result<Credential, CredentialError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS}, secret FROM credentials WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(db.reader())
-    .await?;
-    row.as_ref()
-        .map(|row| Credential::checked_from_row(row, keys))
-        .transpose()?
+    rows::get(db, id)
+        .await?
+        .map(|row| Credential::checked_from_row(&row, keys))
         .filter(|c| principal.can_see(&c.owner))
         .ok_or_else(|| CredentialError::NotFound(format!("credential {id} not found")))
 }
@@ -291,45 +269,23 @@ pub async fn update(
         credential.allowed_plugins = plugins;
     }
     credential.updated_at = now_micros();
-    let mut query =
-        "UPDATE credentials SET name = $1, service_type = $2, allowed_plugins = $3, updated_at = $4".to_string();
     let (mut tx, sealed) = match &input.secret {
         Some(secret) => {
             let (tx, key_id, sealed) =
                 seal_in_transaction(db, keys, credential.binding(), secret.as_bytes()).await?;
             credential.key_id = key_id.into();
             credential.readable = Some(true);
-            query.push_str(", key_id = $6, secret = $7");
             (tx, Some(sealed))
         }
         None => (db.writer().begin().await?, None),
     };
-    query.push_str(" WHERE id = $5");
-    let mut statement = sqlx::query(&query)
-        .bind(&credential.name)
-        .bind(&credential.service_type)
-        .bind(serde_json::to_string(&credential.allowed_plugins).expect("names serialize"))
-        .bind(credential.updated_at)
-        .bind(&credential.id);
-    if let Some(sealed) = sealed {
-        statement = statement.bind(credential.key_id).bind(sealed);
+    let with_secret = sealed.is_some();
+    let row = credential.to_row(sealed.unwrap_or_default());
+    if !rows::update(&mut tx, &row, with_secret).await? {
+        return Err(name_taken(&credential.name));
     }
-    match statement.execute(&mut *tx).await {
-        Ok(_) => {
-            tx.commit().await?;
-            Ok(credential)
-        }
-        Err(e)
-            if e.as_database_error()
-                .is_some_and(|d| d.is_unique_violation()) =>
-        {
-            Err(CredentialError::Conflict(format!(
-                "you already have a credential named `{}`",
-                credential.name
-            )))
-        }
-        Err(e) => Err(e.into()),
-    }
+    tx.commit().await?;
+    Ok(credential)
 }
 
 /// Seals `plaintext` under a key the database lets seal, and opens the
@@ -350,7 +306,7 @@ async fn seal_in_transaction<'d>(
             Err(error) => return Err(error.into()),
         };
         let mut tx = db.writer().begin().await?;
-        if registry::lock_for_sealing(&mut tx, key_id).await? {
+        if lock_for_sealing(&mut tx, key_id).await? {
             return Ok((tx, key_id, sealed));
         }
         tx.rollback().await?;
@@ -367,10 +323,7 @@ pub async fn delete(
     id: &str,
 ) -> Result<(), CredentialError> {
     let credential = get(db, keys, principal, id).await?;
-    sqlx::query("DELETE FROM credentials WHERE id = $1")
-        .bind(&credential.id)
-        .execute(db.writer())
-        .await?;
+    rows::delete(db, &credential.id).await?;
     Ok(())
 }
 
@@ -383,26 +336,18 @@ pub async fn reveal(
     name: &str,
     plugin: &str,
 ) -> Result<Zeroizing<String>, CredentialError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS}, secret FROM credentials WHERE owner = $1 AND name = $2"
-    ))
-    .bind(owner)
-    .bind(name)
-    .fetch_optional(db.reader())
-    .await?;
-    let Some(row) = row else {
+    let Some(row) = rows::by_name(db, owner, name).await? else {
         return Err(CredentialError::NotFound(format!(
             "you have no credential named `{name}`"
         )));
     };
-    let credential = Credential::from_row(&row)?;
+    let credential = Credential::from_row(&row);
     if !credential.allowed_plugins.iter().any(|p| p == plugin) {
         return Err(CredentialError::Denied(format!(
             "credential `{name}` does not allow plugin `{plugin}`; its owner can add it to allowed_plugins"
         )));
     }
-    let sealed: Vec<u8> = row.try_get(8)?;
-    open_secret(keys, &credential, &sealed)
+    open_secret(keys, &credential, &row.secret)
 }
 
 /// Opens a credential's stored secret.
@@ -450,36 +395,23 @@ pub async fn rotate(
     registry::sync(db, keys).await?;
     let key_id = keys.sealing_key_id().ok_or(CryptoError::NoKey)?;
     let target = i64::from(key_id);
-    let total: i64 = sqlx::query("SELECT COUNT(*) FROM credentials WHERE key_id <> $1")
-        .bind(target)
-        .fetch_one(db.reader())
-        .await?
-        .try_get(0)?;
+    let total = rows::count_not_under(db, target).await?;
     let mut rotation = Rotation {
         key_id,
         ..Rotation::default()
     };
     let mut after = String::new();
     loop {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS}, secret FROM credentials WHERE key_id <> $1 AND id > $2 \
-             ORDER BY id LIMIT $3"
-        ))
-        .bind(target)
-        .bind(&after)
-        .bind(batch)
-        .fetch_all(db.reader())
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.try_get(0)?;
+        let page = rows::page(db, Some(target), &after, batch).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
         let mut tx = db.writer().begin().await?;
-        if !registry::lock_for_sealing(&mut tx, key_id).await? {
+        if !lock_for_sealing(&mut tx, key_id).await? {
             return Err(CredentialError::NoSealingKey(Some(key_id)));
         }
-        for row in &rows {
-            let credential = Credential::from_row(row)?;
-            let sealed: Vec<u8> = row.try_get(8)?;
-            let plaintext = match open_secret(keys, &credential, &sealed) {
+        for row in &page {
+            let credential = Credential::from_row(row);
+            let plaintext = match open_secret(keys, &credential, &row.secret) {
                 Ok(plaintext) => plaintext,
                 Err(error) => {
                     rotation.failed.push((credential.id, error));
@@ -489,16 +421,17 @@ pub async fn rotate(
             let resealed = keys.seal_under(key_id, credential.binding(), plaintext.as_bytes())?;
             // Only if nobody changed it meanwhile (it would then already be
             // under the sealing key).
-            let updated = sqlx::query(
-                "UPDATE credentials SET key_id = $1, secret = $2 WHERE id = $3 AND key_id = $4",
+            if rows::reseal(
+                &mut tx,
+                &credential.id,
+                credential.key_id,
+                target,
+                &resealed,
             )
-            .bind(target)
-            .bind(resealed)
-            .bind(&credential.id)
-            .bind(credential.key_id)
-            .execute(&mut *tx)
-            .await?;
-            rotation.moved += updated.rows_affected();
+            .await?
+            {
+                rotation.moved += 1;
+            }
         }
         tx.commit().await?;
         progress(rotation.moved + rotation.failed.len() as u64, total as u64);
@@ -519,18 +452,12 @@ pub async fn unreadable(db: &Db, keys: &Keys) -> Result<Vec<Unreadable>, Credent
     let mut found = Vec::new();
     let mut after = String::new();
     loop {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS}, secret FROM credentials WHERE id > $1 ORDER BY id LIMIT 500"
-        ))
-        .bind(&after)
-        .fetch_all(db.reader())
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.try_get(0)?;
-        for row in &rows {
-            let credential = Credential::from_row(row)?;
-            let sealed: Vec<u8> = row.try_get(8)?;
-            if let Err(error) = open_secret(keys, &credential, &sealed) {
+        let page = rows::page(db, None, &after, 500).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        for row in &page {
+            let credential = Credential::from_row(row);
+            if let Err(error) = open_secret(keys, &credential, &row.secret) {
                 found.push(Unreadable { credential, error });
             }
         }

@@ -1,0 +1,10 @@
+//! The names the host gives meaning to.
+
+/// A plugin's name: `[a-z][a-z0-9-]{0,62}`. It names the plugin's tables
+/// (`plg_<name>_<model>`), routes in logs and grants, so it is kept plain.
+pub fn is_plugin_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && name.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
