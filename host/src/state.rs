@@ -5,7 +5,7 @@
 
 use crate::capabilities::{HostServices, PluginRuntime};
 use crate::config::Config;
-use crate::http::auth::FailureLimiter;
+use crate::http::failure_limiter::FailureLimiter;
 use crate::plugins::PluginRegistry;
 use crate::plugins::hooks::PluginHooks;
 use crate::services::Core;

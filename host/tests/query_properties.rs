@@ -6,7 +6,8 @@
 
 mod support;
 
-use kai_host::store::query::{aggregate, columnar, filter, select};
+use kai_host::store::query::{aggregate, filter, select};
+use kai_host::wit::columnar;
 use kai_host::wit::bindings::kai::fusion::persistence::{Column, ColumnValues, TextColumn};
 use kai_host::wit::bindings::kai::fusion::query::{
     Aggregate, AggregateFunction, AggregateQuery, Condition, FilterNode, GroupKey, Op, Order,

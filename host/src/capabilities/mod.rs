@@ -32,6 +32,7 @@ use crate::runtime::Runtime;
 use crate::runtime::call::HostContext;
 use crate::runtime::plugin::LoadedPlugin;
 use crate::services::events::Hooks;
+use crate::services::plugin_data::PluginTables;
 use crate::services::{Core, Session};
 use crate::wit::bindings::kai::fusion as wit;
 use crate::wit::manifest::Manifest;
@@ -81,10 +82,10 @@ pub struct HostAccess {
 }
 
 impl HostContext for HostAccess {
-    type PluginData = persistence::PluginTables;
+    type PluginData = PluginTables;
 
-    fn plugin_data(manifest: &Manifest) -> persistence::PluginTables {
-        persistence::PluginTables::of(manifest)
+    fn plugin_data(manifest: &Manifest) -> PluginTables {
+        PluginTables::of(&manifest.name, &manifest.models)
     }
 
     fn holds_writer(&self) -> bool {

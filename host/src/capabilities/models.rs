@@ -10,13 +10,10 @@ use super::CallState;
 use super::Caller;
 use super::db_error;
 use crate::domain::{CollectionInput, DocumentChange, NewDocument, Principal};
+use crate::services::aggregates::{self, CoreTable};
 use crate::services::collections;
 use crate::services::documents::{self, ListQuery};
 use crate::services::{Ctx, ModelError};
-use crate::store::core_tables as schemas;
-use crate::store::query::aggregate;
-use crate::store::query::select::Scope;
-use crate::store::session::Savepoint;
 use crate::wit::bindings::exports::kai::fusion::describe::CoreModel;
 use crate::wit::bindings::kai::fusion::models::{
     Collection, CollectionPage, CollectionPatch, Document, DocumentPage, DocumentPatch, Host,
@@ -77,29 +74,6 @@ impl Caller {
             depth: self.host.depth,
         }
     }
-
-    /// Opens the savepoint a write runs under.
-    async fn begin_write(&self) -> Result<Savepoint> {
-        self.host
-            .session
-            .savepoint()
-            .await
-            .map_err(|e| db_error(&self.plugin_name, e))
-    }
-
-    /// Ends a write's savepoint: kept on success, undone on failure.
-    async fn end_write<T>(
-        &self,
-        savepoint: Savepoint,
-        result: std::result::Result<T, ModelError>,
-    ) -> Result<T> {
-        self.host
-            .session
-            .end_savepoint(savepoint, result.is_ok())
-            .await
-            .map_err(|e| db_error(&self.plugin_name, e))?;
-        result.map_err(|e| self.model_error(e))
-    }
 }
 
 fn json_field(field: &str, text: &str) -> Result<serde_json::Value> {
@@ -156,9 +130,10 @@ impl Host for CallState {
                 metadata: Some(json_field("metadata", &input.metadata)?),
             };
             let created = {
-                let savepoint = caller.begin_write().await?;
-                let result = collections::create(&caller.ctx(&principal), input).await;
-                caller.end_write(savepoint, result).await
+                let ctx = caller.ctx(&principal);
+                ctx.atomically(collections::create(&ctx, input))
+                    .await
+                    .map_err(|e| caller.model_error(e))
             }?;
             Ok((&created).into())
         }
@@ -184,9 +159,10 @@ impl Host for CallState {
                     .transpose()?,
             };
             let updated = {
-                let savepoint = caller.begin_write().await?;
-                let result = collections::update(&caller.ctx(&principal), &id, input).await;
-                caller.end_write(savepoint, result).await
+                let ctx = caller.ctx(&principal);
+                ctx.atomically(collections::update(&ctx, &id, input))
+                    .await
+                    .map_err(|e| caller.model_error(e))
             }?;
             Ok((&updated).into())
         }
@@ -199,9 +175,10 @@ impl Host for CallState {
             let caller = caller?;
             let principal = caller.core_access(CoreModel::Collections, true)?;
             {
-                let savepoint = caller.begin_write().await?;
-                let result = collections::delete(&caller.ctx(&principal), &id).await;
-                caller.end_write(savepoint, result).await
+                let ctx = caller.ctx(&principal);
+                ctx.atomically(collections::delete(&ctx, &id))
+                    .await
+                    .map_err(|e| caller.model_error(e))
             }
         }
         .await)
@@ -265,10 +242,10 @@ impl Host for CallState {
                 metadata: Some(json_field("metadata", &input.metadata)?),
             };
             let created = {
-                let savepoint = caller.begin_write().await?;
-                let result =
-                    documents::create(&caller.ctx(&principal), &collection_id, input).await;
-                caller.end_write(savepoint, result).await
+                let ctx = caller.ctx(&principal);
+                ctx.atomically(documents::create(&ctx, &collection_id, input))
+                    .await
+                    .map_err(|e| caller.model_error(e))
             }?;
             Ok((&created).into())
         }
@@ -299,10 +276,10 @@ impl Host for CallState {
             };
             let expected = expected_version.map(|v| v as i64);
             let updated = {
-                let savepoint = caller.begin_write().await?;
-                let result =
-                    documents::update(&caller.ctx(&principal), &id, change, expected).await;
-                caller.end_write(savepoint, result).await
+                let ctx = caller.ctx(&principal);
+                ctx.atomically(documents::update(&ctx, &id, change, expected))
+                    .await
+                    .map_err(|e| caller.model_error(e))
             }?;
             Ok((&updated).into())
         }
@@ -320,9 +297,10 @@ impl Host for CallState {
             let principal = caller.core_access(CoreModel::Documents, true)?;
             let expected = expected_version.map(|v| v as i64);
             {
-                let savepoint = caller.begin_write().await?;
-                let result = documents::delete(&caller.ctx(&principal), &id, expected).await;
-                caller.end_write(savepoint, result).await
+                let ctx = caller.ctx(&principal);
+                ctx.atomically(documents::delete(&ctx, &id, expected))
+                    .await
+                    .map_err(|e| caller.model_error(e))
             }
         }
         .await)
@@ -336,40 +314,19 @@ impl Host for CallState {
         let caller = self.caller();
         Ok(async move {
             let caller = caller?;
-            let (core, schema) = match model {
-                Queryable::Collections => (CoreModel::Collections, schemas::collections()),
-                Queryable::Documents => (CoreModel::Documents, schemas::documents()),
-                Queryable::DocumentTags => (CoreModel::Documents, schemas::document_tags()),
-                Queryable::CollectionStats => (CoreModel::Documents, schemas::collection_stats()),
-                Queryable::TagCounts => (CoreModel::Documents, schemas::tag_counts()),
+            let (core, table) = match model {
+                Queryable::Collections => (CoreModel::Collections, CoreTable::Collections),
+                Queryable::Documents => (CoreModel::Documents, CoreTable::Documents),
+                Queryable::DocumentTags => (CoreModel::Documents, CoreTable::DocumentTags),
+                Queryable::CollectionStats => (CoreModel::Documents, CoreTable::CollectionStats),
+                Queryable::TagCounts => (CoreModel::Documents, CoreTable::TagCounts),
             };
             let principal = caller.core_access(core, false)?;
-            let host = caller.host()?;
             let query = convert::aggregate_query(&query).map_err(WitError::Invalid)?;
-            let scope = match model {
-                Queryable::Collections => Scope::for_principal(&principal),
-                _ => crate::services::scope_within_collection(
-                    &host.session,
-                    &principal,
-                    &query.filter,
-                )
+            let rows = aggregates::aggregate(&caller.ctx(&principal), table, &query)
                 .await
-                .map_err(|e| db_error(&caller.plugin_name, e))?,
-            };
-            let plan =
-                aggregate::build(schema, &query, scope.as_ref(), host.session.db().backend())?;
-            let plugin = caller.plugin_name.as_str();
-            let rows = async {
-                let mut conn = host.session.read_conn().await?;
-                let conn = &mut *conn;
-                plan.sql.query().fetch_all(&mut *conn).await
-            }
-            .await
-            .map_err(|e| db_error(plugin, e))?;
-            rows.iter()
-                .map(|row| plan.read_row(row).map(AggregateRow::from))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| db_error(plugin, e))
+                .map_err(|e| caller.model_error(e))?;
+            Ok(rows.into_iter().map(AggregateRow::from).collect())
         }
         .await)
     }

@@ -11,6 +11,7 @@
 //! - [`error`]: the JSON error type.
 //! - [`extract`]: JSON bodies, ids, query parameters, preconditions.
 //! - [`auth`]: bearer-token extractors.
+//! - [`failure_limiter`]: failed authentications counted per address.
 //! - [`unit`]: a request's unit of work (principal + transaction).
 //! - [`collections`], [`documents`]: the core data API.
 //! - [`users`]: users, the caller, API tokens.
@@ -27,6 +28,7 @@ pub mod credentials;
 pub mod documents;
 pub mod error;
 pub mod extract;
+pub mod failure_limiter;
 pub mod health;
 pub mod plugin_proxy;
 pub mod unit;

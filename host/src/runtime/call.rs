@@ -12,7 +12,7 @@
 //! burn their whole deadline thus share what those turns allow, and a core
 //! stays free for core routes and short plugin calls.
 
-use super::plugin::EffectiveLimits;
+use super::limits::EffectiveLimits;
 use crate::wit::bindings::Plugin as PluginBindings;
 use crate::wit::bindings::PluginPre;
 use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;

@@ -5,16 +5,19 @@
 //! - [`plugin`]: loading wasm bytes into a ready-to-call plugin.
 //! - [`cache`]: compiled components cached on disk.
 //! - [`call`]: one call (fresh store, limits, deadline, error mapping).
+//! - [`limits`]: the limits a plugin's calls run under.
 
 pub mod cache;
 pub mod call;
 pub mod engine;
+pub mod limits;
 pub mod plugin;
 
 use crate::wit::manifest::Manifest;
 use call::{CallState, HostContext};
 use engine::{AllocatorKind, EngineSettings, EpochTicker};
-use plugin::{EffectiveLimits, LoadError, LoadedPlugin};
+use limits::EffectiveLimits;
+use plugin::{LoadError, LoadedPlugin};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;

@@ -8,32 +8,17 @@
 //! component, targets another world, or has an invalid manifest.
 
 use super::call::{Call, CallContext, CallError, CallState, Exports, HostContext};
+use super::limits::EffectiveLimits;
 use crate::wit::bindings::PluginPre;
 use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
 use crate::wit::bindings::{WitRequest, WitResponse};
 use crate::wit::manifest::{Manifest, ManifestError};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
-
-/// The limits a plugin's calls run under: what it asked for, capped by the
-/// operator's configuration.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct EffectiveLimits {
-    #[serde(
-        rename = "timeout_ms",
-        serialize_with = "crate::util::serialize_millis"
-    )]
-    pub timeout: Duration,
-    pub memory_bytes: usize,
-    /// HTTP requests run at once; 0 for no limit.
-    pub concurrent_requests: u32,
-    /// Largest response body passed on to the client.
-    pub max_response_bytes: usize,
-}
 
 /// A plugin ready to serve calls, with the host's data about it (`H`'s
 /// [`HostContext::PluginData`]).

@@ -5,7 +5,8 @@
 use super::validate;
 use super::{Ctx, ModelError};
 use crate::domain::{Collection, CollectionInput};
-use crate::services::events::{self, EventKind};
+use crate::services::events::EventKind;
+use crate::services::events::emit::emit;
 use crate::store::collections as rows;
 use crate::store::query::select::Scope;
 use crate::util::now_micros;
@@ -52,7 +53,7 @@ pub async fn create(ctx: &Ctx<'_>, input: CollectionInput) -> Result<Collection,
     if !rows::insert(ctx.session, &collection).await? {
         return Err(name_taken(&collection.name));
     }
-    events::emit(
+    emit(
         ctx,
         EventKind::CollectionCreated,
         &collection.id,
@@ -86,7 +87,7 @@ pub async fn update(
     if !rows::update(ctx.session, &new).await? {
         return Err(name_taken(&new.name));
     }
-    events::emit(
+    emit(
         ctx,
         EventKind::CollectionUpdated,
         &new.id,
@@ -107,7 +108,7 @@ pub async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(), ModelError> {
         )));
     }
     rows::delete(ctx.session, &old.id).await?;
-    events::emit(
+    emit(
         ctx,
         EventKind::CollectionDeleted,
         &old.id,

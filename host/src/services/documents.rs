@@ -6,7 +6,8 @@
 use super::validate;
 use super::{Ctx, ModelError};
 use crate::domain::{Document, DocumentChange, Filter, NewDocument, Order};
-use crate::services::events::{self, EventKind};
+use crate::services::events::EventKind;
+use crate::services::events::emit::emit;
 use crate::store::documents::{self as rows, Listing};
 use crate::util::now_micros;
 use serde_json::json;
@@ -119,7 +120,7 @@ pub async fn create_many(
     }
     for doc in &documents {
         rows::insert(ctx.session, doc).await?;
-        events::emit(
+        emit(
             ctx,
             EventKind::DocumentCreated,
             &doc.id,
@@ -186,7 +187,7 @@ pub async fn update(
     if !updated {
         return Err(changed_meanwhile(&id, expected));
     }
-    events::emit(
+    emit(
         ctx,
         EventKind::DocumentUpdated,
         &id,
@@ -208,7 +209,7 @@ pub async fn delete(ctx: &Ctx<'_>, id: &str, expected: Option<i64>) -> Result<()
     if !deleted {
         return Err(changed_meanwhile(&id, expected));
     }
-    events::emit(
+    emit(
         ctx,
         EventKind::DocumentDeleted,
         &id,

@@ -7,14 +7,19 @@
 //!
 //! - [`validate`]: input rules, with errors naming the field.
 //! - [`collections`], [`documents`]: the operations on the core models.
+//! - [`aggregates`]: grouped figures over the core tables, scoped to the
+//!   principal.
+//! - [`plugin_data`]: rows of the models plugins declare.
 //! - [`kv`]: a plugin's private key-value store, with its read cache.
 //! - [`events`]: core events, transactional hooks and the durable outbox.
 //! - [`secrets`]: the encrypted credential store and its master keys.
 
+pub mod aggregates;
 pub mod collections;
 pub mod documents;
 pub mod events;
 pub mod kv;
+pub mod plugin_data;
 pub mod secrets;
 pub mod validate;
 
@@ -68,6 +73,24 @@ pub struct Ctx<'a> {
     pub session: &'a Arc<Session>,
     pub principal: &'a Principal,
     pub depth: u8,
+}
+
+impl Ctx<'_> {
+    /// Runs `operation` (an operation of this context, not yet started)
+    /// under a savepoint of the session: its writes, and those of the hooks
+    /// it triggers, are kept if it succeeds and undone if it fails, while
+    /// the rest of the unit of work carries on.
+    pub async fn atomically<T>(
+        &self,
+        operation: impl Future<Output = Result<T, ModelError>>,
+    ) -> Result<T, ModelError> {
+        let savepoint = self.session.savepoint().await?;
+        let result = operation.await;
+        self.session
+            .end_savepoint(savepoint, result.is_ok())
+            .await?;
+        result
+    }
 }
 
 /// Why a model operation failed.

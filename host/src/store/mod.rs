@@ -12,6 +12,7 @@
 //! queue in-process) while reads use their own pool under WAL. On
 //! PostgreSQL both names point at one pool.
 //!
+//! - [`backend`]: which database engine is in use.
 //! - [`collections`], [`documents`]: the core models' rows.
 //! - [`stats`]: per-collection statistics kept in step with documents.
 //! - [`core_tables`]: the core tables as the query compiler sees them.
@@ -19,15 +20,17 @@
 //! - [`keys`]: the master keys' records and the servers' heartbeats.
 //! - [`outbox`]: events waiting for after-commit delivery.
 //! - [`plugins`]: the plugin registry (versions, bytes, enabled state).
+//! - [`plugin_rows`]: writes to the tables of plugin-declared models.
 //! - [`users`]: users and API tokens.
 //! - [`session`]: a unit of work shared by the host and plugin calls.
-//! - [`read`]: reading a row by id, or a page of a select, in a session.
+//! - [`read`]: reading in a session: by id, a page, a count, an aggregate.
 //! - [`kv`]: plugins' key-value entries.
 //! - [`kv_cache`]: committed plugin key-value entries, kept in memory.
 //! - [`sqlite_library`]: process-wide settings of the SQLite library.
 //! - [`query`]: the plugin query language compiled to bound SQL.
 //! - [`schema`]: plugin-declared models as real tables, and migrations.
 
+pub mod backend;
 pub mod collections;
 pub mod core_tables;
 pub mod credentials;
@@ -36,6 +39,7 @@ pub mod keys;
 pub mod kv;
 pub mod kv_cache;
 pub mod outbox;
+pub mod plugin_rows;
 pub mod plugins;
 pub mod query;
 pub mod read;
@@ -47,20 +51,13 @@ pub mod users;
 
 use crate::store::query::cursor::CursorKey;
 use anyhow::Context;
+pub use backend::Backend;
 use kv_cache::KvCache;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-/// Which database engine is behind a [`Db`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// Pools for reading and writing.
 #[derive(Clone, Debug)]

@@ -2,8 +2,8 @@
 //! turned into typed values (semver versions, parsed route patterns), or an
 //! error that names exactly what is wrong.
 
+use crate::domain::EventKind;
 use crate::domain::{PathPattern, is_plugin_name};
-use crate::services::events::EventKind;
 use crate::store::schema::ModelDef;
 use crate::wit::bindings::WitManifest;
 use crate::wit::bindings::exports::kai::fusion::describe as wit;
@@ -127,13 +127,12 @@ impl Manifest {
                 return Err(ManifestError::BadLimit { name, limit });
             }
         }
-        let models =
-            crate::store::schema::definition::validate(&name, &raw.models).map_err(|reason| {
-                ManifestError::BadModels {
-                    name: name.clone(),
-                    reason,
-                }
-            })?;
+        let models = super::models::validate(&name, &raw.models).map_err(|reason| {
+            ManifestError::BadModels {
+                name: name.clone(),
+                reason,
+            }
+        })?;
         if let Some(bad) = raw
             .subscriptions
             .iter()

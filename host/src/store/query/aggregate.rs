@@ -12,7 +12,7 @@ use super::sql::{Param, Sql, ident};
 use super::values::decode;
 use super::{MAX_AGGREGATE_ROWS, QueryError, filter};
 use crate::domain::{AggregateFunction, AggregateQuery, AggregateRow, GroupKey, TimeBucket};
-use crate::store::Backend;
+use crate::store::backend::Backend;
 use sqlx::any::AnyRow;
 
 const HOUR: i64 = 3_600_000_000;

@@ -7,7 +7,7 @@ use super::sql::{Sql, ident};
 use super::values::to_param;
 use super::{MAX_IN_VALUES, QueryError};
 use crate::domain::{Condition, Filter, Op, Value};
-use crate::store::Backend;
+use crate::store::backend::Backend;
 
 /// Most nodes a filter tree may have.
 pub const MAX_FILTER_SIZE: usize = 4096;

@@ -7,21 +7,21 @@
 //! is a bound parameter. No string a plugin sends can change the structure
 //! of the SQL; the worst it can get is a [`QueryError`] naming the problem.
 //!
-//! - [`schema`]: the columns a query may use, and their types.
+//! - [`column`]: a column a query may use, and its type.
+//! - [`schema`]: a table's columns.
 //! - [`sql`]: SQL text with numbered parameters.
 //! - [`values`]: WIT values to parameters and back.
 //! - [`filter`]: filter trees to `WHERE` clauses.
 //! - [`select`]: ordered, keyset-paginated selects.
 //! - [`shapes`]: each table's already checked select shapes.
-//! - [`columnar`]: a select's rows as typed columns, for plugins.
-//! - [`packed`]: the same columns packed into one buffer (WIT 0.1.3).
+//! - [`columns`]: a page of rows read as typed columns.
 //! - [`aggregate`]: grouped aggregates and time buckets.
 
 pub mod aggregate;
-pub mod columnar;
+pub mod column;
+pub mod columns;
 pub mod cursor;
 pub mod filter;
-pub mod packed;
 pub mod schema;
 pub mod select;
 pub mod shapes;

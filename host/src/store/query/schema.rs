@@ -2,87 +2,8 @@
 //! from a plugin's model declaration, or written out for the core tables.
 
 use super::QueryError;
+pub use super::column::{Column, ColumnKind, ColumnType};
 use super::shapes::ShapeCache;
-use crate::wit::bindings::exports::kai::fusion::describe::FieldType;
-
-/// The type of a column, as the query layer sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ColumnType {
-    String,
-    Int,
-    Float,
-    Bool,
-    Timestamp,
-    Json,
-    Uuid,
-}
-
-impl From<FieldType> for ColumnType {
-    fn from(ty: FieldType) -> Self {
-        match ty {
-            FieldType::String => ColumnType::String,
-            FieldType::Int => ColumnType::Int,
-            FieldType::Float => ColumnType::Float,
-            FieldType::Bool => ColumnType::Bool,
-            FieldType::Timestamp => ColumnType::Timestamp,
-            FieldType::Json => ColumnType::Json,
-            FieldType::Uuid => ColumnType::Uuid,
-        }
-    }
-}
-
-impl ColumnType {
-    pub fn name(self) -> &'static str {
-        match self {
-            ColumnType::String => "string",
-            ColumnType::Int => "int",
-            ColumnType::Float => "float",
-            ColumnType::Bool => "bool",
-            ColumnType::Timestamp => "timestamp",
-            ColumnType::Json => "json",
-            ColumnType::Uuid => "uuid",
-        }
-    }
-
-    /// Whether values of this type have a meaningful order.
-    pub fn is_ordered(self) -> bool {
-        !matches!(self, ColumnType::Json | ColumnType::Bool)
-    }
-
-    pub fn is_numeric(self) -> bool {
-        matches!(self, ColumnType::Int | ColumnType::Float)
-    }
-}
-
-/// How a column exists in SQL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ColumnKind {
-    /// A real column of the table.
-    Stored,
-    /// A filter-only pseudo column: "the document has this tag", answered
-    /// from `document_tags`.
-    DocumentTag,
-}
-
-#[derive(Debug, Clone)]
-pub struct Column {
-    pub name: String,
-    pub ty: ColumnType,
-    pub nullable: bool,
-    pub kind: ColumnKind,
-}
-
-impl Column {
-    pub fn new(name: &str, ty: ColumnType, nullable: bool) -> Self {
-        Self {
-            name: name.to_string(),
-            ty,
-            nullable,
-            kind: ColumnKind::Stored,
-        }
-    }
-}
 
 /// A table a query may address.
 #[derive(Debug, Clone)]

@@ -11,12 +11,13 @@
 
 use super::cursor::{self, CursorKey};
 use super::schema::{Column, TableSchema};
+use super::shapes::SelectShape;
 use super::sql::Sql;
 use super::values::{decode, to_param};
 use super::{MAX_PAGE, QueryError, filter};
 use crate::domain::Value;
 use crate::domain::{Filter, Order, Principal};
-use crate::store::Backend;
+use crate::store::backend::Backend;
 use sqlx::any::AnyRow;
 use std::sync::Arc;
 
@@ -51,28 +52,6 @@ pub struct SelectSpec<'a> {
     pub cursor: Option<&'a str>,
     /// What cursors are signed with.
     pub cursor_key: CursorKey,
-}
-
-/// What a select's fields and order decide, checked and written once per
-/// table (see [`super::shapes`]): the columns it reads and the SQL around
-/// its conditions.
-#[derive(Debug)]
-pub struct SelectShape {
-    /// The selected columns, in result order.
-    columns: Vec<Column>,
-    /// How many leading columns the caller asked for; the rest are order
-    /// keys selected only to build the next cursor.
-    returned: usize,
-    /// Result indexes and directions of the order keys; `id` is always
-    /// one (added last unless the order names it).
-    order_keys: Vec<(usize, bool)>,
-    /// `SELECT <columns> FROM <table> WHERE `.
-    head: String,
-    /// Where ` FROM` starts in `head`: a cursor is bound to the query from
-    /// there on, not to the columns selected.
-    from_at: usize,
-    /// ` ORDER BY <keys>`.
-    tail: String,
 }
 
 /// A built select and how to read its rows.

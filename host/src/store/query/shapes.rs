@@ -12,9 +12,31 @@
 //! table: a plugin that builds ever new field lists still gets correct
 //! queries, only without the cache once it is full.
 
-use super::select::SelectShape;
+use super::column::Column;
 use crate::domain::Order;
 use std::sync::{Arc, PoisonError, RwLock};
+
+/// What a select's fields and order decide, checked and written once per
+/// table (see this module): the columns it reads and the SQL around
+/// its conditions.
+#[derive(Debug)]
+pub struct SelectShape {
+    /// The selected columns, in result order.
+    pub(super) columns: Vec<Column>,
+    /// How many leading columns the caller asked for; the rest are order
+    /// keys selected only to build the next cursor.
+    pub(super) returned: usize,
+    /// Result indexes and directions of the order keys; `id` is always
+    /// one (added last unless the order names it).
+    pub(super) order_keys: Vec<(usize, bool)>,
+    /// `SELECT <columns> FROM <table> WHERE `.
+    pub(super) head: String,
+    /// Where ` FROM` starts in `head`: a cursor is bound to the query from
+    /// there on, not to the columns selected.
+    pub(super) from_at: usize,
+    /// ` ORDER BY <keys>`.
+    pub(super) tail: String,
+}
 
 /// Most shapes one table keeps.
 pub const MAX_SHAPES: usize = 64;

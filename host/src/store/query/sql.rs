@@ -1,7 +1,7 @@
 //! SQL text with numbered (`$n`) parameters, bound in order. Both SQLite and
 //! PostgreSQL accept `$n`.
 
-use super::schema::ColumnType;
+use super::column::ColumnType;
 use sqlx::Any;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;

@@ -3,7 +3,7 @@
 //! into values.
 
 use super::QueryError;
-use super::schema::{Column, ColumnType};
+use super::column::{Column, ColumnType};
 use super::sql::Param;
 use crate::domain::Value;
 use sqlx::Row;

@@ -2,17 +2,15 @@
 //! field, with all text of a column in one string.
 //!
 //! Why: lowering `list<entity>` into a guest allocates once per row, per
-//! field name and per text value (about 30 guest allocations for a typical
-//! row, each a call into the guest's allocator). A column page costs a
-//! handful per column, whatever the number of rows, and carries only the
-//! fields the plugin asked for.
+//! field name and per text value (a call into the guest's allocator each).
+//! A column page costs a handful per column, whatever the number of rows,
+//! and carries only the fields the plugin asked for.
 
-use super::schema::{Column, ColumnType};
-use super::values::{float, int};
+use crate::store::query::columns::{Values, text_values};
+use crate::store::query::schema::{Column, ColumnType};
 use crate::wit::bindings::kai::fusion::persistence::{
     Column as WitColumn, ColumnPage, ColumnValues, TextColumn,
 };
-use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// Builds the page from `rows`: column 0 of each row is its id, columns
@@ -35,63 +33,6 @@ pub fn page(
         columns,
         next_cursor,
     })
-}
-
-/// Result column `index` of every row, read once, typed by the field's
-/// declaration; a null is `None`. Both page builders (this one and
-/// [`packed`](super::packed)) start from it.
-pub(super) enum Values<'r> {
-    Text(Vec<Option<&'r str>>),
-    Int(Vec<Option<i64>>),
-    Float(Vec<Option<f64>>),
-}
-
-impl<'r> Values<'r> {
-    /// Reads column `index` as `ty` stores it (booleans as integers).
-    pub(super) fn read(
-        ty: ColumnType,
-        index: usize,
-        rows: &'r [AnyRow],
-    ) -> Result<Self, sqlx::Error> {
-        Ok(match ty {
-            ColumnType::String | ColumnType::Json | ColumnType::Uuid => {
-                Values::Text(text_values(index, rows)?)
-            }
-            ColumnType::Int | ColumnType::Timestamp | ColumnType::Bool => Values::Int(
-                rows.iter()
-                    .map(|row| int(row, index))
-                    .collect::<Result<_, _>>()?,
-            ),
-            ColumnType::Float => Values::Float(
-                rows.iter()
-                    .map(|row| float(row, index))
-                    .collect::<Result<_, _>>()?,
-            ),
-        })
-    }
-
-    /// The rows (0-based, ascending) whose value is null.
-    pub(super) fn nulls(&self) -> Vec<u32> {
-        fn rows<T>(values: &[Option<T>]) -> Vec<u32> {
-            (0u32..)
-                .zip(values)
-                .filter(|(_, v)| v.is_none())
-                .map(|(row, _)| row)
-                .collect()
-        }
-        match self {
-            Values::Text(v) => rows(v),
-            Values::Int(v) => rows(v),
-            Values::Float(v) => rows(v),
-        }
-    }
-}
-
-/// Result column `index` of every row as borrowed text.
-pub(super) fn text_values(index: usize, rows: &[AnyRow]) -> Result<Vec<Option<&str>>, sqlx::Error> {
-    rows.iter()
-        .map(|row| row.try_get::<Option<&str>, _>(index))
-        .collect()
 }
 
 /// Reads result column `index` of every row.

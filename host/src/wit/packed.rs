@@ -1,14 +1,14 @@
 //! Result rows packed into one buffer: the `packed-column-page` of
 //! `kai:fusion/persistence` 0.1.3 (its layout is documented in the WIT).
 //!
-//! Why: a [`ColumnPage`](super::columnar) is about four lists and strings
+//! Why: a `ColumnPage` (`crate::wit::columnar`) is about four lists and strings
 //! per column, and lowering each into the guest is a call into the guest's
 //! allocator through wasmtime (75 calls for a page of doc-versioning's
 //! history). One `list<u8>` is one call. The buffer is written straight
 //! from the rows, with no vector per column in between.
 
-use super::columnar::{Values, text_values};
-use super::schema::{Column, ColumnType};
+use crate::store::query::columns::{Values, text_values};
+use crate::store::query::schema::{Column, ColumnType};
 use sqlx::any::AnyRow;
 
 /// The case numbers of `column-values`, which the packed page uses as kinds.

@@ -1,0 +1,233 @@
+//! Rows of the models plugins declare: the rules a write keeps before the
+//! store runs it (the host assigns ids, a field is given once, required
+//! fields are present, defaults fill the rest) and the reads a plugin may
+//! make of its own models or of exported ones it was granted.
+
+use crate::domain::{AggregateQuery, AggregateRow, Filter, Order, Value};
+use crate::store::query::QueryError;
+use crate::store::query::schema::TableSchema;
+use crate::store::query::select::SelectSpec;
+use crate::store::read;
+pub use crate::store::read::SelectedRows;
+use crate::store::schema::ModelDef;
+use crate::store::schema::definition::default_value;
+use crate::store::session::Session;
+use crate::store::{StoreError, plugin_rows};
+
+/// The table of each of a plugin's models, in the order of its manifest:
+/// worked out once when the plugin is loaded rather than on every call.
+pub struct PluginTables(Vec<TableSchema>);
+
+impl PluginTables {
+    pub fn of(plugin: &str, models: &[ModelDef]) -> PluginTables {
+        PluginTables(models.iter().map(|m| m.table_schema(plugin)).collect())
+    }
+
+    /// The table of the model at `index` in the manifest.
+    pub fn get(&self, index: usize) -> &TableSchema {
+        &self.0[index]
+    }
+}
+
+/// One declared model: what the plugin declared and its table.
+#[derive(Clone, Copy)]
+pub struct Model<'a> {
+    pub name: &'a str,
+    pub def: &'a ModelDef,
+    pub schema: &'a TableSchema,
+}
+
+/// A row of a model: its id and its fields.
+pub struct Record {
+    pub id: String,
+    pub fields: Vec<(String, Value)>,
+}
+
+/// Why an operation on a plugin's rows failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The input broke a rule (of the model or of the query language);
+    /// the message names what.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<QueryError> for DataError {
+    fn from(error: QueryError) -> Self {
+        DataError::Invalid(error.0)
+    }
+}
+
+impl From<StoreError> for DataError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Query(error) => error.into(),
+            StoreError::Database(error) => DataError::Database(error),
+        }
+    }
+}
+
+/// An id in its canonical (hyphenated, lower-case) form.
+pub fn canonical_id(id: &str) -> Result<String, DataError> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| DataError::Invalid(format!("`{id}` is not a valid id")))
+}
+
+/// Inserts a row of `fields`, the rest from their defaults; its new id.
+pub async fn insert(
+    session: &Session,
+    model: Model<'_>,
+    fields: Vec<(String, Value)>,
+) -> Result<String, DataError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut row = Vec::with_capacity(model.def.fields.len() + 1);
+    row.push(("id".to_string(), Value::Uuid(id.clone())));
+    for (name, value) in fields {
+        model.schema.stored(&name)?;
+        if name == "id" {
+            return Err(DataError::Invalid("`id` is assigned by the host".into()));
+        }
+        if row.iter().any(|(given, _)| *given == name) {
+            return Err(DataError::Invalid(format!("field `{name}` is given twice")));
+        }
+        row.push((name, value));
+    }
+    for field in &model.def.fields {
+        if row.iter().any(|(given, _)| *given == field.name) {
+            continue;
+        }
+        let value = match default_value(field) {
+            Some(value) => value,
+            None if field.nullable => Value::Null,
+            None => {
+                return Err(DataError::Invalid(format!(
+                    "field `{}` of `{}` is required",
+                    field.name, model.name
+                )));
+            }
+        };
+        row.push((field.name.clone(), value));
+    }
+    plugin_rows::insert(session, model.schema, &row).await?;
+    Ok(id)
+}
+
+/// Sets `fields` on the row `id`; whether there was one.
+pub async fn update(
+    session: &Session,
+    model: Model<'_>,
+    id: &str,
+    fields: Vec<(String, Value)>,
+) -> Result<bool, DataError> {
+    if fields.is_empty() {
+        return Err(DataError::Invalid(
+            "an update needs at least one field".into(),
+        ));
+    }
+    for (i, (name, _)) in fields.iter().enumerate() {
+        if name == "id" {
+            return Err(DataError::Invalid("`id` cannot change".into()));
+        }
+        if fields[..i].iter().any(|(seen, _)| seen == name) {
+            return Err(DataError::Invalid(format!("field `{name}` is given twice")));
+        }
+        model.schema.stored(name)?;
+    }
+    let id = canonical_id(id)?;
+    Ok(plugin_rows::update(session, model.schema, &id, &fields).await?)
+}
+
+/// Deletes the rows matching `filter`; how many.
+pub async fn delete_where(
+    session: &Session,
+    model: Model<'_>,
+    filter: &Filter,
+) -> Result<u64, DataError> {
+    Ok(plugin_rows::delete_where(session, model.schema, filter).await?)
+}
+
+/// Deletes the row `id`; whether there was one.
+pub async fn delete(session: &Session, model: Model<'_>, id: &str) -> Result<bool, DataError> {
+    let filter = Filter::eq("id", Value::Uuid(canonical_id(id)?));
+    Ok(delete_where(session, model, &filter).await? > 0)
+}
+
+/// The row `id`, if there is one.
+pub async fn get(
+    session: &Session,
+    model: Model<'_>,
+    id: &str,
+) -> Result<Option<Record>, DataError> {
+    let filter = Filter::eq("id", Value::Uuid(canonical_id(id)?));
+    let (records, _) = query(session, model, &filter, &[], 1, None).await?;
+    Ok(records.into_iter().next())
+}
+
+/// One page of the rows matching `filter`, every field, in `order`.
+pub async fn query(
+    session: &Session,
+    model: Model<'_>,
+    filter: &Filter,
+    order: &[Order],
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Vec<Record>, Option<String>), DataError> {
+    let selected = select(session, model, None, filter, order, limit, cursor).await?;
+    let records = selected
+        .records()?
+        .into_iter()
+        .map(|row| {
+            let mut fields = row.into_iter();
+            let id = match fields.next().map(|(_, id)| id) {
+                Some(Value::Uuid(id) | Value::Text(id)) => id,
+                _ => String::new(),
+            };
+            Record {
+                id,
+                fields: fields.collect(),
+            }
+        })
+        .collect();
+    Ok((records, selected.next_cursor))
+}
+
+/// One page of the rows matching `filter`, as the database returned them,
+/// with `fields` (every field when `None`) after the id.
+pub async fn select(
+    session: &Session,
+    model: Model<'_>,
+    fields: Option<&[String]>,
+    filter: &Filter,
+    order: &[Order],
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<SelectedRows, DataError> {
+    let spec = SelectSpec {
+        schema: model.schema,
+        fields,
+        filter,
+        scope: None,
+        order,
+        limit,
+        cursor,
+        cursor_key: session.db().cursor_key(),
+    };
+    Ok(read::select_rows(session, &spec).await?)
+}
+
+/// How many rows match `filter`.
+pub async fn count(session: &Session, model: Model<'_>, filter: &Filter) -> Result<u64, DataError> {
+    Ok(read::count(session, model.schema, filter).await?)
+}
+
+/// The groups of an aggregate over the model's rows.
+pub async fn aggregate(
+    session: &Session,
+    model: Model<'_>,
+    query: &AggregateQuery,
+) -> Result<Vec<AggregateRow>, DataError> {
+    Ok(read::aggregate(session, model.schema, query, None).await?)
+}

@@ -1,0 +1,9 @@
+//! Which database engine is in use, for the few places where SQL differs.
+
+/// Which database engine is behind a `Db`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}

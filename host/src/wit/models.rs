@@ -1,0 +1,159 @@
+//! The models a plugin's manifest declares, checked and turned into the
+//! definitions the store keeps: names, field types, defaults, references
+//! and indexes, with an error naming the first thing wrong.
+
+use crate::domain::Value;
+use crate::store::query::schema::ColumnType;
+use crate::store::schema::definition::{FieldDef, IndexDef, MAX_IDENTIFIER, ModelDef, table_name};
+use crate::wit::bindings::exports::kai::fusion::describe::{self as wit, FieldType};
+
+/// Core models a field may reference.
+const REFERENCE_TARGETS: &[&str] = &["collection", "document"];
+const MAX_MODELS: usize = 32;
+const MAX_FIELDS: usize = 64;
+
+/// Validates a plugin's declared models.
+pub fn validate(plugin: &str, models: &[wit::Model]) -> Result<Vec<ModelDef>, String> {
+    if models.len() > MAX_MODELS {
+        return Err(format!("at most {MAX_MODELS} models per plugin"));
+    }
+    let mut defs: Vec<ModelDef> = Vec::new();
+    for model in models {
+        let def =
+            validate_model(plugin, model).map_err(|e| format!("model `{}`: {e}", model.name))?;
+        if defs.iter().any(|d| d.name == def.name) {
+            return Err(format!("model `{}` is declared twice", def.name));
+        }
+        defs.push(def);
+    }
+    Ok(defs)
+}
+
+fn validate_model(plugin: &str, model: &wit::Model) -> Result<ModelDef, String> {
+    if !is_identifier(&model.name) {
+        return Err(
+            "the name must be lower-case letters, digits and `_`, starting with a letter".into(),
+        );
+    }
+    let table = table_name(plugin, &model.name);
+    if table.len() > MAX_IDENTIFIER {
+        return Err(format!(
+            "its table name `{table}` is longer than {MAX_IDENTIFIER} bytes"
+        ));
+    }
+    if model.fields.is_empty() || model.fields.len() > MAX_FIELDS {
+        return Err(format!("a model needs 1 to {MAX_FIELDS} fields"));
+    }
+    let mut fields: Vec<FieldDef> = Vec::new();
+    for field in &model.fields {
+        let name = &field.name;
+        if !is_identifier(name) {
+            return Err(format!(
+                "field `{name}`: names are lower-case letters, digits and `_`"
+            ));
+        }
+        if name == "id" {
+            return Err("field `id` is reserved: every row has a host-assigned `id`".into());
+        }
+        if fields.iter().any(|f| f.name == *name) {
+            return Err(format!("field `{name}` is declared twice"));
+        }
+        let ty = ColumnType::from(field.type_);
+        if let Some(target) = &field.references {
+            if !REFERENCE_TARGETS.contains(&target.as_str()) {
+                return Err(format!(
+                    "field `{name}` references `{target}`; it can reference {}",
+                    REFERENCE_TARGETS.join(" or ")
+                ));
+            }
+            if ty != ColumnType::Uuid {
+                return Err(format!(
+                    "field `{name}` references `{target}` and must be a uuid field"
+                ));
+            }
+        }
+        let default = match &field.default {
+            None => None,
+            Some(value) => {
+                let value = Value::from(value.clone());
+                Some(default_json(ty, &value).map_err(|e| format!("field `{name}`: {e}"))?)
+            }
+        };
+        fields.push(FieldDef {
+            name: name.clone(),
+            ty,
+            nullable: field.nullable,
+            unique: field.unique,
+            indexed: field.indexed,
+            default,
+            references: field.references.clone(),
+        });
+    }
+    let mut indexes = Vec::new();
+    for index in &model.indexes {
+        if index.fields.is_empty() || index.fields.len() > 8 {
+            return Err("an index covers 1 to 8 fields".into());
+        }
+        for field in &index.fields {
+            if field != "id" && !fields.iter().any(|f| f.name == *field) {
+                return Err(format!("an index names the unknown field `{field}`"));
+            }
+        }
+        indexes.push(IndexDef {
+            fields: index.fields.clone(),
+            unique: index.unique,
+        });
+    }
+    Ok(ModelDef {
+        name: model.name.clone(),
+        fields,
+        indexes,
+        exported: model.exported,
+    })
+}
+
+/// A default value as JSON, checked against the field's type.
+fn default_json(ty: ColumnType, value: &Value) -> Result<serde_json::Value, String> {
+    use serde_json::json;
+    let bad = || format!("a default of this kind does not fit a {} field", ty.name());
+    Ok(match (ty, value) {
+        (_, Value::Null) => serde_json::Value::Null,
+        (ColumnType::String, Value::Text(s)) => json!(s),
+        (ColumnType::Int, Value::Integer(i)) => json!(i),
+        (ColumnType::Timestamp, Value::Timestamp(i) | Value::Integer(i)) => json!(i),
+        (ColumnType::Float, Value::Float(f)) if f.is_finite() => json!(f),
+        (ColumnType::Float, Value::Integer(i)) => json!(*i as f64),
+        (ColumnType::Bool, Value::Boolean(b)) => json!(b),
+        (ColumnType::Json, Value::Json(s) | Value::Text(s)) => {
+            serde_json::from_str::<serde_json::Value>(s)
+                .map_err(|e| format!("invalid JSON default: {e}"))?;
+            json!(s)
+        }
+        (ColumnType::Uuid, Value::Uuid(s) | Value::Text(s)) => {
+            uuid::Uuid::parse_str(s).map_err(|_| "the default is not a UUID".to_string())?;
+            json!(s)
+        }
+        _ => return Err(bad()),
+    })
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && name.len() <= MAX_IDENTIFIER
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl From<FieldType> for ColumnType {
+    fn from(ty: FieldType) -> Self {
+        match ty {
+            FieldType::String => ColumnType::String,
+            FieldType::Int => ColumnType::Int,
+            FieldType::Float => ColumnType::Float,
+            FieldType::Bool => ColumnType::Bool,
+            FieldType::Timestamp => ColumnType::Timestamp,
+            FieldType::Json => ColumnType::Json,
+            FieldType::Uuid => ColumnType::Uuid,
+        }
+    }
+}
