@@ -16,7 +16,6 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use kai_host::capabilities::Plugin;
 use kai_host::config::Config;
-use kai_host::plugins::grants::Grant;
 use kai_host::plugins::invoke::{PluginRequest, invoke};
 use kai_host::server::Server;
 use kai_host::state::AppState;
@@ -66,7 +65,7 @@ impl Bench {
         path: String,
         params: Vec<(String, String)>,
     ) {
-        let grant = Arc::new(Grant::requested_by(&plugin.manifest));
+        let grant = Arc::new(plugin.manifest.requested_grant());
         let request = PluginRequest {
             method: "GET".into(),
             path,

@@ -13,7 +13,7 @@ use crate::http::CoreApi;
 use crate::http::connection::{Listener, Peer};
 use crate::http::failure_limiter::FailureLimiter;
 use crate::plugins::hooks::PluginHooks;
-use crate::plugins::{PluginRegistry, boot};
+use crate::plugins::{PluginControl, PluginRegistry, boot};
 use crate::runtime::RuntimeSettings;
 use crate::services::events::outbox;
 use crate::services::events::outbox::Outbox;
@@ -102,11 +102,19 @@ impl Server {
         });
         let hooks = PluginHooks::new(plugins.clone(), host.clone());
         let config_failures = config.auth_failures_per_minute;
+        let runtime = Arc::new(runtime);
+        let control = PluginControl {
+            db: db.clone(),
+            runtime: runtime.clone(),
+            plugins: plugins.clone(),
+            trusted_plugins: config.trusted_plugins.clone().into(),
+        };
         let state = AppState::new(Inner {
             config,
             db,
-            runtime: Arc::new(runtime),
+            runtime,
             plugins,
+            control,
             core,
             host,
             hooks,
@@ -163,7 +171,7 @@ impl Server {
         }
         if let Some(dir) = state.config.watch_plugins.clone() {
             tasks.push(tokio::spawn(crate::plugins::watch::run(
-                state.clone(),
+                state.control.clone(),
                 dir,
                 until_stopped(),
             )));
@@ -172,7 +180,7 @@ impl Server {
             (state.db.backend(), state.config.database_url.clone())
         {
             tasks.push(tokio::spawn(crate::plugins::cluster::run(
-                state.clone(),
+                state.control.clone(),
                 url,
                 RECONCILE_EVERY,
                 until_stopped(),

@@ -6,8 +6,8 @@
 use crate::capabilities::{HostServices, PluginRuntime};
 use crate::config::Config;
 use crate::http::failure_limiter::FailureLimiter;
-use crate::plugins::PluginRegistry;
 use crate::plugins::hooks::PluginHooks;
+use crate::plugins::{PluginControl, PluginRegistry};
 use crate::services::Core;
 use crate::services::events::outbox::Outbox;
 use crate::services::secrets::Keys;
@@ -23,6 +23,9 @@ pub struct Inner {
     pub db: Db,
     pub runtime: Arc<PluginRuntime>,
     pub plugins: Arc<PluginRegistry>,
+    /// What changing the plugin set works with (the database, runtime and
+    /// live set above, and the trusted plugins).
+    pub control: PluginControl,
     /// What the services share (the database, keys, rules, outbox).
     pub core: Arc<Core>,
     /// What plugins' host functions reach.

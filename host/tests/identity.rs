@@ -370,5 +370,38 @@ async fn the_cli_creates_users_and_tokens() {
         (status, me["email"].as_str(), me["role"].as_str()),
         (200, Some("ops@example.com"), Some("admin"))
     );
+    // The CLI keeps the API's rules: each refusal names what is wrong and
+    // creates nothing.
+    let refused = |args: &[&str]| {
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.extend(store_args.clone());
+        let output = std::process::Command::new(kai)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "kai {args:?} should fail");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert!(refused(&["user", "create", "not an email"]).contains("email"));
+    assert!(refused(&["user", "create", "OPS@example.com"]).contains("exists"));
+    assert!(
+        refused(&[
+            "token",
+            "create",
+            "--user",
+            "ops@example.com",
+            "--name",
+            " "
+        ])
+        .contains("name")
+    );
+    let (_, users, _) = server.call(M::GET, "/api/v1/users", &secret, None).await;
+    let emails: Vec<&str> = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["email"].as_str())
+        .collect();
+    assert!(!emails.contains(&"not an email"), "{emails:?}");
     server.stop().await;
 }

@@ -27,7 +27,7 @@ pub mod outbound_http;
 pub mod persistence;
 
 use crate::domain::Principal;
-use crate::plugins::grants::Grant;
+use crate::domain::grant::Grant;
 use crate::runtime::Runtime;
 use crate::runtime::call::HostContext;
 use crate::runtime::plugin::LoadedPlugin;

@@ -28,7 +28,7 @@ type Result<T> = std::result::Result<T, WitError>;
 impl Caller {
     /// Checks the grant for `model` and returns the acting principal.
     fn core_access(&self, model: CoreModel, write: bool) -> Result<Principal> {
-        let granted = self.grants()?.core_model(model, write);
+        let granted = self.grants()?.core(convert::core_model_name(model), write);
         if !granted {
             let name = match model {
                 CoreModel::Collections => "collections",

@@ -7,6 +7,7 @@
 //! - [`principal`]: who acts, and their role.
 //! - [`collection`], [`document`]: the core models and their inputs.
 //! - [`event`]: what a change of a core model tells subscribers.
+//! - [`grant`]: capabilities a plugin asks for or was granted.
 //! - [`names`]: what makes a plugin name.
 //! - [`value`]: a dynamically typed value of a field.
 //! - [`query`]: the filter tree, orders and aggregate queries.
@@ -15,6 +16,7 @@
 pub mod collection;
 pub mod document;
 pub mod event;
+pub mod grant;
 pub mod names;
 pub mod principal;
 pub mod query;

@@ -19,9 +19,8 @@ use super::auth::AdminCaller;
 use super::error::ApiError;
 use super::extract::{ApiJson, PluginName, QueryParams, has_media_type};
 use crate::plugins::PluginEntry;
-use crate::plugins::grants::{self, Grant};
-use crate::plugins::install::{ActivateOptions, activate};
-use crate::plugins::lifecycle::{self, InstallOptions, LifecycleError};
+use crate::plugins::grants::Grant;
+use crate::plugins::lifecycle::{self, GrantChoice, InstallOptions, LifecycleError};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::Request;
@@ -30,7 +29,6 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 pub fn mount(api: CoreApi) -> CoreApi {
     api.route("GET", "/api/v1/admin/plugins", list_plugins)
@@ -61,6 +59,7 @@ impl From<LifecycleError> for ApiError {
             },
             LifecycleError::Migration(m) => ApiError::validation("plugin", m),
             LifecycleError::NotFound(m) => ApiError::NotFound(m),
+            LifecycleError::InvalidInput { field, message } => ApiError::validation(field, message),
             LifecycleError::Internal(e) => ApiError::Internal(e),
             other => ApiError::Conflict(other.to_string()),
         }
@@ -90,7 +89,7 @@ async fn install(
         actor: Some(admin.email),
         source: None,
     };
-    let report = lifecycle::install(&state, wasm.to_vec(), options).await?;
+    let report = lifecycle::install(&state.control, wasm.to_vec(), options).await?;
     let status = match (report.status, report.action) {
         ("awaiting_grant", _) => StatusCode::ACCEPTED,
         (_, "installed") => StatusCode::CREATED,
@@ -107,7 +106,7 @@ async fn get_plugin(
 ) -> Result<Json<Value>, ApiError> {
     let set = state.plugins.snapshot();
     let pending = state.plugins.pending(&name);
-    let history = crate::store::plugins::history(&state.db, &name).await?;
+    let history = lifecycle::history(&state.control, &name).await?;
     let mut body = match set.plugins.get(&name) {
         Some(entry) => plugin_summary(entry),
         None if pending.is_some() || !history.is_empty() => {
@@ -115,7 +114,7 @@ async fn get_plugin(
         }
         None => return Err(ApiError::NotFound(format!("no plugin named `{name}`"))),
     };
-    body["versions"] = json!(crate::store::plugins::versions(&state.db, &name).await?);
+    body["versions"] = json!(lifecycle::versions(&state.control, &name).await?);
     body["history"] = json!(history);
     if let Some(pending) = pending {
         body["pending"] = json!({
@@ -132,7 +131,7 @@ async fn disable(
     AdminCaller(admin): AdminCaller,
     PluginName(name): PluginName,
 ) -> Result<Json<Value>, ApiError> {
-    lifecycle::set_enabled(&state, &name, false, Some(&admin.email)).await?;
+    lifecycle::set_enabled(&state.control, &name, false, Some(&admin.email)).await?;
     Ok(Json(json!({ "name": name, "status": "disabled" })))
 }
 
@@ -141,7 +140,7 @@ async fn enable(
     AdminCaller(admin): AdminCaller,
     PluginName(name): PluginName,
 ) -> Result<Json<Value>, ApiError> {
-    lifecycle::set_enabled(&state, &name, true, Some(&admin.email)).await?;
+    lifecycle::set_enabled(&state.control, &name, true, Some(&admin.email)).await?;
     Ok(Json(json!({ "name": name, "status": "active" })))
 }
 
@@ -150,7 +149,7 @@ async fn rollback(
     AdminCaller(admin): AdminCaller,
     PluginName(name): PluginName,
 ) -> Result<Response, ApiError> {
-    let report = lifecycle::rollback(&state, &name, Some(&admin.email)).await?;
+    let report = lifecycle::rollback(&state.control, &name, Some(&admin.email)).await?;
     Ok(Json(report).into_response())
 }
 
@@ -161,7 +160,13 @@ async fn remove(
     uri: Uri,
 ) -> Result<StatusCode, ApiError> {
     let params = QueryParams::parse(&uri, &["purge"])?;
-    lifecycle::remove(&state, &name, params.flag("purge")?, Some(&admin.email)).await?;
+    lifecycle::remove(
+        &state.control,
+        &name,
+        params.flag("purge")?,
+        Some(&admin.email),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -205,7 +210,7 @@ fn plugin_summary(entry: &PluginEntry) -> Value {
         "host_api": manifest.host_api.to_string(),
         "routes": manifest.routes,
         "limits": entry.plugin.limits,
-        "requested": Grant::requested_by(manifest),
+        "requested": manifest.requested_grant(),
         "granted": *entry.grant,
     })
 }
@@ -243,33 +248,9 @@ async fn grant(
     PluginName(name): PluginName,
     ApiJson(body): ApiJson<GrantBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let _change = state.plugins.begin_change().await;
-    let pending = lifecycle::pending(&state, &name).await?;
-    let set = state.plugins.snapshot();
-    let active = set.plugins.get(&name);
-    let (plugin, requested) = match (&pending, active) {
-        (Some(pending), _) => (pending.plugin.clone(), pending.requested.clone()),
-        (None, Some(entry)) => (
-            entry.plugin.clone(),
-            Grant::requested_by(&entry.plugin.manifest),
-        ),
-        (None, None) => return Err(ApiError::NotFound(format!("no plugin named `{name}`"))),
-    };
-    let granted = match (body.accept_requested, body.grant) {
-        (Some(true), None) => requested.clone(),
-        (None | Some(false), Some(grant)) => {
-            let extra = grant.beyond(&requested);
-            if !extra.is_empty() {
-                return Err(ApiError::validation(
-                    "grant",
-                    format!(
-                        "grants only what the plugin requested; not requested: {}",
-                        serde_json::to_string(&extra).unwrap_or_default()
-                    ),
-                ));
-            }
-            grant
-        }
+    let choice = match (body.accept_requested, body.grant) {
+        (Some(true), None) => GrantChoice::AcceptRequested,
+        (None | Some(false), Some(grant)) => GrantChoice::Grant(grant),
         _ => {
             return Err(ApiError::validation(
                 "body",
@@ -277,55 +258,7 @@ async fn grant(
             ));
         }
     };
-    grants::save(&state.db, &name, &requested, &granted, Some(&admin.email)).await?;
-    match pending {
-        Some(pending) => {
-            let options = ActivateOptions {
-                confirm_destructive: false,
-                enabled: true,
-                trusted: false,
-                keep_schema: false,
-            };
-            activate(
-                &state.db,
-                &state.plugins,
-                pending.plugin,
-                &pending.wasm,
-                pending.source,
-                options,
-            )
-            .await
-            .map_err(|e| ApiError::Conflict(e.to_string()))?;
-        }
-        None => {
-            let entry = active.expect("checked above");
-            state
-                .plugins
-                .put(PluginEntry {
-                    grant: Arc::new(granted.clone()),
-                    ..entry.clone()
-                })
-                .await
-                .map_err(|e| ApiError::Conflict(e.to_string()))?;
-        }
-    }
-    crate::plugins::cluster::announce(&state, &name).await;
-    crate::store::plugins::record_event(
-        &state.db,
-        &name,
-        "granted",
-        None,
-        Some(&plugin.manifest.version.to_string()),
-        Some(&admin.email),
-        None,
-    )
-    .await?;
+    let decision = lifecycle::decide_grants(&state.control, &name, choice, &admin.email).await?;
     tracing::info!(plugin = %name, by = %admin.email, "grants decided");
-    Ok(Json(json!({
-        "name": name,
-        "version": plugin.manifest.version.to_string(),
-        "status": "active",
-        "requested": requested,
-        "granted": granted,
-    })))
+    Ok(Json(json!(decision)))
 }

@@ -12,8 +12,8 @@
 use super::connection::Peer;
 use super::error::ApiError;
 use crate::domain::Principal;
+use crate::services::users::{self, TokenOwner};
 use crate::state::AppState;
-use crate::store::users::{self, TokenOwner};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, FORWARDED};

@@ -9,6 +9,7 @@
 use crate::runtime::call::CallError;
 use crate::services::ModelError;
 use crate::services::events::EventError;
+use crate::services::users::UserError;
 use axum::Json;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -209,6 +210,18 @@ impl From<ModelError> for ApiError {
             ModelError::Event(EventError::Database(e)) => ApiError::Internal(e.into()),
             ModelError::Event(e) => ApiError::Conflict(e.to_string()),
             ModelError::Database(e) => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(error: UserError) -> Self {
+        match error {
+            UserError::NotFound(m) => ApiError::NotFound(m),
+            UserError::Invalid { field, message } => ApiError::validation(field, message),
+            UserError::Conflict(m) => ApiError::Conflict(m),
+            UserError::Denied(m) => ApiError::Forbidden(m),
+            UserError::Internal(e) => ApiError::Internal(e),
         }
     }
 }

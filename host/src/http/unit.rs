@@ -5,8 +5,8 @@
 
 use crate::domain::Principal;
 use crate::services::Ctx;
+use crate::services::Session;
 use crate::state::AppState;
-use crate::store::session::Session;
 use std::sync::Arc;
 
 pub struct Unit {

@@ -13,9 +13,9 @@ use super::auth::{AdminCaller, Caller};
 use super::error::ApiError;
 use super::extract::{ApiJson, QueryParams, path_id};
 use crate::domain::{Principal, Role};
+use crate::services::users;
 use crate::state::AppState;
-use crate::store::users::{self, UpdateOutcome};
-use crate::util::{format_micros, now_micros};
+use crate::util::format_micros;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
@@ -38,10 +38,7 @@ async fn me(
     State(state): State<AppState>,
     Caller(principal): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let user = users::get(&state.db, &principal.user_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
-    Ok(Json(user.to_json()))
+    Ok(Json(users::me(&state.db, &principal).await?.to_json()))
 }
 
 async fn list_users(
@@ -69,32 +66,9 @@ async fn create_user(
     _: AdminCaller,
     ApiJson(body): ApiJson<NewUser>,
 ) -> Result<Response, ApiError> {
-    let email = valid_email(&body.email)?;
-    if users::find_by_email(&state.db, &email).await?.is_some() {
-        return Err(ApiError::Conflict(format!(
-            "a user with email `{email}` exists"
-        )));
-    }
-    let user = users::create(&state.db, &email, body.role.unwrap_or(Role::Member)).await?;
+    let role = body.role.unwrap_or(Role::Member);
+    let user = users::create(&state.db, &body.email, role).await?;
     Ok((StatusCode::CREATED, Json(user.to_json())).into_response())
-}
-
-/// A plausible email address, lower-cased.
-pub fn valid_email(email: &str) -> Result<String, ApiError> {
-    let email = email.trim().to_ascii_lowercase();
-    let ok = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
-        Ok(email)
-    } else {
-        Err(ApiError::validation(
-            "email",
-            "is not a valid email address",
-        ))
-    }
 }
 
 async fn get_user(
@@ -103,11 +77,9 @@ async fn get_user(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id("id", &id)?;
-    let user = users::get(&state.db, &id)
-        .await?
-        .filter(|u| principal.is_admin() || u.id == principal.user_id)
-        .ok_or_else(|| ApiError::NotFound(format!("user {id} not found")))?;
-    Ok(Json(user.to_json()))
+    Ok(Json(
+        users::get(&state.db, &principal, &id).await?.to_json(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -124,36 +96,18 @@ async fn update_user(
     ApiJson(body): ApiJson<UserPatch>,
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id("id", &id)?;
-    match users::update(&state.db, &id, body.role, body.disabled).await? {
-        UpdateOutcome::Updated(user) => Ok(Json(user.to_json())),
-        UpdateOutcome::NotFound => Err(ApiError::NotFound(format!("user {id} not found"))),
-        UpdateOutcome::LastAdmin => Err(ApiError::Conflict(
-            "this is the last active admin; make another admin first".into(),
-        )),
-    }
+    let user = users::update(&state.db, &id, body.role, body.disabled).await?;
+    Ok(Json(user.to_json()))
 }
 
-/// Whose tokens a request is about: the caller's, or (admins only) those
-/// of `user_id`.
-async fn token_owner(
-    state: &AppState,
-    principal: &Principal,
-    user_id: Option<&str>,
-) -> Result<String, ApiError> {
-    match user_id {
-        None => Ok(principal.user_id.clone()),
-        Some(id) if id == principal.user_id => Ok(id.to_string()),
-        Some(id) if principal.is_admin() => {
-            let id = path_id("user_id", id)?;
-            users::get(&state.db, &id)
-                .await?
-                .map(|u| u.id)
-                .ok_or_else(|| ApiError::NotFound(format!("user {id} not found")))
-        }
-        Some(_) => Err(ApiError::Forbidden(
-            "only admins manage other users' tokens".into(),
-        )),
-    }
+/// `user_id` as given, checked to be an id when an admin names it (only an
+/// admin's choice of user is looked up; a member naming another user is
+/// refused whatever they wrote).
+fn named_user(principal: &Principal, user_id: Option<&str>) -> Result<Option<String>, ApiError> {
+    Ok(match user_id {
+        Some(id) if principal.is_admin() => Some(path_id("user_id", id)?),
+        other => other.map(str::to_string),
+    })
 }
 
 async fn list_tokens(
@@ -162,7 +116,8 @@ async fn list_tokens(
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
     let params = QueryParams::parse(&uri, &["user_id"])?;
-    let owner = token_owner(&state, &principal, params.get("user_id")).await?;
+    let user_id = named_user(&principal, params.get("user_id"))?;
+    let owner = users::token_owner(&state.db, &principal, user_id.as_deref()).await?;
     let items: Vec<Value> = users::tokens_of(&state.db, &owner)
         .await?
         .iter()
@@ -184,30 +139,18 @@ async fn create_token(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<NewToken>,
 ) -> Result<Response, ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.len() > 100 || name.contains('\0') {
-        return Err(ApiError::validation("name", "1 to 100 characters"));
-    }
-    if body.expires_in_days == Some(0) {
-        return Err(ApiError::validation(
-            "expires_in_days",
-            "must be at least 1",
-        ));
-    }
-    let owner = token_owner(&state, &principal, body.user_id.as_deref()).await?;
-    let expires_at = body
-        .expires_in_days
-        .map(|days| now_micros() + i64::from(days) * 86_400_000_000);
-    let token = users::create_token(&state.db, &owner, name, expires_at).await?;
+    let user_id = named_user(&principal, body.user_id.as_deref())?;
+    let owner = users::token_owner(&state.db, &principal, user_id.as_deref()).await?;
+    let created = users::create_token(&state.db, &owner, &body.name, body.expires_in_days).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
-            "id": token.id,
-            "user_id": owner,
-            "name": name,
-            "expires_at": expires_at.map(format_micros),
+            "id": created.token.id,
+            "user_id": created.owner,
+            "name": created.name,
+            "expires_at": created.expires_at.map(format_micros),
             // Shown this once; only its hash is stored.
-            "token": token.secret,
+            "token": created.token.secret,
         })),
     )
         .into_response())
@@ -219,10 +162,6 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("id", &id)?;
-    let token = users::token(&state.db, &id)
-        .await?
-        .filter(|t| principal.is_admin() || t.user_id == principal.user_id)
-        .ok_or_else(|| ApiError::NotFound(format!("token {id} not found")))?;
-    users::revoke_token(&state.db, &token.id).await?;
+    users::revoke_token(&state.db, &principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,15 +5,15 @@
 //! reconciliation catches anything a lost notification missed. On SQLite
 //! (one process) there is nothing to do.
 
+use super::PluginControl;
 use super::grants;
 use super::registry::PluginEntry;
-use crate::state::AppState;
 use crate::store::plugins;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Tells the other nodes that `name` changed.
-pub async fn announce(state: &AppState, name: &str) {
+pub async fn announce(state: &PluginControl, name: &str) {
     if let Err(error) = plugins::announce_change(&state.db, name).await {
         tracing::warn!(%error, plugin = name, "could not notify the other nodes; they will catch up at their next reconciliation");
     }
@@ -21,7 +21,7 @@ pub async fn announce(state: &AppState, name: &str) {
 
 /// Listens for changes and reconciles every `period`, until `shutdown`.
 pub async fn run(
-    state: AppState,
+    state: PluginControl,
     url: String,
     period: Duration,
     shutdown: impl std::future::Future<Output = ()>,
@@ -60,7 +60,7 @@ pub async fn run(
 
 /// Brings this node's plugin set in line with the database: every plugin,
 /// or only `only`.
-pub async fn reconcile(state: &AppState, only: Option<&str>) -> anyhow::Result<()> {
+pub async fn reconcile(state: &PluginControl, only: Option<&str>) -> anyhow::Result<()> {
     // Read and apply under the change guard: this node's own change that
     // lands between the read and the apply would otherwise be undone.
     let _change = state.plugins.begin_change().await;
@@ -82,7 +82,7 @@ pub async fn reconcile(state: &AppState, only: Option<&str>) -> anyhow::Result<(
                 Arc::new(state.runtime.load(&wasm).await?)
             }
         };
-        let requested = grants::Grant::requested_by(&plugin.manifest);
+        let requested = plugin.manifest.requested_grant();
         let grant = match decision {
             Some((decided, granted)) if decided.covers(&requested) => granted,
             None if requested.is_empty() => grants::Grant::default(),

@@ -59,7 +59,7 @@ pub async fn activate(
 ) -> Result<MigrationPlan, ActivateError> {
     let name = plugin.manifest.name.clone();
     let version = plugin.manifest.version.clone();
-    let requested = Grant::requested_by(&plugin.manifest);
+    let requested = plugin.manifest.requested_grant();
     let decision = grants::load(db, &name)
         .await
         .map_err(|error| ActivateError::Record {

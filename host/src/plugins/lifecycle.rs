@@ -10,12 +10,13 @@
 //! Each change is recorded in `plugin_events` and announced to the other
 //! nodes sharing the database.
 
-use super::grants::Grant;
+use super::PluginControl;
+use super::PluginEntry;
+use super::grants::{self, Grant};
 use super::install::{self, ActivateError, ActivateOptions, activate};
 use super::routes::RouteConflict;
 use crate::capabilities::Plugin;
 use crate::runtime::plugin::LoadError;
-use crate::state::AppState;
 use crate::store::plugins::{self, Source};
 use crate::store::schema::MigrationPlan;
 use crate::store::schema::apply::MigrateError;
@@ -44,6 +45,12 @@ pub enum LifecycleError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The operator's input broke a rule; `field` names where.
+    #[error("{field}: {message}")]
+    InvalidInput {
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -126,7 +133,7 @@ fn route_changes(old: Option<&Plugin>, new: &Plugin) -> RouteChanges {
 }
 
 /// Checks the plugins `plugin` depends on are enabled at matching versions.
-fn check_dependencies(state: &AppState, plugin: &Plugin) -> Result<(), LifecycleError> {
+fn check_dependencies(state: &PluginControl, plugin: &Plugin) -> Result<(), LifecycleError> {
     let set = state.plugins.snapshot();
     for dependency in &plugin.manifest.dependencies {
         match set.enabled(&dependency.plugin) {
@@ -153,7 +160,7 @@ fn check_dependencies(state: &AppState, plugin: &Plugin) -> Result<(), Lifecycle
 
 /// Installs or upgrades a plugin from its bytes.
 pub async fn install(
-    state: &AppState,
+    state: &PluginControl,
     wasm: Vec<u8>,
     options: InstallOptions,
 ) -> Result<Report, LifecycleError> {
@@ -184,7 +191,7 @@ pub async fn install(
     let activation = ActivateOptions {
         confirm_destructive: options.confirm_destructive,
         enabled: true,
-        trusted: state.config.trusted_plugins.contains(&name),
+        trusted: state.trusted_plugins.contains(&name),
         keep_schema: false,
     };
     let previous = current.as_ref().map(|c| c.manifest.version.to_string());
@@ -197,7 +204,7 @@ pub async fn install(
         manifest: serde_json::to_value(&plugin.manifest).unwrap_or_default(),
         route_changes: route_changes(current.as_deref(), &plugin),
         migration_plan: MigrationPlan::default(),
-        requested: Grant::requested_by(&plugin.manifest),
+        requested: plugin.manifest.requested_grant(),
         missing: None,
     };
     match activate(
@@ -243,7 +250,7 @@ pub async fn install(
 /// stay as they are (no data is dropped); the older version must be able to
 /// run on them.
 pub async fn rollback(
-    state: &AppState,
+    state: &PluginControl,
     name: &str,
     actor: Option<&str>,
 ) -> Result<Report, LifecycleError> {
@@ -271,8 +278,7 @@ pub async fn rollback(
     let activation = ActivateOptions {
         confirm_destructive: false,
         enabled: entry.enabled,
-        trusted: source == Source::Bundled
-            || state.config.trusted_plugins.iter().any(|t| t == name),
+        trusted: source == Source::Bundled || state.trusted_plugins.iter().any(|t| t == name),
         keep_schema: true,
     };
     let changes = route_changes(Some(&entry.plugin), &plugin);
@@ -311,7 +317,7 @@ pub async fn rollback(
         manifest: serde_json::to_value(&plugin.manifest).unwrap_or_default(),
         route_changes: changes,
         migration_plan: MigrationPlan::default(),
-        requested: Grant::requested_by(&plugin.manifest),
+        requested: plugin.manifest.requested_grant(),
         missing: None,
     })
 }
@@ -319,7 +325,7 @@ pub async fn rollback(
 /// The version that was serving before `current`: the origin of the change
 /// that brought `current` in, or else the newest recorded older version.
 async fn previous_version(
-    state: &AppState,
+    state: &PluginControl,
     name: &str,
     current: &Version,
 ) -> anyhow::Result<Option<Version>> {
@@ -345,7 +351,7 @@ async fn previous_version(
 
 /// Stops or resumes serving a plugin (its routes, hooks and events).
 pub async fn set_enabled(
-    state: &AppState,
+    state: &PluginControl,
     name: &str,
     enabled: bool,
     actor: Option<&str>,
@@ -389,7 +395,7 @@ pub async fn set_enabled(
 }
 
 /// Refuses when an enabled plugin depends on `name`.
-fn refuse_if_needed(state: &AppState, name: &str) -> Result<(), LifecycleError> {
+fn refuse_if_needed(state: &PluginControl, name: &str) -> Result<(), LifecycleError> {
     let set = state.plugins.snapshot();
     let dependents: Vec<&str> = set
         .plugins
@@ -417,7 +423,7 @@ fn refuse_if_needed(state: &AppState, name: &str) -> Result<(), LifecycleError> 
 /// Removes a plugin: its routes go away at once; its tables stay unless
 /// `purge`, which drops them and its kv data and grants.
 pub async fn remove(
-    state: &AppState,
+    state: &PluginControl,
     name: &str,
     purge: bool,
     actor: Option<&str>,
@@ -464,7 +470,7 @@ pub async fn remove(
 /// a restart, or on another node) the newest recorded version above the
 /// serving one.
 pub async fn pending(
-    state: &AppState,
+    state: &PluginControl,
     name: &str,
 ) -> anyhow::Result<Option<super::registry::Pending>> {
     if let Some(pending) = state.plugins.pending(name) {
@@ -490,7 +496,7 @@ pub async fn pending(
         return Ok(None);
     };
     let plugin = Arc::new(state.runtime.load(&wasm).await?);
-    let requested = Grant::requested_by(&plugin.manifest);
+    let requested = plugin.manifest.requested_grant();
     Ok(Some(super::registry::Pending {
         plugin,
         wasm: Arc::new(wasm),
@@ -498,6 +504,131 @@ pub async fn pending(
         missing: requested.clone(),
         requested,
     }))
+}
+
+/// What an operator decided about a plugin's requested capabilities.
+pub enum GrantChoice {
+    /// Everything it requested.
+    AcceptRequested,
+    /// Part of what it requested (never more).
+    Grant(Grant),
+}
+
+/// A recorded grant decision.
+#[derive(Debug, Serialize)]
+pub struct GrantDecision {
+    pub name: String,
+    pub version: String,
+    pub status: &'static str,
+    pub requested: Grant,
+    pub granted: Grant,
+}
+
+/// Records the operator's grant for `name` and puts it in force: the
+/// version waiting for it goes live, or the serving version runs with the
+/// new grant. Other nodes are told.
+pub async fn decide_grants(
+    state: &PluginControl,
+    name: &str,
+    choice: GrantChoice,
+    by: &str,
+) -> Result<GrantDecision, LifecycleError> {
+    let _change = state.plugins.begin_change().await;
+    let pending = pending(state, name).await?;
+    let set = state.plugins.snapshot();
+    let active = set.plugins.get(name);
+    let (plugin, requested) = match (&pending, active) {
+        (Some(pending), _) => (pending.plugin.clone(), pending.requested.clone()),
+        (None, Some(entry)) => (
+            entry.plugin.clone(),
+            entry.plugin.manifest.requested_grant(),
+        ),
+        (None, None) => {
+            return Err(LifecycleError::NotFound(format!(
+                "no plugin named `{name}`"
+            )));
+        }
+    };
+    let granted = match choice {
+        GrantChoice::AcceptRequested => requested.clone(),
+        GrantChoice::Grant(grant) => {
+            let extra = grant.beyond(&requested);
+            if !extra.is_empty() {
+                return Err(LifecycleError::InvalidInput {
+                    field: "grant",
+                    message: format!(
+                        "grants only what the plugin requested; not requested: {}",
+                        serde_json::to_string(&extra).unwrap_or_default()
+                    ),
+                });
+            }
+            grant
+        }
+    };
+    grants::save(&state.db, name, &requested, &granted, Some(by)).await?;
+    match pending {
+        Some(pending) => {
+            let options = ActivateOptions {
+                confirm_destructive: false,
+                enabled: true,
+                trusted: false,
+                keep_schema: false,
+            };
+            activate(
+                &state.db,
+                &state.plugins,
+                pending.plugin,
+                &pending.wasm,
+                pending.source,
+                options,
+            )
+            .await
+            .map_err(|e| LifecycleError::Conflict(e.to_string()))?;
+        }
+        None => {
+            let entry = active.expect("checked above");
+            state
+                .plugins
+                .put(PluginEntry {
+                    grant: Arc::new(granted.clone()),
+                    ..entry.clone()
+                })
+                .await
+                .map_err(|e| LifecycleError::Conflict(e.to_string()))?;
+        }
+    }
+    let version = plugin.manifest.version.to_string();
+    super::cluster::announce(state, name).await;
+    plugins::record_event(
+        &state.db,
+        name,
+        "granted",
+        None,
+        Some(&version),
+        Some(by),
+        None,
+    )
+    .await?;
+    Ok(GrantDecision {
+        name: name.to_string(),
+        version,
+        status: "active",
+        requested,
+        granted,
+    })
+}
+
+/// The recorded changes of `name`'s plugin, oldest first.
+pub async fn history(
+    state: &PluginControl,
+    name: &str,
+) -> anyhow::Result<Vec<plugins::PluginEvent>> {
+    plugins::history(&state.db, name).await
+}
+
+/// The versions of `name` recorded (and so available to roll back to).
+pub async fn versions(state: &PluginControl, name: &str) -> anyhow::Result<Vec<String>> {
+    plugins::versions(&state.db, name).await
 }
 
 /// A JSON summary of a report for logs.

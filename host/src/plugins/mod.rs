@@ -26,3 +26,19 @@ pub mod routes;
 pub mod watch;
 
 pub use registry::{PluginEntry, PluginRegistry, PluginSet};
+
+use crate::capabilities::PluginRuntime;
+use crate::store::Db;
+use std::sync::Arc;
+
+/// What changing the plugin set and keeping nodes in step work with: the
+/// database, the runtime, the live set and the plugins the operator
+/// trusts. Cheap to clone.
+#[derive(Clone)]
+pub struct PluginControl {
+    pub db: Db,
+    pub runtime: Arc<PluginRuntime>,
+    pub plugins: Arc<PluginRegistry>,
+    /// Plugins granted what they request without an operator's decision.
+    pub trusted_plugins: Arc<[String]>,
+}

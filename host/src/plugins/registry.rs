@@ -65,10 +65,7 @@ impl PluginSet {
         let mut events: BTreeMap<String, Vec<Subscriber>> = BTreeMap::new();
         for entry in plugins.values().filter(|e| e.enabled) {
             for subscription in &entry.plugin.manifest.subscriptions {
-                if !entry
-                    .grant
-                    .event(&subscription.event, subscription.delivery)
-                {
+                if !entry.grant.event(&subscription.event) {
                     continue;
                 }
                 events

@@ -4,8 +4,8 @@
 //! still for one poll, so a half-written file is never read. A broken file
 //! is reported in the log, and the version already serving stays.
 
+use super::PluginControl;
 use super::lifecycle::{self, InstallOptions};
-use crate::state::AppState;
 use crate::store::plugins::Source;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,11 @@ pub const POLL: Duration = Duration::from_millis(200);
 type Fingerprint = (u64, SystemTime);
 
 /// Watches `dir` until `shutdown`.
-pub async fn run(state: AppState, dir: PathBuf, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn run(
+    state: PluginControl,
+    dir: PathBuf,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     // Files present at start were loaded by the start-up pass already.
     let mut installed: HashMap<PathBuf, Fingerprint> = scan(&dir).into_iter().collect();
@@ -40,7 +44,7 @@ pub async fn run(state: AppState, dir: PathBuf, shutdown: impl std::future::Futu
     }
 }
 
-async fn install(state: &AppState, path: &Path) {
+async fn install(state: &PluginControl, path: &Path) {
     let wasm = match std::fs::read(path) {
         Ok(wasm) => wasm,
         Err(error) => {

@@ -13,6 +13,8 @@
 //! - [`kv`]: a plugin's private key-value store, with its read cache.
 //! - [`events`]: core events, transactional hooks and the durable outbox.
 //! - [`secrets`]: the encrypted credential store and its master keys.
+//! - [`users`]: users and API tokens: visibility, unique emails, the last
+//!   admin, token names and lifetimes.
 
 pub mod aggregates;
 pub mod collections;
@@ -21,6 +23,7 @@ pub mod events;
 pub mod kv;
 pub mod plugin_data;
 pub mod secrets;
+pub mod users;
 pub mod validate;
 
 use crate::domain::{Filter, Op, Principal, Value};

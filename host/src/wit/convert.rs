@@ -2,6 +2,7 @@
 //! the principal, collections and documents, values, the filter (a flat
 //! list of nodes on the wire, a tree in the host), orders and aggregates.
 
+use super::bindings::exports::kai::fusion::describe::CoreModel;
 use super::bindings::exports::kai::fusion::events::{Event as WitEvent, Row as WitRow};
 use super::bindings::kai::fusion::models::{Collection as WitCollection, Document as WitDocument};
 use super::bindings::kai::fusion::query as wit;
@@ -265,6 +266,14 @@ impl From<AggregateRow> for wit::AggregateRow {
             keys: row.keys.into_iter().map(WitValue::from).collect(),
             values: row.values.into_iter().map(WitValue::from).collect(),
         }
+    }
+}
+
+/// The name a core model has in grants and errors.
+pub fn core_model_name(model: CoreModel) -> &'static str {
+    match model {
+        CoreModel::Collections => "collections",
+        CoreModel::Documents => "documents",
     }
 }
 

@@ -3,6 +3,7 @@
 //! error that names exactly what is wrong.
 
 use crate::domain::EventKind;
+use crate::domain::grant::{CoreAccess, Grant};
 use crate::domain::{PathPattern, is_plugin_name};
 use crate::store::schema::ModelDef;
 use crate::wit::bindings::WitManifest;
@@ -96,6 +97,38 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// Everything this manifest asks for, as a grant.
+    pub fn requested_grant(&self) -> Grant {
+        let manifest = self;
+        let capabilities = &manifest.capabilities;
+        Grant {
+            core_models: capabilities
+                .core_models
+                .iter()
+                .map(|a| CoreAccess {
+                    model: super::convert::core_model_name(a.model).into(),
+                    write: a.write,
+                })
+                .collect(),
+            plugin_models: capabilities.plugin_models.clone(),
+            credentials: capabilities.credentials.clone(),
+            reveal_credentials: capabilities.reveal_credentials,
+            outbound_hosts: capabilities.outbound_hosts.clone(),
+            kv: capabilities.kv,
+            events: manifest
+                .subscriptions
+                .iter()
+                .map(|s| s.event.clone())
+                .collect(),
+            public_routes: manifest
+                .routes
+                .iter()
+                .filter(|r| r.public)
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect(),
+        }
+    }
+
     /// Checks the raw manifest a guest described itself with.
     pub fn validate(raw: WitManifest) -> Result<Self, ManifestError> {
         let name = raw.name;

@@ -16,9 +16,9 @@ pub use plugin::plugin;
 use crate::cli::{StoreArgs, TokenCommand, UserCommand};
 use crate::config::Config;
 use crate::domain::Role;
+use crate::services::users;
 use crate::store::Db;
-use crate::store::users;
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 /// The settings and database of `kai serve` with these flags.
 async fn open(store: &StoreArgs) -> anyhow::Result<(Config, Db)> {
@@ -39,10 +39,6 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
             store,
         } => {
             let (_, db) = open(&store).await?;
-            let email = email.trim().to_ascii_lowercase();
-            if users::find_by_email(&db, &email).await?.is_some() {
-                bail!("a user with email {email} exists");
-            }
             let role = if admin { Role::Admin } else { Role::Member };
             let user = users::create(&db, &email, role).await?;
             println!("created {} {} ({})", role.as_str(), user.email, user.id);
@@ -60,14 +56,12 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
             store,
         } => {
             let (_, db) = open(&store).await?;
-            let found = users::find_by_email(&db, &user.trim().to_ascii_lowercase())
+            let found = users::find_by_email(&db, &user)
                 .await?
                 .with_context(|| format!("no user with email {user}"))?;
-            let expires_at =
-                expires_in_days.map(|d| crate::util::now_micros() + i64::from(d) * 86_400_000_000);
-            let token = users::create_token(&db, &found.id, &name, expires_at).await?;
+            let created = users::create_token(&db, &found.id, &name, expires_in_days).await?;
             // The only time the token is shown.
-            println!("{}", token.secret);
+            println!("{}", created.token.secret);
         }
     }
     Ok(())
