@@ -42,7 +42,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = args.resolve()?;
             // Held until the server has stopped, so its last lines go out.
-            let _logs = kai_host::telemetry::init(config.log_format == LogFormat::Json);
+            let _logs = kai_host::telemetry::init(
+                config.log_format == LogFormat::Json,
+                config.log_queue_lines,
+            );
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
             let server = Server::prepare(config).await?;
             server.serve(listener, shutdown_signal()).await

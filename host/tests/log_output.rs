@@ -99,3 +99,89 @@ async fn a_stalled_log_reader_does_not_stop_the_server_and_shutdown_writes_every
     );
     support::drop_database(database_url).await;
 }
+
+/// With a queue far smaller than what the stalled reader leaves unread, the
+/// server still answers every request; lines are dropped, and warnings
+/// account for every request line that did not get out.
+#[tokio::test]
+async fn a_full_log_queue_drops_lines_and_says_how_many() {
+    const QUEUE: &str = "50";
+    let database_url = support::fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = ChildServer::spawn(
+        port,
+        dir.path(),
+        database_url.as_deref(),
+        &["--log-format", "json", "--log-queue-lines", QUEUE],
+        true,
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    server.wait_ready(&client, &base).await;
+    for i in 0..REQUESTS {
+        let response = client
+            .get(format!("{base}/api/v1/hello/full-{i}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request {i} failed while the log was full: {e}"));
+        assert_eq!(response.status(), 200, "request {i}");
+    }
+    let mut stdout = server.0.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+    let terminated = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let status = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.0.wait()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(status.success(), "kai serve exited with {status}");
+    let log = reader.join().unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("a cut line {line:?}: {e}"))
+        })
+        .collect();
+    let written = lines
+        .iter()
+        .filter(|line| line["fields"]["message"] == "response")
+        .filter(|line| {
+            line["span"]["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/api/v1/hello/full-"))
+        })
+        .count();
+    let reported: u64 = lines
+        .iter()
+        .filter(|line| {
+            line["fields"]["message"]
+                == "the log output fell behind; lines logged meanwhile were dropped"
+        })
+        .filter_map(|line| line["fields"]["dropped_lines"].as_u64())
+        .sum();
+    assert!(
+        written < REQUESTS,
+        "the queue of {QUEUE} lines held all {REQUESTS}"
+    );
+    assert!(
+        reported >= (REQUESTS - written) as u64,
+        "{} request lines missing, {reported} reported dropped",
+        REQUESTS - written
+    );
+    support::drop_database(database_url).await;
+}

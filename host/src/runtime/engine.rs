@@ -9,13 +9,15 @@
 //!   executor and be stopped at its deadline;
 //! - the pooling allocator when the machine lets us reserve its address
 //!   space, because it makes instantiation a slot reuse instead of an
-//!   mmap; the on-demand allocator otherwise.
+//!   mmap; the on-demand allocator otherwise;
+//! - wasmtime's own compiled-code cache on disk (see [`super::cache`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy,
+    Cache, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    ProfilingStrategy,
 };
 
 /// How often the epoch advances: the granularity of deadlines and of the
@@ -31,6 +33,9 @@ pub struct EngineSettings {
     pub max_instances: u32,
     /// Try the pooling allocator first.
     pub pooling: bool,
+    /// Where wasmtime keeps compiled components across restarts; `None`
+    /// compiles every time.
+    pub cache: Option<Cache>,
 }
 
 /// Which instance allocator the engine ended up with.
@@ -59,13 +64,14 @@ pub fn build_engine(settings: &EngineSettings) -> anyhow::Result<(Engine, Alloca
     ))
 }
 
-fn config(_settings: &EngineSettings, pooling: Option<PoolingAllocationConfig>) -> Config {
+fn config(settings: &EngineSettings, pooling: Option<PoolingAllocationConfig>) -> Config {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
         .memory_init_cow(true)
-        .table_lazy_init(true);
+        .table_lazy_init(true)
+        .cache(settings.cache.clone());
     if let Some(pooling) = pooling {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     }

@@ -3,7 +3,7 @@
 //!
 //! - [`engine`]: engine configuration (pooling allocator, epochs).
 //! - [`plugin`]: loading wasm bytes into a ready-to-call plugin.
-//! - [`cache`]: compiled components cached on disk.
+//! - [`cache`]: wasmtime's cache of compiled components on disk.
 //! - [`call`]: one call (fresh store, limits, deadline, error mapping).
 //! - [`limits`]: the limits a plugin's calls run under.
 
@@ -51,7 +51,8 @@ pub struct Runtime<H: HostContext> {
     linker: Linker<CallState<H>>,
     allocator: AllocatorKind,
     settings: RuntimeSettings,
-    cache: cache::CompileCache,
+    /// Wasmtime's compiled-code cache, for its statistics.
+    cache: Option<wasmtime::Cache>,
     /// The long-run turns every plugin's requests share.
     long_runs: Arc<Semaphore>,
     _ticker: EpochTicker,
@@ -64,10 +65,12 @@ impl<H: HostContext> Runtime<H> {
         settings: RuntimeSettings,
         link: impl FnOnce(&mut Linker<CallState<H>>) -> wasmtime::Result<()>,
     ) -> anyhow::Result<Self> {
+        let cache = settings.cache_dir.as_deref().map(cache::open).transpose()?;
         let (engine, allocator) = engine::build_engine(&EngineSettings {
             max_memory_bytes: settings.memory_bytes,
             max_instances: settings.max_instances,
             pooling: settings.pooling,
+            cache: cache.clone(),
         })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -76,7 +79,7 @@ impl<H: HostContext> Runtime<H> {
         Ok(Self {
             long_runs: Arc::new(Semaphore::new(settings.long_running_calls.max(1))),
             _ticker: EpochTicker::start(engine.clone()),
-            cache: cache::CompileCache::new(&engine, settings.cache_dir.clone()),
+            cache,
             engine,
             linker,
             allocator,
@@ -99,11 +102,15 @@ impl<H: HostContext> Runtime<H> {
 
     /// Compiled-component cache hits and misses since start.
     pub fn cache_stats(&self) -> cache::CacheStats {
-        self.cache.stats()
+        cache::stats(self.cache.as_ref())
     }
 
+    /// Compiles `wasm` (or finds it in the cache), then hands the
+    /// compiler's scratch memory back.
     pub(crate) fn compile(&self, wasm: &[u8]) -> wasmtime::Result<wasmtime::component::Component> {
-        self.cache.component(&self.engine, wasm)
+        let component = wasmtime::component::Component::new(&self.engine, wasm);
+        engine::release_compile_scratch();
+        component
     }
 
     pub(crate) fn linker(&self) -> &Linker<CallState<H>> {
