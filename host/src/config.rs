@@ -76,9 +76,9 @@ pub struct ServeArgs {
     #[arg(long, env = "KAI_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
 
-    /// Log lines held while stdout's reader is slow; more are dropped and counted [default: 16384]
-    #[arg(long, env = "KAI_LOG_QUEUE_LINES", value_name = "LINES")]
-    pub log_queue_lines: Option<usize>,
+    /// Bytes of log lines held while stdout's reader is slow; more are dropped and counted [default: 4194304]
+    #[arg(long, env = "KAI_LOG_BUFFER_BYTES", value_name = "BYTES")]
+    pub log_buffer_bytes: Option<usize>,
 
     /// Largest document content accepted, in bytes [default: 1048576]
     #[arg(long, env = "KAI_MAX_DOCUMENT_BYTES", value_name = "BYTES")]
@@ -164,7 +164,7 @@ struct FileConfig {
     plugin_limits: BTreeMap<String, PluginLimits>,
     allocator: Option<Allocator>,
     log_format: Option<LogFormat>,
-    log_queue_lines: Option<usize>,
+    log_buffer_bytes: Option<usize>,
     max_document_bytes: Option<usize>,
     event_worker: Option<bool>,
     event_poll_ms: Option<u64>,
@@ -209,8 +209,8 @@ pub struct Config {
     pub plugin_limits: BTreeMap<String, PluginLimits>,
     pub allocator: Allocator,
     pub log_format: LogFormat,
-    /// Log lines held while the output is slow.
-    pub log_queue_lines: usize,
+    /// Bytes of log lines held while the output is slow.
+    pub log_buffer_bytes: usize,
     pub max_document_bytes: usize,
     pub event_worker: bool,
     pub event_poll_ms: u64,
@@ -293,11 +293,11 @@ impl ServeArgs {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Text),
-            log_queue_lines: self
-                .log_queue_lines
-                .or(file.log_queue_lines)
-                .unwrap_or(crate::telemetry::QUEUED_LINES)
-                .max(1),
+            log_buffer_bytes: self
+                .log_buffer_bytes
+                .or(file.log_buffer_bytes)
+                .unwrap_or(crate::telemetry::BUFFER_BYTES)
+                .max(4096),
             max_document_bytes: self
                 .max_document_bytes
                 .or(file.max_document_bytes)

@@ -44,7 +44,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // Held until the server has stopped, so its last lines go out.
             let _logs = kai_host::telemetry::init(
                 config.log_format == LogFormat::Json,
-                config.log_queue_lines,
+                config.log_buffer_bytes,
             );
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
             let server = Server::prepare(config).await?;

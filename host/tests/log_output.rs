@@ -100,12 +100,13 @@ async fn a_stalled_log_reader_does_not_stop_the_server_and_shutdown_writes_every
     support::drop_database(database_url).await;
 }
 
-/// With a queue far smaller than what the stalled reader leaves unread, the
+/// With a buffer far smaller than what the stalled reader leaves unread, the
 /// server still answers every request; lines are dropped, and warnings
 /// account for every request line that did not get out.
 #[tokio::test]
-async fn a_full_log_queue_drops_lines_and_says_how_many() {
-    const QUEUE: &str = "50";
+async fn a_full_log_buffer_drops_lines_and_says_how_many() {
+    // About 70 request lines.
+    const BUFFER: &str = "16384";
     let database_url = support::fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
@@ -115,7 +116,7 @@ async fn a_full_log_queue_drops_lines_and_says_how_many() {
         port,
         dir.path(),
         database_url.as_deref(),
-        &["--log-format", "json", "--log-queue-lines", QUEUE],
+        &["--log-format", "json", "--log-buffer-bytes", BUFFER],
         true,
     );
     let client = reqwest::Client::builder()
@@ -176,7 +177,7 @@ async fn a_full_log_queue_drops_lines_and_says_how_many() {
         .sum();
     assert!(
         written < REQUESTS,
-        "the queue of {QUEUE} lines held all {REQUESTS}"
+        "a buffer of {BUFFER} bytes held all {REQUESTS} lines"
     );
     assert!(
         reported >= (REQUESTS - written) as u64,

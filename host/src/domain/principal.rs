@@ -32,6 +32,12 @@ impl Role {
     }
 }
 
+impl From<String> for Role {
+    fn from(text: String) -> Role {
+        Role::parse(&text)
+    }
+}
+
 /// The user on whose behalf something runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {

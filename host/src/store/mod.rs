@@ -4,8 +4,8 @@
 //!
 //! Both backends go through sqlx's `Any` driver with the same SQL: `$n`
 //! placeholders (SQLite accepts them), BIGINT microsecond timestamps, TEXT
-//! ids. Where SQL must differ, [`Backend`] says which to use and the
-//! migrations live in `migrations/<backend>/`.
+//! ids. Where SQL must differ, [`Backend`] says which to use; the
+//! migrations have one source ([`migrations`]).
 //!
 //! SQLite allows one writer at a time. Rather than let writers collide and
 //! spin on `SQLITE_BUSY`, writes go through a single-connection pool (they
@@ -26,6 +26,7 @@
 //! - [`read`]: reading in a session: by id, a page, a count, an aggregate.
 //! - [`kv`]: plugins' key-value entries.
 //! - [`kv_cache`]: committed plugin key-value entries, kept in memory.
+//! - [`migrations`]: the host's tables, one source for both backends.
 //! - [`sqlite_library`]: process-wide settings of the SQLite library.
 //! - [`query`]: the plugin query language compiled to bound SQL.
 //! - [`schema`]: plugin-declared models as real tables, and migrations.
@@ -38,6 +39,7 @@ pub mod documents;
 pub mod keys;
 pub mod kv;
 pub mod kv_cache;
+pub mod migrations;
 pub mod outbox;
 pub mod plugin_rows;
 pub mod plugins;
@@ -146,11 +148,8 @@ impl Db {
 
     /// Applies the migrations of this backend that have not run yet.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
-        };
-        migrator
+        migrations::migrator(self.backend)
+            .await?
             .run(&self.write)
             .await
             .context("running database migrations")?;

@@ -12,6 +12,7 @@ use sqlx::{Any, Row};
 const DELIVERY_LOCK: i64 = 0x6b61_694f_7574; // "kaiOut"
 
 /// An event waiting for a plugin.
+#[derive(sqlx::FromRow)]
 pub struct Pending {
     pub id: i64,
     pub plugin: String,
@@ -50,26 +51,14 @@ pub async fn enqueue(
 /// Undelivered events with fewer than `max_attempts` attempts, oldest
 /// first, at most `limit`.
 pub async fn pending(db: &Db, max_attempts: i64, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT id, plugin, subject, payload, attempts, next_attempt_at FROM event_outbox \
          WHERE delivered_at IS NULL AND attempts < $1 ORDER BY id LIMIT $2",
     )
     .bind(max_attempts)
     .bind(limit)
     .fetch_all(db.reader())
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Pending {
-                id: row.try_get(0)?,
-                plugin: row.try_get(1)?,
-                subject: row.try_get(2)?,
-                payload: row.try_get(3)?,
-                attempts: row.try_get(4)?,
-                next_attempt_at: row.try_get(5)?,
-            })
-        })
-        .collect()
+    .await
 }
 
 /// Records a failed attempt and when to try again.

@@ -21,26 +21,17 @@ const TOKEN_PREFIX: &str = "kai_";
 /// keeps a busy client from turning every request into a write.
 const LAST_USED_RESOLUTION_MICROS: i64 = 60 * 1_000_000;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct User {
     pub id: String,
     pub email: String,
+    #[sqlx(try_from = "String")]
     pub role: Role,
     pub created_at: i64,
     pub disabled_at: Option<i64>,
 }
 
 impl User {
-    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            id: row.try_get(0)?,
-            email: row.try_get(1)?,
-            role: Role::parse(row.try_get::<String, _>(2)?.as_str()),
-            created_at: row.try_get(3)?,
-            disabled_at: row.try_get(4)?,
-        })
-    }
-
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "id": self.id,
@@ -53,7 +44,7 @@ impl User {
 }
 
 /// A token as anyone may see it: never the secret, never its hash.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenInfo {
     pub id: String,
     pub user_id: String,
@@ -82,30 +73,29 @@ impl TokenInfo {
 const USER_COLUMNS: &str = "id, email, role, created_at, disabled_at";
 
 pub async fn list(db: &Db) -> anyhow::Result<Vec<User>> {
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id"
     ))
     .fetch_all(db.reader())
-    .await?;
-    Ok(rows.iter().map(User::from_row).collect::<Result<_, _>>()?)
+    .await?)
 }
 
 pub async fn get(db: &Db, id: &str) -> anyhow::Result<Option<User>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db.reader())
-        .await?;
-    Ok(row.as_ref().map(User::from_row).transpose()?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(db.reader())
+            .await?,
+    )
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> anyhow::Result<Option<User>> {
-    let row = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
     ))
     .bind(email)
     .fetch_optional(db.reader())
-    .await?;
-    Ok(row.as_ref().map(User::from_row).transpose()?)
+    .await?)
 }
 
 /// What [`update`] did.
@@ -165,47 +155,32 @@ pub async fn update(
         tx.rollback().await?;
         return Ok(UpdateOutcome::LastAdmin);
     }
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+    let user: User = sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-    let user = User::from_row(&row)?;
     tx.commit().await?;
     Ok(UpdateOutcome::Updated(user))
 }
 
 const TOKEN_COLUMNS: &str = "id, user_id, name, created_at, expires_at, revoked_at, last_used_at";
 
-fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenInfo, sqlx::Error> {
-    Ok(TokenInfo {
-        id: row.try_get(0)?,
-        user_id: row.try_get(1)?,
-        name: row.try_get(2)?,
-        created_at: row.try_get(3)?,
-        expires_at: row.try_get(4)?,
-        revoked_at: row.try_get(5)?,
-        last_used_at: row.try_get(6)?,
-    })
-}
-
 pub async fn tokens_of(db: &Db, user_id: &str) -> anyhow::Result<Vec<TokenInfo>> {
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY created_at, id"
     ))
     .bind(user_id)
     .fetch_all(db.reader())
-    .await?;
-    Ok(rows.iter().map(token_from_row).collect::<Result<_, _>>()?)
+    .await?)
 }
 
 pub async fn token(db: &Db, id: &str) -> anyhow::Result<Option<TokenInfo>> {
-    let row = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(db.reader())
-    .await?;
-    Ok(row.as_ref().map(token_from_row).transpose()?)
+    .await?)
 }
 
 /// Revokes a token; it stops working at once.
