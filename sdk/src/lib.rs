@@ -35,7 +35,8 @@
 //! - [`plugin`]: the [`Plugin`] builder (manifest plus handlers) and dispatch.
 //! - [`http`]: [`Request`], [`Response`] and [`Error`].
 //! - [`log`]: logging into the host's log.
-//! - [`persistence`]: the plugin's own models (tables) and exported ones.
+//! - [`model`]: declaring the plugin's own models ([`model::Model`], [`model::Field`]).
+//! - [`persistence`]: the rows of the plugin's own models and exported ones.
 //! - [`columns`]: pages of selected fields, read column by column.
 //! - [`query`]: filters, orderings and aggregations.
 //! - [`models`]: the host's collections and documents, as the caller.
@@ -59,6 +60,7 @@ pub mod host;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod model;
 pub mod models;
 pub mod outbound;
 pub mod persistence;
@@ -98,9 +100,8 @@ pub mod prelude {
     pub use crate::host::HostError;
     pub use crate::http::{Error, Request, Response};
     pub use crate::log;
-    pub use crate::plugin::{
-        CoreModel, Field, FieldType, Index, Model, ModelSource, Plugin, Route,
-    };
+    pub use crate::model::{Field, Model};
+    pub use crate::plugin::{CoreModel, ModelSource, Plugin, Route};
     pub use crate::query::{Aggregation, Filter, TimeBucket, Value, asc, desc};
     pub use crate::{credentials, kv, models, outbound, persistence};
 }

@@ -19,9 +19,8 @@ use crate::http::{Error, Request, Response};
 use std::borrow::Cow;
 use std::cell::Cell;
 
-pub use crate::bindings::exports::kai::fusion::describe::{
-    CoreModel, Field, FieldType, Index, Model,
-};
+pub use crate::bindings::exports::kai::fusion::describe::CoreModel;
+use crate::model::Model;
 
 type RouteHandler = Box<dyn Fn(&Request) -> Result<Response, Error>>;
 type EventHandler = Box<dyn Fn(&Event) -> Result<(), String>>;
@@ -218,7 +217,7 @@ impl Plugin {
     /// each request.
     pub fn model(self, model: impl ModelSource) -> Self {
         self.describe(|m| {
-            m.models.push(model.into_model());
+            m.models.push(model.into_model().into_wit());
         })
     }
 
@@ -368,12 +367,7 @@ mod tests {
 
     fn counted_model() -> Model {
         MODELS_BUILT.set(MODELS_BUILT.get() + 1);
-        Model {
-            name: "note".into(),
-            fields: Vec::new(),
-            indexes: Vec::new(),
-            exported: false,
-        }
+        Model::new("note")
     }
 
     struct Notes;

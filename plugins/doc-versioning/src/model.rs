@@ -8,66 +8,29 @@ use serde_json::Value as Json;
 
 pub const MODEL: &str = "document_version";
 
-fn field(name: &str, ty: FieldType, nullable: bool) -> Field {
-    Field {
-        name: name.into(),
-        type_: ty,
-        nullable,
-        unique: false,
-        indexed: false,
-        default: None,
-        references: None,
-    }
-}
-
 pub fn document_version() -> Model {
-    Model {
-        name: MODEL.into(),
-        fields: vec![
-            Field {
-                references: Some("document".into()),
-                ..field("document_id", FieldType::Uuid, false)
-            },
-            Field {
-                references: Some("collection".into()),
-                ..field("collection_id", FieldType::Uuid, false)
-            },
-            field("owner", FieldType::String, false),
-            field("version", FieldType::Int, false),
-            field("title", FieldType::String, false),
-            field("content", FieldType::String, false),
-            field("format", FieldType::String, false),
-            field("tags", FieldType::Json, false),
-            field("metadata", FieldType::Json, false),
-            field("content_hash", FieldType::String, false),
-            field("changed_fields", FieldType::Json, false),
-            field("change_type", FieldType::String, false),
-            // Since 1.1.0: the version a restore copied (null otherwise).
-            field("restored_from", FieldType::Int, true),
-            field("actor", FieldType::String, true),
-            field("created_at", FieldType::Timestamp, false),
-        ],
-        indexes: vec![
-            Index {
-                fields: vec!["document_id".into(), "version".into()],
-                unique: true,
-            },
-            // Per-collection churn over time, answered from the index alone.
-            Index {
-                fields: vec![
-                    "collection_id".into(),
-                    "created_at".into(),
-                    "document_id".into(),
-                ],
-                unique: false,
-            },
-            Index {
-                fields: vec!["owner".into(), "created_at".into()],
-                unique: false,
-            },
-        ],
-        exported: true,
-    }
+    Model::new(MODEL)
+        .field(Field::uuid("document_id").references("document"))
+        .field(Field::uuid("collection_id").references("collection"))
+        .field(Field::string("owner"))
+        .field(Field::int("version"))
+        .field(Field::string("title"))
+        .field(Field::string("content"))
+        .field(Field::string("format"))
+        .field(Field::json("tags"))
+        .field(Field::json("metadata"))
+        .field(Field::string("content_hash"))
+        .field(Field::json("changed_fields"))
+        .field(Field::string("change_type"))
+        // Since 1.1.0: the version a restore copied (null otherwise).
+        .field(Field::int("restored_from").nullable())
+        .field(Field::string("actor").nullable())
+        .field(Field::timestamp("created_at"))
+        .unique_index(&["document_id", "version"])
+        // Per-collection churn over time, answered from the index alone.
+        .index(&["collection_id", "created_at", "document_id"])
+        .index(&["owner", "created_at"])
+        .exported()
 }
 
 /// The fields a version shows in the REST API, in order; `content` only

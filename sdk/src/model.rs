@@ -1,0 +1,196 @@
+//! Declaring the plugin's own models (each a real table, `plg_<plugin>_<name>`):
+//! a [`Model`] of [`Field`]s, indexes and whether other plugins may read it.
+//!
+//! ```
+//! use kai_sdk::model::{Field, Model};
+//!
+//! let bookmark = Model::new("bookmark")
+//!     .field(Field::string("owner").indexed())
+//!     .field(Field::string("url"))
+//!     .field(Field::uuid("document_id").references("document").nullable())
+//!     .field(Field::int("visits").default(0))
+//!     .unique_index(&["owner", "url"]);
+//! assert_eq!(bookmark.name(), "bookmark");
+//! ```
+//!
+//! Every field is required and not unique unless said otherwise; every row
+//! also has an `id` the host assigns.
+
+use crate::bindings::exports::kai::fusion::describe as wit;
+use crate::query::Value;
+
+/// One column of a model, built from its type: `Field::string("title")`.
+#[derive(Debug, Clone)]
+pub struct Field(wit::Field);
+
+impl Field {
+    fn of(name: &str, type_: wit::FieldType) -> Self {
+        Field(wit::Field {
+            name: name.to_string(),
+            type_,
+            nullable: false,
+            unique: false,
+            indexed: false,
+            default: None,
+            references: None,
+        })
+    }
+
+    /// Text.
+    pub fn string(name: &str) -> Self {
+        Self::of(name, wit::FieldType::String)
+    }
+
+    /// A 64-bit integer.
+    pub fn int(name: &str) -> Self {
+        Self::of(name, wit::FieldType::Int)
+    }
+
+    /// A 64-bit float.
+    pub fn float(name: &str) -> Self {
+        Self::of(name, wit::FieldType::Float)
+    }
+
+    pub fn bool(name: &str) -> Self {
+        Self::of(name, wit::FieldType::Bool)
+    }
+
+    /// Microseconds since the Unix epoch, UTC.
+    pub fn timestamp(name: &str) -> Self {
+        Self::of(name, wit::FieldType::Timestamp)
+    }
+
+    /// A JSON document, stored as text.
+    pub fn json(name: &str) -> Self {
+        Self::of(name, wit::FieldType::Json)
+    }
+
+    pub fn uuid(name: &str) -> Self {
+        Self::of(name, wit::FieldType::Uuid)
+    }
+
+    /// The field may be null (and may be left out of an insert).
+    pub fn nullable(mut self) -> Self {
+        self.0.nullable = true;
+        self
+    }
+
+    /// No two rows hold the same value.
+    pub fn unique(mut self) -> Self {
+        self.0.unique = true;
+        self
+    }
+
+    /// Filters and orderings on this field use an index.
+    pub fn indexed(mut self) -> Self {
+        self.0.indexed = true;
+        self
+    }
+
+    /// The value of inserts that leave the field out, and of rows written
+    /// before the field existed.
+    pub fn default(mut self, value: impl Into<Value>) -> Self {
+        self.0.default = Some(value.into());
+        self
+    }
+
+    /// The field holds ids of a core model: `collection` or `document`
+    /// (a uuid field).
+    pub fn references(mut self, core_model: &str) -> Self {
+        self.0.references = Some(core_model.to_string());
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+}
+
+/// A model: a name (lower-case letters, digits and `_`), its fields and
+/// indexes.
+#[derive(Debug, Clone)]
+pub struct Model(wit::Model);
+
+impl Model {
+    pub fn new(name: &str) -> Self {
+        Model(wit::Model {
+            name: name.to_string(),
+            fields: Vec::new(),
+            indexes: Vec::new(),
+            exported: false,
+        })
+    }
+
+    /// Adds a field, after those added before.
+    pub fn field(mut self, field: Field) -> Self {
+        self.0.fields.push(field.0);
+        self
+    }
+
+    /// Adds an index over `fields`, in order.
+    pub fn index(self, fields: &[&str]) -> Self {
+        self.with_index(fields, false)
+    }
+
+    /// Adds an index over `fields` that no two rows may share.
+    pub fn unique_index(self, fields: &[&str]) -> Self {
+        self.with_index(fields, true)
+    }
+
+    fn with_index(mut self, fields: &[&str], unique: bool) -> Self {
+        self.0.indexes.push(wit::Index {
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            unique,
+        });
+        self
+    }
+
+    /// Other plugins may read this model (read-only) once the operator
+    /// grants them access.
+    pub fn exported(mut self) -> Self {
+        self.0.exported = true;
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The names of its fields, in order (without the host's `id`).
+    pub fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.0.fields.iter().map(|f| f.name.as_str())
+    }
+
+    pub(crate) fn into_wit(self) -> wit::Model {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_built_model_is_the_record_the_host_reads() {
+        let model = Model::new("note")
+            .field(Field::string("title").unique())
+            .field(Field::uuid("doc_id").references("document").nullable())
+            .field(Field::int("score").default(3).indexed())
+            .index(&["doc_id", "score"])
+            .unique_index(&["title"])
+            .exported()
+            .into_wit();
+        assert_eq!(model.name, "note");
+        assert!(model.exported);
+        let [title, doc, score] = &model.fields[..] else {
+            panic!("three fields: {:?}", model.fields);
+        };
+        assert!(title.unique && !title.nullable && title.type_ == wit::FieldType::String);
+        assert_eq!(doc.references.as_deref(), Some("document"));
+        assert!(doc.nullable && doc.type_ == wit::FieldType::Uuid);
+        assert!(score.indexed && matches!(score.default, Some(Value::Integer(3))));
+        assert_eq!(model.indexes.len(), 2);
+        assert_eq!(model.indexes[0].fields, ["doc_id", "score"]);
+        assert!(!model.indexes[0].unique && model.indexes[1].unique);
+    }
+}
