@@ -256,10 +256,7 @@ pub async fn rollback(
 ) -> Result<Report, LifecycleError> {
     let _change = state.plugins.begin_change().await;
     let set = state.plugins.snapshot();
-    let entry = set
-        .plugins
-        .get(name)
-        .ok_or_else(|| LifecycleError::NotFound(format!("no plugin named `{name}`")))?;
+    let entry = serving(&set, name)?;
     let current = entry.plugin.manifest.version.clone();
     let target = previous_version(state, name, &current)
         .await?
@@ -349,6 +346,13 @@ async fn previous_version(
         .max())
 }
 
+/// The entry of `name` in `set`, or why there is none.
+fn serving<'s>(set: &'s super::PluginSet, name: &str) -> Result<&'s PluginEntry, LifecycleError> {
+    set.plugins
+        .get(name)
+        .ok_or_else(|| LifecycleError::NotFound(format!("no plugin named `{name}`")))
+}
+
 /// Stops or resumes serving a plugin (its routes, hooks and events).
 pub async fn set_enabled(
     state: &PluginControl,
@@ -358,11 +362,7 @@ pub async fn set_enabled(
 ) -> Result<(), LifecycleError> {
     let _change = state.plugins.begin_change().await;
     let set = state.plugins.snapshot();
-    let entry = set
-        .plugins
-        .get(name)
-        .ok_or_else(|| LifecycleError::NotFound(format!("no plugin named `{name}`")))?
-        .clone();
+    let entry = serving(&set, name)?.clone();
     if !enabled {
         refuse_if_needed(state, name)?;
     }
@@ -430,10 +430,7 @@ pub async fn remove(
 ) -> Result<(), LifecycleError> {
     let _change = state.plugins.begin_change().await;
     let set = state.plugins.snapshot();
-    let entry = set
-        .plugins
-        .get(name)
-        .ok_or_else(|| LifecycleError::NotFound(format!("no plugin named `{name}`")))?;
+    let entry = serving(&set, name)?;
     refuse_if_needed(state, name)?;
     let version = entry.plugin.manifest.version.to_string();
     state

@@ -151,6 +151,12 @@ impl PluginRegistry {
         let current = self.current.load_full();
         let mut plugins = current.plugins.clone();
         plugins.insert(entry.plugin.manifest.name.clone(), entry);
+        self.publish(plugins)
+    }
+
+    /// Makes `plugins` the live set, with the route table of those enabled
+    /// (unless their routes conflict). The caller holds the writer lock.
+    fn publish(&self, plugins: BTreeMap<String, PluginEntry>) -> Result<(), Box<RouteConflict>> {
         let routes = RouteTable::build(
             &self.core_routes,
             plugins
@@ -171,15 +177,7 @@ impl PluginRegistry {
         if plugins.remove(name).is_none() {
             return Ok(());
         }
-        let routes = RouteTable::build(
-            &self.core_routes,
-            plugins
-                .values()
-                .filter(|e| e.enabled)
-                .map(|e| (&e.plugin, &e.grant)),
-        )?;
-        self.current
-            .store(Arc::new(PluginSet::new(plugins, routes)));
+        self.publish(plugins)?;
         self.pending.lock().unwrap().remove(name);
         Ok(())
     }
