@@ -12,8 +12,9 @@ use std::time::Duration;
 pub const NODE_LIVE_WITHIN: Duration = Duration::from_secs(20);
 
 /// One row of `master_keys`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyRecord {
+    #[sqlx(try_from = "i64")]
     pub key_id: u32,
     pub check_value: Vec<u8>,
     pub retired_at: Option<i64>,
@@ -37,35 +38,17 @@ fn key_id(row: &sqlx::any::AnyRow, index: usize) -> Result<u32, sqlx::Error> {
 
 /// Every key record, by id.
 pub async fn records(db: &Db) -> Result<Vec<KeyRecord>, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT key_id, check_value, retired_at FROM master_keys ORDER BY key_id")
-            .fetch_all(db.reader())
-            .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(KeyRecord {
-                key_id: key_id(row, 0)?,
-                check_value: row.try_get(1)?,
-                retired_at: row.try_get(2)?,
-            })
-        })
-        .collect()
+    sqlx::query_as("SELECT key_id, check_value, retired_at FROM master_keys ORDER BY key_id")
+        .fetch_all(db.reader())
+        .await
 }
 
 /// The record of key `id`, if the database has one.
 pub async fn record(db: &Db, id: u32) -> Result<Option<KeyRecord>, sqlx::Error> {
-    let row = sqlx::query("SELECT check_value, retired_at FROM master_keys WHERE key_id = $1")
+    sqlx::query_as("SELECT key_id, check_value, retired_at FROM master_keys WHERE key_id = $1")
         .bind(i64::from(id))
         .fetch_optional(db.reader())
-        .await?;
-    row.map(|row| {
-        Ok(KeyRecord {
-            key_id: id,
-            check_value: row.try_get(0)?,
-            retired_at: row.try_get(1)?,
-        })
-    })
-    .transpose()
+        .await
 }
 
 /// Records key `id` with its check value, unless a record exists (another

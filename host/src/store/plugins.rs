@@ -141,22 +141,16 @@ pub async fn record_active(db: &Db, plugin: &VersionRecord<'_>) -> anyhow::Resul
 /// The serving version, enabled state and hash of every recorded plugin
 /// (without the bytes), for comparing with what a node runs.
 pub async fn states(db: &Db) -> anyhow::Result<Vec<(String, String, bool, String)>> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, String, i32, String)> = sqlx::query_as(
         "SELECT p.name, p.version, p.enabled, v.sha256 FROM plugins p \
          JOIN plugin_versions v ON v.name = p.name AND v.version = p.version ORDER BY p.name",
     )
     .fetch_all(db.reader())
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get::<i32, _>(2)? != 0,
-                row.try_get(3)?,
-            ))
-        })
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(|(name, version, enabled, sha256)| (name, version, enabled != 0, sha256))
+        .collect())
 }
 
 /// The bytes and source of one recorded version.
@@ -165,19 +159,13 @@ pub async fn version_bytes(
     name: &str,
     version: &str,
 ) -> anyhow::Result<Option<(Vec<u8>, Source)>> {
-    let row =
-        sqlx::query("SELECT wasm, source FROM plugin_versions WHERE name = $1 AND version = $2")
+    let row: Option<(Vec<u8>, String)> =
+        sqlx::query_as("SELECT wasm, source FROM plugin_versions WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(version)
             .fetch_optional(db.reader())
             .await?;
-    row.map(|row| {
-        Ok((
-            row.try_get(0)?,
-            Source::parse(row.try_get::<String, _>(1)?.as_str()),
-        ))
-    })
-    .transpose()
+    Ok(row.map(|(wasm, source)| (wasm, Source::parse(&source))))
 }
 
 pub async fn set_enabled(db: &Db, name: &str, enabled: bool) -> anyhow::Result<()> {
@@ -263,13 +251,12 @@ pub async fn history(db: &Db, plugin: &str) -> anyhow::Result<Vec<PluginEvent>> 
 /// The operator's recorded grant decision for `plugin`: what it requested
 /// and what was granted, each as JSON.
 pub async fn grant_decision(db: &Db, plugin: &str) -> anyhow::Result<Option<(String, String)>> {
-    let row = sqlx::query("SELECT requested, granted FROM plugin_grants WHERE plugin = $1")
-        .bind(plugin)
-        .fetch_optional(db.reader())
-        .await?;
-    Ok(row
-        .map(|row| Ok::<_, sqlx::Error>((row.try_get(0)?, row.try_get(1)?)))
-        .transpose()?)
+    Ok(
+        sqlx::query_as("SELECT requested, granted FROM plugin_grants WHERE plugin = $1")
+            .bind(plugin)
+            .fetch_optional(db.reader())
+            .await?,
+    )
 }
 
 /// Records the operator's grant decision for `plugin` (each side as JSON).
