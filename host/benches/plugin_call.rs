@@ -52,7 +52,14 @@ impl Bench {
 
     async fn load(&self, crate_name: &str) -> Arc<Plugin> {
         let wasm = kai_test_plugins::wasm(crate_name);
-        Arc::new(self.state.runtime.load(&wasm).await.expect("plugin loads"))
+        Arc::new(
+            self.state
+                .control
+                .runtime
+                .load(&wasm)
+                .await
+                .expect("plugin loads"),
+        )
     }
 
     /// One request as the HTTP proxy makes it (`plugins::invoke`): a

@@ -102,24 +102,19 @@ impl Server {
         });
         let hooks = PluginHooks::new(plugins.clone(), host.clone());
         let config_failures = config.auth_failures_per_minute;
-        let runtime = Arc::new(runtime);
         let control = PluginControl {
             db: db.clone(),
-            runtime: runtime.clone(),
-            plugins: plugins.clone(),
+            runtime: Arc::new(runtime),
+            plugins,
             trusted_plugins: config.trusted_plugins.clone().into(),
         };
         let state = AppState::new(Inner {
             config,
             db,
-            runtime,
-            plugins,
             control,
             core,
             host,
             hooks,
-            outbox,
-            keys,
             node_id: uuid::Uuid::new_v4().to_string(),
             auth_failures: FailureLimiter::new(config_failures),
         });
@@ -165,7 +160,7 @@ impl Server {
             let worker = outbox::Worker {
                 db: state.db.clone(),
                 hooks: state.hooks.clone(),
-                outbox: state.outbox.clone(),
+                outbox: state.core.outbox.clone(),
             };
             tasks.push(tokio::spawn(worker.run(poll, until_stopped())));
         }
@@ -260,7 +255,7 @@ async fn key_ring_heartbeat(
         loop {
             every.tick().await;
             if let Err(error) =
-                registry::heartbeat(&state.db, &state.keys, &state.node_id, &description).await
+                registry::heartbeat(&state.db, &state.core.keys, &state.node_id, &description).await
             {
                 tracing::warn!(%error, "could not write the key-ring heartbeat");
             }
@@ -283,14 +278,14 @@ pub async fn load_plugins(state: &AppState) -> anyhow::Result<()> {
         .filter_map(|d| d.as_deref())
         .collect();
     boot::boot(
-        &state.runtime,
+        &state.control.runtime,
         &state.db,
-        &state.plugins,
+        &state.control.plugins,
         &dirs,
         &state.config.trusted_plugins,
     )
     .await?;
-    state.plugins.mark_ready();
+    state.control.plugins.mark_ready();
     Ok(())
 }
 

@@ -1,16 +1,14 @@
 //! The state every handler shares: configuration, database, the services,
-//! runtime and the plugin registry. Cheap to clone (one `Arc`). Only the
+//! and the plugins (runtime, live set) in [`PluginControl`]. Cheap to clone (one `Arc`). Only the
 //! HTTP edge and the server's wiring see it; the layers below get the
 //! narrow parts they need.
 
-use crate::capabilities::{HostServices, PluginRuntime};
+use crate::capabilities::HostServices;
 use crate::config::Config;
 use crate::http::failure_limiter::FailureLimiter;
+use crate::plugins::PluginControl;
 use crate::plugins::hooks::PluginHooks;
-use crate::plugins::{PluginControl, PluginRegistry};
 use crate::services::Core;
-use crate::services::events::outbox::Outbox;
-use crate::services::secrets::Keys;
 use crate::store::Db;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -21,10 +19,7 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub db: Db,
-    pub runtime: Arc<PluginRuntime>,
-    pub plugins: Arc<PluginRegistry>,
-    /// What changing the plugin set works with (the database, runtime and
-    /// live set above, and the trusted plugins).
+    /// The runtime, the live plugin set, and what changing it works with.
     pub control: PluginControl,
     /// What the services share (the database, keys, rules, outbox).
     pub core: Arc<Core>,
@@ -32,10 +27,6 @@ pub struct Inner {
     pub host: Arc<HostServices>,
     /// The plugin set as event subscribers, and the way into plugin calls.
     pub hooks: Arc<PluginHooks>,
-    /// Wakes the after-commit event worker.
-    pub outbox: Arc<Outbox>,
-    /// The master keys of the credential store.
-    pub keys: Arc<Keys>,
     /// This server process among the nodes sharing the database.
     pub node_id: String,
     /// Failed authentications per client address.

@@ -313,7 +313,7 @@ async fn every_route_answers_each_principal_as_expected() {
         .iter()
         .map(|r| format!("{} {}", r.method, r.pattern.as_str()))
         .collect();
-    let set = server.state.plugins.snapshot();
+    let set = server.state.control.plugins.snapshot();
     routes.extend(
         set.routes
             .entries()

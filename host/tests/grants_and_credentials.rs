@@ -476,7 +476,7 @@ async fn credentials_are_write_only_and_bound_to_their_row() {
     let bob_id = bobs["owner"].as_str().unwrap();
     let error = kai_host::services::secrets::store::reveal(
         &server.state.db,
-        &server.state.keys,
+        &server.state.core.keys,
         bob_id,
         "github",
         "p",

@@ -147,7 +147,7 @@ async fn a_running_server_seals_under_a_new_key_at_once_and_an_old_key_goes_only
     for (name, value) in [("c0", "zero"), ("c1", "one"), ("c2", "two")] {
         let secret = kai_host::services::secrets::store::reveal(
             &server.state.db,
-            &server.state.keys,
+            &server.state.core.keys,
             &owner.id,
             name,
             "outbound-probe",

@@ -201,7 +201,7 @@ async fn a_plugins_requests_take_turns_and_other_plugins_keep_their_own() {
     // A request that spins until its deadline takes misbehave's one turn;
     // the server says when it holds it.
     let in_flight = || {
-        server.state.plugins.snapshot().plugins["misbehave"]
+        server.state.control.plugins.snapshot().plugins["misbehave"]
             .plugin
             .requests_in_flight()
     };

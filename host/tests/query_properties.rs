@@ -232,7 +232,7 @@ fn arbitrary_queries_compile_to_safe_sql_or_clean_errors() {
                 .unwrap();
         }
     });
-    let set = server.state.plugins.snapshot();
+    let set = server.state.control.plugins.snapshot();
     let probe = set.enabled("data-probe").expect("data-probe is loaded");
     let schema = probe
         .manifest

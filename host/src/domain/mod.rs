@@ -26,7 +26,7 @@ pub mod value;
 pub use collection::{Collection, CollectionInput};
 pub use document::{Document, DocumentChange, NewDocument};
 pub use event::{Event, EventKind, Row};
-pub use names::is_plugin_name;
+pub use names::{canonical_uuid, is_plugin_name};
 pub use principal::{Principal, Role};
 pub use route_pattern::PathPattern;
 

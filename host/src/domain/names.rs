@@ -8,3 +8,11 @@ pub fn is_plugin_name(name: &str) -> bool {
         && name.len() <= 63
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
+
+/// `value` as a UUID in its canonical form (hyphenated, lower-case), if it
+/// is one.
+pub fn canonical_uuid(value: &str) -> Option<String> {
+    uuid::Uuid::parse_str(value)
+        .ok()
+        .map(|id| id.hyphenated().to_string())
+}

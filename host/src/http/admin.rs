@@ -104,8 +104,8 @@ async fn get_plugin(
     _: AdminCaller,
     PluginName(name): PluginName,
 ) -> Result<Json<Value>, ApiError> {
-    let set = state.plugins.snapshot();
-    let pending = state.plugins.pending(&name);
+    let set = state.control.plugins.snapshot();
+    let pending = state.control.plugins.pending(&name);
     let history = lifecycle::history(&state.control, &name).await?;
     let mut body = match set.plugins.get(&name) {
         Some(entry) => plugin_summary(entry),
@@ -171,9 +171,10 @@ async fn remove(
 }
 
 async fn list_plugins(_: AdminCaller, State(state): State<AppState>) -> Json<Value> {
-    let set = state.plugins.snapshot();
+    let set = state.control.plugins.snapshot();
     let plugins: Vec<Value> = set.plugins.values().map(plugin_summary).collect();
     let pending: Vec<Value> = state
+        .control
         .plugins
         .all_pending()
         .iter()
@@ -191,9 +192,9 @@ async fn list_plugins(_: AdminCaller, State(state): State<AppState>) -> Json<Val
     Json(json!({
         "plugins": plugins,
         "pending": pending,
-        "refused": state.plugins.refusals(),
-        "allocator": state.runtime.allocator(),
-        "compile_cache": state.runtime.cache_stats(),
+        "refused": state.control.plugins.refusals(),
+        "allocator": state.control.runtime.allocator(),
+        "compile_cache": state.control.runtime.cache_stats(),
     }))
 }
 
@@ -217,12 +218,13 @@ fn plugin_summary(entry: &PluginEntry) -> Value {
 
 async fn list_routes(_: AdminCaller, State(state): State<AppState>) -> Json<Value> {
     let mut routes: Vec<Value> = state
+        .control
         .plugins
         .core_routes()
         .iter()
         .map(|r| json!({ "method": r.method, "path": r.pattern.as_str(), "owner": "core" }))
         .collect();
-    let set = state.plugins.snapshot();
+    let set = state.control.plugins.snapshot();
     routes.extend(set.routes.entries().iter().map(|e| {
         json!({
             "method": e.method,

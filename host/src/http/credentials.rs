@@ -81,7 +81,8 @@ async fn create(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<Body>,
 ) -> Result<Response, ApiError> {
-    let credential = store::create(&state.db, &state.keys, &principal, body.into_input()?).await?;
+    let credential =
+        store::create(&state.db, &state.core.keys, &principal, body.into_input()?).await?;
     Ok((StatusCode::CREATED, Json(credential.to_json())).into_response())
 }
 
@@ -89,7 +90,7 @@ async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let items: Vec<Value> = store::list(&state.db, &state.keys, &principal)
+    let items: Vec<Value> = store::list(&state.db, &state.core.keys, &principal)
         .await?
         .iter()
         .map(|c| c.to_json())
@@ -104,7 +105,7 @@ async fn get(
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id("id", &id)?;
     Ok(Json(
-        store::get(&state.db, &state.keys, &principal, &id)
+        store::get(&state.db, &state.core.keys, &principal, &id)
             .await?
             .to_json(),
     ))
@@ -117,8 +118,14 @@ async fn update(
     ApiJson(body): ApiJson<Body>,
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id("id", &id)?;
-    let updated =
-        store::update(&state.db, &state.keys, &principal, &id, body.into_input()?).await?;
+    let updated = store::update(
+        &state.db,
+        &state.core.keys,
+        &principal,
+        &id,
+        body.into_input()?,
+    )
+    .await?;
     Ok(Json(updated.to_json()))
 }
 
@@ -128,6 +135,6 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = path_id("id", &id)?;
-    store::delete(&state.db, &state.keys, &principal, &id).await?;
+    store::delete(&state.db, &state.core.keys, &principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

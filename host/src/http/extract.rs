@@ -93,13 +93,11 @@ fn strip_position(message: &str) -> String {
 
 /// A UUID from the path, or a 400 naming the parameter.
 pub fn path_id(name: &str, value: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(value)
-        .map(|id| id.hyphenated().to_string())
-        .map_err(|_| {
-            ApiError::BadRequest(format!(
-                "path parameter `{name}`: `{value}` is not a valid UUID"
-            ))
-        })
+    crate::domain::canonical_uuid(value).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "path parameter `{name}`: `{value}` is not a valid UUID"
+        ))
+    })
 }
 
 /// The `{name}` path parameter of the admin plugin routes, checked as a

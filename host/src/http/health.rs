@@ -25,10 +25,10 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
         tracing::warn!(%error, "readiness: database unreachable");
         return Err(ApiError::Unavailable("the database is unreachable".into()));
     }
-    if !state.plugins.is_ready() {
+    if !state.control.plugins.is_ready() {
         return Err(ApiError::Unavailable("plugins are still loading".into()));
     }
-    let plugins = state.plugins.snapshot().plugins.len();
+    let plugins = state.control.plugins.snapshot().plugins.len();
     Ok(Json(
         json!({ "status": "ready", "database": state.db.backend(), "plugins": plugins }),
     ))

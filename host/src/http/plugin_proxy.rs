@@ -29,7 +29,7 @@ pub async fn dispatch(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let set = state.plugins.snapshot();
+    let set = state.control.plugins.snapshot();
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
     let (entry, raw_params) = match set.routes.lookup(&method, &path) {

@@ -70,10 +70,9 @@ impl From<StoreError> for DataError {
 }
 
 /// An id in its canonical (hyphenated, lower-case) form.
-pub fn canonical_id(id: &str) -> Result<String, DataError> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| DataError::Invalid(format!("`{id}` is not a valid id")))
+fn canonical_id(id: &str) -> Result<String, DataError> {
+    crate::domain::canonical_uuid(id)
+        .ok_or_else(|| DataError::Invalid(format!("`{id}` is not a valid id")))
 }
 
 /// Inserts a row of `fields`, the rest from their defaults; its new id.
@@ -82,15 +81,16 @@ pub async fn insert(
     model: Model<'_>,
     fields: Vec<(String, Value)>,
 ) -> Result<String, DataError> {
-    let id = uuid::Uuid::now_v7().to_string();
-    let mut row = Vec::with_capacity(model.def.fields.len() + 1);
-    row.push(("id".to_string(), Value::Uuid(id.clone())));
+    let mut row = Vec::with_capacity(model.def.fields.len());
     for (name, value) in fields {
         model.schema.stored(&name)?;
         if name == "id" {
             return Err(DataError::Invalid("`id` is assigned by the host".into()));
         }
-        if row.iter().any(|(given, _)| *given == name) {
+        if row
+            .iter()
+            .any(|(given, _): &(String, Value)| *given == name)
+        {
             return Err(DataError::Invalid(format!("field `{name}` is given twice")));
         }
         row.push((name, value));
@@ -111,7 +111,8 @@ pub async fn insert(
         };
         row.push((field.name.clone(), value));
     }
-    plugin_rows::insert(session, model.schema, &row).await?;
+    let id = uuid::Uuid::now_v7().to_string();
+    plugin_rows::insert(session, model.schema, &id, &row).await?;
     Ok(id)
 }
 
@@ -177,20 +178,20 @@ pub async fn query(
 ) -> Result<(Vec<Record>, Option<String>), DataError> {
     let selected = select(session, model, None, filter, order, limit, cursor).await?;
     let records = selected
-        .records()?
-        .into_iter()
+        .rows
+        .iter()
         .map(|row| {
-            let mut fields = row.into_iter();
+            let mut fields = selected.plan.read_row(row)?.into_iter();
             let id = match fields.next().map(|(_, id)| id) {
                 Some(Value::Uuid(id) | Value::Text(id)) => id,
                 _ => String::new(),
             };
-            Record {
+            Ok(Record {
                 id,
                 fields: fields.collect(),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, sqlx::Error>>()?;
     Ok((records, selected.next_cursor))
 }
 

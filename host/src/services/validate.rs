@@ -146,7 +146,6 @@ pub fn description(field: &str, value: &str) -> Result<String, ModelError> {
 
 /// A UUID in canonical form, or an error naming the field.
 pub fn uuid(field: &str, value: &str) -> Result<String, ModelError> {
-    uuid::Uuid::parse_str(value)
-        .map(|id| id.hyphenated().to_string())
-        .map_err(|_| ModelError::invalid(field, format!("`{value}` is not a valid UUID")))
+    crate::domain::canonical_uuid(value)
+        .ok_or_else(|| ModelError::invalid(field, format!("`{value}` is not a valid UUID")))
 }

@@ -11,23 +11,23 @@ use super::query::values::to_param;
 use super::session::Session;
 use crate::domain::{Filter, Value};
 
-/// Inserts one row of `fields` (the id among them).
+/// Inserts the row `id` with `fields`.
 pub async fn insert(
     session: &Session,
     schema: &TableSchema,
+    id: &str,
     fields: &[(String, Value)],
 ) -> Result<(), StoreError> {
-    let mut params = Vec::with_capacity(fields.len());
+    let mut params = Vec::with_capacity(fields.len() + 1);
+    params.push(Param::Text(id.to_string()));
     for (name, value) in fields {
         params.push(to_param(schema.stored(name)?, value)?);
     }
     let mut sql = Sql::new("INSERT INTO ");
     sql.ident(&schema.table).push(" (");
-    for (i, (name, _)) in fields.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.ident(name);
+    sql.ident("id");
+    for (name, _) in fields {
+        sql.push(", ").ident(name);
     }
     sql.push(") VALUES (");
     for (i, param) in params.into_iter().enumerate() {

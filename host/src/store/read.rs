@@ -8,7 +8,7 @@ use super::query::schema::TableSchema;
 use super::query::select::{self, Scope, SelectPlan, SelectSpec};
 use super::query::sql::Sql;
 use super::session::Session;
-use crate::domain::{AggregateQuery, AggregateRow, Filter, Value};
+use crate::domain::{AggregateQuery, AggregateRow, Filter};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
@@ -32,16 +32,6 @@ pub struct SelectedRows {
     pub plan: SelectPlan,
     pub rows: Vec<AnyRow>,
     pub next_cursor: Option<String>,
-}
-
-impl SelectedRows {
-    /// Each row as `(field, value)` pairs, `id` first.
-    pub fn records(&self) -> Result<Vec<Vec<(String, Value)>>, sqlx::Error> {
-        self.rows
-            .iter()
-            .map(|row| self.plan.read_row(row))
-            .collect()
-    }
 }
 
 /// Runs the select in `session` and keeps one page of its rows.
