@@ -296,8 +296,7 @@ impl ServeArgs {
             log_buffer_bytes: self
                 .log_buffer_bytes
                 .or(file.log_buffer_bytes)
-                .unwrap_or(crate::telemetry::BUFFER_BYTES)
-                .max(4096),
+                .unwrap_or(crate::telemetry::BUFFER_BYTES),
             max_document_bytes: self
                 .max_document_bytes
                 .or(file.max_document_bytes)
@@ -351,6 +350,10 @@ impl ServeArgs {
         anyhow::ensure!(
             config.long_running_calls >= 1,
             "long-running-calls must be at least 1"
+        );
+        anyhow::ensure!(
+            config.log_buffer_bytes >= 4096,
+            "log-buffer-bytes must be at least 4096"
         );
         Ok(config)
     }
@@ -427,6 +430,33 @@ mod tests {
         assert_eq!(
             ServeArgs::default().resolve().unwrap().plugin_concurrency,
             2 * cores
+        );
+    }
+
+    #[test]
+    fn a_log_buffer_too_small_for_a_line_is_refused_by_name() {
+        let error = ServeArgs {
+            log_buffer_bytes: Some(100),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("log-buffer-bytes must be at least 4096"),
+            "{error:#}"
+        );
+        let config = ServeArgs {
+            log_buffer_bytes: Some(4096),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(config.log_buffer_bytes, 4096);
+        assert_eq!(
+            ServeArgs::default().resolve().unwrap().log_buffer_bytes,
+            crate::telemetry::BUFFER_BYTES
         );
     }
 
