@@ -15,11 +15,13 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
-/// The cache in `dir` (created private if missing).
+/// The cache in `dir` (created private if missing). A relative `dir` (the
+/// default `./data`) is taken from the current directory: wasmtime wants
+/// an absolute one.
 pub fn open(dir: &Path) -> anyhow::Result<Cache> {
     crate::files::private_dir(dir)?;
     let mut config = CacheConfig::new();
-    config.with_directory(dir);
+    config.with_directory(std::path::absolute(dir)?);
     Ok(Cache::new(config)?)
 }
 
