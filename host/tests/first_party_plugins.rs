@@ -47,9 +47,48 @@ fn kinds(body: &Value) -> Vec<(i64, String)> {
         .collect()
 }
 
+/// A server whose `plugin` is the copy built by the previous release
+/// against kai:fusion 0.1.3 (`tests/prebuilt`), installed over the bundled
+/// one of the same version and served through the host's 0.1.x adapter.
+async fn serving_prebuilt_0_1_3(plugin: &str) -> TestServer {
+    use sha2::Digest;
+    let server = TestServer::start().await;
+    let path = format!(
+        "{}/tests/prebuilt/{plugin}-api-0.1.3.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let wasm = std::fs::read(path).unwrap();
+    let sha256 = hex::encode(sha2::Sha256::digest(&wasm));
+    let response = server
+        .client
+        .post(server.url("/api/v1/admin/plugins?force=true"))
+        .bearer_auth(&server.admin_token)
+        .header("content-type", "application/wasm")
+        .body(wasm)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = support::json_of(response).await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let (_, loaded) = server
+        .admin_get(&format!("/api/v1/admin/plugins/{plugin}"))
+        .await;
+    assert_eq!(loaded["sha256"], sha256.as_str(), "{loaded}");
+    assert_eq!(loaded["host_api"], "^0.1.3", "{loaded}");
+    server
+}
+
 #[tokio::test]
 async fn document_history_diff_restore_and_delete() {
-    let server = TestServer::start().await;
+    history_diff_restore_and_delete(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn doc_versioning_built_against_0_1_3_keeps_history_diff_and_restore() {
+    history_diff_restore_and_delete(serving_prebuilt_0_1_3("doc-versioning").await).await;
+}
+
+async fn history_diff_restore_and_delete(server: TestServer) {
     let alice = server.user("alice@example.com", false).await;
     let bob = server.user("bob@example.com", false).await;
     let c = collection(&server, &alice, "docs").await;
@@ -423,8 +462,16 @@ const JAN_1_2026: i64 = 1_767_225_600_000_000;
 
 #[tokio::test]
 async fn analytics_match_numbers_computed_from_the_data() {
+    analytics_match_the_data(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn collection_analytics_built_against_0_1_3_matches_the_data() {
+    analytics_match_the_data(serving_prebuilt_0_1_3("collection-analytics").await).await;
+}
+
+async fn analytics_match_the_data(server: TestServer) {
     use rand::{Rng, SeedableRng};
-    let server = TestServer::start().await;
     let alice = server.user("alice@example.com", false).await;
     let bob = server.user("bob@example.com", false).await;
     let collections = [

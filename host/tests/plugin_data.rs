@@ -232,7 +232,7 @@ async fn persistence_crud_filters_and_aggregates() {
     server.stop().await;
 }
 
-/// Pages through `query` (with `fields`: `query-columns`) until the end.
+/// Pages through the fixture's `query` route until the end.
 async fn query_all(server: &TestServer, token: &str, mut query: Value) -> Vec<Vec<Value>> {
     let mut pages = Vec::new();
     loop {
@@ -248,13 +248,47 @@ async fn query_all(server: &TestServer, token: &str, mut query: Value) -> Vec<Ve
     }
 }
 
-/// A column select (`query-packed-columns`, and `query-columns` for plugins
-/// built before 0.1.3) is `query` with a projection: for every filter, order
-/// and page size, the same rows, pages and null placement, only the asked
-/// fields (an order key that is not asked for drives the cursor unseen).
+/// A select of chosen fields is the select of every field with a
+/// projection: for every filter, order and page size, the same rows, pages
+/// and null placement, only the asked fields (an order key that is not
+/// asked for drives the cursor unseen).
 #[tokio::test]
 async fn a_column_select_pages_like_a_select_and_returns_only_the_asked_fields() {
     let server = server().await;
+    column_selects_agree(&server, false).await;
+    server.stop().await;
+}
+
+/// The same for this fixture as built against kai:fusion 0.1.3, served
+/// through the host's 0.1.x adapter: its three reads (`query` by row,
+/// `query-columns`, `query-packed-columns`) answer alike, and as 0.2.0's.
+#[tokio::test]
+async fn a_plugin_built_against_0_1_3_reads_the_same_pages_through_all_three_reads() {
+    let prebuilt = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/prebuilt/data-probe-api-0.1.3.wasm"
+    );
+    let server = Setup::new()
+        .await
+        .plugins_dir(&[("data-probe.wasm", std::fs::read(prebuilt).unwrap())])
+        .start()
+        .await;
+    let (_, listing) = server.admin_get("/api/v1/admin/plugins").await;
+    let plugins = listing["plugins"].as_array().unwrap();
+    let probe = plugins.iter().find(|p| p["name"] == "data-probe");
+    assert_eq!(
+        probe.map(|p| &p["host_api"]),
+        Some(&json!("^0.1.3")),
+        "{listing}"
+    );
+    column_selects_agree(&server, true).await;
+    server.stop().await;
+}
+
+/// The column-select cases; `legacy` also reads every page through
+/// 0.1.x's `query-columns` (a plugin built against 0.1.3 reads the others
+/// through `query` and `query-packed-columns`).
+async fn column_selects_agree(server: &TestServer, legacy: bool) {
     let token = server.admin_token.clone();
     let (_, doc) = server
         .collection_with_document(&token, "probe target")
@@ -268,7 +302,7 @@ async fn a_column_select_pages_like_a_select_and_returns_only_the_asked_fields()
         json!({ "title": "foxtrot", "tag": "blue", "happened_at": 6_000, "doc_id": doc }),
         json!({ "title": "golf" }),
     ];
-    add_notes(&server, &token, &rows).await;
+    add_notes(server, &token, &rows).await;
     let fields = json!([
         "tag",
         "score",
@@ -286,18 +320,18 @@ async fn a_column_select_pages_like_a_select_and_returns_only_the_asked_fields()
         json!({ "limit": 2, "filter": { "field": "score", "op": "is-null", "values": [] }, "order": ["title"] }),
     ];
     for case in cases {
-        let whole = query_all(&server, &token, case.clone()).await;
+        let whole = query_all(server, &token, case.clone()).await;
         let mut asked = case.clone();
         asked["fields"] = fields.clone();
-        let by_column = query_all(&server, &token, asked.clone()).await;
-        // Plugins built before 0.1.3 read the same pages through
-        // `query-columns` (the SDK now uses `query-packed-columns`).
-        asked["via"] = json!("query-columns");
-        assert_eq!(
-            query_all(&server, &token, asked).await,
-            by_column,
-            "{case}: query-columns"
-        );
+        let by_column = query_all(server, &token, asked.clone()).await;
+        if legacy {
+            asked["via"] = json!("query-columns");
+            assert_eq!(
+                query_all(server, &token, asked).await,
+                by_column,
+                "{case}: query-columns"
+            );
+        }
         let sizes = |pages: &[Vec<Value>]| pages.iter().map(Vec::len).collect::<Vec<_>>();
         assert_eq!(sizes(&whole), sizes(&by_column), "{case}: page sizes");
         for (full, columns) in whole.iter().flatten().zip(by_column.iter().flatten()) {
@@ -313,16 +347,18 @@ async fn a_column_select_pages_like_a_select_and_returns_only_the_asked_fields()
         let mut everything = case.clone();
         everything["fields"] = json!("*");
         assert_eq!(
-            query_all(&server, &token, everything.clone()).await,
+            query_all(server, &token, everything.clone()).await,
             whole,
             "{case}"
         );
-        everything["via"] = json!("query-columns");
-        assert_eq!(
-            query_all(&server, &token, everything).await,
-            whole,
-            "{case}: query-columns"
-        );
+        if legacy {
+            everything["via"] = json!("query-columns");
+            assert_eq!(
+                query_all(server, &token, everything).await,
+                whole,
+                "{case}: query-columns"
+            );
+        }
         // No field: the ids alone, in the same pages.
         let mut ids_only = case.clone();
         ids_only["fields"] = json!([]);
@@ -334,13 +370,13 @@ async fn a_column_select_pages_like_a_select_and_returns_only_the_asked_fields()
                     .collect()
             })
             .collect();
-        assert_eq!(query_all(&server, &token, ids_only).await, ids, "{case}");
+        assert_eq!(query_all(server, &token, ids_only).await, ids, "{case}");
     }
 
     // Ordered by a field that is not returned: the cursor still works, and
     // the order key does not leak into the items.
     let pages = query_all(
-        &server,
+        server,
         &token,
         json!({ "limit": 3, "order": ["-title"], "fields": ["score"] }),
     )
@@ -382,7 +418,6 @@ async fn a_column_select_pages_like_a_select_and_returns_only_the_asked_fields()
         let text = body["error"]["message"].as_str().unwrap();
         assert!(text.contains(message), "{text}");
     }
-    server.stop().await;
 }
 
 #[tokio::test]

@@ -7,12 +7,12 @@
 mod support;
 
 use kai_host::store::query::{aggregate, filter, select};
-use kai_host::wit::bindings::kai::fusion::persistence::{Column, ColumnValues, TextColumn};
 use kai_host::wit::bindings::kai::fusion::query::{
     Aggregate, AggregateFunction, AggregateQuery, Condition, FilterNode, GroupKey, Op, Order,
     TimeBucket,
 };
 use kai_host::wit::bindings::kai::fusion::types::Value;
+use kai_host::wit::bindings::v0_1::kai::fusion::persistence::{Column, ColumnValues, TextColumn};
 use kai_host::wit::columnar;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

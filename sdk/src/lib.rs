@@ -77,10 +77,10 @@ pub use http::{Error, Request, Response};
 pub use plugin::{ModelSource, Plugin, Route};
 
 /// The version of the `kai:fusion` WIT package this SDK was built against.
-pub const HOST_API_VERSION: &str = "0.1.3";
+pub const HOST_API_VERSION: &str = "0.2.0";
 
 /// The host API requirement a plugin states unless it sets its own.
-pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.1.3";
+pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.2.0";
 
 /// The plugin guide's examples, compiled by `cargo test --doc` so that the
 /// guide cannot drift from the SDK.

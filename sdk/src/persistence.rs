@@ -153,16 +153,11 @@ impl Select {
         self
     }
 
+    /// Runs the select for every field and returns owned records.
     pub fn fetch(self) -> Result<Page, HostError> {
-        let select = wit::Select {
-            filter: self.filter.to_nodes(),
-            order: self.order,
-            limit: self.limit,
-            cursor: self.cursor,
-        };
-        let page: wit::Page = host_call!(wit::query(&self.model, &select))?;
+        let page = self.run(None)?;
         Ok(Page {
-            items: page.items.into_iter().map(Record::from_wit).collect(),
+            items: page.rows().map(|row| row.to_record()).collect(),
             next_cursor: page.next_cursor,
         })
     }
@@ -171,26 +166,26 @@ impl Select {
     /// and returns the page by column. Much cheaper than
     /// [`fetch`](Self::fetch) for listings: a few allocations per field
     /// instead of several per row, and fields not listed are not sent.
-    /// Needs a kai:fusion 0.1.3 host (it calls `query-packed-columns`).
     pub fn fetch_columns(self, fields: &[&str]) -> Result<ColumnPage, HostError> {
         let fields = fields.iter().map(|f| f.to_string()).collect();
-        self.run_columns(Some(fields))
+        self.run(Some(fields))
     }
 
     /// [`fetch_columns`](Self::fetch_columns) of every field of the model.
     pub fn fetch_all_columns(self) -> Result<ColumnPage, HostError> {
-        self.run_columns(None)
+        self.run(None)
     }
 
-    fn run_columns(self, fields: Option<Vec<String>>) -> Result<ColumnPage, HostError> {
-        let select = wit::ColumnSelect {
+    /// The one read: `fields` of the selected rows (`None`: every field).
+    fn run(self, fields: Option<Vec<String>>) -> Result<ColumnPage, HostError> {
+        let select = wit::Select {
             fields,
             filter: self.filter.to_nodes(),
             order: self.order,
             limit: self.limit,
             cursor: self.cursor,
         };
-        let page = host_call!(wit::query_packed_columns(&self.model, &select))?;
+        let page = host_call!(wit::query(&self.model, &select))?;
         ColumnPage::from_packed(page).map_err(|e| HostError::Unavailable(e.to_string()))
     }
 }

@@ -166,7 +166,7 @@ impl Plugin {
         })
     }
 
-    /// Overrides the host API requirement (default `^0.1`).
+    /// Overrides the host API requirement (default `^0.2.0`).
     pub fn host_api(self, requirement: &str) -> Self {
         self.describe(|m| {
             m.host_api = requirement.to_string();

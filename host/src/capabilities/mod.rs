@@ -14,6 +14,7 @@
 //! - [`outbound_http`]: `kai:fusion/outbound-http`, allow-listed HTTP
 //!   with credentials injected by the host.
 //! - [`credentials`]: `kai:fusion/credentials`, `reveal` behind its grant.
+//! - [`v0_1`]: the same for plugins built against kai:fusion 0.1.x.
 //!
 //! Host functions return `Ok(Err(error))` for anything the guest should
 //! handle (denied, not found, invalid...) and reserve `Err` (a trap) for
@@ -25,6 +26,7 @@ pub mod log;
 pub mod models;
 pub mod outbound_http;
 pub mod persistence;
+pub mod v0_1;
 
 use crate::domain::Principal;
 use crate::domain::grant::Grant;
@@ -93,7 +95,8 @@ impl HostContext for HostAccess {
     }
 }
 
-/// Links every host interface into `linker`. Grants are enforced per call,
+/// Links every host interface into `linker`, under the names of every
+/// version the host serves. Grants are enforced per call,
 /// inside each function, so an ungranted call is an error the guest sees.
 pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     wit::types::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
@@ -104,7 +107,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     wit::kv::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     wit::outbound_http::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     wit::credentials::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
-    Ok(())
+    v0_1::add_to_linker(linker)
 }
 
 impl wit::types::Host for CallState {}

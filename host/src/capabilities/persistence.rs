@@ -14,14 +14,12 @@ use super::db_error;
 use crate::domain::{Filter, Value};
 use crate::services::Session;
 use crate::services::plugin_data::{self, DataError, Model, Record};
-use crate::wit::bindings::kai::fusion::persistence::{
-    ColumnPage, ColumnSelect, Entity, Host, PackedColumnPage, Page, Row, Select,
-};
+use crate::wit::bindings::kai::fusion::persistence::{Entity, Host, Page, Row, Select};
 use crate::wit::bindings::kai::fusion::query::{
     AggregateQuery as WitAggregateQuery, AggregateRow as WitAggregateRow, FilterNode,
 };
 use crate::wit::bindings::kai::fusion::types::{Error as WitError, Value as WitValue};
-use crate::wit::{columnar, convert, packed};
+use crate::wit::{convert, packed};
 use std::sync::Arc;
 
 /// Where the model `name` sits in `plugin`'s manifest.
@@ -49,7 +47,7 @@ impl Resolved {
 }
 
 /// A filter from the wire, as the host's tree.
-fn filter_of(nodes: &[FilterNode]) -> Result<Filter, WitError> {
+pub(super) fn filter_of(nodes: &[FilterNode]) -> Result<Filter, WitError> {
     convert::filter(nodes).map_err(WitError::Invalid)
 }
 
@@ -60,7 +58,7 @@ fn fields_of(row: Row) -> Vec<(String, Value)> {
         .collect()
 }
 
-fn entity(record: Record) -> Entity {
+pub(super) fn entity(record: Record) -> Entity {
     Entity {
         id: record.id,
         fields: record
@@ -126,7 +124,7 @@ impl Caller {
 
     /// Resolves `name` (writable when `write`) and runs `operation` on it in
     /// the call's session, mapping its failure to what the plugin sees.
-    async fn on_model<T>(
+    pub(super) async fn on_model<T>(
         &self,
         name: &str,
         write: bool,
@@ -150,12 +148,12 @@ impl Caller {
         }
     }
 
-    /// The rows of a column select: `query-columns` and
-    /// `query-packed-columns` differ only in how they hand them over.
-    async fn column_select(
+    /// The rows of a select: `query` and the reads of 0.1.x plugins
+    /// (`crate::capabilities::v0_1`) differ only in how they hand them over.
+    pub(super) async fn select(
         &self,
         model: &str,
-        select: &ColumnSelect,
+        select: &Select,
     ) -> Result<plugin_data::SelectedRows, WitError> {
         let resolved = self.resolve_model(model)?;
         let filter = filter_of(&select.filter)?;
@@ -163,7 +161,7 @@ impl Caller {
         plugin_data::select(
             &self.host()?.session,
             resolved.model(),
-            // `None` selects every field, as `query` does.
+            // `None` selects every field.
             select.fields.as_deref(),
             &filter,
             &order,
@@ -172,6 +170,21 @@ impl Caller {
         )
         .await
         .map_err(|e| self.data_error(e))
+    }
+
+    /// The page of a select, packed by column.
+    pub(super) async fn packed_page(&self, model: &str, select: &Select) -> Result<Page, WitError> {
+        let selected = self.select(model, select).await?;
+        let data = packed::page(
+            selected.plan.columns(),
+            selected.plan.returned(),
+            &selected.rows,
+        )
+        .map_err(|e| db_error(&self.plugin_name, e))?;
+        Ok(Page {
+            data,
+            next_cursor: selected.next_cursor,
+        })
     }
 }
 
@@ -247,65 +260,7 @@ impl Host for CallState {
         select: Select,
     ) -> wasmtime::Result<Result<Page, WitError>> {
         let caller = self.caller();
-        Ok(async move {
-            let filter = filter_of(&select.filter)?;
-            let order = convert::orders(&select.order);
-            let cursor = select.cursor.as_deref();
-            let query = async |session: &Session, model: Model<'_>| {
-                let (records, next_cursor) =
-                    plugin_data::query(session, model, &filter, &order, select.limit, cursor)
-                        .await?;
-                Ok(Page {
-                    items: records.into_iter().map(entity).collect(),
-                    next_cursor,
-                })
-            };
-            caller?.on_model(&model, false, query).await
-        }
-        .await)
-    }
-
-    async fn query_columns(
-        &mut self,
-        model: String,
-        select: ColumnSelect,
-    ) -> wasmtime::Result<Result<ColumnPage, WitError>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let selected = caller.column_select(&model, &select).await?;
-            columnar::page(
-                selected.plan.columns(),
-                selected.plan.returned(),
-                &selected.rows,
-                selected.next_cursor,
-            )
-            .map_err(|e| db_error(&caller.plugin_name, e))
-        }
-        .await)
-    }
-
-    async fn query_packed_columns(
-        &mut self,
-        model: String,
-        select: ColumnSelect,
-    ) -> wasmtime::Result<Result<PackedColumnPage, WitError>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let selected = caller.column_select(&model, &select).await?;
-            let data = packed::page(
-                selected.plan.columns(),
-                selected.plan.returned(),
-                &selected.rows,
-            )
-            .map_err(|e| db_error(&caller.plugin_name, e))?;
-            Ok(PackedColumnPage {
-                data,
-                next_cursor: selected.next_cursor,
-            })
-        }
-        .await)
+        Ok(async move { caller?.packed_page(&model, &select).await }.await)
     }
 
     async fn count(

@@ -13,16 +13,15 @@
 //! stays free for core routes and short plugin calls.
 
 use super::limits::EffectiveLimits;
-use crate::wit::bindings::Plugin as PluginBindings;
-use crate::wit::bindings::PluginPre;
 use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
 use crate::wit::bindings::{WitManifest, WitRequest, WitResponse};
-use crate::wit::manifest::HOST_API_VERSION;
+use crate::wit::manifest::HOST_API_VERSIONS;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{
-    ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, ResourceTable, TypedFunc,
+    Component, ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower,
+    ResourceTable, TypedFunc,
 };
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -233,38 +232,49 @@ pub enum CallError {
     Busy { plugin: String },
 }
 
-/// The signatures of `handler.handle` and `events.on-event`, named once for
-/// the check at load and the calls that rely on it.
+/// The signatures of `describe.describe`, `handler.handle` and
+/// `events.on-event`, named once for the check at load and the calls that
+/// rely on it. Component types are checked by shape, so they hold for
+/// plugins built against 0.1.x, whose exports did not change.
+type DescribeResults = (WitManifest,);
 type HandleParams<'a> = (&'a WitRequest,);
 type HandleResults = (WitResponse,);
 type EventParams<'a> = (&'a WitEvent,);
 type EventResults = (Result<(), String>,);
 
-/// Where a plugin's `handle` and `on-event` exports are, found and
-/// type-checked once, when the plugin is described at load. Instantiating
-/// through the generated bindings would look up and type-check every export
-/// of the world again on each request, where a call needs one function
-/// whose type cannot change for a given component. Only
+/// Where a plugin's `describe`, `handle` and `on-event` exports are, found
+/// and type-checked once, when the plugin is described at load.
+/// Instantiating through the generated bindings would look up and
+/// type-check every export of the world again on each request, where a call
+/// needs one function whose type cannot change for a given component; and
+/// the bindings know only the current version's export names. Only
 /// [`Call::describe`] makes one, through [`Exports::checked`].
 #[derive(Debug, Clone, Copy)]
 pub struct Exports {
+    describe: ComponentExportIndex,
     handle: ComponentExportIndex,
     on_event: ComponentExportIndex,
 }
 
 impl Exports {
-    /// Finds the exports in `instance`'s component and checks their types:
-    /// the only way to make an `Exports`, so every one was checked.
-    fn checked<H: HostContext>(
-        pre: &PluginPre<CallState<H>>,
-        store: &mut Store<CallState<H>>,
-        instance: &Instance,
-    ) -> wasmtime::Result<Self> {
-        let component = pre.instance_pre().component();
+    /// Finds the three exports in `component`, of the newest version it
+    /// was built against (the lookup accepts any compatible one: a plugin
+    /// built against 0.1.0 exports `...@0.1.0`, found as 0.1.3). Not yet
+    /// type-checked: that takes an instance.
+    pub(super) fn locate(component: &Component) -> wasmtime::Result<Self> {
+        let version = HOST_API_VERSIONS
+            .iter()
+            .find(|version| {
+                let handler = format!("kai:fusion/handler@{version}");
+                component.get_export_index(None, &handler).is_some()
+            })
+            .ok_or_else(|| {
+                wasmtime::format_err!(
+                    "the component exports no `kai:fusion/handler` of a version this host serves"
+                )
+            })?;
         let lookup = |interface: &str, function: &str| {
-            // The host's own version: the lookup accepts any compatible one
-            // (a plugin built against 0.1.0 exports `...@0.1.0`).
-            let interface = format!("kai:fusion/{interface}@{HOST_API_VERSION}");
+            let interface = format!("kai:fusion/{interface}@{version}");
             let instance = component
                 .get_export_index(None, &interface)
                 .ok_or_else(|| wasmtime::format_err!("no exported instance `{interface}`"))?;
@@ -272,10 +282,22 @@ impl Exports {
                 .get_export_index(Some(&instance), function)
                 .ok_or_else(|| wasmtime::format_err!("`{interface}` does not export `{function}`"))
         };
-        let exports = Self {
+        Ok(Self {
+            describe: lookup("describe", "describe")?,
             handle: lookup("handler", "handle")?,
             on_event: lookup("events", "on-event")?,
-        };
+        })
+    }
+
+    /// Finds the exports in `instance`'s component and checks their types:
+    /// the only way to make an `Exports` a call relies on.
+    fn checked<H: HostContext>(
+        pre: &InstancePre<CallState<H>>,
+        store: &mut Store<CallState<H>>,
+        instance: &Instance,
+    ) -> wasmtime::Result<Self> {
+        let exports = Self::locate(pre.component())?;
+        instance.get_typed_func::<(), DescribeResults>(&mut *store, &exports.describe)?;
         instance.get_typed_func::<HandleParams, HandleResults>(&mut *store, &exports.handle)?;
         instance.get_typed_func::<EventParams, EventResults>(&mut *store, &exports.on_event)?;
         Ok(exports)
@@ -284,7 +306,7 @@ impl Exports {
 
 /// A freshly instantiated plugin inside its own store, ready for one call.
 pub struct Call<'a, H: HostContext> {
-    pre: &'a PluginPre<CallState<H>>,
+    pre: &'a InstancePre<CallState<H>>,
     limits: EffectiveLimits,
     store: Store<CallState<H>>,
     started: Instant,
@@ -295,7 +317,7 @@ impl<'a, H: HostContext> Call<'a, H> {
     /// by `deadline`. A request passes the runtime's long-run turns as
     /// `long_runs`.
     pub fn new(
-        pre: &'a PluginPre<CallState<H>>,
+        pre: &'a InstancePre<CallState<H>>,
         name: &str,
         limits: EffectiveLimits,
         deadline: Instant,
@@ -351,13 +373,11 @@ impl<'a, H: HostContext> Call<'a, H> {
         let pre = self.pre;
         let result = self
             .run(async |store| {
-                let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+                let instance = pre.instantiate_async(&mut *store).await?;
                 let exports = Exports::checked(pre, store, &instance)?;
-                let bindings = PluginBindings::new(&mut *store, &instance)?;
-                let manifest = bindings
-                    .kai_fusion_describe()
-                    .call_describe(&mut *store)
-                    .await?;
+                let describe = instance
+                    .get_typed_func::<(), DescribeResults>(&mut *store, &exports.describe)?;
+                let (manifest,) = describe.call_async(&mut *store, ()).await?;
                 Ok((manifest, exports))
             })
             .await;
@@ -482,7 +502,7 @@ impl<'a, H: HostContext> Call<'a, H> {
 /// index of another component yields no function: wasmtime checks the
 /// component id, so that case errors instead.)
 async unsafe fn call_checked<H: HostContext, Params, Results>(
-    pre: &PluginPre<CallState<H>>,
+    pre: &InstancePre<CallState<H>>,
     store: &mut Store<CallState<H>>,
     index: &ComponentExportIndex,
     params: Params,
@@ -491,7 +511,7 @@ where
     Params: ComponentNamedList + Lower + Send + Sync,
     Results: ComponentNamedList + Lift + Send + Sync + 'static,
 {
-    let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
+    let instance = pre.instantiate_async(&mut *store).await?;
     let func = instance
         .get_func(&mut *store, index)
         .ok_or_else(|| wasmtime::format_err!("the component lost an export it had at load"))?;

@@ -9,7 +9,6 @@
 
 use super::call::{Call, CallContext, CallError, CallState, Exports, HostContext};
 use super::limits::EffectiveLimits;
-use crate::wit::bindings::PluginPre;
 use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
 use crate::wit::bindings::{WitRequest, WitResponse};
 use crate::wit::manifest::{Manifest, ManifestError};
@@ -17,8 +16,8 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Semaphore, SemaphorePermit};
-use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, InstancePre};
 
 /// A plugin ready to serve calls, with the host's data about it (`H`'s
 /// [`HostContext::PluginData`]).
@@ -30,7 +29,7 @@ pub struct LoadedPlugin<H: HostContext> {
     pub limits: EffectiveLimits,
     /// Worked out once at load rather than on every host call.
     data: H::PluginData,
-    pre: PluginPre<CallState<H>>,
+    pre: InstancePre<CallState<H>>,
     exports: Exports,
     /// One permit per request that may run at once; `None`: no limit.
     turns: Option<Semaphore>,
@@ -82,12 +81,12 @@ impl<H: HostContext> LoadedPlugin<H> {
         let component = runtime
             .compile(wasm)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
+        let pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
             LoadError::WrongWorld(format!(
                 "{e:#}; it imports something this host does not provide"
             ))
         })?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| {
+        Exports::locate(&component).map_err(|e| {
             LoadError::WrongWorld(format!(
                 "{e:#}; a plugin must export describe, handler and events"
             ))

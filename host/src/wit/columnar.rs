@@ -1,14 +1,12 @@
-//! Result rows turned into a [`ColumnPage`]: one typed vector per selected
-//! field, with all text of a column in one string.
-//!
-//! Why: lowering `list<entity>` into a guest allocates once per row, per
-//! field name and per text value (a call into the guest's allocator each).
-//! A column page costs a handful per column, whatever the number of rows,
-//! and carries only the fields the plugin asked for.
+//! Result rows turned into the [`ColumnPage`] of kai:fusion 0.1.x's
+//! `query-columns`: one typed vector per selected field, with all text of a
+//! column in one string. Plugins built against 0.1.1 and 0.1.2 read pages
+//! this way (`crate::capabilities::v0_1`); 0.2.0 reads them packed
+//! ([`super::packed`]).
 
 use crate::store::query::columns::{Values, text_values};
 use crate::store::query::schema::{Column, ColumnType};
-use crate::wit::bindings::kai::fusion::persistence::{
+use crate::wit::bindings::v0_1::kai::fusion::persistence::{
     Column as WitColumn, ColumnPage, ColumnValues, TextColumn,
 };
 use sqlx::any::AnyRow;

@@ -11,8 +11,10 @@ use crate::wit::bindings::exports::kai::fusion::describe as wit;
 use semver::{Version, VersionReq};
 use serde::Serialize;
 
-/// The version of the `kai:fusion` WIT package this host implements.
-pub const HOST_API_VERSION: Version = Version::new(0, 1, 3);
+/// The versions of the `kai:fusion` WIT package this host serves, newest
+/// first: the current one, and 0.1.3 (any 0.1.x plugin) through the adapter
+/// in `crate::capabilities::v0_1`.
+pub static HOST_API_VERSIONS: [Version; 2] = [Version::new(0, 2, 0), Version::new(0, 1, 3)];
 
 /// Path prefixes that belong to the host; no plugin route may live there.
 pub const RESERVED_PREFIXES: &[&str] = &["/api/v1/admin"];
@@ -72,7 +74,9 @@ pub enum ManifestError {
         reason: String,
     },
     #[error(
-        "plugin `{name}` needs host API `{requirement}`, but this host provides kai:fusion {HOST_API_VERSION}"
+        "plugin `{name}` needs host API `{requirement}`, but this host serves kai:fusion {} (and {} for older plugins)",
+        HOST_API_VERSIONS[0],
+        HOST_API_VERSIONS[1]
     )]
     UnsupportedHostApi { name: String, requirement: String },
     #[error("plugin `{name}` declares route `{method} {path}`: {reason}")]
@@ -145,7 +149,7 @@ impl Manifest {
             requirement: raw.host_api.clone(),
             reason: e.to_string(),
         })?;
-        if !host_api.matches(&HOST_API_VERSION) {
+        if !HOST_API_VERSIONS.iter().any(|v| host_api.matches(v)) {
             return Err(ManifestError::UnsupportedHostApi {
                 name,
                 requirement: raw.host_api,

@@ -28,37 +28,28 @@ mod packed;
 
 use crate::bindings::kai::fusion::persistence as wit;
 use crate::query::Value;
+use packed::{Column, ColumnValues, TextColumn};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 
 /// One page of a column select.
 #[derive(Debug, Clone)]
 pub struct ColumnPage {
-    ids: wit::TextColumn,
-    columns: Vec<wit::Column>,
+    ids: TextColumn,
+    columns: Vec<Column>,
     /// Where the next page starts; `None` on the last page.
     pub next_cursor: Option<String>,
 }
 
 impl ColumnPage {
-    /// The page of a `query-packed-columns` call.
-    pub(crate) fn from_packed(page: wit::PackedColumnPage) -> Result<Self, packed::Malformed> {
+    /// The page of a `persistence.query` call.
+    pub(crate) fn from_packed(page: wit::Page) -> Result<Self, packed::Malformed> {
         let (ids, columns) = packed::decode(&page.data)?;
         Ok(Self {
             ids,
             columns,
             next_cursor: page.next_cursor,
         })
-    }
-}
-
-impl From<wit::ColumnPage> for ColumnPage {
-    fn from(page: wit::ColumnPage) -> Self {
-        Self {
-            ids: page.ids,
-            columns: page.columns,
-            next_cursor: page.next_cursor,
-        }
     }
 }
 
@@ -107,7 +98,7 @@ impl ColumnPage {
         }
     }
 
-    fn column(&self, field: &str) -> Option<&wit::Column> {
+    fn column(&self, field: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == field)
     }
 }
@@ -223,23 +214,36 @@ impl<'a> RowRef<'a> {
         self.page.column(field).map(|column| self.value(column))
     }
 
-    fn value(&self, column: &'a wit::Column) -> ValueRef<'a> {
+    fn value(&self, column: &'a Column) -> ValueRef<'a> {
         if column.nulls.binary_search(&(self.index as u32)).is_ok() {
             return ValueRef::Null;
         }
         let i = self.index;
         let value = match &column.values {
-            wit::ColumnValues::Boolean(v) => v.get(i).map(|b| ValueRef::Boolean(*b)),
-            wit::ColumnValues::Integer(v) => v.get(i).map(|n| ValueRef::Integer(*n)),
-            wit::ColumnValues::Float(v) => v.get(i).map(|f| ValueRef::Float(*f)),
-            wit::ColumnValues::Timestamp(v) => v.get(i).map(|t| ValueRef::Timestamp(*t)),
-            wit::ColumnValues::Text(t) => Some(ValueRef::Text(text_at(t, i))),
-            wit::ColumnValues::Json(t) => Some(ValueRef::Json(text_at(t, i))),
-            wit::ColumnValues::Uuid(t) => Some(ValueRef::Uuid(text_at(t, i))),
+            ColumnValues::Boolean(v) => v.get(i).map(|b| ValueRef::Boolean(*b)),
+            ColumnValues::Integer(v) => v.get(i).map(|n| ValueRef::Integer(*n)),
+            ColumnValues::Float(v) => v.get(i).map(|f| ValueRef::Float(*f)),
+            ColumnValues::Timestamp(v) => v.get(i).map(|t| ValueRef::Timestamp(*t)),
+            ColumnValues::Text(t) => Some(ValueRef::Text(text_at(t, i))),
+            ColumnValues::Json(t) => Some(ValueRef::Json(text_at(t, i))),
+            ColumnValues::Uuid(t) => Some(ValueRef::Uuid(text_at(t, i))),
         };
         // Host-built pages are well formed; a short column reads as null
         // rather than panicking the plugin.
         value.unwrap_or(ValueRef::Null)
+    }
+
+    /// The row as an owned record of every field the page holds.
+    pub fn to_record(&self) -> crate::persistence::Record {
+        crate::persistence::Record {
+            id: self.id().to_string(),
+            fields: self
+                .page
+                .columns
+                .iter()
+                .map(|column| (column.name.clone(), self.value(column).to_value()))
+                .collect(),
+        }
     }
 
     /// A text, JSON or UUID field's text.
@@ -255,7 +259,7 @@ impl<'a> RowRef<'a> {
 
 /// Value `index` of a text column; empty text when the offsets are out of
 /// range (see [`RowRef::get`]).
-fn text_at(column: &wit::TextColumn, index: usize) -> &str {
+fn text_at(column: &TextColumn, index: usize) -> &str {
     let start = match index {
         0 => 0,
         i => column.ends.get(i - 1).copied().unwrap_or(0) as usize,
@@ -365,44 +369,43 @@ impl Serialize for ValueRef<'_> {
 mod tests {
     use super::*;
 
-    fn text(values: &[&str]) -> wit::TextColumn {
+    fn text(values: &[&str]) -> TextColumn {
         let mut data = String::new();
         let mut ends = Vec::new();
         for v in values {
             data.push_str(v);
             ends.push(data.len() as u32);
         }
-        wit::TextColumn { data, ends }
+        TextColumn { data, ends }
     }
 
     fn page() -> ColumnPage {
-        wit::ColumnPage {
+        ColumnPage {
             ids: text(&["a1", "b22", "c333"]),
             columns: vec![
-                wit::Column {
+                Column {
                     name: "title".into(),
-                    values: wit::ColumnValues::Text(text(&["", "two", "héllo"])),
+                    values: ColumnValues::Text(text(&["", "two", "héllo"])),
                     nulls: vec![0],
                 },
-                wit::Column {
+                Column {
                     name: "score".into(),
-                    values: wit::ColumnValues::Float(vec![1.5, 0.0, -2.0]),
+                    values: ColumnValues::Float(vec![1.5, 0.0, -2.0]),
                     nulls: vec![1],
                 },
-                wit::Column {
+                Column {
                     name: "meta".into(),
-                    values: wit::ColumnValues::Json(text(&["{\"k\":1}", "[]", "null"])),
+                    values: ColumnValues::Json(text(&["{\"k\":1}", "[]", "null"])),
                     nulls: vec![],
                 },
-                wit::Column {
+                Column {
                     name: "at".into(),
-                    values: wit::ColumnValues::Timestamp(vec![10, 20, 30]),
+                    values: ColumnValues::Timestamp(vec![10, 20, 30]),
                     nulls: vec![],
                 },
             ],
             next_cursor: Some("next".into()),
         }
-        .into()
     }
 
     #[test]
@@ -464,56 +467,51 @@ mod tests {
     /// A page with every kind of value, nulls, text that needs escaping,
     /// a field name that does, and a JSON field that is not JSON.
     fn tricky_page(next_cursor: Option<&str>) -> ColumnPage {
-        wit::ColumnPage {
+        ColumnPage {
             ids: text(&["a1", "b\"2", "c3"]),
             columns: vec![
-                wit::Column {
+                Column {
                     name: "ti\"tle".into(),
-                    values: wit::ColumnValues::Text(text(&["", "line\nbreak \\ \u{1}", "héllo ✓"])),
+                    values: ColumnValues::Text(text(&["", "line\nbreak \\ \u{1}", "héllo ✓"])),
                     nulls: vec![0],
                 },
-                wit::Column {
+                Column {
                     name: "score".into(),
-                    values: wit::ColumnValues::Float(vec![1.5, f64::NAN, -2.25e-7]),
+                    values: ColumnValues::Float(vec![1.5, f64::NAN, -2.25e-7]),
                     nulls: vec![],
                 },
-                wit::Column {
+                Column {
                     name: "n".into(),
-                    values: wit::ColumnValues::Integer(vec![i64::MIN, 0, i64::MAX]),
+                    values: ColumnValues::Integer(vec![i64::MIN, 0, i64::MAX]),
                     nulls: vec![1],
                 },
-                wit::Column {
+                Column {
                     name: "ok".into(),
-                    values: wit::ColumnValues::Boolean(vec![true, false, true]),
+                    values: ColumnValues::Boolean(vec![true, false, true]),
                     nulls: vec![2],
                 },
-                wit::Column {
+                Column {
                     name: "meta".into(),
-                    values: wit::ColumnValues::Json(text(&[
-                        " {\"k\": [1, 2]} ",
-                        "{not json",
-                        "null",
-                    ])),
+                    values: ColumnValues::Json(text(&[" {\"k\": [1, 2]} ", "{not json", "null"])),
                     nulls: vec![],
                 },
-                wit::Column {
+                Column {
                     name: "owner".into(),
-                    values: wit::ColumnValues::Uuid(text(&[
+                    values: ColumnValues::Uuid(text(&[
                         "7f8e3a52-8c1b-4d2e-9f3a-1b2c3d4e5f60",
                         "",
                         "",
                     ])),
                     nulls: vec![1, 2],
                 },
-                wit::Column {
+                Column {
                     name: "at".into(),
-                    values: wit::ColumnValues::Timestamp(vec![10, -20, 1_700_000_000_000_000]),
+                    values: ColumnValues::Timestamp(vec![10, -20, 1_700_000_000_000_000]),
                     nulls: vec![],
                 },
             ],
             next_cursor: next_cursor.map(str::to_string),
         }
-        .into()
     }
 
     #[test]
@@ -536,12 +534,11 @@ mod tests {
                 );
             }
         }
-        let empty: ColumnPage = wit::ColumnPage {
+        let empty = ColumnPage {
             ids: text(&[]),
             columns: vec![],
             next_cursor: None,
-        }
-        .into();
+        };
         assert_eq!(
             empty.json_page().to_vec(),
             br#"{"items":[],"next_cursor":null}"#
@@ -569,15 +566,14 @@ mod tests {
 
     #[test]
     fn a_malformed_page_reads_as_empty_text_instead_of_panicking() {
-        let page: ColumnPage = wit::ColumnPage {
-            ids: wit::TextColumn {
+        let page = ColumnPage {
+            ids: TextColumn {
                 data: "ab".into(),
                 ends: vec![5, 1],
             },
             columns: vec![],
             next_cursor: None,
-        }
-        .into();
+        };
         let ids: Vec<&str> = page.rows().map(|r| r.id()).collect();
         assert_eq!(ids, ["", ""]);
     }

@@ -1,5 +1,5 @@
-//! Reads the `packed-column-page` of `query-packed-columns` (kai:fusion
-//! 0.1.3; the layout is documented in the WIT) into the columns a
+//! Reads the page of `persistence.query` (packed column by column; the
+//! layout is documented in the WIT) into the columns a
 //! [`ColumnPage`](super::ColumnPage) holds.
 //!
 //! Why a packed page: the host hands the guest one buffer, so that
@@ -7,7 +7,35 @@
 //! about four per column. Splitting it here costs a bump allocation and a
 //! copy per column, inside the guest, with no call across the boundary.
 
-use crate::bindings::kai::fusion::persistence as wit;
+/// The text values of one column, concatenated: value `i` is
+/// `data[ends[i-1]..ends[i]]` (from 0 for the first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextColumn {
+    pub data: String,
+    pub ends: Vec<u32>,
+}
+
+/// One column's values, one per row, typed by the field's declaration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnValues {
+    Boolean(Vec<bool>),
+    Integer(Vec<i64>),
+    Float(Vec<f64>),
+    Timestamp(Vec<i64>),
+    Text(TextColumn),
+    /// Serialized JSON documents.
+    Json(TextColumn),
+    Uuid(TextColumn),
+}
+
+/// One returned field: a null row holds a placeholder in `values`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub values: ColumnValues,
+    /// The rows (0-based, ascending) whose value is null.
+    pub nulls: Vec<u32>,
+}
 
 /// What is wrong with a packed page: the host wrote something this SDK
 /// does not read (the buffer ends early, a kind is unknown, text is not
@@ -22,7 +50,7 @@ impl std::fmt::Display for Malformed {
 }
 
 /// The ids and columns of a packed page.
-pub fn decode(data: &[u8]) -> Result<(wit::TextColumn, Vec<wit::Column>), Malformed> {
+pub fn decode(data: &[u8]) -> Result<(TextColumn, Vec<Column>), Malformed> {
     let mut reader = Reader { data, at: 0 };
     let rows = reader.u32()? as usize;
     let count = reader.u32()? as usize;
@@ -36,16 +64,16 @@ pub fn decode(data: &[u8]) -> Result<(wit::TextColumn, Vec<wit::Column>), Malfor
         let null_count = reader.u32()? as usize;
         let nulls = reader.u32s(null_count)?;
         let values = match kind {
-            0 => wit::ColumnValues::Boolean(reader.take(rows)?.iter().map(|b| *b != 0).collect()),
-            1 => wit::ColumnValues::Integer(reader.words(rows, i64::from_le_bytes)?),
-            2 => wit::ColumnValues::Float(reader.words(rows, f64::from_le_bytes)?),
-            3 => wit::ColumnValues::Timestamp(reader.words(rows, i64::from_le_bytes)?),
-            4 => wit::ColumnValues::Text(reader.text(rows)?),
-            5 => wit::ColumnValues::Json(reader.text(rows)?),
-            6 => wit::ColumnValues::Uuid(reader.text(rows)?),
+            0 => ColumnValues::Boolean(reader.take(rows)?.iter().map(|b| *b != 0).collect()),
+            1 => ColumnValues::Integer(reader.words(rows, i64::from_le_bytes)?),
+            2 => ColumnValues::Float(reader.words(rows, f64::from_le_bytes)?),
+            3 => ColumnValues::Timestamp(reader.words(rows, i64::from_le_bytes)?),
+            4 => ColumnValues::Text(reader.text(rows)?),
+            5 => ColumnValues::Json(reader.text(rows)?),
+            6 => ColumnValues::Uuid(reader.text(rows)?),
             _ => return Err(Malformed("unknown column kind")),
         };
-        columns.push(wit::Column {
+        columns.push(Column {
             name,
             values,
             nulls,
@@ -123,7 +151,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A text block: `rows` value ends, then the data they index.
-    fn text(&mut self, rows: usize) -> Result<wit::TextColumn, Malformed> {
+    fn text(&mut self, rows: usize) -> Result<TextColumn, Malformed> {
         let ends = self.u32s(rows)?;
         let data = self.string()?;
         // Ends must rise within the data and fall on character boundaries,
@@ -136,7 +164,7 @@ impl<'a> Reader<'a> {
             }
             start = end;
         }
-        Ok(wit::TextColumn { data, ends })
+        Ok(TextColumn { data, ends })
     }
 }
 
@@ -187,7 +215,7 @@ mod tests {
         assert_eq!(columns[0].name, "title");
         assert_eq!(columns[0].nulls, [1]);
         match &columns[0].values {
-            wit::ColumnValues::Text(t) => {
+            ColumnValues::Text(t) => {
                 assert_eq!((t.data.as_str(), &t.ends[..]), ("é", &[2, 2][..]))
             }
             other => panic!("{other:?}"),
@@ -195,7 +223,7 @@ mod tests {
         assert_eq!(columns[1].name, "n");
         assert!(columns[1].nulls.is_empty());
         match &columns[1].values {
-            wit::ColumnValues::Integer(v) => assert_eq!(v, &[-1, 7]),
+            ColumnValues::Integer(v) => assert_eq!(v, &[-1, 7]),
             other => panic!("{other:?}"),
         }
     }
