@@ -6,5 +6,5 @@ use crate::host::{HostError, host_call};
 
 /// The secret (a JSON object, serialized) of the caller's credential.
 pub fn reveal(name: &str) -> Result<String, HostError> {
-    host_call!(crate::bindings::kai::fusion::credentials::reveal(name))
+    host_call!(crate::wit::kai::fusion::credentials::reveal(name))
 }

@@ -8,9 +8,9 @@
 //! - [`Delivery::AfterCommit`]: delivered after commit from a durable
 //!   outbox, at least once, in order per subject, retried on `Err`.
 
-pub use crate::bindings::exports::kai::fusion::describe::Delivery;
-pub use crate::bindings::exports::kai::fusion::events::{Event, Row};
 use crate::models::{Collection, Document};
+pub use crate::wit::exports::kai::fusion::describe::Delivery;
+pub use crate::wit::exports::kai::fusion::events::{Event, Row};
 
 impl Event {
     /// The document after the change (created/updated events).

@@ -16,8 +16,8 @@
 //! thin layer over the host can expose every host error with
 //! [`Plugin::expose_host_errors`](crate::Plugin::expose_host_errors).
 
-use crate::bindings::kai::fusion::types::Error as WitError;
 use crate::http::Error;
+use crate::wit::kai::fusion::types::Error as WitError;
 
 /// A host call that failed, with the host's message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 //! Errors render in the host's format, `{"error": {"code", "message"}}`, so a
 //! client cannot tell a plugin route from a core route by its errors.
 
-use crate::bindings::exports::kai::fusion::handler as wit;
-use crate::bindings::kai::fusion::types::Principal;
+use crate::wit::exports::kai::fusion::handler as wit;
+use crate::wit::kai::fusion::types::Principal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -156,7 +156,7 @@ impl Response {
     }
 
     /// A response whose body is already JSON, such as
-    /// [`JsonPage::to_vec`](crate::columns::JsonPage::to_vec).
+    /// [`JsonPage::to_vec`](crate::persistence::JsonPage::to_vec).
     pub fn json_bytes(status: u16, body: Vec<u8>) -> Self {
         Self {
             status,

@@ -30,14 +30,12 @@
 //! [`testing`] calls them without a server.
 //!
 //! ## Layout
-//! - [`allocator`]: the bump arena plugins allocate from, installed by
-//!   [`plugin!`].
 //! - [`plugin`]: the [`Plugin`] builder (manifest plus handlers) and dispatch.
 //! - [`http`]: [`Request`], [`Response`] and [`Error`].
 //! - [`log`]: logging into the host's log.
 //! - [`model`]: declaring the plugin's own models ([`model::Model`], [`model::Field`]).
-//! - [`persistence`]: the rows of the plugin's own models and exported ones.
-//! - [`columns`]: pages of selected fields, read column by column.
+//! - [`persistence`]: the rows of the plugin's own models and exported ones,
+//!   a select's page read in place ([`persistence::Page`]).
 //! - [`query`]: filters, orderings and aggregations.
 //! - [`models`]: the host's collections and documents, as the caller.
 //! - [`kv`]: a private key-value store.
@@ -46,14 +44,15 @@
 //! - [`events`]: the core events a plugin can subscribe to.
 //! - [`host`]: errors of host calls.
 //! - [`testing`]: drive a plugin natively in unit tests.
-//! - `stdio` (wasm only): the standard streams, environment and exit,
-//!   provided inside the plugin so that it imports no `wasi:cli` interface.
-//! - [`bindings`]: the raw generated WIT bindings, for what the wrappers
-//!   do not cover.
+//!
+//! Private, each in one place: the bump arena plugins allocate from
+//! (`allocator`, installed by [`plugin!`]), the decoding of the packed pages
+//! the host sends (`columns`), the standard streams provided inside the
+//! plugin so that it imports no `wasi:cli` interface (`stdio`, wasm only),
+//! and the generated WIT bindings.
 
-pub mod allocator;
-pub mod bindings;
-pub mod columns;
+mod allocator;
+mod columns;
 pub mod credentials;
 pub mod events;
 pub mod host;
@@ -71,10 +70,15 @@ mod stdio;
 pub mod testing;
 pub mod time;
 
-pub use bindings::kai::fusion::types::Principal;
+#[doc(hidden)]
+#[path = "private/mod.rs"]
+pub mod __private;
+pub(crate) use __private::wit;
+
 pub use host::HostError;
 pub use http::{Error, Request, Response};
 pub use plugin::{ModelSource, Plugin, Route};
+pub use wit::kai::fusion::types::Principal;
 
 /// The version of the `kai:fusion` WIT package this SDK was built against.
 pub const HOST_API_VERSION: &str = "0.2.0";
@@ -113,7 +117,7 @@ pub mod prelude {
 /// kai_sdk::plugin!(plugin);
 /// ```
 ///
-/// The WebAssembly build allocates from [`allocator::PluginAllocator`], a
+/// The WebAssembly build allocates from the SDK's own allocator, a
 /// bump arena in front of the system allocator, made for instances that
 /// live for one call. A crate that sets its own `#[global_allocator]`
 /// exports with `kai_sdk::plugin!(plugin, own_allocator)` instead.
@@ -124,14 +128,14 @@ macro_rules! plugin {
 
         #[cfg(target_arch = "wasm32")]
         #[global_allocator]
-        static __KAI_PLUGIN_ALLOCATOR: $crate::allocator::PluginAllocator =
-            $crate::allocator::PluginAllocator::new();
+        static __KAI_PLUGIN_ALLOCATOR: $crate::__private::PluginAllocator =
+            $crate::__private::PluginAllocator::new();
     };
     ($build:path, own_allocator) => {
         #[doc(hidden)]
         pub struct __KaiPluginExport;
 
-        impl $crate::plugin::Entry for __KaiPluginExport {
+        impl $crate::__private::Entry for __KaiPluginExport {
             fn build() -> $crate::Plugin {
                 $build()
             }
@@ -140,6 +144,6 @@ macro_rules! plugin {
         // The component exports exist only in the wasm build; natively the
         // crate is an ordinary library whose handlers tests call directly.
         #[cfg(target_arch = "wasm32")]
-        $crate::bindings::__export_plugin_bindings!(__KaiPluginExport with_types_in $crate::bindings);
+        $crate::__private::wit::__export_plugin_bindings!(__KaiPluginExport with_types_in $crate::__private::wit);
     };
 }

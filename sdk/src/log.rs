@@ -2,7 +2,7 @@
 //! plugin's name and the request id; there is no other way out for text
 //! (a plugin's stdout goes nowhere).
 
-use crate::bindings::kai::fusion::log::{Level, log};
+use crate::wit::kai::fusion::log::{Level, log};
 
 pub fn trace(message: &str) {
     emit(Level::Trace, message)

@@ -16,8 +16,8 @@
 //! Every field is required and not unique unless said otherwise; every row
 //! also has an `id` the host assigns.
 
-use crate::bindings::exports::kai::fusion::describe as wit;
 use crate::query::Value;
+use crate::wit::exports::kai::fusion::describe as wit;
 
 /// One column of a model, built from its type: `Field::string("title")`.
 #[derive(Debug, Clone)]

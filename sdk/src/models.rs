@@ -3,10 +3,10 @@
 //! reads and writes exactly what its caller could through the REST API.
 //! Needs the matching grant (`Plugin::reads` / `Plugin::writes`).
 
-use crate::bindings::kai::fusion::models as wit;
-use crate::bindings::kai::fusion::query::Order;
 use crate::host::{HostError, host_call};
 use crate::query::{Aggregation, Filter, Rows};
+use crate::wit::kai::fusion::models as wit;
+use crate::wit::kai::fusion::query::Order;
 
 pub use wit::{
     Collection, CollectionPage, CollectionPatch, Document, DocumentPage, DocumentPatch,

@@ -9,8 +9,8 @@
 //!     .send()?;
 //! ```
 
-use crate::bindings::kai::fusion::outbound_http as wit;
 use crate::host::{HostError, host_call};
+use crate::wit::kai::fusion::outbound_http as wit;
 
 pub use wit::OutboundResponse;
 

@@ -11,17 +11,24 @@
 //!     .order(desc("created_at"))
 //!     .limit(20)
 //!     .fetch()?;
-//! // Listings: only the fields shown, by column.
-//! let titles = Select::from("note").limit(50).fetch_columns(&["title"])?;
+//! for row in page.rows() {
+//!     let title: Option<&str> = row.str("title");
+//! }
+//! // A listing: only the fields it shows, answered straight from the page.
+//! let titles = Select::from("note").fields(&["title"]).limit(50).fetch()?;
+//! Response::json(200, &titles.json_page().with_id())
 //! ```
+//!
+//! A [`Page`]'s rows are read in place ([`Row`]); [`Record`] is the owned
+//! form of a row, as [`get`] returns it and [`Row::to_record`] makes it.
 
-use crate::bindings::kai::fusion::persistence as wit;
-use crate::bindings::kai::fusion::query::Order;
-pub use crate::columns::{ColumnPage, JsonPage, JsonRows, RowRef, ValueRef};
+pub use crate::columns::{JsonPage, JsonRows, Page, Row, ValueRef};
 use crate::host::{HostError, host_call};
 use crate::query::{Aggregation, Filter, Rows, Value};
+use crate::wit::kai::fusion::persistence as wit;
+use crate::wit::kai::fusion::query::Order;
 
-/// A stored row: its host-assigned id and its fields.
+/// A row, owned: its host-assigned id and its fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub id: String,
@@ -62,13 +69,6 @@ impl Record {
         }
         serde_json::Value::Object(map)
     }
-}
-
-/// One page of a select.
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub items: Vec<Record>,
-    pub next_cursor: Option<String>,
 }
 
 fn row(fields: &[(&str, Value)]) -> Vec<(String, Value)> {
@@ -112,10 +112,12 @@ pub fn aggregate(model: &str, aggregation: Aggregation) -> Result<Rows, HostErro
     host_call!(wit::aggregate(model, &aggregation.into_query()))
 }
 
-/// A select being built.
+/// A select being built: which rows, in which order, which page, and
+/// which fields (every field unless [`fields`](Self::fields) narrows it).
 #[derive(Debug, Clone)]
 pub struct Select {
     model: String,
+    fields: Option<Vec<String>>,
     filter: Filter,
     order: Vec<Order>,
     limit: u32,
@@ -126,11 +128,20 @@ impl Select {
     pub fn from(model: &str) -> Self {
         Self {
             model: model.to_string(),
+            fields: None,
             filter: Filter::all(),
             order: Vec::new(),
             limit: 100,
             cursor: None,
         }
+    }
+
+    /// Returns only these fields, in this order (an empty slice: the ids
+    /// alone). Fields not listed are not sent: the cheap way to list many
+    /// rows. An order key need not be listed.
+    pub fn fields(mut self, fields: &[&str]) -> Self {
+        self.fields = Some(fields.iter().map(|f| f.to_string()).collect());
+        self
     }
 
     pub fn filter(mut self, filter: Filter) -> Self {
@@ -153,39 +164,16 @@ impl Select {
         self
     }
 
-    /// Runs the select for every field and returns owned records.
+    /// Runs the select: one page, its rows read in place.
     pub fn fetch(self) -> Result<Page, HostError> {
-        let page = self.run(None)?;
-        Ok(Page {
-            items: page.rows().map(|row| row.to_record()).collect(),
-            next_cursor: page.next_cursor,
-        })
-    }
-
-    /// Runs the select for `fields` only (an empty slice: the ids alone)
-    /// and returns the page by column. Much cheaper than
-    /// [`fetch`](Self::fetch) for listings: a few allocations per field
-    /// instead of several per row, and fields not listed are not sent.
-    pub fn fetch_columns(self, fields: &[&str]) -> Result<ColumnPage, HostError> {
-        let fields = fields.iter().map(|f| f.to_string()).collect();
-        self.run(Some(fields))
-    }
-
-    /// [`fetch_columns`](Self::fetch_columns) of every field of the model.
-    pub fn fetch_all_columns(self) -> Result<ColumnPage, HostError> {
-        self.run(None)
-    }
-
-    /// The one read: `fields` of the selected rows (`None`: every field).
-    fn run(self, fields: Option<Vec<String>>) -> Result<ColumnPage, HostError> {
         let select = wit::Select {
-            fields,
+            fields: self.fields,
             filter: self.filter.to_nodes(),
             order: self.order,
             limit: self.limit,
             cursor: self.cursor,
         };
         let page = host_call!(wit::query(&self.model, &select))?;
-        ColumnPage::from_packed(page).map_err(|e| HostError::Unavailable(e.to_string()))
+        Page::from_packed(page).map_err(|e| HostError::Unavailable(e.to_string()))
     }
 }

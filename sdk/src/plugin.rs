@@ -10,17 +10,17 @@
 //! for it with `describe`, so a plugin's size does not add to the cost of
 //! each request.
 
-use crate::bindings::exports::kai::fusion::describe::{
+use crate::http::{Error, Request, Response};
+use crate::wit::exports::kai::fusion::describe::{
     self, Capabilities, CoreModelAccess, Delivery, Dependency, Limits, Manifest,
 };
-use crate::bindings::exports::kai::fusion::events::{self, Event};
-use crate::bindings::exports::kai::fusion::handler;
-use crate::http::{Error, Request, Response};
+use crate::wit::exports::kai::fusion::events::{self, Event};
+use crate::wit::exports::kai::fusion::handler;
 use std::borrow::Cow;
 use std::cell::Cell;
 
-pub use crate::bindings::exports::kai::fusion::describe::CoreModel;
 use crate::model::Model;
+pub use crate::wit::exports::kai::fusion::describe::CoreModel;
 
 type RouteHandler = Box<dyn Fn(&Request) -> Result<Response, Error>>;
 type EventHandler = Box<dyn Fn(&Event) -> Result<(), String>>;
@@ -332,6 +332,7 @@ impl Plugin {
 
 /// Implemented by the type [`crate::plugin!`] generates; connects the
 /// component's exports to the user's [`Plugin`].
+#[doc(hidden)]
 pub trait Entry {
     fn build() -> Plugin;
 }
@@ -359,7 +360,7 @@ impl<T: Entry> events::Guest for T {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::exports::kai::fusion::handler as wit;
+    use crate::wit::exports::kai::fusion::handler as wit;
 
     thread_local! {
         static MODELS_BUILT: Cell<u32> = const { Cell::new(0) };

@@ -7,13 +7,14 @@
 //! assert_eq!(filter.to_nodes().len(), 3);
 //! ```
 
-pub use crate::bindings::kai::fusion::query::TimeBucket;
-use crate::bindings::kai::fusion::query::{
-    Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Condition, FilterNode, GroupKey,
-    Op, Order,
-};
-pub use crate::bindings::kai::fusion::types::Value;
 use crate::columns::ValueRef;
+use crate::wit::kai::fusion::query::{
+    Aggregate, AggregateFunction, AggregateQuery, FilterNode, GroupKey,
+};
+/// A filter's leaf (`Filter::Condition`), its operator, an ordering
+/// ([`asc`], [`desc`]), a time bucket and one row of an aggregation.
+pub use crate::wit::kai::fusion::query::{AggregateRow, Condition, Op, Order, TimeBucket};
+pub use crate::wit::kai::fusion::types::Value;
 
 impl From<&str> for Value {
     fn from(v: &str) -> Self {

@@ -42,7 +42,7 @@
 //! checks that the bundled plugins import neither `wasi:cli` nor WASI's
 //! streams.
 
-use crate::bindings::kai::fusion::log::write_stderr;
+use crate::wit::kai::fusion::log::write_stderr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// The standard streams' handles, from the top of the handle range.

@@ -16,10 +16,10 @@
 //! assert_eq!(response.body_json()["word"], "hi");
 //! ```
 
-use crate::bindings::exports::kai::fusion::handler as wit;
-use crate::bindings::kai::fusion::types::Principal;
 use crate::http::{Request, Response};
 use crate::plugin::Plugin;
+use crate::wit::exports::kai::fusion::handler as wit;
+use crate::wit::kai::fusion::types::Principal;
 
 /// A request built in a test.
 #[derive(Debug, Clone)]

@@ -35,7 +35,8 @@ fn check_visible(req: &Request, id: &str) -> Result<(), Error> {
         .filter(of_document(id))
         .order(desc("version"))
         .limit(1)
-        .fetch_columns(&["owner"])?;
+        .fields(&["owner"])
+        .fetch()?;
     let visible = latest.row(0).is_some_and(|r| {
         principal.roles.iter().any(|role| role == "admin")
             || r.str("owner") == Some(principal.id.as_str())
@@ -52,9 +53,8 @@ fn version(id: &str, n: i64) -> Result<Record, Error> {
         .filter(of_document(id).and(Filter::eq("version", n)))
         .limit(1)
         .fetch()?;
-    page.items
-        .into_iter()
-        .next()
+    page.row(0)
+        .map(|row| row.to_record())
         .ok_or_else(|| Error::not_found(format!("document {id} has no version {n}")))
 }
 
@@ -88,7 +88,8 @@ pub fn list(req: &Request) -> Result<Response, Error> {
         .order(desc("version"))
         .limit(limit)
         .cursor(req.query("cursor").map(str::to_string))
-        .fetch_columns(&fields)?;
+        .fields(&fields)
+        .fetch()?;
     // Written straight from the columns: no JSON tree, JSON fields as stored.
     Ok(Response::json_bytes(200, page.json_page().to_vec()))
 }

@@ -1,4 +1,4 @@
-//! A [`ColumnPage`] written as JSON bytes directly, for responses.
+//! A [`Page`] written as JSON bytes directly, for responses.
 //!
 //! The serde path (`Response::json(200, &page.json_page())`) asks the
 //! serializer for every key and value, so a page of ten fields escapes
@@ -9,11 +9,11 @@
 //! serde_json writes for the same page (tested below); that is what the
 //! serde path stays for: nesting a page inside other serialized values.
 
-use super::{ColumnPage, ValueRef};
+use super::{Page, ValueRef};
 use serde_json::value::RawValue;
 
 /// Writes `{"items": [...], "next_cursor": ...}`.
-pub(super) fn write_page(page: &ColumnPage, with_id: bool, out: &mut Vec<u8>) {
+pub(super) fn write_page(page: &Page, with_id: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"items\":");
     write_rows(page, with_id, out);
     out.extend_from_slice(b",\"next_cursor\":");
@@ -25,7 +25,7 @@ pub(super) fn write_page(page: &ColumnPage, with_id: bool, out: &mut Vec<u8>) {
 }
 
 /// Writes the rows as an array of objects, fields in page order.
-pub(super) fn write_rows(page: &ColumnPage, with_id: bool, out: &mut Vec<u8>) {
+pub(super) fn write_rows(page: &Page, with_id: bool, out: &mut Vec<u8>) {
     // `"name":` for every field, escaped once, one after the other.
     let mut keys = Vec::with_capacity(page.columns.iter().map(|c| c.name.len() + 3).sum());
     let mut key_ends = Vec::with_capacity(page.columns.len());

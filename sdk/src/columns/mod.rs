@@ -1,20 +1,20 @@
-//! A page of selected fields read column by column
-//! ([`Select::fetch_columns`](crate::persistence::Select::fetch_columns)).
+//! The page of a select ([`Select::fetch`](crate::persistence::Select::fetch)),
+//! read column by column.
 //!
 //! The host sends the page packed into one buffer (`columns/packed.rs`),
 //! split here into one vector per field with all text of a field in one
 //! string, so listing many rows costs a few allocations per field instead
-//! of several per row. Rows are read in place through [`RowRef`]; nothing
+//! of several per row. Rows are read in place through [`Row`]; nothing
 //! is copied until you ask for an owned value.
 //!
-//! A page also serializes straight into a response: [`ColumnPage::json_rows`]
+//! A page also serializes straight into a response: [`Page::json_rows`]
 //! writes each row as a JSON object of its fields, with no intermediate
 //! `serde_json::Value` tree and JSON fields embedded as they are stored.
 //! Its `to_vec` writes the same bytes without going through serde (see
 //! `columns/json.rs`), for a response body.
 //!
 //! ```ignore
-//! let page = Select::from("note").limit(50).fetch_columns(&["title", "pinned"])?;
+//! let page = Select::from("note").fields(&["title", "pinned"]).limit(50).fetch()?;
 //! for row in page.rows() {
 //!     let title: Option<&str> = row.str("title");
 //!     let pinned: Option<bool> = row.get("pinned").as_bool();
@@ -26,22 +26,22 @@
 mod json;
 mod packed;
 
-use crate::bindings::kai::fusion::persistence as wit;
 use crate::query::Value;
+use crate::wit::kai::fusion::persistence as wit;
 use packed::{Column, ColumnValues, TextColumn};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::value::RawValue;
 
 /// One page of a column select.
 #[derive(Debug, Clone)]
-pub struct ColumnPage {
+pub struct Page {
     ids: TextColumn,
     columns: Vec<Column>,
     /// Where the next page starts; `None` on the last page.
     pub next_cursor: Option<String>,
 }
 
-impl ColumnPage {
+impl Page {
     /// The page of a `persistence.query` call.
     pub(crate) fn from_packed(page: wit::Page) -> Result<Self, packed::Malformed> {
         let (ids, columns) = packed::decode(&page.data)?;
@@ -53,7 +53,7 @@ impl ColumnPage {
     }
 }
 
-impl ColumnPage {
+impl Page {
     /// Rows in the page.
     pub fn len(&self) -> usize {
         self.ids.ends.len()
@@ -69,13 +69,13 @@ impl ColumnPage {
     }
 
     /// The rows, in page order.
-    pub fn rows(&self) -> impl ExactSizeIterator<Item = RowRef<'_>> {
-        (0..self.len()).map(move |index| RowRef { page: self, index })
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = Row<'_>> {
+        (0..self.len()).map(move |index| Row { page: self, index })
     }
 
     /// Row `index`, if the page has it.
-    pub fn row(&self, index: usize) -> Option<RowRef<'_>> {
-        (index < self.len()).then_some(RowRef { page: self, index })
+    pub fn row(&self, index: usize) -> Option<Row<'_>> {
+        (index < self.len()).then_some(Row { page: self, index })
     }
 
     /// The rows as a JSON array of objects, one key per returned field in
@@ -103,10 +103,10 @@ impl ColumnPage {
     }
 }
 
-/// A [`ColumnPage`]'s rows, serializable as a JSON array of objects.
+/// A [`Page`]'s rows, serializable as a JSON array of objects.
 #[derive(Debug, Clone, Copy)]
 pub struct JsonRows<'a> {
-    page: &'a ColumnPage,
+    page: &'a Page,
     with_id: bool,
 }
 
@@ -139,7 +139,7 @@ impl Serialize for JsonRows<'_> {
     }
 }
 
-/// A [`ColumnPage`] as a REST listing, serializable.
+/// A [`Page`] as a REST listing, serializable.
 #[derive(Debug, Clone, Copy)]
 pub struct JsonPage<'a> {
     rows: JsonRows<'a>,
@@ -171,7 +171,7 @@ impl Serialize for JsonPage<'_> {
 }
 
 struct JsonRow<'a> {
-    row: RowRef<'a>,
+    row: Row<'a>,
     with_id: bool,
 }
 
@@ -189,14 +189,14 @@ impl Serialize for JsonRow<'_> {
     }
 }
 
-/// One row of a [`ColumnPage`], borrowed.
+/// One row of a [`Page`], borrowed.
 #[derive(Debug, Clone, Copy)]
-pub struct RowRef<'a> {
-    page: &'a ColumnPage,
+pub struct Row<'a> {
+    page: &'a Page,
     index: usize,
 }
 
-impl<'a> RowRef<'a> {
+impl<'a> Row<'a> {
     /// The row's host-assigned id.
     pub fn id(&self) -> &'a str {
         text_at(&self.page.ids, self.index)
@@ -233,6 +233,17 @@ impl<'a> RowRef<'a> {
         value.unwrap_or(ValueRef::Null)
     }
 
+    /// The row as a JSON object: its id, then every field the page holds,
+    /// as [`ValueRef::to_json`] gives them.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        object.insert("id".into(), self.id().into());
+        for column in &self.page.columns {
+            object.insert(column.name.clone(), self.value(column).to_json());
+        }
+        serde_json::Value::Object(object)
+    }
+
     /// The row as an owned record of every field the page holds.
     pub fn to_record(&self) -> crate::persistence::Record {
         crate::persistence::Record {
@@ -258,7 +269,7 @@ impl<'a> RowRef<'a> {
 }
 
 /// Value `index` of a text column; empty text when the offsets are out of
-/// range (see [`RowRef::get`]).
+/// range (see [`Row::get`]).
 fn text_at(column: &TextColumn, index: usize) -> &str {
     let start = match index {
         0 => 0,
@@ -268,7 +279,7 @@ fn text_at(column: &TextColumn, index: usize) -> &str {
     column.data.get(start..end).unwrap_or_default()
 }
 
-/// A field value borrowed from a [`ColumnPage`].
+/// A field value borrowed from a [`Page`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ValueRef<'a> {
     Null,
@@ -379,8 +390,8 @@ mod tests {
         TextColumn { data, ends }
     }
 
-    fn page() -> ColumnPage {
-        ColumnPage {
+    fn page() -> Page {
+        Page {
             ids: text(&["a1", "b22", "c333"]),
             columns: vec![
                 Column {
@@ -466,8 +477,8 @@ mod tests {
 
     /// A page with every kind of value, nulls, text that needs escaping,
     /// a field name that does, and a JSON field that is not JSON.
-    fn tricky_page(next_cursor: Option<&str>) -> ColumnPage {
-        ColumnPage {
+    fn tricky_page(next_cursor: Option<&str>) -> Page {
+        Page {
             ids: text(&["a1", "b\"2", "c3"]),
             columns: vec![
                 Column {
@@ -534,7 +545,7 @@ mod tests {
                 );
             }
         }
-        let empty = ColumnPage {
+        let empty = Page {
             ids: text(&[]),
             columns: vec![],
             next_cursor: None,
@@ -566,7 +577,7 @@ mod tests {
 
     #[test]
     fn a_malformed_page_reads_as_empty_text_instead_of_panicking() {
-        let page = ColumnPage {
+        let page = Page {
             ids: TextColumn {
                 data: "ab".into(),
                 ends: vec![5, 1],

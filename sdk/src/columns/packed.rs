@@ -1,6 +1,6 @@
 //! Reads the page of `persistence.query` (packed column by column; the
 //! layout is documented in the WIT) into the columns a
-//! [`ColumnPage`](super::ColumnPage) holds.
+//! [`Page`](super::Page) holds.
 //!
 //! Why a packed page: the host hands the guest one buffer, so that
 //! lowering the page is one call into the guest's allocator instead of
