@@ -3,7 +3,6 @@
 
 use super::Db;
 use crate::util::now_micros;
-use sqlx::Row;
 
 /// Where a plugin's bytes came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -47,33 +46,33 @@ pub struct ActivePlugin {
 
 /// The serving version of every recorded plugin, with its bytes.
 pub async fn active(db: &Db) -> anyhow::Result<Vec<ActivePlugin>> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, String, i32, String, Vec<u8>)> = sqlx::query_as(
         "SELECT p.name, p.version, p.enabled, v.source, v.wasm \
          FROM plugins p JOIN plugin_versions v ON v.name = p.name AND v.version = p.version \
          ORDER BY p.name",
     )
     .fetch_all(db.reader())
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(ActivePlugin {
-                name: row.try_get(0)?,
-                version: row.try_get(1)?,
-                enabled: row.try_get::<i32, _>(2)? != 0,
-                source: Source::parse(row.try_get::<String, _>(3)?.as_str()),
-                wasm: row.try_get(4)?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|(name, version, enabled, source, wasm)| ActivePlugin {
+            name,
+            version,
+            enabled: enabled != 0,
+            source: Source::parse(&source),
+            wasm,
         })
-        .collect()
+        .collect())
 }
 
 /// Every version of `name` ever recorded.
 pub async fn versions(db: &Db, name: &str) -> anyhow::Result<Vec<String>> {
-    let rows = sqlx::query("SELECT version FROM plugin_versions WHERE name = $1")
-        .bind(name)
-        .fetch_all(db.reader())
-        .await?;
-    rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    Ok(
+        sqlx::query_scalar("SELECT version FROM plugin_versions WHERE name = $1")
+            .bind(name)
+            .fetch_all(db.reader())
+            .await?,
+    )
 }
 
 /// One version of a plugin, as recorded.
@@ -227,25 +226,33 @@ pub async fn record_event(
 
 /// The recorded changes of `plugin`, oldest first.
 pub async fn history(db: &Db, plugin: &str) -> anyhow::Result<Vec<PluginEvent>> {
-    let rows = sqlx::query(
+    type EventRow = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        i64,
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(
         "SELECT action, from_version, to_version, actor, plan, at FROM plugin_events WHERE plugin = $1 ORDER BY id",
     )
     .bind(plugin)
     .fetch_all(db.reader())
     .await?;
-    rows.iter()
-        .map(|row| {
-            let plan: Option<String> = row.try_get(4)?;
-            Ok(PluginEvent {
-                action: row.try_get(0)?,
-                from_version: row.try_get(1)?,
-                to_version: row.try_get(2)?,
-                actor: row.try_get(3)?,
+    Ok(rows
+        .into_iter()
+        .map(
+            |(action, from_version, to_version, actor, plan, at)| PluginEvent {
+                action,
+                from_version,
+                to_version,
+                actor,
                 plan: plan.and_then(|p| serde_json::from_str(&p).ok()),
-                at: crate::util::format_micros(row.try_get(5)?),
-            })
-        })
-        .collect()
+                at: crate::util::format_micros(at),
+            },
+        )
+        .collect())
 }
 
 /// The operator's recorded grant decision for `plugin`: what it requested
