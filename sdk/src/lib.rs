@@ -71,7 +71,6 @@ pub mod testing;
 pub mod time;
 
 #[doc(hidden)]
-#[path = "private/mod.rs"]
 pub mod __private;
 pub(crate) use __private::wit;
 
