@@ -59,16 +59,7 @@ async fn serving_prebuilt_0_1_3(plugin: &str) -> TestServer {
     );
     let wasm = std::fs::read(path).unwrap();
     let sha256 = hex::encode(sha2::Sha256::digest(&wasm));
-    let response = server
-        .client
-        .post(server.url("/api/v1/admin/plugins?force=true"))
-        .bearer_auth(&server.admin_token)
-        .header("content-type", "application/wasm")
-        .body(wasm)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = support::json_of(response).await;
+    let (status, body) = server.upload_plugin(wasm, "?force=true").await;
     assert!(status == 200 || status == 201, "{status} {body}");
     let (_, loaded) = server
         .admin_get(&format!("/api/v1/admin/plugins/{plugin}"))

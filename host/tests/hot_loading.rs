@@ -10,20 +10,6 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use support::{M, Setup, TestServer, wasm};
 
-/// Uploads a plugin as the bootstrap admin.
-async fn upload(server: &TestServer, bytes: Vec<u8>, query: &str) -> (u16, Value) {
-    let response = server
-        .client
-        .post(server.url(&format!("/api/v1/admin/plugins{query}")))
-        .bearer_auth(&server.admin_token)
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    support::json_of(response).await
-}
-
 async fn serving_version(server: &TestServer, path: &str) -> Option<String> {
     let (status, body) = server.admin_get(path).await;
     (status == 200).then(|| body["version"].as_str().unwrap_or_default().to_string())
@@ -63,7 +49,7 @@ async fn fingerprint(server: &TestServer) -> Value {
 #[tokio::test]
 async fn install_upgrade_rollback_disable_and_remove() {
     let server = TestServer::start().await;
-    let (status, report) = upload(&server, wasm("swap-v1"), "").await;
+    let (status, report) = server.upload_plugin(wasm("swap-v1"), "").await;
     assert_eq!(status, 201, "{report}");
     assert_eq!(
         (report["action"].as_str(), report["version"].as_str()),
@@ -83,7 +69,7 @@ async fn install_upgrade_rollback_disable_and_remove() {
         Some("1.0.0")
     );
 
-    let (status, report) = upload(&server, wasm("swap-v2"), "").await;
+    let (status, report) = server.upload_plugin(wasm("swap-v2"), "").await;
     assert_eq!(
         (status, report["action"].as_str()),
         (200, Some("upgraded")),
@@ -197,7 +183,7 @@ async fn install_upgrade_rollback_disable_and_remove() {
 #[tokio::test]
 async fn quick_toggles_are_each_served_as_asked() {
     let server = TestServer::start().await;
-    let (status, report) = upload(&server, wasm("swap-v1"), "").await;
+    let (status, report) = server.upload_plugin(wasm("swap-v1"), "").await;
     assert_eq!(status, 201, "{report}");
     for round in 0..40 {
         for action in ["disable", "enable"] {
@@ -221,7 +207,7 @@ async fn every_refused_install_changes_nothing() {
         .plugins_dir(&[("schema-demo.wasm", wasm("schema-v1-1"))])
         .start()
         .await;
-    let (status, _) = upload(&server, wasm("swap-v1"), "").await;
+    let (status, _) = server.upload_plugin(wasm("swap-v1"), "").await;
     assert_eq!(status, 201);
     let member = server.user("m@example.com", false).await;
 
@@ -287,7 +273,7 @@ async fn every_refused_install_changes_nothing() {
     ];
     for (what, bytes, query, expected, message) in cases {
         let before = fingerprint(&server).await;
-        let (status, body) = upload(&server, bytes, query).await;
+        let (status, body) = server.upload_plugin(bytes, query).await;
         assert_eq!(status, expected, "{what}: {body}");
         let text = body["error"]["message"].as_str().unwrap_or_default();
         assert!(text.contains(message), "{what}: `{message}` not in {text}");
@@ -318,8 +304,11 @@ async fn every_refused_install_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
-    assert_eq!(upload(&server, wasm("swap-v2"), "").await.0, 200);
-    assert_eq!(upload(&server, wasm("swap-dependent"), "").await.0, 201);
+    assert_eq!(server.upload_plugin(wasm("swap-v2"), "").await.0, 200);
+    assert_eq!(
+        server.upload_plugin(wasm("swap-dependent"), "").await.0,
+        201
+    );
     let before = fingerprint(&server).await;
     let (status, body, _) = server
         .call(
@@ -337,16 +326,18 @@ async fn every_refused_install_changes_nothing() {
             .contains("swap-dependent")
     );
     assert_eq!(fingerprint(&server).await, before);
-    let (status, _) = upload(&server, wasm("swap-v1"), "").await;
+    let (status, _) = server.upload_plugin(wasm("swap-v1"), "").await;
     assert_eq!(status, 409, "an older version without force");
 
     // Forced reinstall of an older version; a confirmed destructive upgrade.
-    let (status, body) = upload(&server, wasm("swap-v2"), "?force=true").await;
+    let (status, body) = server.upload_plugin(wasm("swap-v2"), "?force=true").await;
     assert_eq!(
         (status, body["action"].as_str()),
         (200, Some("reinstalled"))
     );
-    let (status, body) = upload(&server, wasm("schema-v2"), "?confirm_destructive=true").await;
+    let (status, body) = server
+        .upload_plugin(wasm("schema-v2"), "?confirm_destructive=true")
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["migration_plan"]["destructive"], true);
     assert!(
@@ -360,7 +351,7 @@ async fn every_refused_install_changes_nothing() {
 #[tokio::test]
 async fn swapping_under_load_fails_no_request() {
     let server = TestServer::start().await;
-    assert_eq!(upload(&server, wasm("swap-v1"), "").await.0, 201);
+    assert_eq!(server.upload_plugin(wasm("swap-v1"), "").await.0, 201);
     let v1 = wasm("swap-v1");
     let v2 = wasm("swap-v2");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -396,7 +387,7 @@ async fn swapping_under_load_fails_no_request() {
     let started = Instant::now();
     for round in 0..20 {
         assert_eq!(
-            upload(&server, v2.clone(), "").await.0,
+            server.upload_plugin(v2.clone(), "").await.0,
             200,
             "upgrade {round}"
         );
@@ -410,7 +401,7 @@ async fn swapping_under_load_fails_no_request() {
             .await;
         assert_eq!(status, 200, "rollback {round}: {body}");
     }
-    assert_eq!(upload(&server, v2, "").await.0, 200);
+    assert_eq!(server.upload_plugin(v2, "").await.0, 200);
     let _ = v1;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (mut total, mut seen) = (0u32, std::collections::BTreeSet::new());
@@ -433,7 +424,7 @@ async fn swapping_under_load_fails_no_request() {
 #[tokio::test]
 async fn a_restart_brings_back_the_set_from_the_compiled_cache() {
     let server = TestServer::start().await;
-    assert_eq!(upload(&server, wasm("swap-v2"), "").await.0, 201);
+    assert_eq!(server.upload_plugin(wasm("swap-v2"), "").await.0, 201);
     let (_, before) = server.admin_get("/api/v1/admin/plugins").await;
     let (data_dir, database_url, temp) = server.stop_keeping_data().await;
     let server = Setup::reuse(data_dir, database_url).start().await;
@@ -461,7 +452,10 @@ async fn a_restart_brings_back_the_set_from_the_compiled_cache() {
     );
     // An unchanged reinstall does not compile again either.
     let misses = after["compile_cache"]["misses"].as_u64().unwrap();
-    assert_eq!(upload(&server, wasm("swap-v2"), "?force=true").await.0, 200);
+    assert_eq!(
+        server.upload_plugin(wasm("swap-v2"), "?force=true").await.0,
+        200
+    );
     let (_, again) = server.admin_get("/api/v1/admin/plugins").await;
     assert_eq!(again["compile_cache"]["misses"].as_u64().unwrap(), misses);
     server.stop().await;
@@ -724,10 +718,10 @@ async fn two_nodes_on_one_database_serve_the_same_plugins() {
             }
         }
     };
-    assert_eq!(upload(&node1, wasm("swap-v1"), "").await.0, 201);
+    assert_eq!(node1.upload_plugin(wasm("swap-v1"), "").await.0, 201);
     let waited = serves(&node2, "1.0.0").await;
     assert!(waited < Duration::from_secs(1), "node 2 took {waited:?}");
-    assert_eq!(upload(&node1, wasm("swap-v2"), "").await.0, 200);
+    assert_eq!(node1.upload_plugin(wasm("swap-v2"), "").await.0, 200);
     let waited = serves(&node2, "2.0.0").await;
     assert!(
         waited < Duration::from_secs(1),

@@ -243,6 +243,21 @@ impl TestServer {
         request.send().await.expect("request sent")
     }
 
+    /// Installs or upgrades a plugin through the admin API as the admin,
+    /// with `query` (`""`, `"?force=true"`...); returns the status and body.
+    pub async fn upload_plugin(&self, bytes: Vec<u8>, query: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url(&format!("/api/v1/admin/plugins{query}")))
+            .bearer_auth(&self.admin_token)
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        json_of(response).await
+    }
+
     /// Creates a user and returns an API token for them.
     pub async fn user(&self, email: &str, admin: bool) -> String {
         use kai_host::domain::Role;
