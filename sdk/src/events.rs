@@ -8,15 +8,51 @@
 //! - [`Delivery::AfterCommit`]: delivered after commit from a durable
 //!   outbox, at least once, in order per subject, retried on `Err`.
 
+use crate::http::Principal;
 use crate::models::{Collection, Document};
-pub use crate::wit::exports::kai::fusion::describe::Delivery;
-pub use crate::wit::exports::kai::fusion::events::{Event, Row};
+
+/// When a subscription's handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Inside the database transaction of the change, before commit.
+    Transactional,
+    /// After commit, from the durable outbox, at least once.
+    AfterCommit,
+}
+
+/// The row of a core model an event carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreRow {
+    Collection(Collection),
+    Document(Document),
+}
+
+/// A change to a core model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Unique per event; after-commit deliveries may repeat an id.
+    pub id: String,
+    /// e.g. `document.updated`.
+    pub kind: String,
+    /// Id of the row that changed.
+    pub subject: String,
+    /// The row before the change (updated and deleted events).
+    pub old: Option<CoreRow>,
+    /// The row after the change (created and updated events).
+    pub new: Option<CoreRow>,
+    /// Who made the change.
+    pub principal: Option<Principal>,
+    /// Microseconds since the Unix epoch, UTC.
+    pub occurred_at: i64,
+    /// 1 for the first delivery; after-commit retries count up.
+    pub attempt: u32,
+}
 
 impl Event {
     /// The document after the change (created/updated events).
     pub fn new_document(&self) -> Option<&Document> {
         match &self.new {
-            Some(Row::Document(doc)) => Some(doc),
+            Some(CoreRow::Document(doc)) => Some(doc),
             _ => None,
         }
     }
@@ -24,7 +60,7 @@ impl Event {
     /// The document before the change (updated/deleted events).
     pub fn old_document(&self) -> Option<&Document> {
         match &self.old {
-            Some(Row::Document(doc)) => Some(doc),
+            Some(CoreRow::Document(doc)) => Some(doc),
             _ => None,
         }
     }
@@ -32,7 +68,7 @@ impl Event {
     /// The collection after the change.
     pub fn new_collection(&self) -> Option<&Collection> {
         match &self.new {
-            Some(Row::Collection(c)) => Some(c),
+            Some(CoreRow::Collection(c)) => Some(c),
             _ => None,
         }
     }

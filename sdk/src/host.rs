@@ -131,8 +131,22 @@ impl From<HostError> for Error {
     }
 }
 
-/// Calls the host on wasm; natively returns [`HostError::no_host`].
+/// Calls the host on wasm; natively returns [`HostError::no_host`]. With a
+/// second argument, a function that turns the host's answer into the SDK's
+/// own type.
 macro_rules! host_call {
+    ($call:expr, $convert:expr) => {{
+        #[cfg(target_arch = "wasm32")]
+        {
+            $call.map($convert).map_err($crate::host::HostError::from)
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            // Type-check the call, but there is no host to run it.
+            let _call = || $call.map($convert);
+            Err($crate::host::HostError::no_host())
+        }
+    }};
     ($call:expr) => {{
         #[cfg(target_arch = "wasm32")]
         {

@@ -4,40 +4,81 @@
 //! client cannot tell a plugin route from a core route by its errors.
 
 use crate::wit::exports::kai::fusion::handler as wit;
-use crate::wit::kai::fusion::types::Principal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// The caller, as authenticated by the host. Plugins never see tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Stable user id (a UUID).
+    pub id: String,
+    /// Roles such as `admin` or `member`.
+    pub roles: Vec<String>,
+}
+
+impl Principal {
+    /// Whether the caller has `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the caller is an administrator.
+    pub fn is_admin(&self) -> bool {
+        self.has_role("admin")
+    }
+}
 
 /// An HTTP request routed to this plugin by the host.
 #[derive(Debug, Clone)]
 pub struct Request {
-    inner: wit::Request,
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) route: String,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) principal: Option<Principal>,
+    pub(crate) request_id: String,
+    pub(crate) received_at: i64,
+}
+
+impl From<wit::Request> for Request {
+    fn from(r: wit::Request) -> Self {
+        Self {
+            method: r.method,
+            path: r.path,
+            route: r.route,
+            params: r.params,
+            query: r.query,
+            headers: r.headers,
+            body: r.body,
+            principal: r.principal.map(Into::into),
+            request_id: r.request_id,
+            received_at: r.received_at,
+        }
+    }
 }
 
 impl Request {
-    /// Wraps the request record the host passed in.
-    pub fn from_wit(inner: wit::Request) -> Self {
-        Self { inner }
-    }
-
     /// The upper-case HTTP method.
     pub fn method(&self) -> &str {
-        &self.inner.method
+        &self.method
     }
 
     /// The path, without the query string.
     pub fn path(&self) -> &str {
-        &self.inner.path
+        &self.path
     }
 
     /// The route pattern that matched, e.g. `/api/v1/hello/{name}`.
     pub fn route(&self) -> &str {
-        &self.inner.route
+        &self.route
     }
 
     /// A path parameter of the matched pattern, or a 400 naming it.
     pub fn param(&self, name: &str) -> Result<&str, Error> {
-        lookup(&self.inner.params, name)
+        lookup(&self.params, name)
             .ok_or_else(|| Error::bad_request(format!("missing path parameter `{name}`")))
     }
 
@@ -56,18 +97,17 @@ impl Request {
 
     /// The first value of a query parameter.
     pub fn query(&self, name: &str) -> Option<&str> {
-        lookup(&self.inner.query, name)
+        lookup(&self.query, name)
     }
 
     /// All query parameters, in request order.
     pub fn query_pairs(&self) -> &[(String, String)] {
-        &self.inner.query
+        &self.query
     }
 
     /// A header value; names are matched case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.inner
-            .headers
+        self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
@@ -75,18 +115,18 @@ impl Request {
 
     /// The raw body.
     pub fn body(&self) -> &[u8] {
-        &self.inner.body
+        &self.body
     }
 
     /// The body parsed as JSON, or a 400 saying why it is not valid.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.inner.body)
+        serde_json::from_slice(&self.body)
             .map_err(|e| Error::bad_request(format!("invalid JSON body: {e}")))
     }
 
     /// The authenticated caller; `None` on a public route.
     pub fn principal(&self) -> Option<&Principal> {
-        self.inner.principal.as_ref()
+        self.principal.as_ref()
     }
 
     /// The authenticated caller, or a 401 for anonymous requests.
@@ -97,12 +137,12 @@ impl Request {
 
     /// The host's id for this request (also in the host's logs).
     pub fn request_id(&self) -> &str {
-        &self.inner.request_id
+        &self.request_id
     }
 
     /// When the host received the request, in microseconds since the epoch.
     pub fn received_at(&self) -> i64 {
-        self.inner.received_at
+        self.received_at
     }
 }
 

@@ -49,10 +49,13 @@
 //! (`allocator`, installed by [`plugin!`]), the decoding of the packed pages
 //! the host sends (`columns`), the standard streams provided inside the
 //! plugin so that it imports no `wasi:cli` interface (`stdio`, wasm only),
-//! and the generated WIT bindings.
+//! and the generated WIT bindings with the conversions between their
+//! records and the SDK's own types (`convert`): every type in the public API
+//! is defined here, so a change of the WIT contract does not reach plugins.
 
 mod allocator;
 mod columns;
+mod convert;
 pub mod credentials;
 pub mod events;
 pub mod host;
@@ -75,9 +78,8 @@ pub mod __private;
 pub(crate) use __private::wit;
 
 pub use host::HostError;
-pub use http::{Error, Request, Response};
+pub use http::{Error, Principal, Request, Response};
 pub use plugin::{ModelSource, Plugin, Route};
-pub use wit::kai::fusion::types::Principal;
 
 /// The version of the `kai:fusion` WIT package this SDK was built against.
 pub const HOST_API_VERSION: &str = "0.2.0";
@@ -99,7 +101,7 @@ struct RepositoryReadme;
 /// Everything a typical plugin needs, in one import.
 pub mod prelude {
     pub use crate::Principal;
-    pub use crate::events::{Delivery, Event, Row};
+    pub use crate::events::{Delivery, Event};
     pub use crate::host::HostError;
     pub use crate::http::{Error, Request, Response};
     pub use crate::log;

@@ -90,7 +90,7 @@ impl Field {
     /// The value of inserts that leave the field out, and of rows written
     /// before the field existed.
     pub fn default(mut self, value: impl Into<Value>) -> Self {
-        self.0.default = Some(value.into());
+        self.0.default = Some(value.into().into());
         self
     }
 
@@ -188,7 +188,13 @@ mod tests {
         assert!(title.unique && !title.nullable && title.type_ == wit::FieldType::String);
         assert_eq!(doc.references.as_deref(), Some("document"));
         assert!(doc.nullable && doc.type_ == wit::FieldType::Uuid);
-        assert!(score.indexed && matches!(score.default, Some(Value::Integer(3))));
+        assert!(
+            score.indexed
+                && matches!(
+                    score.default,
+                    Some(crate::wit::kai::fusion::types::Value::Integer(3))
+                )
+        );
         assert_eq!(model.indexes.len(), 2);
         assert_eq!(model.indexes[0].fields, ["doc_id", "score"]);
         assert!(!model.indexes[0].unique && model.indexes[1].unique);

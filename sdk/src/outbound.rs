@@ -12,7 +12,28 @@
 use crate::host::{HostError, host_call};
 use crate::wit::kai::fusion::outbound_http as wit;
 
-pub use wit::OutboundResponse;
+/// What the remote server answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl OutboundResponse {
+    /// A header value; names are matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
+    }
+}
 
 /// How the host puts a credential's secret (a JSON object) into the request.
 #[derive(Debug, Clone)]
@@ -96,6 +117,6 @@ impl OutboundRequest {
     }
 
     pub fn send(self) -> Result<OutboundResponse, HostError> {
-        host_call!(wit::send(&self.request))
+        host_call!(wit::send(&self.request), OutboundResponse::from)
     }
 }

@@ -23,10 +23,10 @@
 //! form of a row, as [`get`] returns it and [`Row::to_record`] makes it.
 
 pub use crate::columns::{JsonPage, JsonRows, Page, Row, ValueRef};
+use crate::convert;
 use crate::host::{HostError, host_call};
-use crate::query::{Aggregation, Filter, Rows, Value};
+use crate::query::{Aggregation, Filter, Order, Rows, Value};
 use crate::wit::kai::fusion::persistence as wit;
-use crate::wit::kai::fusion::query::Order;
 
 /// A row, owned: its host-assigned id and its fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,11 @@ impl Record {
     fn from_wit(entity: wit::Entity) -> Self {
         Record {
             id: entity.id,
-            fields: entity.fields,
+            fields: entity
+                .fields
+                .into_iter()
+                .map(|(name, value)| (name, value.into()))
+                .collect(),
         }
     }
 
@@ -71,10 +75,10 @@ impl Record {
     }
 }
 
-fn row(fields: &[(&str, Value)]) -> Vec<(String, Value)> {
+fn row(fields: &[(&str, Value)]) -> Vec<(String, crate::wit::kai::fusion::types::Value)> {
     fields
         .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
+        .map(|(k, v)| (k.to_string(), v.clone().into()))
         .collect()
 }
 
@@ -90,8 +94,7 @@ pub fn update(model: &str, id: &str, fields: &[(&str, Value)]) -> Result<bool, H
 }
 
 pub fn get(model: &str, id: &str) -> Result<Option<Record>, HostError> {
-    let found: Option<wit::Entity> = host_call!(wit::get(model, id))?;
-    Ok(found.map(Record::from_wit))
+    host_call!(wit::get(model, id), |found| found.map(Record::from_wit))
 }
 
 pub fn delete(model: &str, id: &str) -> Result<bool, HostError> {
@@ -109,7 +112,10 @@ pub fn count(model: &str, filter: &Filter) -> Result<u64, HostError> {
 
 /// Runs an aggregation over `model` in the database.
 pub fn aggregate(model: &str, aggregation: Aggregation) -> Result<Rows, HostError> {
-    host_call!(wit::aggregate(model, &aggregation.into_query()))
+    host_call!(
+        wit::aggregate(model, &aggregation.into_query()),
+        convert::aggregate_rows
+    )
 }
 
 /// A select being built: which rows, in which order, which page, and
@@ -169,7 +175,7 @@ impl Select {
         let select = wit::Select {
             fields: self.fields,
             filter: self.filter.to_nodes(),
-            order: self.order,
+            order: convert::orders(&self.order),
             limit: self.limit,
             cursor: self.cursor,
         };

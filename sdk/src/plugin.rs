@@ -10,17 +10,23 @@
 //! for it with `describe`, so a plugin's size does not add to the cost of
 //! each request.
 
+use crate::events::{Delivery, Event};
 use crate::http::{Error, Request, Response};
+use crate::model::Model;
 use crate::wit::exports::kai::fusion::describe::{
-    self, Capabilities, CoreModelAccess, Delivery, Dependency, Limits, Manifest,
+    self, Capabilities, CoreModelAccess, Dependency, Limits, Manifest,
 };
-use crate::wit::exports::kai::fusion::events::{self, Event};
-use crate::wit::exports::kai::fusion::handler;
+use crate::wit::exports::kai::fusion::{events, handler};
 use std::borrow::Cow;
 use std::cell::Cell;
 
-use crate::model::Model;
-pub use crate::wit::exports::kai::fusion::describe::CoreModel;
+/// A core model a plugin asks to read or write ([`Plugin::reads`],
+/// [`Plugin::writes`]), always as the request's caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoreModel {
+    Collections,
+    Documents,
+}
 
 type RouteHandler = Box<dyn Fn(&Request) -> Result<Response, Error>>;
 type EventHandler = Box<dyn Fn(&Event) -> Result<(), String>>;
@@ -69,6 +75,21 @@ impl Route {
         self.public = true;
         self
     }
+
+    /// The upper-case HTTP method.
+    pub fn method(&self) -> &str {
+        self.method
+    }
+
+    /// The path pattern, e.g. `/api/v1/notes/{id}`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether the route asks to be reachable without a token.
+    pub fn is_public(&self) -> bool {
+        self.public
+    }
 }
 
 thread_local! {
@@ -108,7 +129,7 @@ pub struct Plugin {
     /// Whether the manifest is being recorded (always, except while the SDK
     /// builds the plugin to dispatch a request or an event).
     describing: bool,
-    routes: Vec<(&'static str, Cow<'static, str>, RouteHandler)>,
+    routes: Vec<(Route, RouteHandler)>,
     events: Vec<(String, EventHandler)>,
 }
 
@@ -207,8 +228,7 @@ impl Plugin {
                 public: route.public,
             })
         });
-        self.routes
-            .push((route.method, route.path, Box::new(handler)));
+        self.routes.push((route, Box::new(handler)));
         self
     }
 
@@ -231,7 +251,7 @@ impl Plugin {
         self = self.describe(|m| {
             m.subscriptions.push(describe::Subscription {
                 event: event.to_string(),
-                delivery,
+                delivery: delivery.into(),
             })
         });
         self.events.push((event.to_string(), Box::new(handler)));
@@ -242,7 +262,7 @@ impl Plugin {
     pub fn reads(self, model: CoreModel) -> Self {
         self.describe(|m| {
             m.capabilities.core_models.push(CoreModelAccess {
-                model,
+                model: model.into(),
                 write: false,
             });
         })
@@ -251,9 +271,10 @@ impl Plugin {
     /// Requests read and write access to a core model.
     pub fn writes(self, model: CoreModel) -> Self {
         self.describe(|m| {
-            m.capabilities
-                .core_models
-                .push(CoreModelAccess { model, write: true });
+            m.capabilities.core_models.push(CoreModelAccess {
+                model: model.into(),
+                write: true,
+            });
         })
     }
 
@@ -298,8 +319,19 @@ impl Plugin {
         })
     }
 
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// The routes the plugin mounts, in the order they were declared.
+    pub fn routes(&self) -> impl ExactSizeIterator<Item = &Route> {
+        self.routes.iter().map(|(route, _)| route)
+    }
+
     /// The manifest as the host will read it.
-    pub fn manifest(&self) -> &Manifest {
+    #[cfg(test)]
+    pub(crate) fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 
@@ -308,9 +340,9 @@ impl Plugin {
         let handler = self
             .routes
             .iter()
-            .find(|(method, path, _)| *method == request.method() && path == request.route());
+            .find(|(route, _)| route.method == request.method() && route.path == request.route());
         match handler {
-            Some((_, _, handler)) => handler(&request).unwrap_or_else(Error::into_response),
+            Some((_, handler)) => handler(&request).unwrap_or_else(Error::into_response),
             None => Error::not_found(format!(
                 "plugin `{}` has no route {} {}",
                 self.manifest.name,
@@ -345,15 +377,13 @@ impl<T: Entry> describe::Guest for T {
 
 impl<T: Entry> handler::Guest for T {
     fn handle(request: handler::Request) -> handler::Response {
-        build_for_dispatch::<T>()
-            .handle(Request::from_wit(request))
-            .into_wit()
+        build_for_dispatch::<T>().handle(request.into()).into_wit()
     }
 }
 
 impl<T: Entry> events::Guest for T {
-    fn on_event(event: Event) -> Result<(), String> {
-        build_for_dispatch::<T>().deliver(&event)
+    fn on_event(event: events::Event) -> Result<(), String> {
+        build_for_dispatch::<T>().deliver(&event.into())
     }
 }
 
@@ -386,7 +416,7 @@ mod tests {
     }
 
     fn get_note(id: &str) -> Request {
-        Request::from_wit(wit::Request {
+        Request::from(wit::Request {
             method: "GET".into(),
             path: format!("/api/v1/notes/{id}"),
             route: "/api/v1/notes/{id}".into(),

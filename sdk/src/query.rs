@@ -4,17 +4,81 @@
 //! ```
 //! use kai_sdk::query::Filter;
 //! let filter = Filter::eq("document_id", "0190...").and(Filter::gt("version", 3));
-//! assert_eq!(filter.to_nodes().len(), 3);
+//! assert!(matches!(filter, Filter::All(ref parts) if parts.len() == 2));
 //! ```
 
 use crate::columns::ValueRef;
 use crate::wit::kai::fusion::query::{
-    Aggregate, AggregateFunction, AggregateQuery, FilterNode, GroupKey,
+    self as wit, Aggregate, AggregateFunction, AggregateQuery, FilterNode, GroupKey,
 };
-/// A filter's leaf (`Filter::Condition`), its operator, an ordering
-/// ([`asc`], [`desc`]), a time bucket and one row of an aggregation.
-pub use crate::wit::kai::fusion::query::{AggregateRow, Condition, Op, Order, TimeBucket};
-pub use crate::wit::kai::fusion::types::Value;
+
+/// A dynamically typed value: a field of a plugin model, a filter operand
+/// or an aggregate result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Boolean(bool),
+    Integer(i64),
+    Float(f64),
+    Text(String),
+    /// A JSON document, serialized.
+    Json(String),
+    /// A UUID in its canonical hyphenated form.
+    Uuid(String),
+    /// Microseconds since the Unix epoch, UTC.
+    Timestamp(i64),
+}
+
+/// How a [`Condition`] compares a field with its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// Equal to one of the values.
+    In,
+    /// Text starting with the value.
+    Prefix,
+    /// Text containing the value, case-insensitively.
+    Contains,
+    IsNull,
+    IsNotNull,
+}
+
+/// A filter's leaf: `field op values`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub field: String,
+    pub op: Op,
+    pub values: Vec<Value>,
+}
+
+/// An ordering on one field; see [`asc`] and [`desc`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub field: String,
+    pub descending: bool,
+}
+
+/// The unit a timestamp is grouped by in an [`Aggregation`] (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeBucket {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+/// One row of an aggregation: the group's keys, in the order they were
+/// grouped by, and the aggregates' values, in the order they were asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateRow {
+    pub keys: Vec<Value>,
+    pub values: Vec<Value>,
+}
 
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
@@ -212,7 +276,7 @@ impl Filter {
 
     /// The flat node list the host takes (children before parents, root
     /// last).
-    pub fn to_nodes(&self) -> Vec<FilterNode> {
+    pub(crate) fn to_nodes(&self) -> Vec<FilterNode> {
         let mut nodes = Vec::new();
         self.flatten(&mut nodes);
         nodes
@@ -220,7 +284,7 @@ impl Filter {
 
     fn flatten(&self, nodes: &mut Vec<FilterNode>) -> u32 {
         let node = match self {
-            Filter::Condition(c) => FilterNode::Condition(c.clone()),
+            Filter::Condition(c) => FilterNode::Condition(c.into()),
             Filter::All(items) => FilterNode::All(items.iter().map(|f| f.flatten(nodes)).collect()),
             Filter::Any(items) => FilterNode::Any(items.iter().map(|f| f.flatten(nodes)).collect()),
             Filter::Not(inner) => FilterNode::Not(inner.flatten(nodes)),
@@ -294,7 +358,7 @@ impl Aggregation {
     pub fn bucket(mut self, field: &str, bucket: TimeBucket) -> Self {
         self.query
             .group_by
-            .push(GroupKey::Bucket((field.to_string(), bucket)));
+            .push(GroupKey::Bucket((field.to_string(), bucket.into())));
         self
     }
 
@@ -337,7 +401,7 @@ impl Aggregation {
 
     /// Orders by the `index`-th aggregate.
     pub fn order_by_aggregate(mut self, index: usize, descending: bool) -> Self {
-        self.query.order.push(Order {
+        self.query.order.push(wit::Order {
             field: format!("agg:{index}"),
             descending,
         });
@@ -346,7 +410,7 @@ impl Aggregation {
 
     /// Orders by the `index`-th group key.
     pub fn order_by_key(mut self, index: usize, descending: bool) -> Self {
-        self.query.order.push(Order {
+        self.query.order.push(wit::Order {
             field: format!("key:{index}"),
             descending,
         });
@@ -358,7 +422,7 @@ impl Aggregation {
         self
     }
 
-    pub fn into_query(self) -> AggregateQuery {
+    pub(crate) fn into_query(self) -> AggregateQuery {
         self.query
     }
 }

@@ -16,10 +16,8 @@
 //! assert_eq!(response.body_json()["word"], "hi");
 //! ```
 
-use crate::http::{Request, Response};
+use crate::http::{Principal, Request, Response};
 use crate::plugin::Plugin;
-use crate::wit::exports::kai::fusion::handler as wit;
-use crate::wit::kai::fusion::types::Principal;
 
 /// A request built in a test.
 #[derive(Debug, Clone)]
@@ -89,17 +87,17 @@ impl TestRequest {
     /// Routes the request to the matching handler of `plugin` and returns
     /// its response; a 404 when no declared route matches.
     pub fn send(self, plugin: &Plugin) -> Response {
-        let matched = plugin.manifest().routes.iter().find_map(|route| {
-            if !route.method.eq_ignore_ascii_case(&self.method) {
+        let matched = plugin.routes().find_map(|route| {
+            if !route.method().eq_ignore_ascii_case(&self.method) {
                 return None;
             }
-            match_pattern(&route.path, &self.path).map(|params| (route.path.clone(), params))
+            match_pattern(route.path(), &self.path).map(|params| (route.path().to_string(), params))
         });
         let Some((route, params)) = matched else {
             return crate::Error::not_found(format!("no route for {} {}", self.method, self.path))
                 .into_response();
         };
-        plugin.handle(Request::from_wit(wit::Request {
+        plugin.handle(Request {
             method: self.method.to_ascii_uppercase(),
             path: self.path,
             route,
@@ -110,7 +108,7 @@ impl TestRequest {
             principal: self.principal,
             request_id: "test".into(),
             received_at: 0,
-        }))
+        })
     }
 }
 

@@ -3,8 +3,10 @@
 //! (`crate::services`), so a plugin gets exactly a REST client's rules: it can
 //! never see or change a row its caller could not, even if it tries.
 //!
-//! Each write runs under a savepoint: if it fails (or a hook it triggered
-//! refuses), its writes are undone even when the plugin carries on.
+//! Every function runs through [`as_caller`]: the grant check, the
+//! caller's principal, and for a write a savepoint, so that if it fails (or
+//! a hook it triggered refuses) its writes are undone even when the plugin
+//! carries on.
 
 use super::CallState;
 use super::Caller;
@@ -24,6 +26,60 @@ use crate::wit::bindings::kai::fusion::types::Error as WitError;
 use crate::wit::convert;
 
 type Result<T> = std::result::Result<T, WitError>;
+
+/// Whether a host function reads or writes its core model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// Why a core-model host function failed: its input could not be
+/// converted, or the model operation refused.
+enum Failure {
+    Input(WitError),
+    Model(ModelError),
+}
+
+impl From<WitError> for Failure {
+    fn from(error: WitError) -> Self {
+        Failure::Input(error)
+    }
+}
+
+impl From<ModelError> for Failure {
+    fn from(error: ModelError) -> Self {
+        Failure::Model(error)
+    }
+}
+
+/// Runs `operation` as the caller's principal once the plugin's grant for
+/// `model` allows `access`; a write runs under a savepoint of the call's
+/// unit of work.
+async fn as_caller<T>(
+    caller: Result<Caller>,
+    model: CoreModel,
+    access: Access,
+    operation: impl AsyncFnOnce(&Ctx<'_>) -> std::result::Result<T, Failure>,
+) -> wasmtime::Result<Result<T>> {
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(error) => return Ok(Err(error)),
+    };
+    let principal = match caller.core_access(model, access == Access::Write) {
+        Ok(principal) => principal,
+        Err(error) => return Ok(Err(error)),
+    };
+    let ctx = caller.ctx(&principal);
+    let result = match access {
+        Access::Read => operation(&ctx).await,
+        Access::Write => ctx.atomically(operation(&ctx)).await,
+    };
+    Ok(result.map_err(|failure| match failure {
+        Failure::Input(error) => error,
+        Failure::Model(error) => caller.model_error(error),
+    }))
+}
 
 impl Caller {
     /// Checks the grant for `model` and returns the acting principal.
@@ -81,18 +137,19 @@ fn json_field(field: &str, text: &str) -> Result<serde_json::Value> {
         .map_err(|e| WitError::Invalid(format!("{field}: not valid JSON: {e}")))
 }
 
+fn optional_json_field(field: &str, text: Option<&str>) -> Result<Option<serde_json::Value>> {
+    text.map(|text| json_field(field, text)).transpose()
+}
+
 impl Host for CallState {
     async fn get_collection(&mut self, id: String) -> wasmtime::Result<Result<Collection>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let principal = caller.core_access(CoreModel::Collections, false)?;
-            let found = collections::get(&caller.ctx(&principal), &id)
-                .await
-                .map_err(|e| caller.model_error(e))?;
-            Ok((&found).into())
-        }
-        .await)
+        as_caller(
+            self.caller(),
+            CoreModel::Collections,
+            Access::Read,
+            async |ctx| Ok((&collections::get(ctx, &id).await?).into()),
+        )
+        .await
     }
 
     async fn list_collections(
@@ -100,44 +157,39 @@ impl Host for CallState {
         limit: u32,
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<CollectionPage>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let principal = caller.core_access(CoreModel::Collections, false)?;
-            let (items, next_cursor) =
-                collections::list(&caller.ctx(&principal), limit, cursor.as_deref())
-                    .await
-                    .map_err(|e| caller.model_error(e))?;
-            Ok(CollectionPage {
-                items: items.iter().map(Collection::from).collect(),
-                next_cursor,
-            })
-        }
-        .await)
+        as_caller(
+            self.caller(),
+            CoreModel::Collections,
+            Access::Read,
+            async |ctx| {
+                let (items, next_cursor) = collections::list(ctx, limit, cursor.as_deref()).await?;
+                Ok(CollectionPage {
+                    items: items.iter().map(Collection::from).collect(),
+                    next_cursor,
+                })
+            },
+        )
+        .await
     }
 
     async fn create_collection(
         &mut self,
         input: NewCollection,
     ) -> wasmtime::Result<Result<Collection>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let principal = caller.core_access(CoreModel::Collections, true)?;
-            let input = CollectionInput {
-                name: Some(input.name),
-                description: Some(input.description),
-                metadata: Some(json_field("metadata", &input.metadata)?),
-            };
-            let created = {
-                let ctx = caller.ctx(&principal);
-                ctx.atomically(collections::create(&ctx, input))
-                    .await
-                    .map_err(|e| caller.model_error(e))
-            }?;
-            Ok((&created).into())
-        }
-        .await)
+        as_caller(
+            self.caller(),
+            CoreModel::Collections,
+            Access::Write,
+            async |ctx| {
+                let input = CollectionInput {
+                    name: Some(input.name),
+                    description: Some(input.description),
+                    metadata: Some(json_field("metadata", &input.metadata)?),
+                };
+                Ok((&collections::create(ctx, input).await?).into())
+            },
+        )
+        .await
     }
 
     async fn update_collection(
@@ -145,56 +197,40 @@ impl Host for CallState {
         id: String,
         patch: CollectionPatch,
     ) -> wasmtime::Result<Result<Collection>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let principal = caller.core_access(CoreModel::Collections, true)?;
-            let input = CollectionInput {
-                name: patch.name,
-                description: patch.description,
-                metadata: patch
-                    .metadata
-                    .as_deref()
-                    .map(|m| json_field("metadata", m))
-                    .transpose()?,
-            };
-            let updated = {
-                let ctx = caller.ctx(&principal);
-                ctx.atomically(collections::update(&ctx, &id, input))
-                    .await
-                    .map_err(|e| caller.model_error(e))
-            }?;
-            Ok((&updated).into())
-        }
-        .await)
+        as_caller(
+            self.caller(),
+            CoreModel::Collections,
+            Access::Write,
+            async |ctx| {
+                let input = CollectionInput {
+                    name: patch.name,
+                    description: patch.description,
+                    metadata: optional_json_field("metadata", patch.metadata.as_deref())?,
+                };
+                Ok((&collections::update(ctx, &id, input).await?).into())
+            },
+        )
+        .await
     }
 
     async fn delete_collection(&mut self, id: String) -> wasmtime::Result<Result<()>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let principal = caller.core_access(CoreModel::Collections, true)?;
-            {
-                let ctx = caller.ctx(&principal);
-                ctx.atomically(collections::delete(&ctx, &id))
-                    .await
-                    .map_err(|e| caller.model_error(e))
-            }
-        }
-        .await)
+        as_caller(
+            self.caller(),
+            CoreModel::Collections,
+            Access::Write,
+            async |ctx| Ok(collections::delete(ctx, &id).await?),
+        )
+        .await
     }
 
     async fn get_document(&mut self, id: String) -> wasmtime::Result<Result<Document>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let principal = caller.core_access(CoreModel::Documents, false)?;
-            let found = documents::get(&caller.ctx(&principal), &id)
-                .await
-                .map_err(|e| caller.model_error(e))?;
-            Ok((&found).into())
-        }
-        .await)
+        as_caller(
+            self.caller(),
+            CoreModel::Documents,
+            Access::Read,
+            async |ctx| Ok((&documents::get(ctx, &id).await?).into()),
+        )
+        .await
     }
 
     async fn query_documents(
@@ -204,52 +240,47 @@ impl Host for CallState {
         limit: u32,
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<DocumentPage>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let principal = caller.core_access(CoreModel::Documents, false)?;
-            let query = ListQuery {
-                filter: convert::filter(&filter).map_err(WitError::Invalid)?,
-                order: convert::orders(&order),
-                limit,
-                cursor,
-            };
-            let (items, next_cursor) = documents::query(&caller.ctx(&principal), &query)
-                .await
-                .map_err(|e| caller.model_error(e))?;
-            Ok(DocumentPage {
-                items: items.iter().map(Document::from).collect(),
-                next_cursor,
-            })
-        }
-        .await)
+        as_caller(
+            self.caller(),
+            CoreModel::Documents,
+            Access::Read,
+            async |ctx| {
+                let query = ListQuery {
+                    filter: convert::filter(&filter).map_err(WitError::Invalid)?,
+                    order: convert::orders(&order),
+                    limit,
+                    cursor,
+                };
+                let (items, next_cursor) = documents::query(ctx, &query).await?;
+                Ok(DocumentPage {
+                    items: items.iter().map(Document::from).collect(),
+                    next_cursor,
+                })
+            },
+        )
+        .await
     }
 
     async fn create_document(
         &mut self,
         input: WitNewDocument,
     ) -> wasmtime::Result<Result<Document>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let principal = caller.core_access(CoreModel::Documents, true)?;
-            let collection_id = input.collection_id.clone();
-            let input = NewDocument {
-                title: input.title,
-                content: input.content,
-                format: Some(input.format),
-                tags: input.tags,
-                metadata: Some(json_field("metadata", &input.metadata)?),
-            };
-            let created = {
-                let ctx = caller.ctx(&principal);
-                ctx.atomically(documents::create(&ctx, &collection_id, input))
-                    .await
-                    .map_err(|e| caller.model_error(e))
-            }?;
-            Ok((&created).into())
-        }
-        .await)
+        as_caller(
+            self.caller(),
+            CoreModel::Documents,
+            Access::Write,
+            async |ctx| {
+                let document = NewDocument {
+                    title: input.title,
+                    content: input.content,
+                    format: Some(input.format),
+                    tags: input.tags,
+                    metadata: Some(json_field("metadata", &input.metadata)?),
+                };
+                Ok((&documents::create(ctx, &input.collection_id, document).await?).into())
+            },
+        )
+        .await
     }
 
     async fn update_document(
@@ -258,32 +289,24 @@ impl Host for CallState {
         patch: DocumentPatch,
         expected_version: Option<u64>,
     ) -> wasmtime::Result<Result<Document>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let principal = caller.core_access(CoreModel::Documents, true)?;
-            let change = DocumentChange {
-                title: patch.title,
-                content: patch.content,
-                format: patch.format,
-                tags: patch.tags,
-                metadata: patch
-                    .metadata
-                    .as_deref()
-                    .map(|m| json_field("metadata", m))
-                    .transpose()?,
-                archived: patch.archived,
-            };
-            let expected = expected_version.map(|v| v as i64);
-            let updated = {
-                let ctx = caller.ctx(&principal);
-                ctx.atomically(documents::update(&ctx, &id, change, expected))
-                    .await
-                    .map_err(|e| caller.model_error(e))
-            }?;
-            Ok((&updated).into())
-        }
-        .await)
+        as_caller(
+            self.caller(),
+            CoreModel::Documents,
+            Access::Write,
+            async |ctx| {
+                let change = DocumentChange {
+                    title: patch.title,
+                    content: patch.content,
+                    format: patch.format,
+                    tags: patch.tags,
+                    metadata: optional_json_field("metadata", patch.metadata.as_deref())?,
+                    archived: patch.archived,
+                };
+                let expected = expected_version.map(|v| v as i64);
+                Ok((&documents::update(ctx, &id, change, expected).await?).into())
+            },
+        )
+        .await
     }
 
     async fn delete_document(
@@ -291,19 +314,16 @@ impl Host for CallState {
         id: String,
         expected_version: Option<u64>,
     ) -> wasmtime::Result<Result<()>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let principal = caller.core_access(CoreModel::Documents, true)?;
-            let expected = expected_version.map(|v| v as i64);
-            {
-                let ctx = caller.ctx(&principal);
-                ctx.atomically(documents::delete(&ctx, &id, expected))
-                    .await
-                    .map_err(|e| caller.model_error(e))
-            }
-        }
-        .await)
+        as_caller(
+            self.caller(),
+            CoreModel::Documents,
+            Access::Write,
+            async |ctx| {
+                let expected = expected_version.map(|v| v as i64);
+                Ok(documents::delete(ctx, &id, expected).await?)
+            },
+        )
+        .await
     }
 
     async fn aggregate(
@@ -311,23 +331,18 @@ impl Host for CallState {
         model: Queryable,
         query: AggregateQuery,
     ) -> wasmtime::Result<Result<Vec<AggregateRow>>> {
-        let caller = self.caller();
-        Ok(async move {
-            let caller = caller?;
-            let (core, table) = match model {
-                Queryable::Collections => (CoreModel::Collections, CoreTable::Collections),
-                Queryable::Documents => (CoreModel::Documents, CoreTable::Documents),
-                Queryable::DocumentTags => (CoreModel::Documents, CoreTable::DocumentTags),
-                Queryable::CollectionStats => (CoreModel::Documents, CoreTable::CollectionStats),
-                Queryable::TagCounts => (CoreModel::Documents, CoreTable::TagCounts),
-            };
-            let principal = caller.core_access(core, false)?;
+        let (core, table) = match model {
+            Queryable::Collections => (CoreModel::Collections, CoreTable::Collections),
+            Queryable::Documents => (CoreModel::Documents, CoreTable::Documents),
+            Queryable::DocumentTags => (CoreModel::Documents, CoreTable::DocumentTags),
+            Queryable::CollectionStats => (CoreModel::Documents, CoreTable::CollectionStats),
+            Queryable::TagCounts => (CoreModel::Documents, CoreTable::TagCounts),
+        };
+        as_caller(self.caller(), core, Access::Read, async |ctx| {
             let query = convert::aggregate_query(&query).map_err(WitError::Invalid)?;
-            let rows = aggregates::aggregate(&caller.ctx(&principal), table, &query)
-                .await
-                .map_err(|e| caller.model_error(e))?;
+            let rows = aggregates::aggregate(ctx, table, &query).await?;
             Ok(rows.into_iter().map(AggregateRow::from).collect())
-        }
-        .await)
+        })
+        .await
     }
 }

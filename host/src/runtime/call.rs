@@ -256,12 +256,17 @@ pub struct Exports {
     on_event: ComponentExportIndex,
 }
 
+/// Exports found by name but not yet type-checked: what
+/// [`Call::describe`] turns into [`Exports`].
+#[derive(Debug)]
+pub struct Located(Exports);
+
 impl Exports {
     /// Finds the three exports in `component`, of the newest version it
     /// was built against (the lookup accepts any compatible one: a plugin
     /// built against 0.1.0 exports `...@0.1.0`, found as 0.1.3). Not yet
     /// type-checked: that takes an instance.
-    pub(super) fn locate(component: &Component) -> wasmtime::Result<Self> {
+    pub(super) fn locate(component: &Component) -> wasmtime::Result<Located> {
         let version = HOST_API_VERSIONS
             .iter()
             .find(|version| {
@@ -282,21 +287,21 @@ impl Exports {
                 .get_export_index(Some(&instance), function)
                 .ok_or_else(|| wasmtime::format_err!("`{interface}` does not export `{function}`"))
         };
-        Ok(Self {
+        Ok(Located(Self {
             describe: lookup("describe", "describe")?,
             handle: lookup("handler", "handle")?,
             on_event: lookup("events", "on-event")?,
-        })
+        }))
     }
 
-    /// Finds the exports in `instance`'s component and checks their types:
-    /// the only way to make an `Exports` a call relies on.
+    /// Checks the types of located exports against `instance`: the only
+    /// way to make an `Exports` a call relies on.
     fn checked<H: HostContext>(
-        pre: &InstancePre<CallState<H>>,
+        located: Located,
         store: &mut Store<CallState<H>>,
         instance: &Instance,
     ) -> wasmtime::Result<Self> {
-        let exports = Self::locate(pre.component())?;
+        let exports = located.0;
         instance.get_typed_func::<(), DescribeResults>(&mut *store, &exports.describe)?;
         instance.get_typed_func::<HandleParams, HandleResults>(&mut *store, &exports.handle)?;
         instance.get_typed_func::<EventParams, EventResults>(&mut *store, &exports.on_event)?;
@@ -369,12 +374,12 @@ impl<'a, H: HostContext> Call<'a, H> {
 
     /// Reads the plugin's manifest, and finds and checks the exports later
     /// calls use.
-    pub async fn describe(mut self) -> Result<(WitManifest, Exports), CallError> {
+    pub async fn describe(mut self, located: Located) -> Result<(WitManifest, Exports), CallError> {
         let pre = self.pre;
         let result = self
             .run(async |store| {
                 let instance = pre.instantiate_async(&mut *store).await?;
-                let exports = Exports::checked(pre, store, &instance)?;
+                let exports = Exports::checked(located, store, &instance)?;
                 let describe = instance
                     .get_typed_func::<(), DescribeResults>(&mut *store, &exports.describe)?;
                 let (manifest,) = describe.call_async(&mut *store, ()).await?;

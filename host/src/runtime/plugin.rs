@@ -86,7 +86,7 @@ impl<H: HostContext> LoadedPlugin<H> {
                 "{e:#}; it imports something this host does not provide"
             ))
         })?;
-        Exports::locate(&component).map_err(|e| {
+        let located = Exports::locate(&component).map_err(|e| {
             LoadError::WrongWorld(format!(
                 "{e:#}; a plugin must export describe, handler and events"
             ))
@@ -102,7 +102,7 @@ impl<H: HostContext> LoadedPlugin<H> {
             None,
             CallContext::default(),
         )
-        .describe()
+        .describe(located)
         .await?;
         let manifest = Manifest::validate(raw)?;
         check_imports(&component, runtime.engine(), &manifest)?;

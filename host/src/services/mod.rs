@@ -83,15 +83,16 @@ impl Ctx<'_> {
     /// under a savepoint of the session: its writes, and those of the hooks
     /// it triggers, are kept if it succeeds and undone if it fails, while
     /// the rest of the unit of work carries on.
-    pub async fn atomically<T>(
+    pub async fn atomically<T, E: From<ModelError>>(
         &self,
-        operation: impl Future<Output = Result<T, ModelError>>,
-    ) -> Result<T, ModelError> {
-        let savepoint = self.session.savepoint().await?;
+        operation: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let savepoint = self.session.savepoint().await.map_err(ModelError::from)?;
         let result = operation.await;
         self.session
             .end_savepoint(savepoint, result.is_ok())
-            .await?;
+            .await
+            .map_err(ModelError::from)?;
         result
     }
 }

@@ -8,20 +8,33 @@ use super::query::select::{Scope, SelectSpec};
 use super::session::Session;
 use crate::domain::{Collection, Filter, Order};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow, Row};
 
-/// Columns in the order of [`core_tables::collections`] and [`from_row`].
+/// The columns a collection is read from.
 const COLUMNS: &str = "id, owner, name, description, created_at, updated_at, metadata";
 
+/// A row of `collections`, its columns read by name.
+#[derive(sqlx::FromRow)]
+struct CollectionRow {
+    id: String,
+    owner: String,
+    name: String,
+    description: String,
+    metadata: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
 fn from_row(row: &AnyRow) -> Result<Collection, sqlx::Error> {
+    let row = CollectionRow::from_row(row)?;
     Ok(Collection {
-        id: row.try_get(0)?,
-        owner: row.try_get(1)?,
-        name: row.try_get(2)?,
-        description: row.try_get(3)?,
-        created_at: row.try_get(4)?,
-        updated_at: row.try_get(5)?,
-        metadata: row.try_get(6)?,
+        id: row.id,
+        owner: row.owner,
+        name: row.name,
+        description: row.description,
+        metadata: row.metadata,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     })
 }
 

@@ -8,31 +8,51 @@ use super::session::Session;
 use super::{Backend, StoreError, core_tables, stats};
 use crate::domain::{Document, Filter, Order};
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow};
 
-/// Columns in the order [`from_row`] reads them (the order of
-/// [`core_tables::documents`]).
+/// The columns a document is read from.
 const COLUMNS: &str = "id, collection_id, owner, title, content, format, content_hash, \
      word_count, size_bytes, version, created_at, updated_at, archived_at, tags, metadata";
 
+/// A row of `documents`, its columns read by name.
+#[derive(sqlx::FromRow)]
+struct DocumentRow {
+    id: String,
+    collection_id: String,
+    owner: String,
+    title: String,
+    content: String,
+    format: String,
+    /// A JSON array of text, kept beside `document_tags` for reads.
+    tags: String,
+    metadata: String,
+    content_hash: String,
+    word_count: i64,
+    size_bytes: i64,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    archived_at: Option<i64>,
+}
+
 fn from_row(row: &AnyRow) -> Result<Document, sqlx::Error> {
-    let tags: String = row.try_get(13)?;
+    let row = DocumentRow::from_row(row)?;
     Ok(Document {
-        id: row.try_get(0)?,
-        collection_id: row.try_get(1)?,
-        owner: row.try_get(2)?,
-        title: row.try_get(3)?,
-        content: row.try_get(4)?,
-        format: row.try_get(5)?,
-        content_hash: row.try_get(6)?,
-        word_count: row.try_get(7)?,
-        size_bytes: row.try_get(8)?,
-        version: row.try_get(9)?,
-        created_at: row.try_get(10)?,
-        updated_at: row.try_get(11)?,
-        archived_at: row.try_get(12)?,
-        tags: serde_json::from_str(&tags).unwrap_or_default(),
-        metadata: row.try_get(14)?,
+        id: row.id,
+        collection_id: row.collection_id,
+        owner: row.owner,
+        title: row.title,
+        content: row.content,
+        format: row.format,
+        tags: serde_json::from_str(&row.tags).unwrap_or_default(),
+        metadata: row.metadata,
+        content_hash: row.content_hash,
+        word_count: row.word_count,
+        size_bytes: row.size_bytes,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        archived_at: row.archived_at,
     })
 }
 

@@ -143,27 +143,37 @@ pub async fn live_nodes(db: &Db) -> Result<Vec<NodeRecord>, sqlx::Error> {
 }
 
 async fn live_nodes_on(conn: &mut AnyConnection) -> Result<Vec<NodeRecord>, sqlx::Error> {
+    /// A row of `key_ring_nodes`, with the heartbeat's age worked out.
+    #[derive(sqlx::FromRow)]
+    struct Heartbeat {
+        node_id: String,
+        description: String,
+        #[sqlx(try_from = "i64")]
+        sealing_key: u32,
+        /// A JSON array of key ids.
+        key_ids: String,
+        age_micros: i64,
+    }
     let now = now_micros();
     let since = now - NODE_LIVE_WITHIN.as_micros() as i64;
-    let rows = sqlx::query(
-        "SELECT node_id, description, sealing_key, key_ids, seen_at FROM key_ring_nodes \
-         WHERE seen_at > $1 ORDER BY description, node_id",
+    let rows: Vec<Heartbeat> = sqlx::query_as(
+        "SELECT node_id, description, sealing_key, key_ids, $1 - seen_at AS age_micros \
+         FROM key_ring_nodes WHERE seen_at > $2 ORDER BY description, node_id",
     )
+    .bind(now)
     .bind(since)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let ids: String = row.try_get(3)?;
-            Ok(NodeRecord {
-                node_id: row.try_get(0)?,
-                description: row.try_get(1)?,
-                sealing_key: key_id(row, 2)?,
-                key_ids: serde_json::from_str(&ids).unwrap_or_default(),
-                age_micros: now - row.try_get::<i64, _>(4)?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|row| NodeRecord {
+            node_id: row.node_id,
+            description: row.description,
+            sealing_key: row.sealing_key,
+            key_ids: serde_json::from_str(&row.key_ids).unwrap_or_default(),
+            age_micros: row.age_micros,
         })
-        .collect()
+        .collect())
 }
 
 /// Retires key `id` in one transaction, storing `check_value` if the

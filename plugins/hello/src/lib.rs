@@ -33,8 +33,8 @@ mod tests {
     #[test]
     fn declares_one_public_route() {
         let plugin = super::plugin();
-        let routes = &plugin.manifest().routes;
+        let routes: Vec<_> = plugin.routes().collect();
         assert_eq!(routes.len(), 1);
-        assert!(routes[0].public);
+        assert!(routes[0].is_public());
     }
 }
