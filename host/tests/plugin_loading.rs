@@ -54,6 +54,7 @@ async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
             ("other-world.wasm", wasm("other-world")),
             ("needs-host-9.wasm", wasm("needs-host-9")),
             ("hello-clash.wasm", wasm("hello-clash")),
+            ("route-ambiguous.wasm", wasm("route-ambiguous")),
             ("shadow-core.wasm", wasm("shadow-core")),
             ("readme.txt", b"ignored: not a .wasm file".to_vec()),
         ])
@@ -85,12 +86,33 @@ async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
         "{clash}"
     );
 
+    assert!(
+        clash.contains(
+            "a path belongs to one plugin: mount the route elsewhere, or remove `hello` first"
+        ),
+        "{clash}"
+    );
+
+    let ambiguous = refusal(&server, "route-ambiguous.wasm").await;
+    assert!(
+        ambiguous.contains("GET /api/v1/twice/{a}") && ambiguous.contains("GET /api/v1/twice/{b}"),
+        "{ambiguous}"
+    );
+    assert!(
+        ambiguous.contains("remove one, or make a segment of one a literal"),
+        "{ambiguous}"
+    );
+
     let shadow = refusal(&server, "shadow-core.wasm").await;
     assert!(
         shadow.contains("`shadow-core`") && shadow.contains("core API"),
         "{shadow}"
     );
     assert!(shadow.contains("/api/v1/documents/{id}"), "{shadow}");
+    assert!(
+        shadow.contains("the core API owns every method on its paths"),
+        "{shadow}"
+    );
 
     // Nothing refused made it in, and the bundled plugin still serves.
     let (_, body) = server.admin_get("/api/v1/admin/plugins").await;
@@ -99,7 +121,7 @@ async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
     assert!(
         !names
             .iter()
-            .any(|n| n == "hello-clash" || n == "needs-host-9"),
+            .any(|n| ["hello-clash", "needs-host-9", "route-ambiguous"].contains(&n.as_str())),
         "{names:?}"
     );
     let (status, _) = server.get("/api/v1/hello/still-here").await;
@@ -356,5 +378,26 @@ async fn a_plugin_built_against_host_api_0_1_0_still_loads_and_serves() {
         .map(|c| (c["version"].as_i64().unwrap(), c["title"].as_str().unwrap()))
         .collect();
     assert_eq!(recorded, [(1, "one"), (2, "two")]);
+    server.stop().await;
+}
+
+#[path = "fixtures/route-precedence/src/cases.rs"]
+mod route_cases;
+
+/// The cases the fixture's native tests check through `TestRequest`, here
+/// against the server's route table: a plugin's literal route beside its
+/// parameter route installs, and both route every path alike.
+#[tokio::test]
+async fn a_literal_route_wins_over_a_parameter_route_as_in_native_tests() {
+    let server = Setup::new()
+        .await
+        .plugins_dir(&[("route-precedence.wasm", wasm("route-precedence"))])
+        .start()
+        .await;
+    plugin_entry(&server, "route-precedence").await;
+    for case in route_cases::CASES {
+        let (status, body) = server.admin_get(case.path).await;
+        route_cases::check(case, status, &body);
+    }
     server.stop().await;
 }

@@ -1,8 +1,11 @@
 //! Drive a plugin natively, without a host, in ordinary `cargo test`s.
 //!
 //! [`TestRequest`] matches its path against the plugin's declared routes the
-//! way the host does (literal segments and `{param}` segments), fills in the
-//! path parameters and calls the handler directly.
+//! way the host does, with the same router (`matchit`, one per method,
+//! parameters named by position): a literal segment takes precedence over a
+//! `{param}` at the same place, and two routes of one shape are refused as
+//! the host refuses to install them. It fills in the path parameters and
+//! calls the handler directly.
 //!
 //! ```
 //! use kai_sdk::prelude::*;
@@ -86,14 +89,12 @@ impl TestRequest {
 
     /// Routes the request to the matching handler of `plugin` and returns
     /// its response; a 404 when no declared route matches.
+    ///
+    /// # Panics
+    /// When two routes of `plugin` with one method match exactly the same
+    /// paths (`/a/{x}` and `/a/{y}`): the host refuses to install it.
     pub fn send(self, plugin: &Plugin) -> Response {
-        let matched = plugin.routes().find_map(|route| {
-            if !route.method().eq_ignore_ascii_case(&self.method) {
-                return None;
-            }
-            match_pattern(route.path(), &self.path).map(|params| (route.path().to_string(), params))
-        });
-        let Some((route, params)) = matched else {
+        let Some((route, params)) = route_for(plugin, &self.method, &self.path) else {
             return crate::Error::not_found(format!("no route for {} {}", self.method, self.path))
                 .into_response();
         };
@@ -112,44 +113,73 @@ impl TestRequest {
     }
 }
 
-/// Matches a `/a/{b}/c` pattern against a path, returning the parameters.
-fn match_pattern(pattern: &str, path: &str) -> Option<Vec<(String, String)>> {
-    let mut pattern_segments = pattern.trim_matches('/').split('/');
-    let mut path_segments = path.trim_matches('/').split('/');
-    let mut params = Vec::new();
-    loop {
-        match (pattern_segments.next(), path_segments.next()) {
-            (None, None) => return Some(params),
-            (Some(p), Some(s)) => {
-                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                    if s.is_empty() {
-                        return None;
-                    }
-                    params.push((name.to_string(), s.to_string()));
-                } else if p != s {
-                    return None;
-                }
-            }
-            _ => return None,
+/// The route of `plugin` that serves `method path` and its parameters, as
+/// the host's route table finds them.
+fn route_for(plugin: &Plugin, method: &str, path: &str) -> Option<(String, Vec<(String, String)>)> {
+    let mut router = matchit::Router::new();
+    let routes: Vec<_> = plugin
+        .routes()
+        .filter(|route| route.method().eq_ignore_ascii_case(method))
+        .collect();
+    for (index, route) in routes.iter().enumerate() {
+        if let Err(error) = router.insert(positional(route.path()), index) {
+            panic!(
+                "plugin `{}`: route `{} {}` matches the same paths as another of its routes \
+                 ({error}); the host refuses to install it",
+                plugin.name(),
+                route.method(),
+                route.path()
+            );
         }
     }
+    let found = router.at(path).ok()?;
+    let route = routes[*found.value];
+    let names = route
+        .path()
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'));
+    let params = names
+        .zip(found.params.iter())
+        .map(|(name, (_, value))| (name.to_string(), value.to_string()))
+        .collect();
+    Some((route.path().to_string(), params))
+}
+
+/// `pattern` with each parameter named after its segment's position
+/// (`/a/{p1}`), as the host's route table inserts it, so that parameters
+/// at one depth share a name.
+fn positional(pattern: &str) -> String {
+    pattern
+        .trim_start_matches('/')
+        .split('/')
+        .enumerate()
+        .map(|(i, segment)| {
+            if segment.starts_with('{') {
+                format!("/{{p{i}}}")
+            } else {
+                format!("/{segment}")
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::match_pattern;
+    // Precedence between literal and parameter routes is checked by the
+    // `route-precedence` test fixture, natively and against a server.
+    use super::TestRequest;
+    use crate::prelude::*;
 
     #[test]
-    fn patterns_match_literals_and_params() {
-        assert_eq!(
-            match_pattern("/api/v1/hello/{name}", "/api/v1/hello/world"),
-            Some(vec![("name".into(), "world".into())])
-        );
-        assert_eq!(match_pattern("/api/v1/hello/{name}", "/api/v1/hello"), None);
-        assert_eq!(
-            match_pattern("/api/v1/hello/{name}", "/api/v1/hello/a/b"),
-            None
-        );
-        assert_eq!(match_pattern("/api/v1/x", "/api/v1/y"), None);
+    #[should_panic(expected = "matches the same paths")]
+    fn routes_of_one_shape_are_refused_as_the_host_refuses_them() {
+        let plugin = Plugin::new("twice", "1.0.0")
+            .route(Route::get("/api/v1/twice/{a}"), |_| {
+                Ok(Response::empty(204))
+            })
+            .route(Route::get("/api/v1/twice/{b}"), |_| {
+                Ok(Response::empty(204))
+            });
+        TestRequest::get("/api/v1/twice/x").send(&plugin);
     }
 }

@@ -88,15 +88,30 @@ impl PathPattern {
 
     /// Whether some request path would match both patterns.
     pub fn overlaps(&self, other: &PathPattern) -> bool {
+        self.agree(other, |pair| match pair {
+            (Segment::Literal(a), Segment::Literal(b)) => a == b,
+            _ => true,
+        })
+    }
+
+    /// Whether both patterns match exactly the same paths: the same
+    /// literals and parameters at the same positions, whatever the
+    /// parameters' names. Two such routes of one plugin are ambiguous;
+    /// any other overlap is settled by precedence (see [`Self::overlaps`]
+    /// and the route table: a literal segment wins over a parameter).
+    pub fn same_paths(&self, other: &PathPattern) -> bool {
+        self.agree(other, |pair| match pair {
+            (Segment::Literal(a), Segment::Literal(b)) => a == b,
+            (Segment::Param(_), Segment::Param(_)) => true,
+            _ => false,
+        })
+    }
+
+    /// Whether both patterns have as many segments and `at` holds for the
+    /// two segments at every position.
+    fn agree(&self, other: &PathPattern, at: impl Fn((&Segment, &Segment)) -> bool) -> bool {
         self.segments.len() == other.segments.len()
-            && self
-                .segments
-                .iter()
-                .zip(&other.segments)
-                .all(|pair| match pair {
-                    (Segment::Literal(a), Segment::Literal(b)) => a == b,
-                    _ => true,
-                })
+            && self.segments.iter().zip(&other.segments).all(at)
     }
 
     /// The declared parameter names, in path order.
@@ -205,6 +220,14 @@ mod tests {
         assert!(!p("/api/v1/hello/{name}").overlaps(&p("/api/v1/hello/{name}/x")));
         assert!(!p("/api/v1/a/{x}").overlaps(&p("/api/v1/b/{x}")));
         assert!(!p("/api/v1/documents/{id}").overlaps(&p("/api/v1/documents/{id}/versions")));
+    }
+
+    #[test]
+    fn only_patterns_of_one_shape_match_the_same_paths() {
+        assert!(p("/api/v1/b/{id}").same_paths(&p("/api/v1/b/{key}")));
+        assert!(!p("/api/v1/b/{id}").same_paths(&p("/api/v1/b/stats")));
+        assert!(!p("/api/v1/b/{id}/x").same_paths(&p("/api/v1/b/y/{id}")));
+        assert!(!p("/api/v1/b/{id}").same_paths(&p("/api/v1/b/{id}/x")));
     }
 
     #[test]

@@ -53,7 +53,8 @@ impl std::fmt::Display for Owner {
 /// A route that cannot be mounted because another one overlaps it.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "route `{method} {path}` of plugin `{plugin}` conflicts with `{other_method} {other_path}` of {other}"
+    "route `{method} {path}` of plugin `{plugin}` conflicts with `{other_method} {other_path}` of {other}; {}",
+    self.remedy()
 )]
 pub struct RouteConflict {
     pub plugin: String,
@@ -62,6 +63,23 @@ pub struct RouteConflict {
     pub other: Owner,
     pub other_method: String,
     pub other_path: String,
+}
+
+impl RouteConflict {
+    /// What the plugin's author can do about it.
+    fn remedy(&self) -> String {
+        match &self.other {
+            Owner::Core => "the core API owns every method on its paths: \
+                 mount the route on a path of the plugin's own"
+                .to_string(),
+            Owner::Plugin(other) if *other == self.plugin => {
+                "two routes of one plugin must not match the same paths".to_string()
+            }
+            Owner::Plugin(other) => format!(
+                "a path belongs to one plugin: mount the route elsewhere, or remove `{other}` first"
+            ),
+        }
+    }
 }
 
 /// A core route, for conflict checks: plugins may not mount any method on a
@@ -91,15 +109,29 @@ impl RouteTable {
             table.check(core, plugin)?;
             for route in &plugin.manifest.routes {
                 let index = table.entries.len();
+                // Parameters get positional names, so differently named
+                // parameters at the same depth never clash inside matchit;
+                // a literal beside a parameter inserts and takes precedence.
+                // Patterns of one shape were refused with the manifest, so
+                // an error here is a rule matchit has and the manifest not.
                 table
                     .routers
                     .entry(route.method.clone())
                     .or_default()
-                    // Non-overlapping patterns always insert: parameters get
-                    // positional names, so differently named parameters at
-                    // the same depth never clash inside matchit.
                     .insert(route.path.positional(), index)
-                    .expect("patterns checked for overlap insert cleanly");
+                    .map_err(|error| {
+                        Box::new(RouteConflict {
+                            plugin: plugin.manifest.name.clone(),
+                            method: route.method.clone(),
+                            path: route.path.to_string(),
+                            other: Owner::Plugin(plugin.manifest.name.clone()),
+                            other_method: route.method.clone(),
+                            other_path: match error {
+                                matchit::InsertError::Conflict { with } => with,
+                                other => other.to_string(),
+                            },
+                        })
+                    })?;
                 table.entries.push(RouteEntry {
                     method: route.method.clone(),
                     pattern: route.path.clone(),

@@ -234,12 +234,15 @@ fn validate_routes(name: &str, raw: Vec<wit::Route>) -> Result<Vec<RouteDecl>, M
         if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| path.is_under(p)) {
             return Err(bad(format!("{prefix} is reserved for the host")));
         }
+        // A literal segment takes precedence over a parameter (as in the
+        // route table), so only routes of one shape are ambiguous.
         if let Some(other) = routes
             .iter()
-            .find(|r| r.method == route.method && r.path.overlaps(&path))
+            .find(|r| r.method == route.method && r.path.same_paths(&path))
         {
             return Err(bad(format!(
-                "it overlaps the plugin's own route `{} {}`",
+                "it matches exactly the paths of the plugin's own route `{} {}`, so no \
+                 request could tell them apart; remove one, or make a segment of one a literal",
                 other.method, other.path
             )));
         }
