@@ -36,6 +36,26 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(10);
 /// The email of the admin created on first start.
 pub const BOOTSTRAP_ADMIN_EMAIL: &str = "admin@localhost";
 
+/// The plugin runtime's settings under `config`, caching compiled
+/// components in `cache_dir` when given.
+pub fn runtime_settings(config: &Config, cache_dir: Option<PathBuf>) -> RuntimeSettings {
+    RuntimeSettings {
+        timeout: Duration::from_millis(config.plugin_timeout_ms),
+        memory_bytes: (config.plugin_memory_mib as usize) << 20,
+        max_instances: config.max_instances,
+        concurrent_requests: config.plugin_concurrency,
+        max_response_bytes: config.max_response_bytes,
+        plugin_response_caps: config
+            .plugin_limits
+            .iter()
+            .filter_map(|(name, limits)| Some((name.clone(), limits.max_response_bytes?)))
+            .collect(),
+        long_running_calls: config.long_running_calls as usize,
+        pooling: config.allocator != Allocator::OnDemand,
+        cache_dir,
+    }
+}
+
 /// A prepared server: state built, routes known, not yet serving.
 pub struct Server {
     state: AppState,
@@ -55,21 +75,7 @@ impl Server {
         bootstrap_admin(&db, &config.data_dir).await?;
         let keys = load_keys(&db, &config).await?;
         let runtime = PluginRuntime::new(
-            RuntimeSettings {
-                timeout: Duration::from_millis(config.plugin_timeout_ms),
-                memory_bytes: (config.plugin_memory_mib as usize) << 20,
-                max_instances: config.max_instances,
-                concurrent_requests: config.plugin_concurrency,
-                max_response_bytes: config.max_response_bytes,
-                plugin_response_caps: config
-                    .plugin_limits
-                    .iter()
-                    .filter_map(|(name, limits)| Some((name.clone(), limits.max_response_bytes?)))
-                    .collect(),
-                long_running_calls: config.long_running_calls as usize,
-                pooling: config.allocator != Allocator::OnDemand,
-                cache_dir: Some(config.data_dir.join("compiled")),
-            },
+            runtime_settings(&config, Some(config.data_dir.join("compiled"))),
             crate::capabilities::add_to_linker,
         )?;
         if config.allocator == Allocator::Pooling

@@ -173,6 +173,22 @@ async fn a_plugin_waits_for_grants_and_runs_only_with_what_was_granted() {
         (200, Value::Null),
         "public: no principal"
     );
+    // A token sent to a public route is checked, and the plugin sees who
+    // calls; a bad one is refused rather than ignored.
+    let (_, me, _) = server.call(M::GET, "/api/v1/me", &alice, None).await;
+    let alice_id = me["id"].as_str().unwrap().to_string();
+    let (status, body, _) = server
+        .call(M::GET, "/api/v1/outbound-probe/ping", &alice, None)
+        .await;
+    assert_eq!(
+        (status, body["principal"].as_str()),
+        (200, Some(alice_id.as_str())),
+        "{body}"
+    );
+    let (status, body, _) = server
+        .call(M::GET, "/api/v1/outbound-probe/ping", "not-a-token", None)
+        .await;
+    assert_eq!(status, 401, "{body}");
     let (status, _, _) = server
         .call(M::GET, "/api/v1/outbound-probe/documents", &alice, None)
         .await;

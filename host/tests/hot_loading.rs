@@ -268,7 +268,7 @@ async fn every_refused_install_changes_nothing() {
             wasm("schema-v2"),
             "",
             409,
-            "confirm",
+            "`?confirm_destructive=true` on the admin API",
         ),
     ];
     for (what, bytes, query, expected, message) in cases {

@@ -121,7 +121,10 @@ async fn models_upgrade_in_place_and_destructive_changes_are_refused() {
         .start()
         .await;
     let refused = refusal(&server).await;
-    assert!(refused.contains("confirm"), "{refused}");
+    assert!(
+        refused.contains("`kai plugin install --confirm-destructive`"),
+        "{refused}"
+    );
     assert_eq!(demo_version(&server).await, "1.1.0");
     let rows = items(&server).await;
     assert!(

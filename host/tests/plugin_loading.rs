@@ -401,3 +401,65 @@ async fn a_literal_route_wins_over_a_parameter_route_as_in_native_tests() {
     }
     server.stop().await;
 }
+
+/// Runs `kai plugin build` on a crate of the repository; the build gets a
+/// target directory of its own, apart from the one this test runs from.
+async fn kai_plugin_build(crate_dir: &str, json: bool) -> (i32, String, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kai"));
+    command
+        .args(["plugin", "build", crate_dir])
+        .args(json.then_some("--json"))
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", root.join("target/plugin-build"));
+    let output = command.output().await.expect("kai runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+/// `kai plugin build` needs no server: it builds the crate for
+/// wasm32-wasip2, loads the component as a server would and prints what it
+/// declares, or the server's refusal.
+#[tokio::test]
+async fn kai_plugin_build_builds_a_crate_and_checks_it_as_a_server_would() {
+    let (code, out, err) = kai_plugin_build("host/tests/fixtures/route-precedence", false).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("built route-precedence 1.0.0 (host API ^0.2.0)"),
+        "{out}"
+    );
+    assert!(out.contains("GET    /api/v1/bookmarks/stats"), "{out}");
+    assert!(
+        out.contains("GET    /api/v1/bookmarks/{id}/tags/{tag}"),
+        "{out}"
+    );
+    assert!(
+        out.contains("install it with: kai plugin install")
+            && out.contains("wasm32-wasip2/release/route_precedence.wasm"),
+        "{out}"
+    );
+
+    let (code, out, err) = kai_plugin_build("host/tests/fixtures/route-precedence", true).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).expect("--json prints one JSON document");
+    assert_eq!(report["manifest"]["name"], "route-precedence");
+    assert_eq!(report["manifest"]["routes"].as_array().unwrap().len(), 4);
+    let wasm = std::fs::read(report["wasm"].as_str().unwrap()).unwrap();
+    assert_eq!(report["size_bytes"], wasm.len());
+
+    let (code, _, err) = kai_plugin_build("host/tests/fixtures/route-ambiguous", false).await;
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("builds, but a server would refuse it"),
+        "{err}"
+    );
+    assert!(
+        err.contains("remove one, or make a segment of one a literal"),
+        "{err}"
+    );
+}

@@ -124,7 +124,8 @@ impl Request {
             .map_err(|e| Error::bad_request(format!("invalid JSON body: {e}")))
     }
 
-    /// The authenticated caller; `None` on a public route.
+    /// The authenticated caller; `None` on a public route called without
+    /// a token (with one, the host checked it: a bad token never gets here).
     pub fn principal(&self) -> Option<&Principal> {
         self.principal.as_ref()
     }

@@ -30,7 +30,7 @@
 //! [`testing`] calls them without a server.
 //!
 //! ## Layout
-//! - [`plugin`]: the [`Plugin`] builder (manifest plus handlers) and dispatch.
+//! - [`plugin`](mod@plugin): the [`Plugin`] builder (manifest plus handlers) and dispatch.
 //! - [`http`]: [`Request`], [`Response`] and [`Error`].
 //! - [`log`]: logging into the host's log.
 //! - [`model`]: declaring the plugin's own models ([`model::Model`], [`model::Field`]).
@@ -92,11 +92,6 @@ pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.2.0";
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct PluginGuide;
-
-/// The repository README's plugin example, compiled the same way.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct RepositoryReadme;
 
 /// Everything a typical plugin needs, in one import.
 pub mod prelude {

@@ -1,4 +1,4 @@
-//! The plugin's own models (declared with [`crate::plugin::Model`]), and
+//! The plugin's own models (declared with [`crate::model::Model`]), and
 //! read access to models other plugins export (`"plugin/model"`).
 //!
 //! ```ignore

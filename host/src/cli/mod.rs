@@ -77,6 +77,13 @@ pub struct PluginArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// Build the plugin crate in DIR for wasm32-wasip2 (adding the target
+    /// when missing), check it as a server would load it, and print the
+    /// .wasm path and its manifest; needs no server
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Install or upgrade a plugin from its .wasm file (exit code 3 when it
     /// waits for a grant)
     Install {

@@ -115,7 +115,13 @@ fn validate_model(plugin: &str, model: &wit::Model) -> Result<ModelDef, String> 
 /// A default value as JSON, checked against the field's type.
 fn default_json(ty: ColumnType, value: &Value) -> Result<serde_json::Value, String> {
     use serde_json::json;
-    let bad = || format!("a default of this kind does not fit a {} field", ty.name());
+    let bad = || {
+        format!(
+            "a default of kind `{}` does not fit a field of type `{}`",
+            value.kind(),
+            ty.name()
+        )
+    };
     Ok(match (ty, value) {
         (_, Value::Null) => serde_json::Value::Null,
         (ColumnType::String, Value::Text(s)) => json!(s),
@@ -155,5 +161,23 @@ impl From<FieldType> for ColumnType {
             FieldType::Json => ColumnType::Json,
             FieldType::Uuid => ColumnType::Uuid,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_of_the_wrong_kind_names_the_kind_and_the_type() {
+        let error = default_json(ColumnType::Int, &Value::Text("seven".into())).unwrap_err();
+        assert_eq!(
+            error,
+            "a default of kind `text` does not fit a field of type `int`"
+        );
+        assert_eq!(
+            default_json(ColumnType::Float, &Value::Integer(2)),
+            Ok(serde_json::json!(2.0))
+        );
     }
 }

@@ -5,6 +5,13 @@
 use kai_sdk::prelude::*;
 use serde_json::json;
 
+/// The repository README's plugin example, compiled by `cargo test --doc`
+/// so that it cannot drift from the SDK (here, since the SDK's package
+/// holds only its own guide).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct RepositoryReadme;
+
 /// The plugin: its manifest and its one handler.
 pub fn plugin() -> Plugin {
     Plugin::new("hello", env!("CARGO_PKG_VERSION"))

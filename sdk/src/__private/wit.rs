@@ -2,7 +2,7 @@
 //! SDK's modules wrap every host call in them; plugins never name them.
 
 wit_bindgen::generate!({
-    path: "../wit",
+    path: "wit",
     world: "kai:fusion/plugin",
     pub_export_macro: true,
     export_macro_name: "__export_plugin_bindings",

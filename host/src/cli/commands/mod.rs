@@ -6,7 +6,9 @@
 //!
 //! - [`keys`]: the master keys of the credential store.
 //! - [`plugin`]: installing and managing plugins on a running server.
+//! - [`build`]: building a plugin crate and checking it, with no server.
 
+mod build;
 mod keys;
 mod plugin;
 

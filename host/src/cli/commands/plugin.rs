@@ -14,6 +14,9 @@ use std::path::PathBuf;
 const DEFAULT_TOKEN_FILE: &str = "data/admin.token";
 
 pub async fn plugin(remote: RemoteArgs, args: PluginArgs) -> anyhow::Result<()> {
+    if let PluginCommand::Build { dir } = &args.command {
+        return super::build::build(dir, args.json).await;
+    }
     let token = token(&remote)?;
     let base = format!(
         "{}/api/v1/admin/plugins",
@@ -35,6 +38,7 @@ pub async fn plugin(remote: RemoteArgs, args: PluginArgs) -> anyhow::Result<()> 
                 .header("content-type", "application/wasm")
                 .body(wasm)
         }
+        PluginCommand::Build { .. } => unreachable!("built locally above"),
         PluginCommand::List => client.get(&base),
         PluginCommand::Show { name } => client.get(format!("{base}/{name}")),
         PluginCommand::Rollback { name } => client.post(format!("{base}/{name}/rollback")),
@@ -111,9 +115,6 @@ fn refusal(status: reqwest::StatusCode, body: &Value, text: &str) -> anyhow::Err
         .unwrap_or_else(|| text.trim().to_string());
     let hint = match code {
         "version_not_newer" => "; pass --force to install an equal or older version",
-        "confirmation_required" => {
-            "; pass --confirm-destructive to run it (it deletes data), with a new major version"
-        }
         "unauthorized" => "; check the token (--token, --token-file or KAI_TOKEN)",
         _ => "",
     };
@@ -124,6 +125,7 @@ fn refusal(status: reqwest::StatusCode, body: &Value, text: &str) -> anyhow::Err
 fn summary(command: &PluginCommand, body: &Value) -> String {
     let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
     match command {
+        PluginCommand::Build { .. } => unreachable!("built locally"),
         PluginCommand::List => list_table(body),
         PluginCommand::Show { .. } => show(body),
         PluginCommand::Install { .. } => {

@@ -82,7 +82,8 @@ pub enum PlanError {
         to: String,
     },
     #[error(
-        "the migration is destructive ({steps}); confirm it explicitly to run it (it loses data)"
+        "the migration is destructive ({steps}); it loses data, so it runs only when confirmed: \
+         `kai plugin install --confirm-destructive`, or `?confirm_destructive=true` on the admin API"
     )]
     NeedsConfirmation { steps: String },
 }
