@@ -402,24 +402,38 @@ async fn a_literal_route_wins_over_a_parameter_route_as_in_native_tests() {
     server.stop().await;
 }
 
-/// Runs `kai plugin build` on a crate of the repository; the build gets a
-/// target directory of its own, apart from the one this test runs from.
-async fn kai_plugin_build(crate_dir: &str, json: bool) -> (i32, String, String) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The repository's root.
+fn repository() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .unwrap();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_kai"));
-    command
-        .args(["plugin", "build", crate_dir])
-        .args(json.then_some("--json"))
+        .unwrap()
+}
+
+/// Runs `kai` with `args` from the repository's root, with no server;
+/// builds get a target directory of their own, apart from the one this
+/// test runs from. Returns the exit code, stdout and stderr.
+async fn kai_local(args: &[&str]) -> (i32, String, String) {
+    let root = repository();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_kai"))
+        .args(args)
         .current_dir(root)
-        .env("CARGO_TARGET_DIR", root.join("target/plugin-build"));
-    let output = command.output().await.expect("kai runs");
+        .env("CARGO_TARGET_DIR", root.join("target/plugin-build"))
+        .output()
+        .await
+        .expect("kai runs");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).to_string(),
         String::from_utf8_lossy(&output.stderr).to_string(),
     )
+}
+
+async fn kai_plugin_build(crate_dir: &str, json: bool) -> (i32, String, String) {
+    let mut args = vec!["plugin", "build", crate_dir];
+    if json {
+        args.push("--json");
+    }
+    kai_local(&args).await
 }
 
 /// `kai plugin build` needs no server: it builds the crate for
@@ -462,4 +476,60 @@ async fn kai_plugin_build_builds_a_crate_and_checks_it_as_a_server_would() {
         err.contains("remove one, or make a segment of one a literal"),
         "{err}"
     );
+}
+
+/// `kai plugin new` writes a crate outside any workspace whose native tests
+/// pass and which builds into a plugin a server accepts; a taken directory
+/// or a bad name changes nothing.
+#[tokio::test]
+async fn kai_plugin_new_makes_a_crate_that_tests_and_builds() {
+    let parent = tempfile::tempdir().unwrap();
+    let parent_dir = parent.path().to_str().unwrap();
+    let sdk = repository().join("sdk");
+    let new = |name: &'static str| {
+        let sdk = sdk.to_str().unwrap().to_string();
+        let parent_dir = parent_dir.to_string();
+        async move { kai_local(&["plugin", "new", name, "--dir", &parent_dir, "--sdk", &sdk]).await }
+    };
+    let (code, out, err) = new("bookmarks").await;
+    assert_eq!(code, 0, "{out}{err}");
+    let dir = parent.path().join("bookmarks");
+    assert!(
+        out.contains(&format!("created plugin `bookmarks` in {}", dir.display())),
+        "{out}"
+    );
+    for file in ["Cargo.toml", "src/lib.rs", ".gitignore"] {
+        assert!(dir.join(file).is_file(), "{file} was not written");
+    }
+
+    let tested = tokio::process::Command::new(env!("CARGO"))
+        .arg("test")
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", repository().join("target/plugin-build"))
+        .output()
+        .await
+        .unwrap();
+    let test_output = String::from_utf8_lossy(&tested.stdout);
+    assert!(
+        tested.status.success(),
+        "{test_output}{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    assert!(
+        test_output.contains("test result: ok. 2 passed"),
+        "{test_output}"
+    );
+
+    let (code, out, err) = kai_plugin_build(dir.to_str().unwrap(), false).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("built bookmarks 0.1.0"), "{out}");
+    assert!(out.contains("GET    /api/v1/bookmarks/{name}"), "{out}");
+
+    let (code, _, err) = new("bookmarks").await;
+    assert_ne!(code, 0);
+    assert!(err.contains("exists already"), "{err}");
+    let (code, _, err) = new("Bad_Name").await;
+    assert_ne!(code, 0);
+    assert!(err.contains("`Bad_Name` is not a plugin name"), "{err}");
+    assert!(!parent.path().join("Bad_Name").exists());
 }

@@ -84,6 +84,17 @@ pub enum PluginCommand {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Create a plugin crate NAME (builds outside any workspace: a route,
+    /// native tests, its own Cargo workspace); needs no server
+    New {
+        name: String,
+        /// Where to create it [default: the current directory]
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+        /// The kai-sdk to depend on [default: the checkout kai was built from]
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
     /// Install or upgrade a plugin from its .wasm file (exit code 3 when it
     /// waits for a grant)
     Install {

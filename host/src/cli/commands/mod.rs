@@ -7,9 +7,11 @@
 //! - [`keys`]: the master keys of the credential store.
 //! - [`plugin`]: installing and managing plugins on a running server.
 //! - [`build`]: building a plugin crate and checking it, with no server.
+//! - [`new`]: creating a plugin crate from the built-in template.
 
 mod build;
 mod keys;
+mod new;
 mod plugin;
 
 pub use keys::keys;

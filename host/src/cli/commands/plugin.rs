@@ -14,8 +14,10 @@ use std::path::PathBuf;
 const DEFAULT_TOKEN_FILE: &str = "data/admin.token";
 
 pub async fn plugin(remote: RemoteArgs, args: PluginArgs) -> anyhow::Result<()> {
-    if let PluginCommand::Build { dir } = &args.command {
-        return super::build::build(dir, args.json).await;
+    match &args.command {
+        PluginCommand::Build { dir } => return super::build::build(dir, args.json).await,
+        PluginCommand::New { name, dir, sdk } => return super::new::new(name, dir, sdk.as_deref()),
+        _ => {}
     }
     let token = token(&remote)?;
     let base = format!(
@@ -38,7 +40,9 @@ pub async fn plugin(remote: RemoteArgs, args: PluginArgs) -> anyhow::Result<()> 
                 .header("content-type", "application/wasm")
                 .body(wasm)
         }
-        PluginCommand::Build { .. } => unreachable!("built locally above"),
+        PluginCommand::Build { .. } | PluginCommand::New { .. } => {
+            unreachable!("handled locally above")
+        }
         PluginCommand::List => client.get(&base),
         PluginCommand::Show { name } => client.get(format!("{base}/{name}")),
         PluginCommand::Rollback { name } => client.post(format!("{base}/{name}/rollback")),
@@ -125,7 +129,9 @@ fn refusal(status: reqwest::StatusCode, body: &Value, text: &str) -> anyhow::Err
 fn summary(command: &PluginCommand, body: &Value) -> String {
     let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
     match command {
-        PluginCommand::Build { .. } => unreachable!("built locally"),
+        PluginCommand::Build { .. } | PluginCommand::New { .. } => {
+            unreachable!("handled locally")
+        }
         PluginCommand::List => list_table(body),
         PluginCommand::Show { .. } => show(body),
         PluginCommand::Install { .. } => {
