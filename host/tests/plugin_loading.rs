@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Setup, TestServer, wasm};
+use support::{M, Setup, TestServer, wasm};
 
 /// The refusal whose origin mentions `file`, as the admin API reports it.
 async fn refusal(server: &TestServer, file: &str) -> String {
@@ -532,4 +532,89 @@ async fn kai_plugin_new_makes_a_crate_that_tests_and_builds() {
     assert_ne!(code, 0);
     assert!(err.contains("`Bad_Name` is not a plugin name"), "{err}");
     assert!(!parent.path().join("Bad_Name").exists());
+}
+
+/// `kai plugin dev` installs a crate on a running server, then builds and
+/// reinstalls it on every saved change; each round prints one line.
+#[tokio::test]
+async fn kai_plugin_dev_reinstalls_the_plugin_on_every_save() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    let server = Setup::new().await.start().await;
+    let alice = server.user("alice@example.com", false).await;
+    let parent = tempfile::tempdir().unwrap();
+    let sdk = repository().join("sdk");
+    let (code, out, err) = kai_local(&[
+        "plugin",
+        "new",
+        "devloop",
+        "--dir",
+        parent.path().to_str().unwrap(),
+        "--sdk",
+        sdk.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let dir = parent.path().join("devloop");
+
+    let mut dev = tokio::process::Command::new(env!("CARGO_BIN_EXE_kai"))
+        .args(["plugin", "dev", dir.to_str().unwrap()])
+        .args(["--server", &format!("http://{}", server.addr)])
+        .args(["--token", &server.admin_token])
+        .env("CARGO_TARGET_DIR", repository().join("target/plugin-build"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kai plugin dev starts");
+    let mut stderr = dev.stderr.take().unwrap();
+    let errors = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut lines = BufReader::new(dev.stdout.take().unwrap()).lines();
+    let mut next_reload = async || loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(300), lines.next_line())
+            .await
+            .expect("a reload within 5 minutes")
+            .unwrap()
+            .expect("kai plugin dev keeps running");
+        if line.starts_with("reloaded ") {
+            return line;
+        }
+    };
+    let greeting = async || {
+        let (status, body, _) = server
+            .call(M::GET, "/api/v1/devloop/ada", &alice, None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["greeting"].as_str().unwrap().to_string()
+    };
+
+    let first = next_reload().await;
+    assert!(first.starts_with("reloaded devloop 0.1.0 in "), "{first}");
+    assert_eq!(greeting().await, "hello, ada");
+
+    let source = dir.join("src/lib.rs");
+    let text = std::fs::read_to_string(&source).unwrap();
+    assert!(text.contains(r#"format!("hello, {name}")"#));
+    std::fs::write(
+        &source,
+        text.replace(r#"format!("hello, {name}")"#, r#"format!("hi, {name}")"#),
+    )
+    .unwrap();
+    let saved = std::time::Instant::now();
+    let second = next_reload().await;
+    println!(
+        "a save to a reload: {} ms ({second})",
+        saved.elapsed().as_millis()
+    );
+    assert_eq!(greeting().await, "hi, ada");
+
+    dev.kill().await.unwrap();
+    let errors = errors.await.unwrap();
+    assert!(!errors.contains("not reloaded"), "{errors}");
+    server.stop().await;
 }

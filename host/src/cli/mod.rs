@@ -84,6 +84,12 @@ pub enum PluginCommand {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Build the plugin crate in DIR, install it on the running server, and
+    /// build and reinstall it on every saved change, until interrupted
+    Dev {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Create a plugin crate NAME (builds outside any workspace: a route,
     /// native tests, its own Cargo workspace); needs no server
     New {

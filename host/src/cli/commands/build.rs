@@ -17,7 +17,7 @@ const TARGET: &str = "wasm32-wasip2";
 
 pub async fn build(dir: &Path, json: bool) -> anyhow::Result<()> {
     ensure_target()?;
-    let wasm_path = cargo_build(dir)?;
+    let wasm_path = cargo_build(dir, Profile::Release)?;
     let wasm =
         std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
     // Checked under the settings `kai serve` would use here.
@@ -94,7 +94,7 @@ fn asked_for(requested: &Value) -> Vec<String> {
 
 /// Adds the wasm target with rustup when rustup is there and lacks it;
 /// without rustup, cargo says itself if the target is missing.
-fn ensure_target() -> anyhow::Result<()> {
+pub(super) fn ensure_target() -> anyhow::Result<()> {
     let Ok(listed) = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
@@ -116,13 +116,27 @@ fn ensure_target() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the crate in `dir` in release mode for the wasm target and
+/// Which of cargo's profiles a plugin is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Profile {
+    /// What is installed on servers: optimised as the crate says.
+    Release,
+    /// What `kai plugin dev` reinstalls on every save: built incrementally,
+    /// in a second or two.
+    Dev,
+}
+
+/// Builds the crate in `dir` with `profile` for the wasm target and
 /// returns the path of its component. Cargo's own messages go to stderr.
-fn cargo_build(dir: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn cargo_build(dir: &Path, profile: Profile) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let profile = match profile {
+        Profile::Release => "release",
+        Profile::Dev => "dev",
+    };
     let output = Command::new(cargo)
         .current_dir(dir)
-        .args(["build", "--release", "--target", TARGET])
+        .args(["build", "--profile", profile, "--target", TARGET])
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()

@@ -8,8 +8,10 @@
 //! - [`plugin`]: installing and managing plugins on a running server.
 //! - [`build`]: building a plugin crate and checking it, with no server.
 //! - [`new`]: creating a plugin crate from the built-in template.
+//! - [`dev`]: the author's loop: build, install, and again on every save.
 
 mod build;
+mod dev;
 mod keys;
 mod new;
 mod plugin;

@@ -17,6 +17,7 @@ pub async fn plugin(remote: RemoteArgs, args: PluginArgs) -> anyhow::Result<()> 
     match &args.command {
         PluginCommand::Build { dir } => return super::build::build(dir, args.json).await,
         PluginCommand::New { name, dir, sdk } => return super::new::new(name, dir, sdk.as_deref()),
+        PluginCommand::Dev { dir } => return super::dev::dev(&remote, dir).await,
         _ => {}
     }
     let token = token(&remote)?;
@@ -40,8 +41,8 @@ pub async fn plugin(remote: RemoteArgs, args: PluginArgs) -> anyhow::Result<()> 
                 .header("content-type", "application/wasm")
                 .body(wasm)
         }
-        PluginCommand::Build { .. } | PluginCommand::New { .. } => {
-            unreachable!("handled locally above")
+        PluginCommand::Build { .. } | PluginCommand::New { .. } | PluginCommand::Dev { .. } => {
+            unreachable!("handled above")
         }
         PluginCommand::List => client.get(&base),
         PluginCommand::Show { name } => client.get(format!("{base}/{name}")),
@@ -86,7 +87,7 @@ pub async fn plugin(remote: RemoteArgs, args: PluginArgs) -> anyhow::Result<()> 
 
 /// The token from `--token` / `KAI_TOKEN`, `--token-file` /
 /// `KAI_TOKEN_FILE`, or the bootstrap token file.
-fn token(remote: &RemoteArgs) -> anyhow::Result<String> {
+pub(super) fn token(remote: &RemoteArgs) -> anyhow::Result<String> {
     if let Some(token) = &remote.token {
         return Ok(token.trim().to_string());
     }
@@ -111,7 +112,7 @@ fn token(remote: &RemoteArgs) -> anyhow::Result<String> {
 
 /// The server's refusal as an error, with the flag that changes its mind
 /// when there is one.
-fn refusal(status: reqwest::StatusCode, body: &Value, text: &str) -> anyhow::Error {
+pub(super) fn refusal(status: reqwest::StatusCode, body: &Value, text: &str) -> anyhow::Error {
     let code = body["error"]["code"].as_str().unwrap_or_default();
     let message = body["error"]["message"]
         .as_str()
@@ -129,8 +130,8 @@ fn refusal(status: reqwest::StatusCode, body: &Value, text: &str) -> anyhow::Err
 fn summary(command: &PluginCommand, body: &Value) -> String {
     let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
     match command {
-        PluginCommand::Build { .. } | PluginCommand::New { .. } => {
-            unreachable!("handled locally")
+        PluginCommand::Build { .. } | PluginCommand::New { .. } | PluginCommand::Dev { .. } => {
+            unreachable!("handled above")
         }
         PluginCommand::List => list_table(body),
         PluginCommand::Show { .. } => show(body),
