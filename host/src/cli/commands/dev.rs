@@ -6,8 +6,8 @@
 //! `Cargo.toml`, until interrupted. A build or an install that fails is
 //! printed, and the loop waits for the next change.
 
+use super::admin_api::{refusal, token};
 use super::build::{Profile, cargo_build, ensure_target};
-use super::plugin::{refusal, token};
 use crate::cli::RemoteArgs;
 use anyhow::Context;
 use serde_json::Value;

@@ -9,7 +9,9 @@
 //! - [`build`]: building a plugin crate and checking it, with no server.
 //! - [`new`]: creating a plugin crate from the built-in template.
 //! - [`dev`]: the author's loop: build, install, and again on every save.
+//! - [`admin_api`]: the token and the refusals of a server's admin API.
 
+mod admin_api;
 mod build;
 mod dev;
 mod keys;
