@@ -131,9 +131,9 @@ impl From<HostError> for Error {
     }
 }
 
-/// Calls the host on wasm; natively returns [`HostError::no_host`]. With a
-/// second argument, a function that turns the host's answer into the SDK's
-/// own type.
+/// Calls the host on wasm; natively returns [`HostError::no_host`]. The
+/// second argument, when given, turns the host's answer into the SDK's own
+/// type.
 macro_rules! host_call {
     ($call:expr, $convert:expr) => {{
         #[cfg(target_arch = "wasm32")]
@@ -147,17 +147,8 @@ macro_rules! host_call {
             Err($crate::host::HostError::no_host())
         }
     }};
-    ($call:expr) => {{
-        #[cfg(target_arch = "wasm32")]
-        {
-            $call.map_err($crate::host::HostError::from)
-        }
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            // Type-check the call, but there is no host to run it.
-            let _call = || $call;
-            Err($crate::host::HostError::no_host())
-        }
-    }};
+    ($call:expr) => {
+        $crate::host::host_call!($call, ::std::convert::identity)
+    };
 }
 pub(crate) use host_call;

@@ -23,10 +23,7 @@ pub struct OutboundResponse {
 impl OutboundResponse {
     /// A header value; names are matched case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::http::header(&self.headers, name)
     }
 
     /// The body parsed as JSON.

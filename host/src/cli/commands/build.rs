@@ -20,7 +20,7 @@ pub async fn build(dir: &Path, json: bool) -> anyhow::Result<()> {
     let wasm_path = cargo_build(dir, Profile::Release)?;
     let wasm =
         std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
-    // Checked under the settings `kai serve` would use here.
+    // Checked under `kai serve`'s default limits.
     let config = ServeArgs::default().resolve()?;
     let runtime = PluginRuntime::new(runtime_settings(&config, None), capabilities::add_to_linker)?;
     let plugin = runtime.load(&wasm).await.map_err(|error| {
@@ -72,7 +72,8 @@ pub async fn build(dir: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The requested capabilities that are set, as `name: value` lines.
+/// The requested capabilities that are set: a flag by its name, a list as
+/// `name [items]`.
 fn asked_for(requested: &Value) -> Vec<String> {
     let Some(fields) = requested.as_object() else {
         return Vec::new();

@@ -27,7 +27,7 @@ fn built_from_sdk() -> Option<PathBuf> {
 pub fn new(name: &str, parent: &Path, sdk: Option<&Path>) -> anyhow::Result<()> {
     if !is_plugin_name(name) {
         bail!(
-            "`{name}` is not a plugin name: use lower-case letters, digits and `-`, \
+            "`{name}` is not a plugin name: use 1-63 lower-case letters, digits and `-`, \
              starting with a letter"
         );
     }
