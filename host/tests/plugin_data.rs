@@ -883,3 +883,274 @@ async fn every_models_call_works_through_a_plugin_as_the_caller() {
     assert_eq!(notes(&server, &alice, "").await.len(), 1);
     server.stop().await;
 }
+
+/// The `bookmarks` fixture: an owned model with list fields.
+async fn bookmarks_server() -> TestServer {
+    Setup::new()
+        .await
+        .plugins_dir(&[("bookmarks.wasm", wasm("bookmarks"))])
+        .start()
+        .await
+}
+
+async fn user_id(server: &TestServer, token: &str) -> String {
+    let me = server
+        .call_expecting(M::GET, "/api/v1/me", token, None, 200)
+        .await;
+    me["id"].as_str().unwrap().to_string()
+}
+
+async fn bookmark_urls(server: &TestServer, token: &str, query: &str) -> Vec<String> {
+    let path = format!("/api/v1/bookmarks{query}");
+    let body = server.call_expecting(M::GET, &path, token, None, 200).await;
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["url"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_owned_model_keeps_each_callers_rows_to_themselves() {
+    let server = bookmarks_server().await;
+    let admin = server.admin_token.clone();
+    let ann = server.user("ann@example.com", false).await;
+    let bob = server.user("bob@example.com", false).await;
+    let ann_id = user_id(&server, &ann).await;
+    let add = async |token: &str, url: &str| {
+        let body = json!({ "url": url, "tags": ["rust"] });
+        let created = server
+            .call_expecting(M::POST, "/api/v1/bookmarks", token, Some(body), 201)
+            .await;
+        created["id"].as_str().unwrap().to_string()
+    };
+    let ann_first = add(&ann, "https://a.example/1").await;
+    add(&ann, "https://a.example/2").await;
+    let bob_first = add(&bob, "https://b.example/1").await;
+
+    // The host filled `owner` with the caller's id, in a real column.
+    let owner: String =
+        sqlx::query_scalar("SELECT owner FROM plg_bookmarks_bookmark WHERE id = $1")
+            .bind(&ann_first)
+            .fetch_one(server.state.db.reader())
+            .await
+            .unwrap();
+    assert_eq!(owner, ann_id);
+
+    // Every read is the caller's own; admins see all.
+    assert_eq!(
+        bookmark_urls(&server, &ann, "").await,
+        ["https://a.example/1", "https://a.example/2"]
+    );
+    assert_eq!(
+        bookmark_urls(&server, &bob, "").await,
+        ["https://b.example/1"]
+    );
+    assert_eq!(bookmark_urls(&server, &admin, "").await.len(), 3);
+    let item = server
+        .call_expecting(
+            M::GET,
+            &format!("/api/v1/bookmarks/{ann_first}"),
+            &ann,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(item["owner"], ann_id.as_str());
+
+    // Another member's row is not found for get, update, increment, delete.
+    let path = format!("/api/v1/bookmarks/{ann_first}");
+    server.call_expecting(M::GET, &path, &bob, None, 404).await;
+    let patch = json!({ "url": "https://stolen.example" });
+    let body = server
+        .call_expecting(M::PATCH, &path, &bob, Some(patch), 200)
+        .await;
+    assert_eq!(body["updated"], false);
+    server
+        .call_expecting(M::POST, &format!("{path}/click"), &bob, None, 404)
+        .await;
+    let body = server
+        .call_expecting(M::DELETE, &path, &bob, None, 200)
+        .await;
+    assert_eq!(body["deleted"], false);
+    let retag = json!({ "field": "url", "change": "set", "value": "https://x", "tag": "rust" });
+    let body = server
+        .call_expecting(M::POST, "/api/v1/bookmarks/retag", &bob, Some(retag), 200)
+        .await;
+    assert_eq!(body["changed"], 1, "only bob's own row: {body}");
+    let item = server.call_expecting(M::GET, &path, &ann, None, 200).await;
+    assert_eq!(item["url"], "https://a.example/1", "untouched by bob");
+
+    // `owner` is the host's to write, on insert and on update.
+    let (status, body, _) = server
+        .call(
+            M::POST,
+            "/api/v1/bookmarks",
+            &bob,
+            Some(json!({ "url": "https://c", "owner": ann_id })),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        message(&body).contains("`owner` of `bookmark` is filled by the host"),
+        "{body}"
+    );
+    let (status, body, _) = server
+        .call(
+            M::PATCH,
+            &format!("/api/v1/bookmarks/{bob_first}"),
+            &bob,
+            Some(json!({ "owner": ann_id })),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    // A public route reaches owned rows only with the caller's token.
+    let (status, body) = server.get("/api/v1/bookmarks/count").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(message(&body).contains("owned model"), "{body}");
+    let body = server
+        .call_expecting(M::GET, "/api/v1/bookmarks/count", &ann, None, 200)
+        .await;
+    assert_eq!(
+        (body["count"].as_u64(), body["caller"].as_str()),
+        (Some(2), Some(ann_id.as_str()))
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn list_fields_filter_and_group_by_element_and_increments_are_atomic() {
+    let server = bookmarks_server().await;
+    let ann = server.user("ann@example.com", false).await;
+    let rows = [
+        json!({ "url": "https://1", "tags": ["rust", "wasm"], "ratings": [5, 4] }),
+        json!({ "url": "https://2", "tags": ["rust"], "ratings": [5] }),
+        json!({ "url": "https://3", "tags": ["python"] }),
+        json!({ "url": "https://4" }),
+    ];
+    let mut ids = Vec::new();
+    for row in rows {
+        let created = server
+            .call_expecting(M::POST, "/api/v1/bookmarks", &ann, Some(row), 201)
+            .await;
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    // Lists read back as the arrays written; the default is the empty list.
+    for (id, tags, ratings) in [
+        (&ids[0], json!(["rust", "wasm"]), json!([5, 4])),
+        (&ids[3], json!([]), Value::Null),
+    ] {
+        let path = format!("/api/v1/bookmarks/{id}");
+        let item = server.call_expecting(M::GET, &path, &ann, None, 200).await;
+        assert_eq!((&item["tags"], &item["ratings"]), (&tags, &ratings));
+    }
+
+    // contains, contains-any, and an int element.
+    assert_eq!(
+        bookmark_urls(&server, &ann, "?tag=rust").await,
+        ["https://1", "https://2"]
+    );
+    assert_eq!(
+        bookmark_urls(&server, &ann, "?tag=wasm").await,
+        ["https://1"]
+    );
+    assert_eq!(
+        bookmark_urls(&server, &ann, "?any=wasm,python").await,
+        ["https://1", "https://3"]
+    );
+    assert!(bookmark_urls(&server, &ann, "?tag=go").await.is_empty());
+    assert_eq!(
+        bookmark_urls(&server, &ann, "?rating=5").await,
+        ["https://1", "https://2"]
+    );
+    assert_eq!(
+        bookmark_urls(&server, &ann, "?rating=4").await,
+        ["https://1"]
+    );
+
+    // Increments: concurrent clicks all count, and each answer is the row
+    // as the increment left it.
+    let click = format!("/api/v1/bookmarks/{}/click", ids[0]);
+    let clicks = (0..10).map(|_| server.call(M::POST, &click, &ann, None));
+    let mut seen: Vec<i64> = Vec::new();
+    for (status, body, _) in futures::future::join_all(clicks).await {
+        assert_eq!(status, 200, "{body}");
+        seen.push(body["clicks"].as_i64().unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, (1..=10).collect::<Vec<_>>());
+    let retag = json!({ "field": "clicks", "change": "increment", "value": 5, "tag": "rust" });
+    let body = server
+        .call_expecting(M::POST, "/api/v1/bookmarks/retag", &ann, Some(retag), 200)
+        .await;
+    assert_eq!(body["changed"], 2);
+
+    // Grouping by element: one group per tag, a row counted in each of its
+    // tags; rows without elements join no group.
+    let stats = server
+        .call_expecting(M::GET, "/api/v1/bookmarks/stats", &ann, None, 200)
+        .await;
+    assert_eq!(
+        stats["tags"],
+        json!([
+            { "tag": "python", "bookmarks": 1, "clicks": 0 },
+            { "tag": "rust", "bookmarks": 2, "clicks": 20 },
+            { "tag": "wasm", "bookmarks": 1, "clicks": 15 },
+        ])
+    );
+    assert_eq!(
+        stats["ratings"],
+        json!([{ "rating": 4, "bookmarks": 1 }, { "rating": 5, "bookmarks": 2 }])
+    );
+
+    // Bad input names what is wrong and changes nothing.
+    let cases = [
+        (
+            json!({ "url": "x", "tags": [1] }),
+            "field `tags` is of type string-list: element 0 (`1`) is not of type string",
+        ),
+        (
+            json!({ "url": "x", "tags": "rust" }),
+            "`tags` is a string-list field; a text value does not fit",
+        ),
+        (
+            json!({ "url": "x", "tags": { "a": 1 } }),
+            "needs a JSON array",
+        ),
+        (
+            json!({ "url": "x", "ratings": ["five"] }),
+            "is not of type int",
+        ),
+        (
+            json!({ "url": "x", "tags": [null] }),
+            "is not of type string",
+        ),
+    ];
+    for (row, expected) in cases {
+        let (status, body, _) = server
+            .call(M::POST, "/api/v1/bookmarks", &ann, Some(row.clone()))
+            .await;
+        assert_eq!(status, 422, "{row}: {body}");
+        assert!(message(&body).contains(expected), "{row}: {body}");
+    }
+    let retag = json!({ "field": "url", "change": "increment", "value": 1, "tag": "rust" });
+    let (status, body, _) = server
+        .call(M::POST, "/api/v1/bookmarks/retag", &ann, Some(retag))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        message(&body).contains("only int and float fields can be incremented"),
+        "{body}"
+    );
+    assert_eq!(bookmark_urls(&server, &ann, "").await.len(), 4);
+    server.stop().await;
+}
+
+fn message(body: &Value) -> String {
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}

@@ -15,6 +15,20 @@
 //!
 //! Every field is required and not unique unless said otherwise; every row
 //! also has an `id` the host assigns.
+//!
+//! **A model is shared unless it is [`Model::owned`]**: every caller of the
+//! plugin's routes can read and change every row, and a plugin that wants
+//! per-user rows must say so. An owned model gets an `owner` field the
+//! host fills with the caller's id on insert; every read, update and delete
+//! sees only the caller's own rows (admins see all), and a call without a
+//! caller (a public route without a token) is refused.
+//!
+//! Field types: `string`, `int`, `float`, `bool`, `timestamp`, `json`,
+//! `uuid`, and lists of `string`, `int`, `float`, `timestamp` or `uuid`
+//! ([`Field::string_list`] and its siblings), which filters match by
+//! element ([`Filter::contains`](crate::query::Filter::contains),
+//! [`Filter::contains_any`](crate::query::Filter::contains_any)) and
+//! aggregates group by element.
 
 use crate::query::Value;
 use crate::wit::exports::kai::fusion::describe as wit;
@@ -69,6 +83,31 @@ impl Field {
         Self::of(name, wit::FieldType::Uuid)
     }
 
+    /// A list of text, written as [`Value::list`].
+    pub fn string_list(name: &str) -> Self {
+        Self::of(name, wit::FieldType::StringList)
+    }
+
+    /// A list of 64-bit integers.
+    pub fn int_list(name: &str) -> Self {
+        Self::of(name, wit::FieldType::IntList)
+    }
+
+    /// A list of 64-bit floats.
+    pub fn float_list(name: &str) -> Self {
+        Self::of(name, wit::FieldType::FloatList)
+    }
+
+    /// A list of timestamps (microseconds since the Unix epoch, UTC).
+    pub fn timestamp_list(name: &str) -> Self {
+        Self::of(name, wit::FieldType::TimestampList)
+    }
+
+    /// A list of UUIDs.
+    pub fn uuid_list(name: &str) -> Self {
+        Self::of(name, wit::FieldType::UuidList)
+    }
+
     /// The field may be null (and may be left out of an insert).
     pub fn nullable(mut self) -> Self {
         self.0.nullable = true;
@@ -118,6 +157,7 @@ impl Model {
             fields: Vec::new(),
             indexes: Vec::new(),
             exported: false,
+            owned: false,
         })
     }
 
@@ -142,6 +182,14 @@ impl Model {
             fields: fields.iter().map(|f| f.to_string()).collect(),
             unique,
         });
+        self
+    }
+
+    /// Rows belong to the user who inserts them (see the module docs): the
+    /// host adds and fills an `owner` field and scopes every read, update
+    /// and delete to the caller's rows; admins see all.
+    pub fn owned(mut self) -> Self {
+        self.0.owned = true;
         self
     }
 

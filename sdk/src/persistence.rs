@@ -93,6 +93,84 @@ pub fn update(model: &str, id: &str, fields: &[(&str, Value)]) -> Result<bool, H
     host_call!(wit::update(model, id, &row(fields)))
 }
 
+/// How an update changes one field; see [`update_where`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Sets the field to the value.
+    Set(Value),
+    /// Adds the value to a numeric field in the database, atomically (a
+    /// null field counts as 0).
+    Increment(Value),
+}
+
+impl Change {
+    /// Sets the field to `value`.
+    pub fn set(value: impl Into<Value>) -> Change {
+        Change::Set(value.into())
+    }
+
+    /// Adds `by` to the field: `Change::increment(1)` is `clicks = clicks + 1`.
+    pub fn increment(by: impl Into<Value>) -> Change {
+        Change::Increment(by.into())
+    }
+}
+
+fn wit_changes(changes: &[(&str, Change)]) -> Vec<(String, wit::Change)> {
+    changes
+        .iter()
+        .map(|(field, change)| {
+            let change = match change {
+                Change::Set(value) => wit::Change::Set(value.clone().into()),
+                Change::Increment(value) => wit::Change::Increment(value.clone().into()),
+            };
+            (field.to_string(), change)
+        })
+        .collect()
+}
+
+/// Applies `changes` to every row matching `filter`, in one statement;
+/// how many rows changed.
+///
+/// ```ignore
+/// let clicked = persistence::update_where(
+///     "bookmark",
+///     &Filter::eq("id", id),
+///     &[("clicks", Change::increment(1))],
+/// )?;
+/// ```
+pub fn update_where(
+    model: &str,
+    filter: &Filter,
+    changes: &[(&str, Change)],
+) -> Result<u64, HostError> {
+    host_call!(
+        wit::update_where(model, &filter.to_nodes(), &wit_changes(changes), false),
+        |updated| updated.count
+    )
+}
+
+/// [`update_where`], handing back the changed rows as they are now (held
+/// in memory: narrow the filter, typically to one id).
+///
+/// ```ignore
+/// let rows = persistence::update_returning("bookmark", &Filter::eq("id", id), &[("clicks", Change::increment(1))])?;
+/// let clicks = rows.first().and_then(|row| row.i64("clicks"));
+/// ```
+pub fn update_returning(
+    model: &str,
+    filter: &Filter,
+    changes: &[(&str, Change)],
+) -> Result<Vec<Record>, HostError> {
+    host_call!(
+        wit::update_where(model, &filter.to_nodes(), &wit_changes(changes), true),
+        |updated| updated
+            .rows
+            .into_iter()
+            .map(Record::from_wit)
+            .collect::<Vec<_>>()
+    )
+}
+
 pub fn get(model: &str, id: &str) -> Result<Option<Record>, HostError> {
     host_call!(wit::get(model, id), |found| found.map(Record::from_wit))
 }

@@ -42,7 +42,8 @@ pub enum Op {
     In,
     /// Text starting with the value.
     Prefix,
-    /// Text containing the value, case-insensitively.
+    /// Text containing the value, case-insensitively; on a list field, a
+    /// list holding the value as an element.
     Contains,
     IsNull,
     IsNotNull,
@@ -138,6 +139,30 @@ impl Value {
     /// A JSON value (stored in a `json` field).
     pub fn json(value: &serde_json::Value) -> Value {
         Value::Json(value.to_string())
+    }
+
+    /// The value of a list field (`string-list`, `int-list`, ...): the
+    /// elements as a JSON array, which is how lists cross to the host.
+    /// Timestamps are microseconds, UUIDs their text.
+    ///
+    /// ```
+    /// use kai_sdk::query::Value;
+    /// assert_eq!(Value::list(["rust", "wasm"]), Value::Json(r#"["rust","wasm"]"#.into()));
+    /// assert_eq!(Value::list([1, 2]), Value::Json("[1,2]".into()));
+    /// ```
+    pub fn list<V: Into<Value>>(items: impl IntoIterator<Item = V>) -> Value {
+        let elements: Vec<serde_json::Value> = items
+            .into_iter()
+            .map(|item| match item.into() {
+                Value::Null => serde_json::Value::Null,
+                Value::Boolean(b) => b.into(),
+                Value::Integer(i) | Value::Timestamp(i) => i.into(),
+                Value::Float(f) => f.into(),
+                Value::Text(s) | Value::Uuid(s) => s.into(),
+                Value::Json(s) => serde_json::from_str(&s).unwrap_or(serde_json::Value::Null),
+            })
+            .collect();
+        Value::Json(serde_json::Value::Array(elements).to_string())
     }
 
     /// The value borrowed, as a column page hands values out; the
@@ -236,9 +261,25 @@ impl Filter {
         Self::cond(field, Op::Prefix, vec![prefix.into()])
     }
 
-    /// Case-insensitive substring match.
-    pub fn contains(field: &str, text: &str) -> Filter {
-        Self::cond(field, Op::Contains, vec![text.into()])
+    /// On a string field, a case-insensitive substring match; on a list
+    /// field, a list holding `value` as an element.
+    pub fn contains(field: &str, value: impl Into<Value>) -> Filter {
+        Self::cond(field, Op::Contains, vec![value.into()])
+    }
+
+    /// A list field holding at least one of `values` as an element: an
+    /// [`Filter::Any`] of [`Filter::contains`], which the host answers in
+    /// one query.
+    pub fn contains_any<V: Into<Value>>(
+        field: &str,
+        values: impl IntoIterator<Item = V>,
+    ) -> Filter {
+        Filter::Any(
+            values
+                .into_iter()
+                .map(|value| Self::contains(field, value))
+                .collect(),
+        )
     }
 
     pub fn is_null(field: &str) -> Filter {

@@ -11,10 +11,12 @@ use super::CallState;
 use super::Caller;
 use super::Plugin;
 use super::db_error;
-use crate::domain::{Filter, Value};
+use crate::domain::{Change, Filter, Principal, Value};
 use crate::services::Session;
 use crate::services::plugin_data::{self, DataError, Model, Record};
-use crate::wit::bindings::kai::fusion::persistence::{Entity, Host, Page, Row, Select};
+use crate::wit::bindings::kai::fusion::persistence::{
+    Change as WitChange, Entity, Host, Page, Row, Select, Updated,
+};
 use crate::wit::bindings::kai::fusion::query::{
     AggregateQuery as WitAggregateQuery, AggregateRow as WitAggregateRow, FilterNode,
 };
@@ -36,12 +38,14 @@ struct Resolved {
 }
 
 impl Resolved {
-    fn model(&self) -> Model<'_> {
+    /// The model, worked with on behalf of `caller`.
+    fn model<'a>(&'a self, caller: Option<&'a Principal>) -> Model<'a> {
         let def = &self.owner.manifest.models[self.index];
         Model {
             name: &def.name,
             def,
             schema: self.owner.data().get(self.index),
+            caller,
         }
     }
 }
@@ -135,7 +139,7 @@ impl Caller {
         } else {
             self.resolve_model(name)?
         };
-        operation(&self.host()?.session, resolved.model())
+        operation(&self.host()?.session, resolved.model(self.principal()))
             .await
             .map_err(|e| self.data_error(e))
     }
@@ -144,6 +148,7 @@ impl Caller {
     fn data_error(&self, error: DataError) -> WitError {
         match error {
             DataError::Invalid(message) => WitError::Invalid(message),
+            DataError::Denied(message) => WitError::Denied(message),
             DataError::Database(error) => db_error(&self.plugin_name, error),
         }
     }
@@ -160,7 +165,7 @@ impl Caller {
         let order = convert::orders(&select.order);
         plugin_data::select(
             &self.host()?.session,
-            resolved.model(),
+            resolved.model(self.principal()),
             // `None` selects every field.
             select.fields.as_deref(),
             &filter,
@@ -224,6 +229,39 @@ impl Host for CallState {
             plugin_data::update(session, model, &id, fields_of(fields)).await
         };
         Ok(async move { caller?.on_model(&model, true, update).await }.await)
+    }
+
+    async fn update_where(
+        &mut self,
+        model: String,
+        filter: Vec<FilterNode>,
+        changes: Vec<(String, WitChange)>,
+        returning: bool,
+    ) -> wasmtime::Result<Result<Updated, WitError>> {
+        let caller = self.caller();
+        Ok(async move {
+            let filter = filter_of(&filter)?;
+            let changes = changes
+                .into_iter()
+                .map(|(field, change)| {
+                    let change = match change {
+                        WitChange::Set(value) => Change::Set(value.into()),
+                        WitChange::Increment(value) => Change::Increment(value.into()),
+                    };
+                    (field, change)
+                })
+                .collect();
+            let update = async |session: &Session, model: Model<'_>| {
+                let (count, rows) =
+                    plugin_data::update_where(session, model, &filter, changes, returning).await?;
+                Ok(Updated {
+                    count,
+                    rows: rows.into_iter().map(entity).collect(),
+                })
+            };
+            caller?.on_model(&model, true, update).await
+        }
+        .await)
     }
 
     async fn delete(

@@ -31,7 +31,7 @@ pub use principal::{Principal, Role};
 pub use route_pattern::PathPattern;
 
 pub use query::{
-    Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Condition, Filter, GroupKey, Op,
-    Order, TimeBucket,
+    Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Change, Condition, Filter,
+    GroupKey, Op, Order, TimeBucket,
 };
 pub use value::Value;

@@ -17,7 +17,8 @@ pub enum Op {
     In,
     /// Text starting with the single value.
     Prefix,
-    /// Text containing the single value, case-insensitively.
+    /// Text containing the single value, case-insensitively; on a list
+    /// field, a list holding the single value as an element.
     Contains,
     IsNull,
     IsNotNull,
@@ -125,6 +126,15 @@ impl Filter {
             _ => Vec::new(),
         }
     }
+}
+
+/// How an update changes one field of the rows it matches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// `field = value`.
+    Set(Value),
+    /// `field = field + value`, in the database; a null field counts as 0.
+    Increment(Value),
 }
 
 /// An ordering key.

@@ -15,7 +15,7 @@
 use super::limits::EffectiveLimits;
 use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
 use crate::wit::bindings::{WitManifest, WitRequest, WitResponse};
-use crate::wit::manifest::HOST_API_VERSIONS;
+use crate::wit::manifest::{HOST_API_VERSIONS, WitManifestV0_1, manifest_from_v0_1};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -234,9 +234,13 @@ pub enum CallError {
 
 /// The signatures of `describe.describe`, `handler.handle` and
 /// `events.on-event`, named once for the check at load and the calls that
-/// rely on it. Component types are checked by shape, so they hold for
-/// plugins built against 0.1.x, whose exports did not change.
+/// rely on it. Component types are checked by shape, so the last two hold
+/// for plugins built against 0.1.x, whose `handler` and `events` exports
+/// did not change.
 type DescribeResults = (WitManifest,);
+/// `describe.describe` of plugins built against 0.1.x, whose manifest
+/// records predate owned models and list fields.
+type DescribeResultsV0_1 = (WitManifestV0_1,);
 type HandleParams<'a> = (&'a WitRequest,);
 type HandleResults = (WitResponse,);
 type EventParams<'a> = (&'a WitEvent,);
@@ -252,6 +256,8 @@ type EventResults = (Result<(), String>,);
 #[derive(Debug, Clone, Copy)]
 pub struct Exports {
     describe: ComponentExportIndex,
+    /// Whether `describe` returns a 0.1.x manifest.
+    describes_v0_1: bool,
     handle: ComponentExportIndex,
     on_event: ComponentExportIndex,
 }
@@ -289,6 +295,7 @@ impl Exports {
         };
         Ok(Located(Self {
             describe: lookup("describe", "describe")?,
+            describes_v0_1: version.major == 0 && version.minor == 1,
             handle: lookup("handler", "handle")?,
             on_event: lookup("events", "on-event")?,
         }))
@@ -302,7 +309,11 @@ impl Exports {
         instance: &Instance,
     ) -> wasmtime::Result<Self> {
         let exports = located.0;
-        instance.get_typed_func::<(), DescribeResults>(&mut *store, &exports.describe)?;
+        if exports.describes_v0_1 {
+            instance.get_typed_func::<(), DescribeResultsV0_1>(&mut *store, &exports.describe)?;
+        } else {
+            instance.get_typed_func::<(), DescribeResults>(&mut *store, &exports.describe)?;
+        }
         instance.get_typed_func::<HandleParams, HandleResults>(&mut *store, &exports.handle)?;
         instance.get_typed_func::<EventParams, EventResults>(&mut *store, &exports.on_event)?;
         Ok(exports)
@@ -380,6 +391,14 @@ impl<'a, H: HostContext> Call<'a, H> {
             .run(async |store| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 let exports = Exports::checked(located, store, &instance)?;
+                if exports.describes_v0_1 {
+                    let describe = instance.get_typed_func::<(), DescribeResultsV0_1>(
+                        &mut *store,
+                        &exports.describe,
+                    )?;
+                    let (manifest,) = describe.call_async(&mut *store, ()).await?;
+                    return Ok((manifest_from_v0_1(manifest)?, exports));
+                }
                 let describe = instance
                     .get_typed_func::<(), DescribeResults>(&mut *store, &exports.describe)?;
                 let (manifest,) = describe.call_async(&mut *store, ()).await?;

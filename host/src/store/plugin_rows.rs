@@ -4,12 +4,13 @@
 //! parameter.
 
 use super::StoreError;
+use super::query::QueryError;
 use super::query::filter;
 use super::query::schema::TableSchema;
 use super::query::sql::{Param, Sql};
-use super::query::values::to_param;
+use super::query::values::{decode, to_param};
 use super::session::Session;
-use crate::domain::{Filter, Value};
+use crate::domain::{Change, Filter, Value};
 
 /// Inserts the row `id` with `fields`.
 pub async fn insert(
@@ -41,26 +42,77 @@ pub async fn insert(
     Ok(())
 }
 
-/// Sets `fields` on the row `id`; whether there was one.
-pub async fn update(
+/// Applies `changes` to the rows matching `filter`, in one statement: how
+/// many rows changed and, with `returning`, those rows as they are now
+/// (every stored column, in the schema's order).
+pub async fn update_where(
     session: &Session,
     schema: &TableSchema,
-    id: &str,
-    fields: &[(String, Value)],
-) -> Result<bool, StoreError> {
+    filter: &Filter,
+    changes: &[(String, Change)],
+    returning: bool,
+) -> Result<(u64, Vec<Vec<(String, Value)>>), StoreError> {
     let mut sql = Sql::new("UPDATE ");
     sql.ident(&schema.table).push(" SET ");
-    for (i, (name, value)) in fields.iter().enumerate() {
+    for (i, (name, change)) in changes.iter().enumerate() {
         let column = schema.stored(name)?;
         if i > 0 {
             sql.push(", ");
         }
         sql.ident(name).push(" = ");
-        sql.param(to_param(column, value)?);
+        match change {
+            Change::Set(value) => {
+                sql.param(to_param(column, value)?);
+            }
+            Change::Increment(by) => {
+                if !column.ty.is_numeric() {
+                    return Err(QueryError::new(format!(
+                        "only int and float fields can be incremented; `{name}` is {}",
+                        column.ty.name()
+                    ))
+                    .into());
+                }
+                if matches!(by, Value::Null) {
+                    return Err(QueryError::new(format!(
+                        "field `{name}`: an increment needs a number, not null"
+                    ))
+                    .into());
+                }
+                let by = to_param(column, by)?;
+                sql.push("COALESCE(").ident(name).push(", 0) + ");
+                sql.param(by);
+            }
+        }
     }
-    sql.push(" WHERE id = ");
-    sql.param(Param::Text(id.to_string()));
-    Ok(execute(session, &sql).await? > 0)
+    sql.push(" WHERE ");
+    filter::render(schema, filter, session.db().backend(), &mut sql)?;
+    let mut conn = session.write_conn().await?;
+    if !returning {
+        return Ok((
+            sql.query().execute(&mut *conn).await?.rows_affected(),
+            Vec::new(),
+        ));
+    }
+    let columns: Vec<_> = schema.stored_columns().collect();
+    sql.push(" RETURNING ");
+    for (i, column) in columns.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.ident(&column.name);
+    }
+    let rows = sql.query().fetch_all(&mut *conn).await?;
+    let records = rows
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, column)| Ok((column.name.clone(), decode(row, i, column.ty)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((records.len() as u64, records))
 }
 
 /// Deletes the rows matching `filter`; how many.

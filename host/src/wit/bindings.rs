@@ -20,15 +20,16 @@ pub use exports::kai::fusion::handler::{Request as WitRequest, Response as WitRe
 pub use kai::fusion::types::Principal as WitPrincipal;
 
 /// The bindings of `kai:fusion@0.1.3` (`wit/compat/0.1.3`), for plugins
-/// built against 0.1.x. Only `persistence` changed in 0.2.0, so only its
-/// types are generated anew; every other interface is the 0.2.0 one, the
-/// same shape under the older name.
+/// built against 0.1.x. `persistence` and `describe` changed in 0.2.0, so
+/// only their types are generated anew; every other interface is the 0.2.0
+/// one, the same shape under the older name.
 pub mod v0_1 {
     wasmtime::component::bindgen!({
         path: "../wit/compat/0.1.3",
         world: "kai:fusion/plugin",
         imports: { default: async | trappable },
         exports: { default: async },
+        additional_derives: [serde::Serialize, serde::Deserialize],
         with: {
             "kai:fusion/types": super::kai::fusion::types,
             "kai:fusion/query": super::kai::fusion::query,
@@ -37,7 +38,6 @@ pub mod v0_1 {
             "kai:fusion/kv": super::kai::fusion::kv,
             "kai:fusion/outbound-http": super::kai::fusion::outbound_http,
             "kai:fusion/credentials": super::kai::fusion::credentials,
-            "kai:fusion/describe": super::exports::kai::fusion::describe,
             "kai:fusion/handler": super::exports::kai::fusion::handler,
             "kai:fusion/events": super::exports::kai::fusion::events,
         },

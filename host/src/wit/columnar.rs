@@ -41,7 +41,7 @@ fn read_column(column: &Column, index: usize, rows: &[AnyRow]) -> Result<WitColu
         Values::Text(values) => {
             let text = text_column(&values)?;
             match column.ty {
-                ColumnType::Json => ColumnValues::Json(text),
+                ty if ty.is_json_text() => ColumnValues::Json(text),
                 ColumnType::Uuid => ColumnValues::Uuid(text),
                 _ => ColumnValues::Text(text),
             }

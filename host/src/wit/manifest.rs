@@ -254,3 +254,19 @@ fn validate_routes(name: &str, raw: Vec<wit::Route>) -> Result<Vec<RouteDecl>, M
     }
     Ok(routes)
 }
+
+/// The manifest a plugin built against 0.1.x describes itself with.
+pub use crate::wit::bindings::v0_1::exports::kai::fusion::describe::Manifest as WitManifestV0_1;
+
+/// A 0.1.x manifest as the current record. 0.2.0 kept every 0.1.x member
+/// and name and added one (`model.owned`, false for every older plugin),
+/// so the records convert through their common serialized form.
+pub fn manifest_from_v0_1(manifest: WitManifestV0_1) -> wasmtime::Result<WitManifest> {
+    let mut value = serde_json::to_value(manifest)?;
+    if let Some(models) = value.get_mut("models").and_then(|m| m.as_array_mut()) {
+        for model in models {
+            model["owned"] = serde_json::Value::Bool(false);
+        }
+    }
+    Ok(serde_json::from_value(value)?)
+}

@@ -4,7 +4,10 @@
 
 use crate::domain::Value;
 use crate::store::query::schema::ColumnType;
-use crate::store::schema::definition::{FieldDef, IndexDef, MAX_IDENTIFIER, ModelDef, table_name};
+use crate::store::query::values::list_json;
+use crate::store::schema::definition::{
+    FieldDef, IndexDef, MAX_IDENTIFIER, ModelDef, OWNER_FIELD, table_name,
+};
 use crate::wit::bindings::exports::kai::fusion::describe::{self as wit, FieldType};
 
 /// Core models a field may reference.
@@ -89,6 +92,25 @@ fn validate_model(plugin: &str, model: &wit::Model) -> Result<ModelDef, String> 
             references: field.references.clone(),
         });
     }
+    if model.owned {
+        if fields.iter().any(|f| f.name == OWNER_FIELD) {
+            return Err(format!(
+                "field `{OWNER_FIELD}` is reserved in an owned model: the host fills it with \
+                 the caller's id"
+            ));
+        }
+        // Nullable so that a model that becomes owned keeps its earlier
+        // rows (which only admins then see); the host fills it on insert.
+        fields.push(FieldDef {
+            name: OWNER_FIELD.into(),
+            ty: ColumnType::Uuid,
+            nullable: true,
+            unique: false,
+            indexed: true,
+            default: None,
+            references: None,
+        });
+    }
     let mut indexes = Vec::new();
     for index in &model.indexes {
         if index.fields.is_empty() || index.fields.len() > 8 {
@@ -109,6 +131,7 @@ fn validate_model(plugin: &str, model: &wit::Model) -> Result<ModelDef, String> 
         fields,
         indexes,
         exported: model.exported,
+        owned: model.owned,
     })
 }
 
@@ -139,6 +162,9 @@ fn default_json(ty: ColumnType, value: &Value) -> Result<serde_json::Value, Stri
             uuid::Uuid::parse_str(s).map_err(|_| "the default is not a UUID".to_string())?;
             json!(s)
         }
+        (ty, Value::Json(s)) if ty.element().is_some() => {
+            json!(list_json("the default", ty, s).map_err(|e| e.0)?)
+        }
         _ => return Err(bad()),
     })
 }
@@ -160,6 +186,11 @@ impl From<FieldType> for ColumnType {
             FieldType::Timestamp => ColumnType::Timestamp,
             FieldType::Json => ColumnType::Json,
             FieldType::Uuid => ColumnType::Uuid,
+            FieldType::StringList => ColumnType::StringList,
+            FieldType::IntList => ColumnType::IntList,
+            FieldType::FloatList => ColumnType::FloatList,
+            FieldType::TimestampList => ColumnType::TimestampList,
+            FieldType::UuidList => ColumnType::UuidList,
         }
     }
 }
@@ -167,6 +198,59 @@ impl From<FieldType> for ColumnType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn note(owned: bool) -> wit::Model {
+        wit::Model {
+            name: "note".into(),
+            fields: vec![wit::Field {
+                name: "tags".into(),
+                type_: FieldType::StringList,
+                nullable: false,
+                unique: false,
+                indexed: false,
+                default: Some(crate::wit::bindings::kai::fusion::types::Value::Json(
+                    "[\"a\"]".into(),
+                )),
+                references: None,
+            }],
+            indexes: vec![],
+            exported: false,
+            owned,
+        }
+    }
+
+    #[test]
+    fn an_owned_model_gets_an_indexed_owner_and_becoming_owned_is_additive() {
+        use crate::store::schema::plan::diff;
+        let shared = validate("p", &[note(false)]).unwrap();
+        let owned = validate("p", &[note(true)]).unwrap();
+        let owner = owned[0].field(OWNER_FIELD).expect("an owner field");
+        assert!(owner.ty == ColumnType::Uuid && owner.nullable && owner.indexed);
+        assert_eq!(
+            owned[0].fields[0].default,
+            Some(serde_json::json!("[\"a\"]"))
+        );
+        assert!(!diff(&shared, &owned).unwrap().destructive);
+        assert!(diff(&owned, &shared).unwrap().destructive);
+
+        let mut declares_owner = note(true);
+        declares_owner.fields[0].name = OWNER_FIELD.into();
+        let error = validate("p", &[declares_owner]).unwrap_err();
+        assert!(
+            error.contains("`owner` is reserved in an owned model"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_list_default_is_checked_element_by_element() {
+        let error =
+            default_json(ColumnType::IntList, &Value::Json("[1, \"two\"]".into())).unwrap_err();
+        assert_eq!(
+            error,
+            "the default is of type int-list: element 1 (`\"two\"`) is not of type int"
+        );
+    }
 
     #[test]
     fn a_default_of_the_wrong_kind_names_the_kind_and_the_type() {

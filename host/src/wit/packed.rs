@@ -53,7 +53,13 @@ fn write_column(
         ColumnType::Float => Kind::Float,
         ColumnType::Timestamp => Kind::Timestamp,
         ColumnType::String => Kind::Text,
-        ColumnType::Json => Kind::Json,
+        // A list crosses as the JSON array it is stored as.
+        ColumnType::Json
+        | ColumnType::StringList
+        | ColumnType::IntList
+        | ColumnType::FloatList
+        | ColumnType::TimestampList
+        | ColumnType::UuidList => Kind::Json,
         ColumnType::Uuid => Kind::Uuid,
     });
     let values = Values::read(column.ty, index, rows)?;

@@ -48,6 +48,8 @@ pub fn build(
 
     let mut select: Vec<String> = Vec::new();
     let mut key_types = Vec::new();
+    // The element tables that group keys over list fields join in.
+    let mut joins = String::new();
     for (i, key) in query.group_by.iter().enumerate() {
         let (expr, ty) = match key {
             GroupKey::Field(field) => {
@@ -57,7 +59,14 @@ pub fn build(
                         "cannot group by `{field}`, a json field"
                     )));
                 }
-                (column_sql(field), column.ty)
+                match column.ty.element() {
+                    Some(element) => {
+                        let alias = format!("e{i}");
+                        joins.push_str(&element_join(&column_sql(field), &alias, backend));
+                        (element_sql(&alias, element, backend), element)
+                    }
+                    None => (column_sql(field), column.ty),
+                }
             }
             GroupKey::Bucket(field, bucket) => {
                 let column = schema.stored(field)?;
@@ -156,6 +165,7 @@ pub fn build(
     sql.push(&select.join(", "))
         .push(" FROM ")
         .push(&table)
+        .push(&joins)
         .push(" WHERE ");
     filter::render(schema, &query.filter, backend, &mut sql)?;
     if let Some(scope) = scope {
@@ -229,6 +239,31 @@ fn parse_order_ref(field: &str, keys: usize, aggregates: usize) -> Result<String
         "key" if index < keys => Ok(format!("k{index}")),
         "agg" if index < aggregates => Ok(format!("a{index}")),
         _ => Err(bad()),
+    }
+}
+
+/// Joins one row per element of the list in `column` (a JSON array) as
+/// `alias`; rows whose list is empty or null join none.
+fn element_join(column: &str, alias: &str, backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => format!(", json_each({column}) AS {alias}"),
+        Backend::Postgres => format!(
+            " CROSS JOIN LATERAL jsonb_array_elements_text(CAST({column} AS JSONB)) AS {alias}(value)"
+        ),
+    }
+}
+
+/// An element joined as `alias`, as a value of its type: SQLite's
+/// `json_each` already hands back typed values; PostgreSQL's are text.
+fn element_sql(alias: &str, element: ColumnType, backend: Backend) -> String {
+    match (backend, element) {
+        (Backend::Sqlite, _) | (Backend::Postgres, ColumnType::String | ColumnType::Uuid) => {
+            format!("{alias}.value")
+        }
+        (Backend::Postgres, ColumnType::Float) => {
+            format!("CAST({alias}.value AS DOUBLE PRECISION)")
+        }
+        (Backend::Postgres, _) => format!("CAST({alias}.value AS BIGINT)"),
     }
 }
 

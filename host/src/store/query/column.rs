@@ -11,6 +11,17 @@ pub enum ColumnType {
     Timestamp,
     Json,
     Uuid,
+    /// Lists of a scalar, stored as a JSON array in a text column.
+    #[serde(rename = "string-list")]
+    StringList,
+    #[serde(rename = "int-list")]
+    IntList,
+    #[serde(rename = "float-list")]
+    FloatList,
+    #[serde(rename = "timestamp-list")]
+    TimestampList,
+    #[serde(rename = "uuid-list")]
+    UuidList,
 }
 
 impl ColumnType {
@@ -23,12 +34,34 @@ impl ColumnType {
             ColumnType::Timestamp => "timestamp",
             ColumnType::Json => "json",
             ColumnType::Uuid => "uuid",
+            ColumnType::StringList => "string-list",
+            ColumnType::IntList => "int-list",
+            ColumnType::FloatList => "float-list",
+            ColumnType::TimestampList => "timestamp-list",
+            ColumnType::UuidList => "uuid-list",
         }
+    }
+
+    /// The type of an element, for a list type.
+    pub fn element(self) -> Option<ColumnType> {
+        Some(match self {
+            ColumnType::StringList => ColumnType::String,
+            ColumnType::IntList => ColumnType::Int,
+            ColumnType::FloatList => ColumnType::Float,
+            ColumnType::TimestampList => ColumnType::Timestamp,
+            ColumnType::UuidList => ColumnType::Uuid,
+            _ => return None,
+        })
+    }
+
+    /// Whether the value is kept as text holding JSON (a json or list field).
+    pub fn is_json_text(self) -> bool {
+        self == ColumnType::Json || self.element().is_some()
     }
 
     /// Whether values of this type have a meaningful order.
     pub fn is_ordered(self) -> bool {
-        !matches!(self, ColumnType::Json | ColumnType::Bool)
+        !matches!(self, ColumnType::Json | ColumnType::Bool) && self.element().is_none()
     }
 
     pub fn is_numeric(self) -> bool {

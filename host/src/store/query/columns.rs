@@ -19,9 +19,14 @@ impl<'r> Values<'r> {
     /// Reads column `index` as `ty` stores it (booleans as integers).
     pub fn read(ty: ColumnType, index: usize, rows: &'r [AnyRow]) -> Result<Self, sqlx::Error> {
         Ok(match ty {
-            ColumnType::String | ColumnType::Json | ColumnType::Uuid => {
-                Values::Text(text_values(index, rows)?)
-            }
+            ColumnType::String
+            | ColumnType::Json
+            | ColumnType::Uuid
+            | ColumnType::StringList
+            | ColumnType::IntList
+            | ColumnType::FloatList
+            | ColumnType::TimestampList
+            | ColumnType::UuidList => Values::Text(text_values(index, rows)?),
             ColumnType::Int | ColumnType::Timestamp | ColumnType::Bool => Values::Int(
                 rows.iter()
                     .map(|row| int(row, index))

@@ -2,7 +2,7 @@
 //! schema, every operand checked against the field's type and bound as a
 //! parameter.
 
-use super::schema::{ColumnKind, ColumnType, TableSchema};
+use super::schema::{Column, ColumnKind, ColumnType, TableSchema};
 use super::sql::{Sql, ident};
 use super::values::to_param;
 use super::{MAX_IN_VALUES, QueryError};
@@ -123,6 +123,27 @@ impl Renderer<'_> {
         }
 
         let name = format!("{}.{}", ident(&self.schema.table), ident(&column.name));
+        if let Some(element) = column.ty.element()
+            && !matches!(condition.op, Op::IsNull | Op::IsNotNull)
+        {
+            if condition.op != Op::Contains {
+                return Err(QueryError::new(format!(
+                    "`{field}` is a {} field: filter it with contains (an any of them \
+                     for several elements), is-null or is-not-null, not {}",
+                    column.ty.name(),
+                    condition.op.name()
+                )));
+            }
+            arity(1)?;
+            if matches!(values[0], Value::Null) {
+                return Err(QueryError::new(format!(
+                    "the elements of `{field}` are never null"
+                )));
+            }
+            let element = Column::new(&column.name, element, false);
+            list_membership(&name, to_param(&element, &values[0])?, self.backend, sql);
+            return Ok(());
+        }
         match condition.op {
             Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge => {
                 arity(1)?;
@@ -204,5 +225,28 @@ impl Renderer<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether the list in `column` (a JSON array in a text column) holds
+/// `element`. SQLite walks the array with `json_each`; PostgreSQL tests
+/// containment (`@>`) of a one-element array, which compares JSON numbers
+/// and strings as the elements were stored.
+fn list_membership(column: &str, element: super::sql::Param, backend: Backend, sql: &mut Sql) {
+    match backend {
+        Backend::Sqlite => {
+            sql.push("EXISTS (SELECT 1 FROM json_each(")
+                .push(column)
+                .push(") WHERE value = ");
+            sql.param(element);
+            sql.push(")");
+        }
+        Backend::Postgres => {
+            sql.push("CAST(")
+                .push(column)
+                .push(" AS JSONB) @> jsonb_build_array(");
+            sql.param(element);
+            sql.push(")");
+        }
     }
 }

@@ -56,8 +56,62 @@ pub fn to_param(column: &Column, value: &Value) -> Result<Param, QueryError> {
             })?;
             Param::Text(id.hyphenated().to_string())
         }
+        (ty, Value::Json(s)) if ty.element().is_some() => {
+            Param::Text(list_json(&format!("field `{}`", column.name), ty, s)?)
+        }
         _ => return Err(mismatch()),
     })
+}
+
+/// Most elements a list field holds.
+pub const MAX_LIST_ELEMENTS: usize = 1000;
+
+/// The stored form of a value of the list type `ty`: `json` must hold an
+/// array of elements of its element type (no nulls), which is written back
+/// in canonical form (UUIDs hyphenated and lower-case). `what` names the
+/// value in messages.
+pub fn list_json(what: &str, ty: ColumnType, json: &str) -> Result<String, QueryError> {
+    let element = ty.element().expect("a list type");
+    let invalid = |why: String| QueryError::new(format!("{what} is of type {}: {why}", ty.name()));
+    let parsed: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| invalid(format!("not valid JSON ({e})")))?;
+    let serde_json::Value::Array(items) = parsed else {
+        return Err(invalid("it needs a JSON array".into()));
+    };
+    if items.len() > MAX_LIST_ELEMENTS {
+        return Err(invalid(format!(
+            "at most {MAX_LIST_ELEMENTS} elements, got {}",
+            items.len()
+        )));
+    }
+    let mut canonical = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let bad = || {
+            invalid(format!(
+                "element {i} (`{item}`) is not of type {}",
+                element.name()
+            ))
+        };
+        canonical.push(match element {
+            ColumnType::String => match &item {
+                serde_json::Value::String(s) if !s.contains('\0') => item.clone(),
+                _ => return Err(bad()),
+            },
+            ColumnType::Int | ColumnType::Timestamp => match item.as_i64() {
+                Some(i) => i.into(),
+                None => return Err(bad()),
+            },
+            ColumnType::Float => match item.as_f64() {
+                Some(f) if f.is_finite() => f.into(),
+                _ => return Err(bad()),
+            },
+            _ => match item.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok()) {
+                Some(id) => id.hyphenated().to_string().into(),
+                None => return Err(bad()),
+            },
+        });
+    }
+    Ok(serde_json::Value::Array(canonical).to_string())
 }
 
 /// A text parameter. NUL characters are refused: PostgreSQL cannot store
@@ -75,7 +129,12 @@ pub fn text(field: &str, value: &str) -> Result<Param, QueryError> {
 pub fn decode(row: &AnyRow, index: usize, ty: ColumnType) -> Result<Value, sqlx::Error> {
     Ok(match ty {
         ColumnType::String => opt(row.try_get::<Option<String>, _>(index)?, Value::Text),
-        ColumnType::Json => opt(row.try_get::<Option<String>, _>(index)?, Value::Json),
+        ColumnType::Json
+        | ColumnType::StringList
+        | ColumnType::IntList
+        | ColumnType::FloatList
+        | ColumnType::TimestampList
+        | ColumnType::UuidList => opt(row.try_get::<Option<String>, _>(index)?, Value::Json),
         ColumnType::Uuid => opt(row.try_get::<Option<String>, _>(index)?, Value::Uuid),
         ColumnType::Int => opt(int(row, index)?, Value::Integer),
         ColumnType::Timestamp => opt(int(row, index)?, Value::Timestamp),

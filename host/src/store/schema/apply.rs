@@ -184,6 +184,15 @@ async fn write_records(
 fn sql_type(ty: ColumnType, backend: Backend) -> &'static str {
     match (ty, backend) {
         (ColumnType::String | ColumnType::Json | ColumnType::Uuid, _) => "TEXT",
+        // Lists are JSON arrays (see `crate::store::query::values::list_json`).
+        (
+            ColumnType::StringList
+            | ColumnType::IntList
+            | ColumnType::FloatList
+            | ColumnType::TimestampList
+            | ColumnType::UuidList,
+            _,
+        ) => "TEXT",
         (ColumnType::Int | ColumnType::Timestamp, _) => "BIGINT",
         (ColumnType::Bool, _) => "INTEGER",
         (ColumnType::Float, Backend::Sqlite) => "REAL",

@@ -17,7 +17,14 @@ pub struct ModelDef {
     /// Composite indexes declared by the plugin.
     pub indexes: Vec<IndexDef>,
     pub exported: bool,
+    /// Rows belong to users: the fields include [`OWNER_FIELD`], which the
+    /// host fills and scopes calls by.
+    #[serde(default)]
+    pub owned: bool,
 }
+
+/// The field an owned model keeps its rows' owner (a user id) in.
+pub const OWNER_FIELD: &str = "owner";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldDef {
@@ -128,7 +135,7 @@ pub fn default_value(field: &FieldDef) -> Option<Value> {
         (ColumnType::Int, v) => Value::Integer(v.as_i64()?),
         (ColumnType::Timestamp, v) => Value::Timestamp(v.as_i64()?),
         (ColumnType::Float, v) => Value::Float(v.as_f64()?),
-        (ColumnType::Json, serde_json::Value::String(s)) => Value::Json(s.clone()),
+        (ty, serde_json::Value::String(s)) if ty.is_json_text() => Value::Json(s.clone()),
         (ColumnType::Uuid, serde_json::Value::String(s)) => Value::Uuid(s.clone()),
         (_, serde_json::Value::String(s)) => Value::Text(s.clone()),
         _ => return None,

@@ -297,6 +297,7 @@ mod tests {
             fields,
             indexes: vec![],
             exported: false,
+            owned: false,
         }
     }
 
