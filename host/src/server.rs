@@ -97,13 +97,10 @@ impl Server {
         });
         let host = Arc::new(HostServices {
             core: core.clone(),
-            outbound: OutboundHttp {
-                client: reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()?,
-                timeout: Duration::from_millis(config.outbound_timeout_ms),
-                max_bytes: config.outbound_max_bytes,
-            },
+            outbound: OutboundHttp::new(
+                Duration::from_millis(config.outbound_timeout_ms),
+                config.outbound_max_bytes,
+            )?,
             directory: plugins.clone(),
         });
         let hooks = PluginHooks::new(plugins.clone(), host.clone());

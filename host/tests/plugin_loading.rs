@@ -502,6 +502,9 @@ async fn kai_plugin_new_makes_a_crate_that_tests_and_builds() {
         assert!(dir.join(file).is_file(), "{file} was not written");
     }
 
+    // The versions the workspace is tested with, so that the test host's
+    // dependencies are the ones built already.
+    std::fs::copy(repository().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
     let tested = tokio::process::Command::new(env!("CARGO"))
         .arg("test")
         .current_dir(&dir)
@@ -516,14 +519,17 @@ async fn kai_plugin_new_makes_a_crate_that_tests_and_builds() {
         String::from_utf8_lossy(&tested.stderr)
     );
     assert!(
-        test_output.contains("test result: ok. 2 passed"),
+        test_output.contains("test result: ok. 4 passed"),
         "{test_output}"
     );
 
     let (code, out, err) = kai_plugin_build(dir.to_str().unwrap(), false).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("built bookmarks 0.1.0"), "{out}");
-    assert!(out.contains("GET    /api/v1/bookmarks/{name}"), "{out}");
+    assert!(
+        out.contains("POST   /api/v1/bookmarks/notes/{id}/view"),
+        "{out}"
+    );
 
     let (code, _, err) = new("bookmarks").await;
     assert_ne!(code, 0);
@@ -581,28 +587,44 @@ async fn kai_plugin_dev_reinstalls_the_plugin_on_every_save() {
             .expect("a reload within 5 minutes")
             .unwrap()
             .expect("kai plugin dev keeps running");
-        if line.starts_with("reloaded ") {
+        if line.starts_with("reloaded ") || line.starts_with("installed ") {
             return line;
         }
     };
-    let greeting = async || {
+    // What the plugin answers an empty title with: the line the edit changes.
+    let refusal = async || {
+        let body = serde_json::json!({ "title": "" });
         let (status, body, _) = server
-            .call(M::GET, "/api/v1/devloop/ada", &alice, None)
+            .call(M::POST, "/api/v1/devloop/notes", &alice, Some(body))
             .await;
-        assert_eq!(status, 200, "{body}");
-        body["greeting"].as_str().unwrap().to_string()
+        assert_eq!(status, 422, "{body}");
+        body["error"]["message"].as_str().unwrap().to_string()
     };
 
+    // The template reads documents and subscribes to their updates: the
+    // first install waits for the operator's grant, later ones keep it.
     let first = next_reload().await;
-    assert!(first.starts_with("reloaded devloop 0.1.0 in "), "{first}");
-    assert_eq!(greeting().await, "hello, ada");
+    assert!(
+        first.starts_with("installed devloop 0.1.0, waiting for a grant"),
+        "{first}"
+    );
+    server
+        .call_expecting(
+            M::POST,
+            "/api/v1/admin/plugins/devloop/grants",
+            &server.admin_token,
+            Some(serde_json::json!({ "accept_requested": true })),
+            200,
+        )
+        .await;
+    assert_eq!(refusal().await, "title: required text");
 
     let source = dir.join("src/lib.rs");
     let text = std::fs::read_to_string(&source).unwrap();
-    assert!(text.contains(r#"format!("hello, {name}")"#));
+    assert!(text.contains(r#""title: required text""#));
     std::fs::write(
         &source,
-        text.replace(r#"format!("hello, {name}")"#, r#"format!("hi, {name}")"#),
+        text.replace(r#""title: required text""#, r#""title: give one""#),
     )
     .unwrap();
     let saved = std::time::Instant::now();
@@ -611,7 +633,8 @@ async fn kai_plugin_dev_reinstalls_the_plugin_on_every_save() {
         "a save to a reload: {} ms ({second})",
         saved.elapsed().as_millis()
     );
-    assert_eq!(greeting().await, "hi, ada");
+    assert!(second.starts_with("reloaded devloop 0.1.0 in "), "{second}");
+    assert_eq!(refusal().await, "title: give one");
 
     dev.kill().await.unwrap();
     let errors = errors.await.unwrap();

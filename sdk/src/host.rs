@@ -42,8 +42,12 @@ thread_local! {
 impl HostError {
     /// The error as the client should see it: the host's message with the
     /// status of its kind (403 denied, 404 not found, 409 conflict, 422
-    /// invalid, 503 unavailable).
+    /// invalid, 503 unavailable), and a refused listing cursor as `400
+    /// invalid_cursor`, as the host's own listings answer it.
     pub fn expose(self) -> Error {
+        if self.is_invalid_cursor() {
+            return Error::new(400, "invalid_cursor", self.message().to_string());
+        }
         match self {
             HostError::Denied(m) => Error::new(403, "forbidden", m),
             HostError::NotFound(m) => Error::not_found(m),
@@ -67,13 +71,6 @@ impl HostError {
             | HostError::Invalid(m)
             | HostError::Unavailable(m) => m,
         }
-    }
-
-    /// Natively (in unit tests) there is no host to call. (Only native
-    /// builds have a use for it: on wasm the host is always there.)
-    #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) fn no_host() -> Self {
-        HostError::Unavailable("host calls need the KAI-Fusion host; natively there is none".into())
     }
 }
 
@@ -131,22 +128,12 @@ impl From<HostError> for Error {
     }
 }
 
-/// Calls the host on wasm; natively returns [`HostError::no_host`]. The
-/// second argument, when given, turns the host's answer into the SDK's own
-/// type.
+/// Calls the host: the generated import on wasm, natively the stand-in of
+/// the same name (`crate::__private::native`), which a test host answers.
+/// The second argument, when given, turns the host's answer into the SDK's
+/// own type.
 macro_rules! host_call {
-    ($call:expr, $convert:expr) => {{
-        #[cfg(target_arch = "wasm32")]
-        {
-            $call.map($convert).map_err($crate::host::HostError::from)
-        }
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            // Type-check the call, but there is no host to run it.
-            let _call = || $call.map($convert);
-            Err($crate::host::HostError::no_host())
-        }
-    }};
+    ($call:expr, $convert:expr) => {{ $call.map($convert).map_err($crate::host::HostError::from) }};
     ($call:expr) => {
         $crate::host::host_call!($call, ::std::convert::identity)
     };

@@ -53,6 +53,14 @@
 //! records and the SDK's own types (`convert`): every type in the public API
 //! is defined here, so a change of the WIT contract does not reach plugins.
 
+// Natively, host calls go to stand-ins that take `impl Serialize`
+// (`__private::native`); the borrows at call sites are the wasm imports'
+// signatures.
+#![cfg_attr(
+    not(target_arch = "wasm32"),
+    allow(clippy::needless_borrows_for_generic_args)
+)]
+
 mod allocator;
 mod columns;
 mod convert;

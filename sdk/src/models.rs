@@ -3,9 +3,12 @@
 //! reads and writes exactly what its caller could through the REST API.
 //! Needs the matching grant (`Plugin::reads` / `Plugin::writes`).
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::__private::native::models as wit;
 use crate::convert;
 use crate::host::{HostError, host_call};
 use crate::query::{Aggregation, Filter, Order, Rows};
+#[cfg(target_arch = "wasm32")]
 use crate::wit::kai::fusion::models as wit;
 
 /// A collection: a named group of documents with one owner.
@@ -30,7 +33,7 @@ pub struct Document {
     pub owner: String,
     pub title: String,
     pub content: String,
-    /// e.g. `markdown`, `text`.
+    /// `md`, `txt`, `json` or `html`.
     pub format: String,
     pub tags: Vec<String>,
     /// A JSON object, serialized.
@@ -94,7 +97,7 @@ impl NewDocument {
             collection_id: collection_id.to_string(),
             title: title.to_string(),
             content: content.to_string(),
-            format: "markdown".to_string(),
+            format: "md".to_string(),
             tags: Vec::new(),
             metadata: "{}".to_string(),
         }
@@ -150,11 +153,17 @@ pub fn list_collections(limit: u32, cursor: Option<&str>) -> Result<CollectionPa
 }
 
 pub fn create_collection(input: &NewCollection) -> Result<Collection, HostError> {
-    host_call!(wit::create_collection(&input.into()), Collection::from)
+    host_call!(
+        wit::create_collection(&wit::NewCollection::from(input)),
+        Collection::from
+    )
 }
 
 pub fn update_collection(id: &str, patch: &CollectionPatch) -> Result<Collection, HostError> {
-    host_call!(wit::update_collection(id, &patch.into()), Collection::from)
+    host_call!(
+        wit::update_collection(id, &wit::CollectionPatch::from(patch)),
+        Collection::from
+    )
 }
 
 /// Deletes an empty collection.
@@ -180,7 +189,10 @@ pub fn query_documents(
 }
 
 pub fn create_document(input: &NewDocument) -> Result<Document, HostError> {
-    host_call!(wit::create_document(&input.into()), Document::from)
+    host_call!(
+        wit::create_document(&wit::NewDocument::from(input)),
+        Document::from
+    )
 }
 
 /// A patch that changes nothing; set the fields you want.
@@ -196,7 +208,7 @@ pub fn update_document(
     expected_version: Option<u64>,
 ) -> Result<Document, HostError> {
     host_call!(
-        wit::update_document(id, &patch.into(), expected_version),
+        wit::update_document(id, &wit::DocumentPatch::from(patch), expected_version),
         Document::from
     )
 }
@@ -208,7 +220,7 @@ pub fn delete_document(id: &str, expected_version: Option<u64>) -> Result<(), Ho
 /// Aggregates over the core models the caller may see.
 pub fn aggregate(model: Queryable, aggregation: Aggregation) -> Result<Rows, HostError> {
     host_call!(
-        wit::aggregate(model.into(), &aggregation.into_query()),
+        wit::aggregate(wit::Queryable::from(model), &aggregation.into_query()),
         convert::aggregate_rows
     )
 }

@@ -9,7 +9,10 @@
 //!     .send()?;
 //! ```
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::__private::native::outbound_http as wit;
 use crate::host::{HostError, host_call};
+#[cfg(target_arch = "wasm32")]
 use crate::wit::kai::fusion::outbound_http as wit;
 
 /// What the remote server answered.

@@ -22,10 +22,13 @@
 //! A [`Page`]'s rows are read in place ([`Row`]); [`Record`] is the owned
 //! form of a row, as [`get`] returns it and [`Row::to_record`] makes it.
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::__private::native::persistence as wit;
 pub use crate::columns::{JsonPage, JsonRows, Page, Row, ValueRef};
 use crate::convert;
 use crate::host::{HostError, host_call};
 use crate::query::{Aggregation, Filter, Order, Rows, Value};
+#[cfg(target_arch = "wasm32")]
 use crate::wit::kai::fusion::persistence as wit;
 
 /// A row, owned: its host-assigned id and its fields.

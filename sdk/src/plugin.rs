@@ -330,7 +330,7 @@ impl Plugin {
     }
 
     /// The manifest as the host will read it.
-    #[cfg(test)]
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn manifest(&self) -> &Manifest {
         &self.manifest
     }

@@ -87,6 +87,22 @@ impl TestRequest {
         self
     }
 
+    /// The principal the request is sent as (for a native test host).
+    #[doc(hidden)]
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
+    /// The route of `plugin` this request reaches, if any (for a native
+    /// test host).
+    #[doc(hidden)]
+    pub fn matched_route<'p>(&self, plugin: &'p Plugin) -> Option<&'p crate::Route> {
+        let (path, _) = route_for(plugin, &self.method, &self.path)?;
+        plugin
+            .routes()
+            .find(|route| route.method().eq_ignore_ascii_case(&self.method) && route.path() == path)
+    }
+
     /// Routes the request to the matching handler of `plugin` and returns
     /// its response; a 404 when no declared route matches.
     ///

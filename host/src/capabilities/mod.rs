@@ -34,7 +34,7 @@ use crate::runtime::Runtime;
 use crate::runtime::call::HostContext;
 use crate::runtime::plugin::LoadedPlugin;
 use crate::services::events::Hooks;
-use crate::services::plugin_data::PluginTables;
+use crate::services::plugin_data::{ModelDef, PluginTables};
 use crate::services::{Core, Session};
 use crate::wit::bindings::kai::fusion as wit;
 use crate::wit::manifest::Manifest;
@@ -54,7 +54,28 @@ pub type CallState = crate::runtime::call::CallState<HostAccess>;
 /// The enabled plugins, as host functions look one up (to read a model it
 /// exports).
 pub trait PluginDirectory: Send + Sync {
-    fn enabled(&self, name: &str) -> Option<Arc<Plugin>>;
+    /// The models of the enabled plugin `name`.
+    fn models_of(&self, name: &str) -> Option<Arc<DeclaredModels>>;
+}
+
+/// What host functions need of a plugin: its name and the models it
+/// declared, with their tables. Worked out once, when the plugin is loaded
+/// (or, natively, when a test host takes it), so host calls never need
+/// the component itself.
+pub struct DeclaredModels {
+    pub plugin: String,
+    pub models: Vec<ModelDef>,
+    pub tables: PluginTables,
+}
+
+impl DeclaredModels {
+    pub fn of(manifest: &Manifest) -> DeclaredModels {
+        DeclaredModels {
+            plugin: manifest.name.clone(),
+            models: manifest.models.clone(),
+            tables: PluginTables::of(&manifest.name, &manifest.models),
+        }
+    }
 }
 
 /// What host functions reach of the host: the services behind the
@@ -74,7 +95,7 @@ pub struct HostAccess {
     /// The unit of work this call's writes belong to.
     pub session: Arc<Session>,
     /// The plugin being called: its models.
-    pub plugin: Arc<Plugin>,
+    pub plugin: Arc<DeclaredModels>,
     /// What the operator granted it; every host call checks this.
     pub grant: Arc<Grant>,
     /// On whose behalf the plugin runs; `None` on a public route.
@@ -84,10 +105,10 @@ pub struct HostAccess {
 }
 
 impl HostContext for HostAccess {
-    type PluginData = PluginTables;
+    type PluginData = Arc<DeclaredModels>;
 
-    fn plugin_data(manifest: &Manifest) -> PluginTables {
-        PluginTables::of(&manifest.name, &manifest.models)
+    fn plugin_data(manifest: &Manifest) -> Arc<DeclaredModels> {
+        Arc::new(DeclaredModels::of(manifest))
     }
 
     fn holds_writer(&self) -> bool {

@@ -32,6 +32,20 @@ pub struct OutboundHttp {
     pub max_bytes: usize,
 }
 
+impl OutboundHttp {
+    /// A client that never follows redirects (a redirect could leave the
+    /// granted origin), with these limits.
+    pub fn new(timeout: Duration, max_bytes: usize) -> reqwest::Result<Self> {
+        Ok(Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            timeout,
+            max_bytes,
+        })
+    }
+}
+
 impl Caller {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, WitError> {
         let url = reqwest::Url::parse(&request.url)

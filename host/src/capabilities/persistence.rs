@@ -9,7 +9,7 @@
 
 use super::CallState;
 use super::Caller;
-use super::Plugin;
+use super::DeclaredModels;
 use super::db_error;
 use crate::domain::{Change, Filter, Principal, Value};
 use crate::services::Session;
@@ -24,15 +24,15 @@ use crate::wit::bindings::kai::fusion::types::{Error as WitError, Value as WitVa
 use crate::wit::{convert, packed};
 use std::sync::Arc;
 
-/// Where the model `name` sits in `plugin`'s manifest.
-fn model_index(plugin: &Plugin, name: &str) -> Option<usize> {
-    plugin.manifest.models.iter().position(|m| m.name == name)
+/// Where the model `name` sits among `plugin`'s models.
+fn model_index(plugin: &DeclaredModels, name: &str) -> Option<usize> {
+    plugin.models.iter().position(|m| m.name == name)
 }
 
 /// A model a call may use, and whether it may write it. Holds the plugin
 /// that declares it, whose tables were worked out when it was loaded.
 struct Resolved {
-    owner: Arc<Plugin>,
+    owner: Arc<DeclaredModels>,
     index: usize,
     writable: bool,
 }
@@ -40,11 +40,11 @@ struct Resolved {
 impl Resolved {
     /// The model, worked with on behalf of `caller`.
     fn model<'a>(&'a self, caller: Option<&'a Principal>) -> Model<'a> {
-        let def = &self.owner.manifest.models[self.index];
+        let def = &self.owner.models[self.index];
         Model {
             name: &def.name,
             def,
-            schema: self.owner.data().get(self.index),
+            schema: self.owner.tables.get(self.index),
             caller,
         }
     }
@@ -78,15 +78,15 @@ impl Caller {
     /// others it was granted.
     fn resolve_model(&self, name: &str) -> Result<Resolved, WitError> {
         let host = self.host()?;
-        let own = &host.plugin.manifest;
+        let own = host.plugin.plugin.as_str();
         let (owner, model) = match name.split_once('/') {
-            Some((owner, model)) if owner != own.name => (owner, model),
-            Some((_, model)) => (own.name.as_str(), model),
-            None => (own.name.as_str(), name),
+            Some((owner, model)) if owner != own => (owner, model),
+            Some((_, model)) => (own, model),
+            None => (own, name),
         };
-        if owner == own.name {
+        if owner == own {
             let index = model_index(&host.plugin, model).ok_or_else(|| {
-                WitError::NotFound(format!("plugin `{}` declares no model `{model}`", own.name))
+                WitError::NotFound(format!("plugin `{own}` declares no model `{model}`"))
             })?;
             return Ok(Resolved {
                 owner: host.plugin.clone(),
@@ -97,17 +97,16 @@ impl Caller {
         let qualified = format!("{owner}/{model}");
         if !self.grants()?.plugin_models.contains(&qualified) {
             return Err(WitError::Denied(format!(
-                "plugin `{}` was not granted read access to `{qualified}`",
-                own.name
+                "plugin `{own}` was not granted read access to `{qualified}`"
             )));
         }
         let target = host
             .services
             .directory
-            .enabled(owner)
+            .models_of(owner)
             .ok_or_else(|| WitError::NotFound(format!("plugin `{owner}` is not loaded")))?;
         let index = model_index(&target, model)
-            .filter(|&i| target.manifest.models[i].exported)
+            .filter(|&i| target.models[i].exported)
             .ok_or_else(|| WitError::Denied(format!("`{qualified}` is not an exported model")))?;
         Ok(Resolved {
             owner: target,

@@ -4,7 +4,7 @@
 //! plugin in a fresh instance inside the change's unit of work.
 
 use super::registry::{PluginRegistry, Subscriber as Subscription};
-use crate::capabilities::{HostAccess, HostServices, Plugin, PluginDirectory};
+use crate::capabilities::{DeclaredModels, HostAccess, HostServices, PluginDirectory};
 use crate::runtime::call::CallContext;
 use crate::services::events::{Delivery, DeliveryError, Event, EventKind, Hooks, Subscriber};
 use crate::store::session::Session;
@@ -60,8 +60,8 @@ impl Hooks for PluginHooks {
 }
 
 impl PluginDirectory for PluginRegistry {
-    fn enabled(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.snapshot().enabled(name).cloned()
+    fn models_of(&self, name: &str) -> Option<Arc<DeclaredModels>> {
+        Some(self.snapshot().enabled(name)?.data().clone())
     }
 }
 
@@ -98,7 +98,7 @@ impl Subscriber for PluginSubscriber {
                     services: self.services.clone(),
                     hooks: self.hooks.clone(),
                     session: session.clone(),
-                    plugin: subscription.plugin.clone(),
+                    plugin: subscription.plugin.data().clone(),
                     grant: subscription.grant.clone(),
                     principal: event.principal.clone(),
                     depth,

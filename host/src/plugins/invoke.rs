@@ -77,7 +77,7 @@ pub async fn invoke(
             services: services.clone(),
             hooks: hooks.handle(),
             session: session.clone(),
-            plugin: plugin.clone(),
+            plugin: plugin.data().clone(),
             grant: grant.clone(),
             principal: request.principal,
             depth: 0,

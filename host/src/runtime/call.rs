@@ -113,6 +113,29 @@ impl<H: HostContext> WasiView for CallState<H> {
 }
 
 impl<H> CallState<H> {
+    /// The state of host calls made by plugin code that runs natively, not
+    /// in a store (a test host's): the same host functions, with no guest
+    /// to limit.
+    pub fn native(plugin_name: &str, context: CallContext<H>) -> Self {
+        Self {
+            wasi: None,
+            stderr: Vec::new(),
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                max_memory_bytes: usize::MAX,
+                max_table_elements: usize::MAX,
+                memory_exceeded: false,
+            },
+            deadline: Instant::now() + Duration::from_secs(24 * 3600),
+            ticks: 0,
+            long_runs: None,
+            long_run_turn: Arc::default(),
+            plugin_name: plugin_name.to_string(),
+            context,
+            log_budget: 1_000,
+        }
+    }
+
     /// Keeps `bytes` the guest wrote to stderr, as far as the cap allows.
     pub(crate) fn keep_stderr(&mut self, bytes: &[u8]) {
         let room = STDERR_CAPTURE_BYTES.saturating_sub(self.stderr.len());

@@ -14,7 +14,7 @@ use crate::store::query::schema::TableSchema;
 use crate::store::query::select::SelectSpec;
 use crate::store::read;
 pub use crate::store::read::SelectedRows;
-use crate::store::schema::ModelDef;
+pub use crate::store::schema::ModelDef;
 use crate::store::schema::definition::default_value;
 use crate::store::session::Session;
 use crate::store::{StoreError, plugin_rows};

@@ -4,7 +4,26 @@
 //! expansion must reach it from the plugin's crate; not part of the API,
 //! and free to change in any release.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
 pub mod wit;
 
 pub use crate::allocator::PluginAllocator;
 pub use crate::plugin::Entry;
+
+/// The manifest `plugin` describes itself with, as the WIT record the host
+/// reads (for a native test host).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn manifest(plugin: &crate::Plugin) -> wit::exports::kai::fusion::describe::Manifest {
+    plugin.manifest().clone()
+}
+
+/// Delivers an event, given as the WIT record, to `plugin`'s handlers (for
+/// a native test host).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn deliver(
+    plugin: &crate::Plugin,
+    event: wit::exports::kai::fusion::events::Event,
+) -> Result<(), String> {
+    plugin.deliver(&event.into())
+}

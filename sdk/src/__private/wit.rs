@@ -7,5 +7,7 @@ wit_bindgen::generate!({
     pub_export_macro: true,
     export_macro_name: "__export_plugin_bindings",
     default_bindings_module: "kai_sdk::__private::wit",
-    additional_derives: [PartialEq],
+    // Serde: natively, host calls travel to a test host serialized
+    // (`super::native`).
+    additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
 });

@@ -1,6 +1,7 @@
 //! `kai plugin new NAME`: writes a plugin crate that builds outside any
 //! workspace, from the template built into the binary: the repository's
-//! `examples/plugin-template`, renamed, with `kai-sdk` taken from a path.
+//! `examples/plugin-template`, renamed, with `kai-sdk` and the test host
+//! (`kai-test-host`, for its native tests) taken from a checkout.
 
 use crate::domain::names::is_plugin_name;
 use anyhow::{Context, bail};
@@ -16,6 +17,8 @@ const TEMPLATE_NAME: &str = "plugin-template";
 const TEMPLATE_ROUTES: &str = "/api/v1/greetings/";
 /// How the template points at the SDK, in the repository.
 const TEMPLATE_SDK: &str = r#"kai-sdk = { path = "../../sdk" }"#;
+/// How the template points at the test host, in the repository.
+const TEMPLATE_TEST_HOST: &str = r#"kai-test-host = { path = "../../test-host" }"#;
 
 /// The SDK of the checkout this binary was built from, when it is still
 /// there.
@@ -52,6 +55,19 @@ pub fn new(name: &str, parent: &Path, sdk: Option<&Path>) -> anyhow::Result<()> 
         bail!("{} has no Cargo.toml: it is not kai-sdk", sdk.display());
     }
     let sdk_text = sdk.to_str().context("the SDK's path is not valid UTF-8")?;
+    // Beside the SDK in a checkout; otherwise the checkout this binary was
+    // built from. Its kai-sdk must be the plugin's for tests to compile.
+    let test_host = [
+        sdk.join("../test-host"),
+        built_from_sdk().unwrap_or_default().join("../test-host"),
+    ]
+    .into_iter()
+    .find(|dir| dir.join("Cargo.toml").is_file())
+    .context("no kai-test-host beside the SDK: pass --sdk the `sdk/` of a KAI-Fusion checkout")?
+    .canonicalize()?;
+    let test_host_text = test_host
+        .to_str()
+        .context("the test host's path is not valid UTF-8")?;
 
     let cargo_toml = fill(
         CARGO_TOML,
@@ -63,6 +79,10 @@ pub fn new(name: &str, parent: &Path, sdk: Option<&Path>) -> anyhow::Result<()> 
             (
                 TEMPLATE_SDK,
                 &format!("kai-sdk = {{ path = {sdk_text:?} }}"),
+            ),
+            (
+                TEMPLATE_TEST_HOST,
+                &format!("kai-test-host = {{ path = {test_host_text:?} }}"),
             ),
         ],
     )?;
