@@ -23,8 +23,8 @@
 //! one unit of work per request that commits only below status 400,
 //! transactional hooks inside it and after-commit events from the outbox
 //! ([`TestHost::deliver_events`]). The conformance cases in the
-//! repository's `host/tests/fixtures/conformance` run against this host and
-//! against a real server, on SQLite and PostgreSQL.
+//! repository's `host/tests/fixtures/conformance` run against this host (on
+//! SQLite) and against a real server (on SQLite and PostgreSQL).
 //!
 //! What a server adds that this host does not: the wasm sandbox itself
 //! (deadlines, memory limits, the component's imports), HTTP parsing, and
