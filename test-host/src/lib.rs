@@ -280,18 +280,12 @@ impl TestHost {
             };
             Principal::new(p.id.clone(), role)
         });
-        if principal.is_none() {
-            let public = request.matched_route(&plugin).is_some_and(|route| {
-                route.is_public() && self.grant.public_route(route.method(), route.path())
-            });
-            if !public && request.matched_route(&plugin).is_some() {
-                return kai_sdk::Error::new(
-                    401,
-                    "unauthorized",
-                    "a valid bearer token is required",
-                )
+        if principal.is_none()
+            && let Some(route) = request.matched_route(&plugin)
+            && !(route.is_public() && self.grant.public_route(route.method(), route.path()))
+        {
+            return kai_sdk::Error::new(401, "unauthorized", "a valid bearer token is required")
                 .into_response();
-            }
         }
         let session = Arc::new(Session::new(self.core.db.clone()));
         let access = self.access(session.clone(), principal, 0);

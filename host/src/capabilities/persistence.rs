@@ -242,13 +242,7 @@ impl Host for CallState {
             let filter = filter_of(&filter)?;
             let changes = changes
                 .into_iter()
-                .map(|(field, change)| {
-                    let change = match change {
-                        WitChange::Set(value) => Change::Set(value.into()),
-                        WitChange::Increment(value) => Change::Increment(value.into()),
-                    };
-                    (field, change)
-                })
+                .map(|(field, change)| (field, Change::from(change)))
                 .collect();
             let update = async |session: &Session, model: Model<'_>| {
                 let (count, rows) =

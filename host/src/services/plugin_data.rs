@@ -95,6 +95,17 @@ pub struct Record {
     pub fields: Vec<(String, Value)>,
 }
 
+impl Record {
+    /// A row read with its `id` first, as every read of a model returns it.
+    fn of_row(mut fields: Vec<(String, Value)>) -> Record {
+        let id = match (!fields.is_empty()).then(|| fields.remove(0).1) {
+            Some(Value::Uuid(id) | Value::Text(id)) => id,
+            _ => String::new(),
+        };
+        Record { id, fields }
+    }
+}
+
 /// Why an operation on a plugin's rows failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -222,17 +233,7 @@ pub async fn update_where(
     let filter = model.scoped(filter)?;
     let (count, rows) =
         plugin_rows::update_where(session, model.schema, &filter, &changes, returning).await?;
-    let records = rows
-        .into_iter()
-        .map(|mut fields| {
-            let id = match fields.remove(0).1 {
-                Value::Uuid(id) | Value::Text(id) => id,
-                _ => String::new(),
-            };
-            Record { id, fields }
-        })
-        .collect();
-    Ok((count, records))
+    Ok((count, rows.into_iter().map(Record::of_row).collect()))
 }
 
 /// Deletes the rows matching `filter`; how many.
@@ -275,17 +276,7 @@ pub async fn query(
     let records = selected
         .rows
         .iter()
-        .map(|row| {
-            let mut fields = selected.plan.read_row(row)?.into_iter();
-            let id = match fields.next().map(|(_, id)| id) {
-                Some(Value::Uuid(id) | Value::Text(id)) => id,
-                _ => String::new(),
-            };
-            Ok(Record {
-                id,
-                fields: fields.collect(),
-            })
-        })
+        .map(|row| Ok(Record::of_row(selected.plan.read_row(row)?)))
         .collect::<Result<_, sqlx::Error>>()?;
     Ok((records, selected.next_cursor))
 }

@@ -5,11 +5,12 @@
 use super::bindings::exports::kai::fusion::describe::CoreModel;
 use super::bindings::exports::kai::fusion::events::{Event as WitEvent, Row as WitRow};
 use super::bindings::kai::fusion::models::{Collection as WitCollection, Document as WitDocument};
+use super::bindings::kai::fusion::persistence::Change as WitChange;
 use super::bindings::kai::fusion::query as wit;
 use super::bindings::kai::fusion::types::{Principal as WitPrincipal, Value as WitValue};
 use crate::domain::{
-    Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Collection, Condition, Document,
-    Event, Filter, GroupKey, Op, Order, Principal, Role, Row, TimeBucket, Value,
+    Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Change, Collection, Condition,
+    Document, Event, Filter, GroupKey, Op, Order, Principal, Role, Row, TimeBucket, Value,
 };
 
 impl From<&Principal> for WitPrincipal {
@@ -110,6 +111,15 @@ pub const MAX_FILTER_NODES: usize = 256;
 /// Most nodes the tree of a filter list may expand to (a node referred to
 /// twice counts twice), so a small list cannot describe a huge tree.
 pub const MAX_EXPANDED_NODES: usize = 4096;
+
+impl From<WitChange> for Change {
+    fn from(change: WitChange) -> Self {
+        match change {
+            WitChange::Set(value) => Change::Set(value.into()),
+            WitChange::Increment(value) => Change::Increment(value.into()),
+        }
+    }
+}
 
 impl From<WitValue> for Value {
     fn from(value: WitValue) -> Value {
