@@ -1,6 +1,6 @@
-//! The `wasmtime serve` baseline: finds the `wasmtime` CLI and builds the
-//! hello route as a `wasi:http` component (`bench/wasi-http-hello`, its
-//! own small workspace) for it to serve.
+//! The hello route as a `wasi:http` component (`bench/wasi-http-hello`, its
+//! own small workspace): built for `kai serve` to mount, and for the
+//! `wasmtime serve` baseline when the `wasmtime` CLI is installed.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -19,9 +19,9 @@ pub fn version() -> String {
         .unwrap_or_default()
 }
 
-/// Builds the component, if the matching `wasmtime` is installed; the
-/// error says why the column is skipped.
-pub fn prepare() -> Result<PathBuf, String> {
+/// Whether the matching `wasmtime` is installed; the error says why the
+/// `wasmtime serve` row is skipped.
+pub fn check_wasmtime() -> Result<(), String> {
     let installed = version();
     if installed.is_empty() {
         return Err(
@@ -34,6 +34,11 @@ pub fn prepare() -> Result<PathBuf, String> {
             "`wasmtime` {installed} is installed; the host uses wasmtime {WASMTIME_MAJOR}x"
         ));
     }
+    Ok(())
+}
+
+/// Builds the component (release, for wasm32-wasip2) and returns its path.
+pub fn build() -> Result<PathBuf, String> {
     let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("wasi-http-hello");
     let target_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasi-http-hello");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

@@ -1,5 +1,6 @@
 //! The authorization matrix: every route of the host (core and admin), of
-//! the bundled plugins and of the `outbound-probe` fixture,
+//! the bundled plugins, of the `outbound-probe` fixture and of a
+//! `wasi:http` component mounted at `/apps/mounted`,
 //! called as anonymous, member A (the owner of the resources in the path),
 //! member B and an admin, against the expected status of each.
 //!
@@ -183,6 +184,18 @@ fn matrix() -> BTreeMap<&'static str, Row> {
             row([401, 200, 404, 200]),
         ),
         ("GET /api/v1/analytics/overview", row([401, 200, 200, 200])),
+        // A mounted wasi:http component: every method on the mount and
+        // under it, for any signed-in caller.
+        ("GET /apps/mounted", row([401, 200, 200, 200])),
+        ("POST /apps/mounted", row([401, 200, 200, 200])),
+        ("PUT /apps/mounted", row([401, 200, 200, 200])),
+        ("PATCH /apps/mounted", row([401, 200, 200, 200])),
+        ("DELETE /apps/mounted", row([401, 200, 200, 200])),
+        ("GET /apps/mounted/{*path}", row([401, 200, 200, 200])),
+        ("POST /apps/mounted/{*path}", row([401, 200, 200, 200])),
+        ("PUT /apps/mounted/{*path}", row([401, 200, 200, 200])),
+        ("PATCH /apps/mounted/{*path}", row([401, 200, 200, 200])),
+        ("DELETE /apps/mounted/{*path}", row([401, 200, 200, 200])),
     ])
 }
 
@@ -284,6 +297,7 @@ fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
         .replace("{n}", "1")
         .replace("{a}", "1")
         .replace("{b}", "1")
+        .replace("{*path}", "echo/x")
 }
 
 #[tokio::test]
@@ -303,6 +317,10 @@ async fn every_route_answers_each_principal_as_expected() {
         .await
         .unwrap();
     assert_eq!(installed.status(), 201);
+    let mounted = server
+        .upload_plugin(wasm("http-app"), "?name=mounted&mount=/apps/mounted")
+        .await;
+    assert_eq!(mounted.0, 201, "{}", mounted.1);
     let member_a = server.user("a@example.com", false).await;
     let member_b = server.user("b@example.com", false).await;
     let admin = server.admin_token.clone();
@@ -324,6 +342,7 @@ async fn every_route_answers_each_principal_as_expected() {
                     "outbound-probe",
                     "doc-versioning",
                     "collection-analytics",
+                    "mounted",
                 ]
                 .contains(&e.plugin.manifest.name.as_str())
             })

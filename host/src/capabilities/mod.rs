@@ -114,6 +114,10 @@ impl HostContext for HostAccess {
     fn holds_writer(&self) -> bool {
         self.session.is_writing()
     }
+
+    fn outbound_allowed(&self, url: &url::Url) -> bool {
+        self.grant.outbound(url)
+    }
 }
 
 /// Links every host interface into `linker`, under the names of every

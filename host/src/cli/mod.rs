@@ -38,6 +38,49 @@ pub enum Command {
     Plugin(PluginArgs),
 }
 
+/// How to install a `wasi:http/proxy` component, which carries no manifest
+/// of its own (a kai:fusion plugin takes none of these).
+#[derive(Debug, Clone, Args)]
+pub struct ComponentArgs {
+    /// Install a wasi:http component under this plugin name (an upgrade
+    /// that gives only the name keeps the mount, --public and --outbound)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The path the component serves, with every path under it; it sees
+    /// paths without this prefix
+    #[arg(long, value_name = "PATH", requires = "name")]
+    pub mount: Option<String>,
+    /// Serve the mount without a token (an operator must grant it)
+    #[arg(long, requires = "mount")]
+    pub public: bool,
+    /// An origin the component may call, e.g. https://api.example.com (an
+    /// operator must grant it; repeat for several)
+    #[arg(long, value_name = "ORIGIN", requires = "mount")]
+    pub outbound: Vec<String>,
+    /// The version to record (default: the next patch)
+    #[arg(long = "component-version", value_name = "SEMVER", requires = "name")]
+    pub version: Option<String>,
+}
+
+impl ComponentArgs {
+    /// The install API's query parameters for these flags.
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        let mut query = Vec::new();
+        if let Some(name) = &self.name {
+            query.push(("name", name.clone()));
+        }
+        if let Some(mount) = &self.mount {
+            query.push(("mount", mount.clone()));
+            query.push(("public", self.public.to_string()));
+            query.push(("outbound", self.outbound.join(",")));
+        }
+        if let Some(version) = &self.version {
+            query.push(("version", version.clone()));
+        }
+        query
+    }
+}
+
 /// A running server to talk to; the flags go before or after the
 /// subcommand.
 #[derive(Debug, Clone, Args)]
@@ -111,6 +154,8 @@ pub enum PluginCommand {
         /// Run a destructive model migration (needs a new major version)
         #[arg(long)]
         confirm_destructive: bool,
+        #[command(flatten)]
+        component: ComponentArgs,
     },
     /// List the plugins and those awaiting grants
     List,

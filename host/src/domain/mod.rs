@@ -12,11 +12,14 @@
 //! - [`value`]: a dynamically typed value of a field.
 //! - [`query`]: the filter tree, orders and aggregate queries.
 //! - [`route_pattern`]: `/api/v1/hello/{name}` parsing, matching and overlap.
+//! - [`http_mount`]: the name and mount an operator gives a `wasi:http`
+//!   component at install.
 
 pub mod collection;
 pub mod document;
 pub mod event;
 pub mod grant;
+pub mod http_mount;
 pub mod names;
 pub mod principal;
 pub mod query;
@@ -26,9 +29,10 @@ pub mod value;
 pub use collection::{Collection, CollectionInput};
 pub use document::{Document, DocumentChange, NewDocument};
 pub use event::{Event, EventKind, Row};
+pub use http_mount::{HttpMount, MountRequest};
 pub use names::{canonical_uuid, is_plugin_name};
 pub use principal::{Principal, Role};
-pub use route_pattern::PathPattern;
+pub use route_pattern::{PathPattern, RESERVED_PREFIXES};
 
 pub use query::{
     Aggregate, AggregateFunction, AggregateQuery, AggregateRow, Change, Condition, Filter,

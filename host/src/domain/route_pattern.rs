@@ -2,16 +2,25 @@
 //! overlap test used to refuse conflicting routes.
 //!
 //! A pattern is a list of segments, each either a literal or a `{param}` that
-//! matches any one non-empty segment. Two patterns overlap when some path
-//! matches both: same number of segments, and at every position the literals
-//! are equal or at least one side is a parameter.
+//! matches any one non-empty segment; the last may be a catch-all `{*rest}`
+//! that matches the rest of the path (one or more segments). Catch-alls are
+//! not declared by plugins: the host mounts a `wasi:http` component with one
+//! ([`PathPattern::with_rest`]). Two patterns overlap when some path matches
+//! both: at every position the literals are equal or at least one side is a
+//! parameter, over as many segments as both can match.
 
 use std::fmt;
+
+/// Path prefixes that belong to the host; no plugin route or mount may
+/// live there.
+pub const RESERVED_PREFIXES: &[&str] = &["/api/v1/admin"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
     Literal(String),
     Param(String),
+    /// The rest of the path; only ever the last segment.
+    Rest(String),
 }
 
 /// A parsed, validated path pattern.
@@ -88,10 +97,20 @@ impl PathPattern {
 
     /// Whether some request path would match both patterns.
     pub fn overlaps(&self, other: &PathPattern) -> bool {
-        self.agree(other, |pair| match pair {
+        let compatible = |(a, b): (&Segment, &Segment)| match (a, b) {
             (Segment::Literal(a), Segment::Literal(b)) => a == b,
             _ => true,
-        })
+        };
+        // A catch-all matches one or more segments: the patterns overlap
+        // where their segments before it agree and the other is long enough
+        // to give it at least one.
+        let agree = self.fixed().iter().zip(other.fixed()).all(compatible);
+        match (self.has_rest(), other.has_rest()) {
+            (false, false) => self.segments.len() == other.segments.len() && agree,
+            (true, false) => other.segments.len() >= self.segments.len() && agree,
+            (false, true) => self.segments.len() >= other.segments.len() && agree,
+            (true, true) => agree,
+        }
     }
 
     /// Whether both patterns match exactly the same paths: the same
@@ -102,7 +121,7 @@ impl PathPattern {
     pub fn same_paths(&self, other: &PathPattern) -> bool {
         self.agree(other, |pair| match pair {
             (Segment::Literal(a), Segment::Literal(b)) => a == b,
-            (Segment::Param(_), Segment::Param(_)) => true,
+            (Segment::Param(_), Segment::Param(_)) | (Segment::Rest(_), Segment::Rest(_)) => true,
             _ => false,
         })
     }
@@ -117,7 +136,7 @@ impl PathPattern {
     /// The declared parameter names, in path order.
     pub fn param_names(&self) -> impl Iterator<Item = &str> {
         self.segments.iter().filter_map(|s| match s {
-            Segment::Param(name) => Some(name.as_str()),
+            Segment::Param(name) | Segment::Rest(name) => Some(name.as_str()),
             Segment::Literal(_) => None,
         })
     }
@@ -132,9 +151,39 @@ impl PathPattern {
             match segment {
                 Segment::Literal(literal) => path.push_str(literal),
                 Segment::Param(_) => path.push_str(&format!("{{p{i}}}")),
+                Segment::Rest(_) => path.push_str(&format!("{{*p{i}}}")),
             }
         }
         path
+    }
+
+    /// This pattern followed by a catch-all `{*name}` matching the rest of
+    /// a path, as the host mounts a `wasi:http` component.
+    pub fn with_rest(&self, name: &str) -> PathPattern {
+        debug_assert!(!self.has_rest() && is_identifier(name));
+        let mut segments = self.segments.clone();
+        segments.push(Segment::Rest(name.to_string()));
+        PathPattern {
+            raw: format!("{}/{{*{name}}}", self.raw),
+            segments,
+        }
+    }
+
+    /// The segments before a catch-all (all of them when there is none).
+    fn fixed(&self) -> &[Segment] {
+        &self.segments[..self.segments.len() - usize::from(self.has_rest())]
+    }
+
+    /// Whether the pattern ends in a catch-all.
+    pub fn has_rest(&self) -> bool {
+        matches!(self.segments.last(), Some(Segment::Rest(_)))
+    }
+
+    /// Whether the pattern is literal segments only (a path, not a pattern).
+    pub fn is_literal(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Literal(_)))
     }
 
     /// Whether the pattern lies under `prefix` (a literal path such as
@@ -237,6 +286,25 @@ mod tests {
         assert_eq!(a.positional(), "/api/v1/documents/{p3}/versions");
         assert_eq!(b.positional(), "/api/v1/documents/{p3}/analytics");
         assert_eq!(b.param_names().collect::<Vec<_>>(), ["doc"]);
+    }
+
+    #[test]
+    fn a_catch_all_overlaps_every_longer_path_under_it() {
+        let mount = p("/apps/app").with_rest("path");
+        assert_eq!(mount.as_str(), "/apps/app/{*path}");
+        assert_eq!(mount.positional(), "/apps/app/{*p2}");
+        assert_eq!(mount.param_names().collect::<Vec<_>>(), ["path"]);
+        assert!(mount.overlaps(&p("/apps/app/x")));
+        assert!(mount.overlaps(&p("/apps/{name}/x/y/z")));
+        assert!(p("/apps/app/x/y").overlaps(&mount));
+        assert!(!mount.overlaps(&p("/apps/app")));
+        assert!(!mount.overlaps(&p("/apps/other/x")));
+        assert!(mount.overlaps(&p("/apps").with_rest("rest")));
+        assert!(mount.overlaps(&p("/apps/app/x").with_rest("rest")));
+        assert!(!mount.overlaps(&p("/api/v1").with_rest("rest")));
+        assert!(mount.same_paths(&p("/apps/app").with_rest("other")));
+        assert!(!mount.same_paths(&p("/apps/app/{x}")));
+        assert!(p("/apps/app").is_literal() && !mount.is_literal());
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! - `POST /api/v1/admin/plugins` (body: the `.wasm`, `Content-Type:
 //!   application/wasm`; `?force=true`, `?confirm_destructive=true`):
 //!   install or upgrade. 201 installed, 200 upgraded, 202 awaiting grants.
+//!   A `wasi:http/proxy` component is installed with `?name=` and
+//!   `?mount=` (and `public=true`, `outbound=<origin>,<origin>`,
+//!   `version=`); an upgrade that gives only `name` keeps its mount.
 //! - `GET /api/v1/admin/plugins/{name}`: one plugin with its history.
 //! - `POST /api/v1/admin/plugins/{name}/disable|enable|rollback`.
 //! - `DELETE /api/v1/admin/plugins/{name}` (`?purge=true` drops its tables).
@@ -18,6 +21,7 @@ use super::CoreApi;
 use super::auth::AdminCaller;
 use super::error::ApiError;
 use super::extract::{ApiJson, PluginName, QueryParams, has_media_type};
+use crate::domain::MountRequest;
 use crate::plugins::PluginEntry;
 use crate::plugins::grants::Grant;
 use crate::plugins::lifecycle::{self, GrantChoice, InstallOptions, LifecycleError};
@@ -72,7 +76,19 @@ async fn install(
     uri: Uri,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(&uri, &["force", "confirm_destructive"])?;
+    let params = QueryParams::parse(
+        &uri,
+        &[
+            "force",
+            "confirm_destructive",
+            "name",
+            "mount",
+            "public",
+            "outbound",
+            "version",
+        ],
+    )?;
+    let http = http_install(&params)?;
     if !has_media_type(request.headers(), |t| t == "application/wasm") {
         return Err(ApiError::UnsupportedMediaType(
             "send the plugin's .wasm as the body with Content-Type: application/wasm".into(),
@@ -88,6 +104,7 @@ async fn install(
         confirm_destructive: params.flag("confirm_destructive")?,
         actor: Some(admin.email),
         source: None,
+        http,
     };
     let report = lifecycle::install(&state.control, wasm.to_vec(), options).await?;
     let status = match (report.status, report.action) {
@@ -97,6 +114,38 @@ async fn install(
     };
     tracing::info!(report = %lifecycle::describe(&report), "plugin installed");
     Ok((status, Json(report)).into_response())
+}
+
+/// The parameters that install the body as a `wasi:http` component, when
+/// `name` is among them.
+fn http_install(params: &QueryParams) -> Result<Option<MountRequest>, ApiError> {
+    let Some(name) = params.get("name") else {
+        if let Some(given) = ["mount", "public", "outbound", "version"]
+            .into_iter()
+            .find(|p| params.get(p).is_some())
+        {
+            return Err(ApiError::validation(
+                "name",
+                format!(
+                    "required with `{given}`: name and mount install a wasi:http component; a kai:fusion plugin names itself"
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    Ok(Some(MountRequest {
+        name: name.to_string(),
+        mount: params.get("mount").map(str::to_string),
+        public: params.parsed("public", "true or false")?,
+        outbound_hosts: params.get("outbound").map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_string)
+                .collect()
+        }),
+        version: params.get("version").map(str::to_string),
+    }))
 }
 
 async fn get_plugin(
@@ -202,6 +251,8 @@ fn plugin_summary(entry: &PluginEntry) -> Value {
     let manifest = &entry.plugin.manifest;
     json!({
         "name": manifest.name,
+        "kind": if manifest.mount.is_some() { "wasi-http" } else { "kai-fusion" },
+        "mount": manifest.mount.as_ref().map(|m| &m.mount),
         "version": manifest.version.to_string(),
         "description": manifest.description,
         "status": if entry.enabled { "active" } else { "disabled" },

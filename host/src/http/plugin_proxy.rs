@@ -6,16 +6,22 @@
 //!
 //! Plugins never see credentials: `Authorization` and `Cookie` headers are
 //! stripped before the request crosses into the guest.
+//!
+//! A `wasi:http` component gets the request as it came, its path without
+//! the mount (`/apps/app/x?q` arrives as `/x?q`), with `X-Forwarded-Prefix`
+//! naming the mount and, for an authenticated caller, `X-Kai-User-Id` and
+//! `X-Kai-User-Role` (headers of these names a client sends are dropped).
 
 use super::REQUEST_ID;
 use super::auth;
 use super::error::ApiError;
+use crate::domain::{HttpMount, Principal};
 use crate::plugins::invoke::{self, InvokeError, PluginRequest, PluginResponse};
-use crate::plugins::routes::Lookup;
+use crate::plugins::routes::{Lookup, RouteTable};
 use crate::state::AppState;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 /// Request headers that stay on the host side.
@@ -33,7 +39,7 @@ pub async fn dispatch(
     let set = state.control.plugins.snapshot();
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
-    let (entry, raw_params) = match set.routes.lookup(&method, &path) {
+    let (entry, raw_params) = match lookup(&set.routes, &method, &path) {
         Lookup::Found { entry, params } => (entry, params),
         Lookup::MethodNotAllowed { allowed } => {
             return Err(ApiError::MethodNotAllowed { method, allowed });
@@ -54,6 +60,35 @@ pub async fn dispatch(
     } else {
         Some(auth::authenticate(&parts, &state).await?.principal)
     };
+    if let Some(mount) = &plugin.manifest.mount {
+        let request = component_request(&state, mount, parts, body, principal.as_ref()).await?;
+        let request_id = request_id_of(request.headers());
+        let response = invoke::invoke_http(
+            &state.hooks,
+            &plugin,
+            &grant,
+            request,
+            principal,
+            request_id,
+        )
+        .await?;
+        let (parts, body) = response.into_parts();
+        let headers = parts
+            .headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect();
+        return into_http(
+            &plugin.manifest.name,
+            PluginResponse {
+                status: parts.status.as_u16(),
+                headers,
+                body: body.to_vec(),
+            },
+        );
+    }
     let params = raw_params
         .into_iter()
         .map(|(name, raw)| {
@@ -82,12 +117,7 @@ pub async fn dispatch(
     let body = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::PayloadTooLarge { limit })?;
-    let request_id = parts
-        .headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let request_id = request_id_of(&parts.headers);
 
     let request = PluginRequest {
         method,
@@ -100,15 +130,97 @@ pub async fn dispatch(
         principal,
         request_id,
     };
-    let name = &plugin.manifest.name;
-    match invoke::invoke(&state.hooks, &plugin, &grant, request).await {
-        Ok(response) => into_http(name, response),
-        Err(InvokeError::ResponseTooLarge { plugin, limit }) => {
-            Err(ApiError::PluginResponseTooLarge { plugin, limit })
+    let response = invoke::invoke(&state.hooks, &plugin, &grant, request).await?;
+    into_http(&plugin.manifest.name, response)
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(error: InvokeError) -> Self {
+        match error {
+            InvokeError::ResponseTooLarge { plugin, limit } => {
+                ApiError::PluginResponseTooLarge { plugin, limit }
+            }
+            InvokeError::Call(error) => error.into(),
+            InvokeError::Database(error) => error.into(),
+            InvokeError::NoAnswer { plugin, reason } => {
+                ApiError::BadPluginResponse { plugin, reason }
+            }
         }
-        Err(InvokeError::Call(error)) => Err(error.into()),
-        Err(InvokeError::Database(error)) => Err(error.into()),
     }
+}
+
+/// Finds the route for a request. A path under a mounted component that
+/// ends in `/` (`/apps/app/`) is the component's too, as the path without
+/// it; plugin routes otherwise match exactly.
+fn lookup<'a>(routes: &'a RouteTable, method: &str, path: &str) -> Lookup<'a> {
+    let found = routes.lookup(method, path);
+    if !matches!(found, Lookup::NotFound) || path.len() < 2 || !path.ends_with('/') {
+        return found;
+    }
+    match routes.lookup(method, path.trim_end_matches('/')) {
+        found @ Lookup::Found { entry, .. } if entry.plugin.is_http_component() => found,
+        _ => Lookup::NotFound,
+    }
+}
+
+/// The request id the request-id layer set.
+fn request_id_of(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Request headers a component never receives from a client: the host sets
+/// them.
+fn host_set(name: &HeaderName) -> bool {
+    name.as_str() == "x-forwarded-prefix" || name.as_str().starts_with("x-kai-")
+}
+
+/// The request as a `wasi:http` component sees it.
+async fn component_request(
+    state: &AppState,
+    mount: &HttpMount,
+    parts: axum::http::request::Parts,
+    body: Body,
+    principal: Option<&Principal>,
+) -> Result<axum::http::Request<Bytes>, ApiError> {
+    let limit = state.config.max_body_bytes;
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+    let inner = mount.inner_path(parts.uri.path());
+    let target = match parts.uri.query() {
+        Some(query) => format!("{inner}?{query}"),
+        None => inner.to_string(),
+    };
+    let mut request = axum::http::Request::builder()
+        .method(parts.method)
+        .uri(&target)
+        .body(body)
+        .map_err(|e| ApiError::BadRequest(format!("the request target is invalid: {e}")))?;
+    let headers = request.headers_mut();
+    for (name, value) in &parts.headers {
+        if !WITHHELD_HEADERS.contains(name) && !host_set(name) {
+            headers.append(name, value.clone());
+        }
+    }
+    if !headers.contains_key(header::HOST) {
+        headers.insert(header::HOST, HeaderValue::from_static("localhost"));
+    }
+    let prefix = HeaderValue::try_from(mount.mount.as_str()).expect("a mount is a valid header");
+    headers.insert("x-forwarded-prefix", prefix);
+    if let Some(principal) = principal {
+        let id = HeaderValue::try_from(principal.user_id.as_str())
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("a user id is not a header value")))?;
+        headers.insert("x-kai-user-id", id);
+        headers.insert(
+            "x-kai-user-role",
+            HeaderValue::from_static(principal.role.as_str()),
+        );
+    }
+    Ok(request)
 }
 
 /// Checks and converts a plugin's response.

@@ -14,6 +14,7 @@ use super::install::{ActivateError, ActivateOptions, activate};
 use super::registry::PluginRegistry;
 use crate::capabilities::Plugin;
 use crate::capabilities::PluginRuntime;
+use crate::domain::HttpMount;
 use crate::store::Db;
 use crate::store::plugins::{self, Source};
 use semver::Version;
@@ -29,6 +30,8 @@ struct Candidate {
     enabled: bool,
     /// Compiled already (files are compiled to learn their name).
     loaded: Option<Arc<Plugin>>,
+    /// Set for a recorded `wasi:http` component.
+    mount: Option<HttpMount>,
 }
 
 /// Loads, checks and registers every plugin that should run.
@@ -47,6 +50,7 @@ pub async fn boot(
             wasm: wasm.to_vec(),
             enabled: true,
             loaded: None,
+            mount: None,
         })
         .collect();
     for dir in dirs {
@@ -80,6 +84,7 @@ pub async fn boot(
                 wasm: p.wasm,
                 enabled: p.enabled,
                 loaded: None,
+                mount: p.mount,
             };
             (p.name, candidate)
         })
@@ -126,13 +131,15 @@ async fn activate_candidate(
 ) -> bool {
     let plugin = match candidate.loaded {
         Some(plugin) => plugin,
-        None => match runtime.load(&candidate.wasm).await {
-            Ok(plugin) => Arc::new(plugin),
-            Err(error) => {
-                registry.refuse(candidate.origin, error.to_string());
-                return false;
+        None => {
+            match super::install::load(runtime, &candidate.wasm, candidate.mount.as_ref()).await {
+                Ok(plugin) => Arc::new(plugin),
+                Err(error) => {
+                    registry.refuse(candidate.origin, error.to_string());
+                    return false;
+                }
             }
-        },
+        }
     };
     let options = ActivateOptions {
         confirm_destructive: false,
@@ -197,6 +204,7 @@ fn read_dir(dir: &Path) -> anyhow::Result<Vec<Candidate>> {
                 wasm,
                 enabled: true,
                 loaded: None,
+                mount: None,
             })
         })
         .collect()

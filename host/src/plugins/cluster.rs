@@ -73,13 +73,21 @@ pub async fn reconcile(state: &PluginControl, only: Option<&str>) -> anyhow::Res
         let decision = grants::load(&state.db, name).await?;
         let local = set.plugins.get(name);
         let plugin = match local {
-            Some(entry) if entry.plugin.sha256 == *sha256 => entry.plugin.clone(),
+            // A component remounted with the same bytes is a new version.
+            Some(entry)
+                if entry.plugin.sha256 == *sha256
+                    && entry.plugin.manifest.version.to_string() == *version =>
+            {
+                entry.plugin.clone()
+            }
             _ => {
-                let Some((wasm, _)) = plugins::version_bytes(&state.db, name, version).await?
-                else {
+                let Some(stored) = plugins::version_bytes(&state.db, name, version).await? else {
                     continue;
                 };
-                Arc::new(state.runtime.load(&wasm).await?)
+                Arc::new(
+                    super::install::load(&state.runtime, &stored.wasm, stored.mount.as_ref())
+                        .await?,
+                )
             }
         };
         let requested = plugin.manifest.requested_grant();

@@ -6,7 +6,9 @@
 use super::grants::{self, Grant};
 use super::registry::{Pending, PluginEntry, PluginRegistry};
 use super::routes::RouteConflict;
-use crate::capabilities::Plugin;
+use crate::capabilities::{Plugin, PluginRuntime};
+use crate::domain::HttpMount;
+use crate::runtime::plugin::LoadError;
 use crate::store::Db;
 use crate::store::plugins::{self, Source, VersionRecord};
 use crate::store::schema::MigrationPlan;
@@ -157,5 +159,19 @@ pub(crate) fn version_record<'a>(
         manifest: serde_json::to_string(&plugin.manifest).expect("manifests serialize"),
         wasm,
         source,
+        mount: plugin.manifest.mount.as_ref(),
+    }
+}
+
+/// Compiles recorded bytes as what they were installed as: a kai:fusion
+/// plugin, or a `wasi:http` component with its mount.
+pub(crate) async fn load(
+    runtime: &PluginRuntime,
+    wasm: &[u8],
+    mount: Option<&HttpMount>,
+) -> Result<Plugin, LoadError> {
+    match mount {
+        Some(mount) => runtime.load_http(wasm, mount),
+        None => runtime.load(wasm).await,
     }
 }

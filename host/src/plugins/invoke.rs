@@ -4,12 +4,17 @@
 //! the plugin answers with a status below 400 and within its response
 //! size; a trap, a timeout, an error answer or an oversized body rolls it
 //! all back. Committed events wake the outbox.
+//!
+//! A request to a `wasi:http` component ([`invoke_http`]) is not a unit of
+//! work: the component has no host interface that writes. It runs under
+//! the same grant (its outbound origins) and limits.
 
 use super::grants::Grant;
 use super::hooks::PluginHooks;
 use crate::capabilities::{HostAccess, Plugin};
 use crate::domain::Principal;
 use crate::runtime::call::{CallContext, CallError};
+use crate::runtime::wasi_http::HttpFailure;
 use crate::store::session::Session;
 use crate::util::now_micros;
 use crate::wit::bindings::{WitPrincipal, WitRequest};
@@ -48,6 +53,9 @@ pub enum InvokeError {
     ResponseTooLarge { plugin: String, limit: usize },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// A `wasi:http` component gave no usable answer.
+    #[error("plugin `{plugin}` gave no answer: {reason}")]
+    NoAnswer { plugin: String, reason: String },
 }
 
 /// Calls `plugin` with `request` under `grant`, as one unit of work.
@@ -115,4 +123,43 @@ pub async fn invoke(
         headers: response.headers,
         body: response.body,
     })
+}
+
+/// Serves `request` with the `wasi:http` component `plugin` under `grant`
+/// (which decides its outbound requests).
+pub async fn invoke_http(
+    hooks: &PluginHooks,
+    plugin: &Arc<Plugin>,
+    grant: &Arc<Grant>,
+    request: http::Request<bytes::Bytes>,
+    principal: Option<Principal>,
+    request_id: String,
+) -> Result<http::Response<bytes::Bytes>, InvokeError> {
+    let services = hooks.services();
+    let context = CallContext {
+        request_id,
+        host: Some(HostAccess {
+            services: services.clone(),
+            hooks: hooks.handle(),
+            session: Arc::new(Session::new(services.core.db.clone())),
+            plugin: plugin.data().clone(),
+            grant: grant.clone(),
+            principal,
+            depth: 0,
+        }),
+    };
+    match plugin.handle_http(context, request).await? {
+        Ok(response) => Ok(response),
+        Err(HttpFailure::TooLarge { limit }) => {
+            crate::runtime::engine::release_freed_memory();
+            Err(InvokeError::ResponseTooLarge {
+                plugin: plugin.manifest.name.clone(),
+                limit,
+            })
+        }
+        Err(HttpFailure::Guest(reason)) => Err(InvokeError::NoAnswer {
+            plugin: plugin.manifest.name.clone(),
+            reason,
+        }),
+    }
 }

@@ -16,6 +16,7 @@ use super::grants::{self, Grant};
 use super::install::{self, ActivateError, ActivateOptions, activate};
 use super::routes::RouteConflict;
 use crate::capabilities::Plugin;
+use crate::domain::{HttpMount, MountRequest};
 use crate::runtime::plugin::LoadError;
 use crate::store::plugins::{self, Source};
 use crate::store::schema::MigrationPlan;
@@ -79,6 +80,8 @@ pub struct InstallOptions {
     /// Who asked (for the record).
     pub actor: Option<String>,
     pub source: Option<Source>,
+    /// Set to install the bytes as a `wasi:http` component.
+    pub http: Option<MountRequest>,
 }
 
 /// Routes a change adds and removes.
@@ -165,7 +168,14 @@ pub async fn install(
     options: InstallOptions,
 ) -> Result<Report, LifecycleError> {
     let _change = state.plugins.begin_change().await;
-    let plugin = Arc::new(state.runtime.load(&wasm).await?);
+    let plugin = match &options.http {
+        Some(request) => {
+            let mount = resolve_mount(state, request).await?;
+            state.runtime.load_http(&wasm, &mount)?
+        }
+        None => state.runtime.load(&wasm).await?,
+    };
+    let plugin = Arc::new(plugin);
     let name = plugin.manifest.name.clone();
     let set = state.plugins.snapshot();
     let current = set.plugins.get(&name).map(|e| e.plugin.clone());
@@ -246,6 +256,30 @@ pub async fn install(
     Ok(report)
 }
 
+/// The checked mount of the component `request` describes, from what is
+/// serving and recorded under its name.
+async fn resolve_mount(
+    state: &PluginControl,
+    request: &MountRequest,
+) -> Result<HttpMount, LifecycleError> {
+    let set = state.plugins.snapshot();
+    let serving = set
+        .plugins
+        .get(&request.name)
+        .and_then(|entry| entry.plugin.manifest.mount.as_ref());
+    let recorded: Vec<Version> = plugins::versions(&state.db, &request.name)
+        .await?
+        .iter()
+        .filter_map(|v| Version::parse(v).ok())
+        .collect();
+    request
+        .resolve(serving, &recorded)
+        .map_err(|e| LifecycleError::InvalidInput {
+            field: e.field(),
+            message: e.to_string(),
+        })
+}
+
 /// Goes back to the version installed before the current one. The tables
 /// stay as they are (no data is dropped); the older version must be able to
 /// run on them.
@@ -265,12 +299,13 @@ pub async fn rollback(
                 "plugin `{name}` has no earlier version to roll back to"
             ))
         })?;
-    let (wasm, source) = plugins::version_bytes(&state.db, name, &target.to_string())
+    let stored = plugins::version_bytes(&state.db, name, &target.to_string())
         .await?
         .ok_or_else(|| {
             LifecycleError::Conflict(format!("the bytes of `{name}` {target} are gone"))
         })?;
-    let plugin = Arc::new(state.runtime.load(&wasm).await?);
+    let (wasm, source) = (stored.wasm, stored.source);
+    let plugin = Arc::new(install::load(&state.runtime, &wasm, stored.mount.as_ref()).await?);
     check_dependencies(state, &plugin)?;
     let activation = ActivateOptions {
         confirm_destructive: false,
@@ -487,12 +522,11 @@ pub async fn pending(
     let Some(version) = newest else {
         return Ok(None);
     };
-    let Some((wasm, source)) =
-        plugins::version_bytes(&state.db, name, &version.to_string()).await?
-    else {
+    let Some(stored) = plugins::version_bytes(&state.db, name, &version.to_string()).await? else {
         return Ok(None);
     };
-    let plugin = Arc::new(state.runtime.load(&wasm).await?);
+    let (wasm, source) = (stored.wasm, stored.source);
+    let plugin = Arc::new(install::load(&state.runtime, &wasm, stored.mount.as_ref()).await?);
     let requested = plugin.manifest.requested_grant();
     Ok(Some(super::registry::Pending {
         plugin,

@@ -57,6 +57,7 @@ async fn install(state: &PluginControl, path: &Path) {
         confirm_destructive: false,
         actor: Some(format!("watch:{}", path.display())),
         source: Some(Source::Directory),
+        http: None,
     };
     match lifecycle::install(state, wasm, options).await {
         Ok(report) => {

@@ -26,6 +26,7 @@ use wasmtime::component::{
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpCtx;
 
 /// How much of a guest's stderr (panic messages) we keep for the log.
 const STDERR_CAPTURE_BYTES: usize = 8 * 1024;
@@ -49,6 +50,10 @@ pub trait HostContext: Send + Sync + Sized + 'static {
 
     /// Works out [`HostContext::PluginData`] for a plugin being loaded.
     fn plugin_data(manifest: &crate::wit::manifest::Manifest) -> Self::PluginData;
+
+    /// Whether the plugin may send a request to `url` through
+    /// `wasi:http/outgoing-handler` (its granted outbound origins).
+    fn outbound_allowed(&self, url: &url::Url) -> bool;
 
     /// Whether the call holds the database's writer: a long runner that
     /// does must not wait for a turn another long runner may hold while
@@ -81,6 +86,12 @@ pub struct CallState<H> {
     /// message to stderr, mostly), and most calls never touch it, so they
     /// need not pay for a context and an stderr buffer they drop unused.
     wasi: Option<Wasi>,
+    /// Whether WASI's clocks tell the time: for `wasi:http` components,
+    /// which have no other clock. A kai:fusion plugin gets a frozen clock
+    /// and the time of its request instead.
+    real_clocks: bool,
+    /// `wasi:http`'s context, built on the first `wasi:http` call.
+    http: Option<WasiHttpCtx>,
     /// What the guest wrote to stderr through `kai:fusion/log.write-stderr`
     /// (kai-sdk plugins), up to [`STDERR_CAPTURE_BYTES`]; plugins that
     /// write to `wasi:cli/stderr` instead fill the WASI context's pipe.
@@ -106,9 +117,26 @@ pub struct CallState<H> {
 impl<H: HostContext> WasiView for CallState<H> {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi.get_or_insert_with(Wasi::new).ctx,
+            ctx: &mut self
+                .wasi
+                .get_or_insert_with(|| Wasi::new(self.real_clocks))
+                .ctx,
             table: &mut self.table,
         }
+    }
+}
+
+impl<H: HostContext> CallState<H> {
+    /// The parts `wasi:http` works with: the resource table, its context,
+    /// and the call's context, whose grant decides outbound requests.
+    pub(super) fn http_parts(
+        &mut self,
+    ) -> (&mut ResourceTable, &mut WasiHttpCtx, &mut CallContext<H>) {
+        (
+            &mut self.table,
+            self.http.get_or_insert_with(WasiHttpCtx::new),
+            &mut self.context,
+        )
     }
 }
 
@@ -119,6 +147,8 @@ impl<H> CallState<H> {
     pub fn native(plugin_name: &str, context: CallContext<H>) -> Self {
         Self {
             wasi: None,
+            real_clocks: false,
+            http: None,
             stderr: Vec::new(),
             table: ResourceTable::new(),
             limiter: Limiter {
@@ -189,19 +219,25 @@ struct Wasi {
 }
 
 impl Wasi {
-    fn new() -> Self {
+    fn new(real_clocks: bool) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
-        // No files, no environment, no network, a frozen clock: a plugin
-        // reaches the world only through the kai:fusion interfaces.
-        let ctx = WasiCtx::builder()
+        // No files, no environment, no sockets, and for kai:fusion plugins
+        // a frozen clock: a plugin reaches the world only through the
+        // kai:fusion interfaces, a `wasi:http` component only through
+        // granted `wasi:http` requests.
+        let mut builder = WasiCtx::builder();
+        builder
             .stderr(stderr.clone())
-            .wall_clock(FrozenClock)
-            .monotonic_clock(FrozenClock)
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        Self { ctx, stderr }
+            .allow_ip_name_lookup(false);
+        if !real_clocks {
+            builder.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
+        }
+        Self {
+            ctx: builder.build(),
+            stderr,
+        }
     }
 }
 
@@ -366,6 +402,8 @@ impl<'a, H: HostContext> Call<'a, H> {
         let started = Instant::now();
         let state = CallState {
             wasi: None,
+            real_clocks: false,
+            http: None,
             stderr: Vec::new(),
             table: ResourceTable::new(),
             limiter: Limiter {
@@ -479,9 +517,15 @@ impl<'a, H: HostContext> Call<'a, H> {
         self.finish(result)
     }
 
+    /// Gives this call's guest WASI's real clocks (a `wasi:http`
+    /// component has no other).
+    pub(super) fn use_real_clocks(&mut self) {
+        self.store.data_mut().real_clocks = true;
+    }
+
     /// Runs `body` under the host-side timer, the backstop for a guest stuck
     /// in a host call rather than in its own code.
-    async fn run<T>(
+    pub(super) async fn run<T>(
         &mut self,
         body: impl AsyncFnOnce(&mut Store<CallState<H>>) -> wasmtime::Result<T>,
     ) -> Option<wasmtime::Result<T>> {
@@ -496,7 +540,7 @@ impl<'a, H: HostContext> Call<'a, H> {
             .ok()
     }
 
-    fn finish<T>(self, result: Option<wasmtime::Result<T>>) -> Result<T, CallError> {
+    pub(super) fn finish<T>(self, result: Option<wasmtime::Result<T>>) -> Result<T, CallError> {
         let plugin = self.store.data().plugin_name.clone();
         let error = match result {
             Some(Ok(value)) => return Ok(value),

@@ -6,12 +6,15 @@
 //! - [`cache`]: wasmtime's cache of compiled components on disk.
 //! - [`call`]: one call (fresh store, limits, deadline, error mapping).
 //! - [`limits`]: the limits a plugin's calls run under.
+//! - [`wasi_http`]: `wasi:http` for components: granted outbound requests,
+//!   and requests served by a component's incoming handler.
 
 pub mod cache;
 pub mod call;
 pub mod engine;
 pub mod limits;
 pub mod plugin;
+pub mod wasi_http;
 
 use crate::wit::manifest::Manifest;
 use call::{CallState, HostContext};
@@ -74,6 +77,7 @@ impl<H: HostContext> Runtime<H> {
         })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         link(&mut linker)?;
         tracing::info!(allocator = ?allocator, "wasm runtime ready");
         Ok(Self {
@@ -90,6 +94,16 @@ impl<H: HostContext> Runtime<H> {
     /// Compiles and checks a plugin; see [`LoadedPlugin::load`].
     pub async fn load(&self, wasm: &[u8]) -> Result<LoadedPlugin<H>, LoadError> {
         LoadedPlugin::load(self, wasm).await
+    }
+
+    /// Compiles and checks a `wasi:http` component mounted as `mount`; see
+    /// [`LoadedPlugin::load_http`].
+    pub fn load_http(
+        &self,
+        wasm: &[u8],
+        mount: &crate::domain::HttpMount,
+    ) -> Result<LoadedPlugin<H>, LoadError> {
+        LoadedPlugin::load_http(self, wasm, mount)
     }
 
     pub fn engine(&self) -> &Engine {

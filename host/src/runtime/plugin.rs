@@ -3,12 +3,20 @@
 //! and the limits it runs under, including how many of its HTTP requests
 //! run at once (the rest wait their turn, up to the plugin's deadline).
 //!
-//! [`Runtime::load`](super::Runtime::load) builds one from wasm bytes, and
-//! refuses, with a message naming the cause, anything that is not a
-//! component, targets another world, or has an invalid manifest.
+//! A plugin is either a kai:fusion component, which describes itself, or a
+//! `wasi:http/proxy` component mounted under a path the operator chose,
+//! whose manifest the host makes (see `Manifest::for_http`). Both run
+//! under the same limits, turns and grants.
+//!
+//! [`Runtime::load`](super::Runtime::load) and
+//! [`Runtime::load_http`](super::Runtime::load_http) build one from wasm
+//! bytes, and refuse, with a message naming the cause, anything that is not
+//! a component, targets another world, or has an invalid manifest.
 
 use super::call::{Call, CallContext, CallError, CallState, Exports, HostContext};
 use super::limits::EffectiveLimits;
+use super::wasi_http::HttpFailure;
+use crate::domain::HttpMount;
 use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
 use crate::wit::bindings::{WitRequest, WitResponse};
 use crate::wit::manifest::{Manifest, ManifestError};
@@ -18,6 +26,7 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// A plugin ready to serve calls, with the host's data about it (`H`'s
 /// [`HostContext::PluginData`]).
@@ -30,7 +39,7 @@ pub struct LoadedPlugin<H: HostContext> {
     /// Worked out once at load rather than on every host call.
     data: H::PluginData,
     pre: InstancePre<CallState<H>>,
-    exports: Exports,
+    entry: Entry<H>,
     /// One permit per request that may run at once; `None`: no limit.
     turns: Option<Semaphore>,
     /// The runtime's long-run turns, which its requests share with every
@@ -48,6 +57,17 @@ impl<H: HostContext> std::fmt::Debug for LoadedPlugin<H> {
     }
 }
 
+/// How the host calls into a plugin.
+enum Entry<H: HostContext> {
+    /// A kai:fusion plugin's `describe`, `handler` and `events` exports.
+    Fusion(Exports),
+    /// A `wasi:http/proxy` component's incoming handler.
+    Http(ProxyPre<CallState<H>>),
+}
+
+/// The name of the interface a `wasi:http/proxy` component serves.
+const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
+
 /// Why wasm bytes could not be loaded as a plugin.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
@@ -57,6 +77,14 @@ pub enum LoadError {
     Invalid(String),
     #[error("the component does not target the kai:fusion/plugin world: {0}")]
     WrongWorld(String),
+    #[error(
+        "this is a wasi:http/proxy component, which carries no manifest: install it with a name and a mount (`kai plugin install app.wasm --name app --mount /apps/app`)"
+    )]
+    HttpComponentNeedsMount,
+    #[error(
+        "this is a kai:fusion plugin, which names itself and declares its own routes: install it without a name or a mount"
+    )]
+    NotAnHttpComponent,
     #[error("the plugin failed to describe itself: {0}")]
     Describe(#[from] CallError),
     #[error("{0}")]
@@ -87,6 +115,9 @@ impl<H: HostContext> LoadedPlugin<H> {
             ))
         })?;
         let located = Exports::locate(&component).map_err(|e| {
+            if exports_incoming_handler(&component, runtime.engine()) {
+                return LoadError::HttpComponentNeedsMount;
+            }
             LoadError::WrongWorld(format!(
                 "{e:#}; a plugin must export describe, handler and events"
             ))
@@ -105,20 +136,74 @@ impl<H: HostContext> LoadedPlugin<H> {
         .describe(located)
         .await?;
         let manifest = Manifest::validate(raw)?;
-        check_imports(&component, runtime.engine(), &manifest)?;
-        let data = H::plugin_data(&manifest);
+        Self::assemble(
+            runtime,
+            wasm,
+            &component,
+            manifest,
+            pre,
+            Entry::Fusion(exports),
+        )
+    }
+
+    /// Compiles and checks a `wasi:http/proxy` component, to be mounted as
+    /// `mount`. It is not called at load: it has no `describe`, and its
+    /// manifest is the one the host makes for the mount.
+    pub(super) fn load_http(
+        runtime: &super::Runtime<H>,
+        wasm: &[u8],
+        mount: &HttpMount,
+    ) -> Result<LoadedPlugin<H>, LoadError> {
+        check_is_component(wasm)?;
+        let component = runtime
+            .compile(wasm)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        if !exports_incoming_handler(&component, runtime.engine()) {
+            return Err(match Exports::locate(&component) {
+                Ok(_) => LoadError::NotAnHttpComponent,
+                Err(_) => LoadError::WrongWorld(format!(
+                    "it exports no `{INCOMING_HANDLER}`; a component mounted with a name and a \
+                     mount must target the wasi:http/proxy world"
+                )),
+            });
+        }
+        let pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
+            LoadError::WrongWorld(format!(
+                "{e:#}; it imports something this host does not provide"
+            ))
+        })?;
+        let proxy = ProxyPre::new(pre.clone()).map_err(|e| {
+            LoadError::WrongWorld(format!(
+                "{e:#}; its `{INCOMING_HANDLER}` is not the one of wasi:http 0.2"
+            ))
+        })?;
+        let manifest = Manifest::for_http(mount);
+        Self::assemble(runtime, wasm, &component, manifest, pre, Entry::Http(proxy))
+    }
+
+    /// A plugin of `manifest`, once its imports are checked against what
+    /// the manifest requests: its limits, turns and host data worked out.
+    fn assemble(
+        runtime: &super::Runtime<H>,
+        wasm: &[u8],
+        component: &Component,
+        manifest: Manifest,
+        pre: InstancePre<CallState<H>>,
+        entry: Entry<H>,
+    ) -> Result<LoadedPlugin<H>, LoadError> {
+        check_imports(component, runtime.engine(), &manifest)?;
         let limits = runtime.effective_limits(&manifest);
         Ok(LoadedPlugin {
             long_runs: runtime.long_runs(),
             turns: (limits.concurrent_requests > 0)
                 .then(|| Semaphore::new(limits.concurrent_requests as usize)),
             limits,
-            data,
+            data: H::plugin_data(&manifest),
             manifest,
             sha256: hex::encode(Sha256::digest(wasm)),
             size_bytes: wasm.len(),
             pre,
-            exports,
+            entry,
         })
     }
 
@@ -142,6 +227,9 @@ impl<H: HostContext> LoadedPlugin<H> {
         context: CallContext<H>,
         request: WitRequest,
     ) -> Result<WitResponse, CallError> {
+        let Entry::Fusion(exports) = &self.entry else {
+            return Err(self.not_fusion());
+        };
         let deadline = Instant::now() + self.limits.timeout;
         let _turn = self.take_turn(deadline).await?;
         Call::new(
@@ -152,8 +240,50 @@ impl<H: HostContext> LoadedPlugin<H> {
             Some(self.long_runs.clone()),
             context,
         )
-        .handle(&self.exports, request)
+        .handle(exports, request)
         .await
+    }
+
+    /// Serves one request with a `wasi:http` component, as [`Self::handle`]
+    /// does for a kai:fusion plugin: a fresh instance, once one of the
+    /// plugin's turns is free, under its deadline and memory limit, the
+    /// response body capped at its `max_response_bytes`.
+    pub async fn handle_http(
+        &self,
+        context: CallContext<H>,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<Result<http::Response<bytes::Bytes>, HttpFailure>, CallError> {
+        let Entry::Http(proxy) = &self.entry else {
+            return Err(CallError::Trap {
+                plugin: self.manifest.name.clone(),
+                message: "a kai:fusion plugin is not a wasi:http component".into(),
+            });
+        };
+        let deadline = Instant::now() + self.limits.timeout;
+        let _turn = self.take_turn(deadline).await?;
+        Call::new(
+            &self.pre,
+            &self.manifest.name,
+            self.limits,
+            deadline,
+            Some(self.long_runs.clone()),
+            context,
+        )
+        .handle_http(proxy, request, self.limits.max_response_bytes)
+        .await
+    }
+
+    /// Whether this is a `wasi:http` component (mounted, not described).
+    pub fn is_http_component(&self) -> bool {
+        matches!(self.entry, Entry::Http(_))
+    }
+
+    /// The error of a kai:fusion call made to a `wasi:http` component.
+    fn not_fusion(&self) -> CallError {
+        CallError::Trap {
+            plugin: self.manifest.name.clone(),
+            message: "a wasi:http component has no kai:fusion exports".into(),
+        }
     }
 
     /// HTTP requests of this plugin running now (holding a turn); 0 when
@@ -186,6 +316,9 @@ impl<H: HostContext> LoadedPlugin<H> {
         context: CallContext<H>,
         event: WitEvent,
     ) -> Result<Result<(), String>, CallError> {
+        let Entry::Fusion(exports) = &self.entry else {
+            return Err(self.not_fusion());
+        };
         let deadline = Instant::now() + self.limits.timeout;
         Call::new(
             &self.pre,
@@ -195,7 +328,7 @@ impl<H: HostContext> LoadedPlugin<H> {
             None,
             context,
         )
-        .on_event(&self.exports, event)
+        .on_event(exports, event)
         .await
     }
 }
@@ -227,6 +360,11 @@ fn check_imports(
             "kai:fusion/models" => ("core-model access", !requested.core_models.is_empty()),
             "kai:fusion/credentials" => ("reveal-credentials", requested.reveal_credentials),
             "kai:fusion/outbound-http" => ("outbound hosts", !requested.outbound_hosts.is_empty()),
+            // A mounted component's requests are refused at run time unless
+            // granted: an unmodified component may hold code it never uses.
+            "wasi:http/outgoing-handler" if manifest.mount.is_none() => {
+                ("outbound hosts", !requested.outbound_hosts.is_empty())
+            }
             _ => continue,
         };
         if !ok {
@@ -238,6 +376,15 @@ fn check_imports(
         }
     }
     Ok(())
+}
+
+/// Whether `component` exports `wasi:http/incoming-handler` (of any 0.2
+/// version).
+fn exports_incoming_handler(component: &Component, engine: &wasmtime::Engine) -> bool {
+    component
+        .component_type()
+        .exports(engine)
+        .any(|(name, _)| name.split('@').next() == Some(INCOMING_HANDLER))
 }
 
 /// Tells a core module or random bytes apart from a component, so the

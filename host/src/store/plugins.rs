@@ -2,6 +2,7 @@
 //! it is enabled, and the bytes of every version ever installed.
 
 use super::Db;
+use crate::domain::HttpMount;
 use crate::util::now_micros;
 
 /// Where a plugin's bytes came from.
@@ -42,27 +43,42 @@ pub struct ActivePlugin {
     pub enabled: bool,
     pub source: Source,
     pub wasm: Vec<u8>,
+    /// Set when the version is a `wasi:http` component.
+    pub mount: Option<HttpMount>,
 }
 
 /// The serving version of every recorded plugin, with its bytes.
 pub async fn active(db: &Db) -> anyhow::Result<Vec<ActivePlugin>> {
-    let rows: Vec<(String, String, i32, String, Vec<u8>)> = sqlx::query_as(
-        "SELECT p.name, p.version, p.enabled, v.source, v.wasm \
+    type Row = (String, String, i32, String, Vec<u8>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT p.name, p.version, p.enabled, v.source, v.wasm, v.http_mount \
          FROM plugins p JOIN plugin_versions v ON v.name = p.name AND v.version = p.version \
          ORDER BY p.name",
     )
     .fetch_all(db.reader())
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, version, enabled, source, wasm)| ActivePlugin {
-            name,
-            version,
-            enabled: enabled != 0,
-            source: Source::parse(&source),
-            wasm,
+    rows.into_iter()
+        .map(|(name, version, enabled, source, wasm, mount)| {
+            Ok(ActivePlugin {
+                mount: parse_mount(&name, mount)?,
+                name,
+                version,
+                enabled: enabled != 0,
+                source: Source::parse(&source),
+                wasm,
+            })
         })
-        .collect())
+        .collect()
+}
+
+/// A recorded mount, read back.
+fn parse_mount(name: &str, mount: Option<String>) -> anyhow::Result<Option<HttpMount>> {
+    mount
+        .map(|json| {
+            serde_json::from_str(&json)
+                .map_err(|e| anyhow::anyhow!("the recorded mount of `{name}` is unreadable: {e}"))
+        })
+        .transpose()
 }
 
 /// Every version of `name` ever recorded.
@@ -85,6 +101,8 @@ pub struct VersionRecord<'a> {
     pub manifest: String,
     pub wasm: &'a [u8],
     pub source: Source,
+    /// Set when the version is a `wasi:http` component.
+    pub mount: Option<&'a HttpMount>,
 }
 
 /// Keeps the bytes of a version (installed, or waiting for grants).
@@ -100,10 +118,11 @@ async fn insert_version(
     plugin: &VersionRecord<'_>,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO plugin_versions (name, version, sha256, wasm, manifest, source, installed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+        "INSERT INTO plugin_versions \
+         (name, version, sha256, wasm, manifest, source, installed_at, http_mount) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (name, version) DO UPDATE SET sha256 = excluded.sha256, wasm = excluded.wasm, \
-         manifest = excluded.manifest, source = excluded.source",
+         manifest = excluded.manifest, source = excluded.source, http_mount = excluded.http_mount",
     )
     .bind(plugin.name)
     .bind(&plugin.version)
@@ -112,6 +131,11 @@ async fn insert_version(
     .bind(&plugin.manifest)
     .bind(plugin.source.as_str())
     .bind(now_micros())
+    .bind(
+        plugin
+            .mount
+            .map(|m| serde_json::to_string(m).expect("mounts serialize")),
+    )
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -152,19 +176,35 @@ pub async fn states(db: &Db) -> anyhow::Result<Vec<(String, String, bool, String
         .collect())
 }
 
-/// The bytes and source of one recorded version.
+/// What it takes to load one recorded version.
+pub struct StoredVersion {
+    pub wasm: Vec<u8>,
+    pub source: Source,
+    /// Set when the version is a `wasi:http` component.
+    pub mount: Option<HttpMount>,
+}
+
+/// The bytes, source and mount of one recorded version.
 pub async fn version_bytes(
     db: &Db,
     name: &str,
     version: &str,
-) -> anyhow::Result<Option<(Vec<u8>, Source)>> {
-    let row: Option<(Vec<u8>, String)> =
-        sqlx::query_as("SELECT wasm, source FROM plugin_versions WHERE name = $1 AND version = $2")
-            .bind(name)
-            .bind(version)
-            .fetch_optional(db.reader())
-            .await?;
-    Ok(row.map(|(wasm, source)| (wasm, Source::parse(&source))))
+) -> anyhow::Result<Option<StoredVersion>> {
+    let row: Option<(Vec<u8>, String, Option<String>)> = sqlx::query_as(
+        "SELECT wasm, source, http_mount FROM plugin_versions WHERE name = $1 AND version = $2",
+    )
+    .bind(name)
+    .bind(version)
+    .fetch_optional(db.reader())
+    .await?;
+    row.map(|(wasm, source, mount)| {
+        Ok(StoredVersion {
+            wasm,
+            source: Source::parse(&source),
+            mount: parse_mount(name, mount)?,
+        })
+    })
+    .transpose()
 }
 
 pub async fn set_enabled(db: &Db, name: &str, enabled: bool) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@
 
 use crate::domain::EventKind;
 use crate::domain::grant::{CoreAccess, Grant};
-use crate::domain::{PathPattern, is_plugin_name};
+use crate::domain::{HttpMount, PathPattern, RESERVED_PREFIXES, is_plugin_name};
 use crate::store::schema::ModelDef;
 use crate::wit::bindings::WitManifest;
 use crate::wit::bindings::exports::kai::fusion::describe as wit;
@@ -15,9 +15,6 @@ use serde::Serialize;
 /// first: the current one, and 0.1.3 (any 0.1.x plugin) through the adapter
 /// in `crate::capabilities::v0_1`.
 pub static HOST_API_VERSIONS: [Version; 2] = [Version::new(0, 2, 0), Version::new(0, 1, 3)];
-
-/// Path prefixes that belong to the host; no plugin route may live there.
-pub const RESERVED_PREFIXES: &[&str] = &["/api/v1/admin"];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -36,6 +33,10 @@ pub struct Manifest {
     pub subscriptions: Vec<wit::Subscription>,
     pub capabilities: wit::Capabilities,
     pub dependencies: Vec<Dependency>,
+    /// Set for a `wasi:http` component, whose manifest the host made from
+    /// what the operator gave at install.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount: Option<HttpMount>,
 }
 
 /// One declared route.
@@ -208,7 +209,51 @@ impl Manifest {
             subscriptions: raw.subscriptions,
             capabilities: raw.capabilities,
             dependencies,
+            mount: None,
         })
+    }
+
+    /// The manifest of a `wasi:http` component mounted as `mount`: every
+    /// method on the mount path and every path under it, public if the
+    /// operator asked so, the outbound origins the operator named, and the
+    /// operator's default limits. It has no models, events or host
+    /// interfaces: the component reaches nothing but what it is granted.
+    pub fn for_http(mount: &HttpMount) -> Self {
+        let path = mount.path();
+        let under = path.with_rest("path");
+        let routes = METHODS
+            .iter()
+            .flat_map(|method| {
+                [&path, &under].map(|path| RouteDecl {
+                    method: method.to_string(),
+                    path: path.clone(),
+                    public: mount.public,
+                })
+            })
+            .collect();
+        Self {
+            name: mount.name.clone(),
+            version: mount.version.clone(),
+            description: format!("wasi:http component mounted at {}", mount.mount),
+            host_api: VersionReq::STAR,
+            routes,
+            limits: wit::Limits {
+                timeout_ms: None,
+                memory_mib: None,
+            },
+            models: Vec::new(),
+            subscriptions: Vec::new(),
+            capabilities: wit::Capabilities {
+                core_models: Vec::new(),
+                plugin_models: Vec::new(),
+                credentials: Vec::new(),
+                reveal_credentials: false,
+                outbound_hosts: mount.outbound_hosts.clone(),
+                kv: false,
+            },
+            dependencies: Vec::new(),
+            mount: Some(mount.clone()),
+        }
     }
 }
 

@@ -397,6 +397,23 @@ pub async fn kai_on(data_dir: &Path, database_url: Option<&str>, args: &[&str]) 
     )
 }
 
+/// Runs the `kai` binary with `args` only (a command that talks to a
+/// server by `--server`); returns the exit code and stdout then stderr.
+pub async fn kai_command(args: &[&str]) -> (i32, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_kai"))
+        .args(args)
+        .env_remove("KAI_TOKEN")
+        .env_remove("KAI_SERVER")
+        .output()
+        .await
+        .expect("kai runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
 /// Checks that `docs/SECURITY.md`'s "Tested" table states `count` for the
 /// row `label`, so the document says what the suite really runs.
 pub fn assert_documented_count(label: &str, count: usize) {

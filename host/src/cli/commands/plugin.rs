@@ -28,13 +28,18 @@ pub async fn plugin(remote: RemoteArgs, args: PluginArgs) -> anyhow::Result<()> 
             file,
             force,
             confirm_destructive,
+            component,
         } => {
             let wasm =
                 std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let mut query = vec![
+                ("force", force.to_string()),
+                ("confirm_destructive", confirm_destructive.to_string()),
+            ];
+            query.extend(component.query());
             client
-                .post(format!(
-                    "{base}?force={force}&confirm_destructive={confirm_destructive}"
-                ))
+                .post(&base)
+                .query(&query)
                 .header("content-type", "application/wasm")
                 .body(wasm)
         }
@@ -100,6 +105,9 @@ fn summary(command: &PluginCommand, body: &Value) -> String {
             );
             if let Some(previous) = body["previous_version"].as_str() {
                 out.push_str(&format!(" (was {previous})"));
+            }
+            if let Some(mount) = body["manifest"]["mount"]["mount"].as_str() {
+                out.push_str(&format!(", mounted at {mount}"));
             }
             out.push('\n');
             if body["status"] == "awaiting_grant" {
@@ -187,6 +195,8 @@ fn show(body: &Value) -> String {
         ("name", "name"),
         ("version", "version"),
         ("status", "status"),
+        ("kind", "kind"),
+        ("mount", "mount"),
         ("description", "description"),
         ("host api", "host_api"),
         ("sha256", "sha256"),
