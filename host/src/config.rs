@@ -20,6 +20,11 @@ pub struct ServeArgs {
     #[arg(long, env = "KAI_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
+    /// Also serve GET /metrics here, without a token (keep it private);
+    /// on the main listener it needs an admin token
+    #[arg(long, env = "KAI_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Directory for the embedded database, the admin token and keys [default: ./data]
     #[arg(long, env = "KAI_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -148,6 +153,7 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    metrics_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     plugins_dir: Option<PathBuf>,
@@ -189,6 +195,8 @@ pub struct PluginLimits {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where `/metrics` is served without a token, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     /// `None`: the embedded SQLite database in `data_dir`.
     pub database_url: Option<String>,
@@ -255,6 +263,7 @@ impl ServeArgs {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().unwrap()),
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
             data_dir: self
                 .data_dir
                 .or(file.data_dir)

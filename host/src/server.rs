@@ -66,6 +66,8 @@ impl Server {
     /// Connects the database, runs migrations, creates the first admin if
     /// the database is empty, and starts the wasm runtime.
     pub async fn prepare(config: Config) -> anyhow::Result<Self> {
+        // Before any plugin loads: plugins register their metrics at load.
+        crate::telemetry::metrics::install();
         crate::files::private_dir(&config.data_dir)?;
         let db = match &config.database_url {
             Some(url) => Db::connect(url).await?,
@@ -183,6 +185,19 @@ impl Server {
                 RECONCILE_EVERY,
                 until_stopped(),
             )));
+        }
+        if let Some(address) = state.config.metrics_listen {
+            let metrics = TcpListener::bind(address)
+                .await
+                .map_err(|e| anyhow::anyhow!("binding the metrics listener {address}: {e}"))?;
+            tracing::info!(address = %metrics.local_addr()?, "metrics listening (GET /metrics)");
+            let app = crate::http::metrics::metrics_app(state.clone());
+            let serving = axum::serve(metrics, app).with_graceful_shutdown(until_stopped());
+            tasks.push(tokio::spawn(async move {
+                if let Err(error) = serving.await {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            }));
         }
         let app = self.api.into_app(state.clone());
         tracing::info!(address = %listener.local_addr()?, "KAI-Fusion listening");

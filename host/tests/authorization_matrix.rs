@@ -100,6 +100,7 @@ fn matrix() -> BTreeMap<&'static str, Row> {
         ),
         ("DELETE /api/v1/credentials/{id}", row([401, 204, 404, 204])),
         ("GET /api/v1/admin/plugins", row([401, 403, 403, 200])),
+        ("GET /metrics", row([401, 403, 403, 200])),
         ("GET /api/v1/admin/routes", row([401, 403, 403, 200])),
         // Admins only; a JSON body is not a plugin (415) once authorised.
         (

@@ -47,6 +47,16 @@ impl Caller {
     }
 }
 
+/// Counts a plugin's use of a credential (never which, never its value).
+pub(super) fn count_use(plugin: &str, kind: &'static str) {
+    metrics::counter!(
+        crate::telemetry::metrics::CREDENTIAL_USES,
+        "plugin" => plugin.to_string(),
+        "use" => kind
+    )
+    .increment(1);
+}
+
 impl Host for CallState {
     async fn reveal(&mut self, name: String) -> wasmtime::Result<Result<String, WitError>> {
         let caller = self.caller();
@@ -59,6 +69,7 @@ impl Host for CallState {
                 )));
             }
             let secret = caller.credential_secret(&name).await?;
+            count_use(&caller.plugin_name, "reveal");
             Ok(secret.to_string())
         }
         .await)

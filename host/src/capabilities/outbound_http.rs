@@ -93,6 +93,7 @@ impl Caller {
         if let Some(credential) = &request.credential {
             let secret = self.credential_secret(&credential.name).await?;
             let (name, value) = inject(&credential.name, &secret, &credential.injection)?;
+            super::credentials::count_use(&self.plugin_name, "inject");
             builder = builder.header(name, value);
         }
         let response = builder.send().await.map_err(|e| {

@@ -18,6 +18,7 @@
 //! - [`credentials`]: the encrypted credential store.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`admin`]: the admin routes, under /api/v1/admin.
+//! - [`metrics`]: request metrics, and `GET /metrics`.
 //! - [`plugin_proxy`]: requests to plugin routes.
 
 pub mod admin;
@@ -30,6 +31,7 @@ pub mod error;
 pub mod extract;
 pub mod failure_limiter;
 pub mod health;
+pub mod metrics;
 pub mod plugin_proxy;
 pub mod unit;
 pub mod users;
@@ -69,6 +71,7 @@ impl CoreApi {
         let api = documents::mount(api);
         let api = users::mount(api);
         let api = credentials::mount(api);
+        let api = metrics::mount(api);
         admin::mount(api)
     }
 
@@ -108,12 +111,15 @@ impl CoreApi {
     /// a handler.
     pub fn into_app(self, state: AppState) -> Router {
         let max_body = state.config.max_body_bytes;
+        // Kept for the life of the process: a server builds its app once.
+        let request_metrics: &'static _ = Box::leak(Box::new(metrics::RequestMetrics::new(&self)));
         let router = self
             .router
             .fallback(plugin_proxy::dispatch)
             .with_state(state);
         // The first layer is the outermost.
         let app = ServiceBuilder::new()
+            .layer(metrics::TrackLayer(request_metrics))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()

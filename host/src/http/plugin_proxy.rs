@@ -15,6 +15,7 @@
 use super::REQUEST_ID;
 use super::auth;
 use super::error::ApiError;
+use super::metrics::RouteTemplate;
 use crate::domain::{HttpMount, Principal};
 use crate::plugins::invoke::{self, InvokeError, PluginRequest, PluginResponse};
 use crate::plugins::routes::{Lookup, RouteTable};
@@ -22,7 +23,8 @@ use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 
 /// Request headers that stay on the host side.
 const WITHHELD_HEADERS: &[HeaderName] = &[
@@ -31,16 +33,32 @@ const WITHHELD_HEADERS: &[HeaderName] = &[
     header::PROXY_AUTHORIZATION,
 ];
 
-/// The fallback of the core router: every request no core route took.
-pub async fn dispatch(
-    State(state): State<AppState>,
+/// The fallback of the core router: every request no core route took. An
+/// answer from a plugin route carries its template, for the metrics.
+pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+    let mut template = None;
+    let mut response = serve(&state, request, &mut template).await.into_response();
+    if let Some(template) = template {
+        response.extensions_mut().insert(RouteTemplate(template));
+    }
+    response
+}
+
+/// Serves a request with the plugin route it matches, naming the route's
+/// template in `template` once matched.
+async fn serve(
+    state: &AppState,
     request: Request,
+    template: &mut Option<Arc<str>>,
 ) -> Result<Response, ApiError> {
     let set = state.control.plugins.snapshot();
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
     let (entry, raw_params) = match lookup(&set.routes, &method, &path) {
-        Lookup::Found { entry, params } => (entry, params),
+        Lookup::Found { entry, params } => {
+            *template = Some(entry.template.clone());
+            (entry, params)
+        }
         Lookup::MethodNotAllowed { allowed } => {
             return Err(ApiError::MethodNotAllowed { method, allowed });
         }
@@ -58,10 +76,10 @@ pub async fn dispatch(
     let principal = if entry.public && !parts.headers.contains_key(header::AUTHORIZATION) {
         None
     } else {
-        Some(auth::authenticate(&parts, &state).await?.principal)
+        Some(auth::authenticate(&parts, state).await?.principal)
     };
     if let Some(mount) = &plugin.manifest.mount {
-        let request = component_request(&state, mount, parts, body, principal.as_ref()).await?;
+        let request = component_request(state, mount, parts, body, principal.as_ref()).await?;
         let request_id = request_id_of(request.headers());
         let response = invoke::invoke_http(
             &state.hooks,

@@ -135,6 +135,25 @@ fn route_changes(old: Option<&Plugin>, new: &Plugin) -> RouteChanges {
     }
 }
 
+/// Records a change of the plugin set in its history, and counts it.
+async fn record_event(
+    db: &crate::store::Db,
+    plugin: &str,
+    action: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    actor: Option<&str>,
+    plan: Option<&serde_json::Value>,
+) -> anyhow::Result<()> {
+    metrics::counter!(
+        crate::telemetry::metrics::PLUGIN_CHANGES,
+        "plugin" => plugin.to_string(),
+        "action" => action.to_string()
+    )
+    .increment(1);
+    plugins::record_event(db, plugin, action, from, to, actor, plan).await
+}
+
 /// Checks the plugins `plugin` depends on are enabled at matching versions.
 fn check_dependencies(state: &PluginControl, plugin: &Plugin) -> Result<(), LifecycleError> {
     let set = state.plugins.snapshot();
@@ -238,7 +257,7 @@ pub async fn install(
         Err(error) => return Err(error.into()),
     }
     let plan = serde_json::to_value(&report.migration_plan).ok();
-    plugins::record_event(
+    record_event(
         &state.db,
         &name,
         if report.status == "active" {
@@ -329,7 +348,7 @@ pub async fn rollback(
         }
         other => other.into(),
     })?;
-    plugins::record_event(
+    record_event(
         &state.db,
         name,
         "rolled_back",
@@ -415,7 +434,7 @@ pub async fn set_enabled(
         let _ = state.plugins.put(entry).await;
         return Err(error.into());
     }
-    plugins::record_event(
+    record_event(
         &state.db,
         name,
         if enabled { "enabled" } else { "disabled" },
@@ -480,7 +499,7 @@ pub async fn remove(
             .map_err(anyhow::Error::from)?;
         plugins::forget_data(&state.db, name).await?;
     }
-    plugins::record_event(
+    record_event(
         &state.db,
         name,
         if purge {
@@ -630,7 +649,7 @@ pub async fn decide_grants(
     }
     let version = plugin.manifest.version.to_string();
     super::cluster::announce(state, name).await;
-    plugins::record_event(
+    record_event(
         &state.db,
         name,
         "granted",

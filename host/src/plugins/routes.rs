@@ -18,6 +18,8 @@ pub struct RouteEntry {
     pub plugin: Arc<Plugin>,
     /// What the plugin may do while serving this route.
     pub grant: Arc<Grant>,
+    /// The pattern as text, shared: what metrics label the route with.
+    pub template: Arc<str>,
 }
 
 /// The result of looking a request up.
@@ -138,6 +140,7 @@ impl RouteTable {
                     public: route.public && grant.public_route(&route.method, route.path.as_str()),
                     plugin: plugin.clone(),
                     grant: grant.clone(),
+                    template: Arc::from(route.path.as_str()),
                 });
             }
         }

@@ -5,12 +5,14 @@
 //! - [`plugin`]: loading wasm bytes into a ready-to-call plugin.
 //! - [`cache`]: wasmtime's cache of compiled components on disk.
 //! - [`call`]: one call (fresh store, limits, deadline, error mapping).
+//! - [`call_metrics`]: the counts, durations and waits of a plugin's calls.
 //! - [`limits`]: the limits a plugin's calls run under.
 //! - [`wasi_http`]: `wasi:http` for components: granted outbound requests,
 //!   and requests served by a component's incoming handler.
 
 pub mod cache;
 pub mod call;
+pub mod call_metrics;
 pub mod engine;
 pub mod limits;
 pub mod plugin;

@@ -14,6 +14,7 @@
 //! a component, targets another world, or has an invalid manifest.
 
 use super::call::{Call, CallContext, CallError, CallState, Exports, HostContext};
+use super::call_metrics::{CallKind, CallMetrics};
 use super::limits::EffectiveLimits;
 use super::wasi_http::HttpFailure;
 use crate::domain::HttpMount;
@@ -45,6 +46,7 @@ pub struct LoadedPlugin<H: HostContext> {
     /// The runtime's long-run turns, which its requests share with every
     /// other plugin's.
     long_runs: Arc<Semaphore>,
+    metrics: CallMetrics,
 }
 
 impl<H: HostContext> std::fmt::Debug for LoadedPlugin<H> {
@@ -199,6 +201,7 @@ impl<H: HostContext> LoadedPlugin<H> {
                 .then(|| Semaphore::new(limits.concurrent_requests as usize)),
             limits,
             data: H::plugin_data(&manifest),
+            metrics: CallMetrics::new(&manifest.name, &manifest.version.to_string()),
             manifest,
             sha256: hex::encode(Sha256::digest(wasm)),
             size_bytes: wasm.len(),
@@ -232,16 +235,18 @@ impl<H: HostContext> LoadedPlugin<H> {
         };
         let deadline = Instant::now() + self.limits.timeout;
         let _turn = self.take_turn(deadline).await?;
-        Call::new(
+        let call = Call::new(
             &self.pre,
             &self.manifest.name,
             self.limits,
             deadline,
             Some(self.long_runs.clone()),
             context,
-        )
-        .handle(exports, request)
-        .await
+        );
+        let running = self.metrics.start();
+        let result = call.handle(exports, request).await;
+        running.finish(CallKind::Request, result.as_ref().err());
+        result
     }
 
     /// Serves one request with a `wasi:http` component, as [`Self::handle`]
@@ -261,16 +266,25 @@ impl<H: HostContext> LoadedPlugin<H> {
         };
         let deadline = Instant::now() + self.limits.timeout;
         let _turn = self.take_turn(deadline).await?;
-        Call::new(
+        let call = Call::new(
             &self.pre,
             &self.manifest.name,
             self.limits,
             deadline,
             Some(self.long_runs.clone()),
             context,
-        )
-        .handle_http(proxy, request, self.limits.max_response_bytes)
-        .await
+        );
+        let running = self.metrics.start();
+        let result = call
+            .handle_http(proxy, request, self.limits.max_response_bytes)
+            .await;
+        running.finish(CallKind::Request, result.as_ref().err());
+        result
+    }
+
+    /// Sets this plugin's gauges (instances alive) for a metrics read.
+    pub fn publish_metrics(&self) {
+        self.metrics.publish_instances();
     }
 
     /// Whether this is a `wasi:http` component (mounted, not described).
@@ -300,12 +314,23 @@ impl<H: HostContext> LoadedPlugin<H> {
         let Some(turns) = &self.turns else {
             return Ok(None);
         };
-        match tokio::time::timeout_at(deadline.into(), turns.acquire()).await {
+        // Most requests find a turn free: only a wait is timed.
+        if let Ok(permit) = turns.try_acquire() {
+            return Ok(Some(permit));
+        }
+        let started = Instant::now();
+        let waited = tokio::time::timeout_at(deadline.into(), turns.acquire()).await;
+        self.metrics.waited(started.elapsed());
+        match waited {
             // The semaphore is never closed, so acquiring fails only by time.
             Ok(Ok(permit)) => Ok(Some(permit)),
-            Ok(Err(_)) | Err(_) => Err(CallError::Busy {
-                plugin: self.manifest.name.clone(),
-            }),
+            Ok(Err(_)) | Err(_) => {
+                let busy = CallError::Busy {
+                    plugin: self.manifest.name.clone(),
+                };
+                self.metrics.count(CallKind::Request, Some(&busy));
+                Err(busy)
+            }
         }
     }
 
@@ -320,16 +345,18 @@ impl<H: HostContext> LoadedPlugin<H> {
             return Err(self.not_fusion());
         };
         let deadline = Instant::now() + self.limits.timeout;
-        Call::new(
+        let call = Call::new(
             &self.pre,
             &self.manifest.name,
             self.limits,
             deadline,
             None,
             context,
-        )
-        .on_event(exports, event)
-        .await
+        );
+        let running = self.metrics.start();
+        let result = call.on_event(exports, event).await;
+        running.finish(CallKind::Event, result.as_ref().err());
+        result
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`kv`]: a plugin's private key-value store, with its read cache.
 //! - [`events`]: core events, transactional hooks and the durable outbox.
 //! - [`secrets`]: the encrypted credential store and its master keys.
+//! - [`state_metrics`]: gauges of the pools and the outbox, for `/metrics`.
 //! - [`users`]: users and API tokens: visibility, unique emails, the last
 //!   admin, token names and lifetimes.
 
@@ -23,6 +24,7 @@ pub mod events;
 pub mod kv;
 pub mod plugin_data;
 pub mod secrets;
+pub mod state_metrics;
 pub mod users;
 pub mod validate;
 

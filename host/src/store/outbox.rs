@@ -61,6 +61,14 @@ pub async fn pending(db: &Db, max_attempts: i64, limit: i64) -> Result<Vec<Pendi
     .await
 }
 
+/// How many events wait for delivery, and when the oldest was written
+/// (microseconds since the epoch).
+pub async fn backlog(db: &Db) -> Result<(i64, Option<i64>), sqlx::Error> {
+    sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM event_outbox WHERE delivered_at IS NULL")
+        .fetch_one(db.reader())
+        .await
+}
+
 /// Records a failed attempt and when to try again.
 pub async fn retry_later(
     db: &Db,

@@ -2,8 +2,10 @@
 //! `RUST_LOG` overrides the default filter.
 //!
 //! Lines go to stdout through [`output`], which buffers them so that no
-//! request waits on whoever reads the logs.
+//! request waits on whoever reads the logs. [`metrics`] holds the
+//! Prometheus metrics and their names.
 
+pub mod metrics;
 pub mod output;
 
 use output::{LogGuard, LogOutput, OutputSettings};

@@ -113,6 +113,11 @@ impl Worker {
                 blocked.insert(key);
                 let backoff = (FIRST_BACKOFF_MS << (attempts - 1).min(20)).min(MAX_BACKOFF_MS);
                 tracing::warn!(event = row.id, plugin = %row.plugin, attempts, %reason, "event delivery failed; will retry");
+                metrics::counter!(
+                    crate::telemetry::metrics::EVENT_DELIVERY_FAILURES,
+                    "plugin" => row.plugin.clone()
+                )
+                .increment(1);
                 rows::retry_later(
                     &self.db,
                     row.id,
