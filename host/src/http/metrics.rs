@@ -47,6 +47,7 @@ pub struct RequestMetrics {
     adding: Mutex<()>,
 }
 
+#[derive(Clone)]
 struct Handles {
     method: &'static str,
     status: u16,
@@ -93,10 +94,7 @@ impl RequestMetrics {
         if find(&current).is_some() {
             return;
         }
-        let mut routes: HashMap<Arc<str>, Vec<Handles>> = current
-            .iter()
-            .map(|(route, handles)| (route.clone(), handles.iter().map(Handles::clone).collect()))
-            .collect();
+        let mut routes = (*current).clone();
         let label = SharedString::from(route.to_string());
         let made = Handles {
             method,
@@ -113,17 +111,6 @@ impl RequestMetrics {
         made.duration.record(seconds);
         routes.entry(Arc::from(route)).or_default().push(made);
         self.routes.store(Arc::new(routes));
-    }
-}
-
-impl Handles {
-    fn clone(&self) -> Handles {
-        Handles {
-            method: self.method,
-            status: self.status,
-            requests: self.requests.clone(),
-            duration: self.duration.clone(),
-        }
     }
 }
 

@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::metrics::RouteTemplate;
 use crate::domain::{HttpMount, Principal};
 use crate::plugins::invoke::{self, InvokeError, PluginRequest, PluginResponse};
-use crate::plugins::routes::{Lookup, RouteTable};
+use crate::plugins::routes::Lookup;
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -54,7 +54,7 @@ async fn serve(
     let set = state.control.plugins.snapshot();
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
-    let (entry, raw_params) = match lookup(&set.routes, &method, &path) {
+    let (entry, raw_params) = match set.routes.lookup(&method, &path) {
         Lookup::Found { entry, params } => {
             *template = Some(entry.template.clone());
             (entry, params)
@@ -90,22 +90,7 @@ async fn serve(
             request_id,
         )
         .await?;
-        let (parts, body) = response.into_parts();
-        let headers = parts
-            .headers
-            .iter()
-            .filter_map(|(name, value)| {
-                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
-            })
-            .collect();
-        return into_http(
-            &plugin.manifest.name,
-            PluginResponse {
-                status: parts.status.as_u16(),
-                headers,
-                body: body.to_vec(),
-            },
-        );
+        return from_component(&plugin.manifest.name, response);
     }
     let params = raw_params
         .into_iter()
@@ -164,20 +149,6 @@ impl From<InvokeError> for ApiError {
                 ApiError::BadPluginResponse { plugin, reason }
             }
         }
-    }
-}
-
-/// Finds the route for a request. A path under a mounted component that
-/// ends in `/` (`/apps/app/`) is the component's too, as the path without
-/// it; plugin routes otherwise match exactly.
-fn lookup<'a>(routes: &'a RouteTable, method: &str, path: &str) -> Lookup<'a> {
-    let found = routes.lookup(method, path);
-    if !matches!(found, Lookup::NotFound) || path.len() < 2 || !path.ends_with('/') {
-        return found;
-    }
-    match routes.lookup(method, path.trim_end_matches('/')) {
-        found @ Lookup::Found { entry, .. } if entry.plugin.is_http_component() => found,
-        _ => Lookup::NotFound,
     }
 }
 
@@ -263,14 +234,38 @@ fn into_http(plugin: &str, response: PluginResponse) -> Result<Response, ApiErro
             .map_err(|_| bad(format!("`{name}` is not a valid header name")))?;
         let value = HeaderValue::try_from(value.as_str())
             .map_err(|_| bad(format!("the value of header `{name}` is not valid")))?;
-        // The host owns framing and connection management.
-        if name == header::CONTENT_LENGTH
-            || name == header::TRANSFER_ENCODING
-            || name == header::CONNECTION
-        {
-            continue;
+        if !HOST_FRAMING.contains(&name) {
+            http.headers_mut().append(name, value);
         }
-        http.headers_mut().append(name, value);
     }
     Ok(http)
+}
+
+/// Response headers the host owns: framing and connection management.
+const HOST_FRAMING: &[HeaderName] = &[
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::CONNECTION,
+];
+
+/// A `wasi:http` component's answer, already typed: the same status rule
+/// and framing headers as a plugin's, without going through text.
+fn from_component(
+    plugin: &str,
+    response: axum::http::Response<Bytes>,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = response.into_parts();
+    if !(200..600).contains(&parts.status.as_u16()) {
+        return Err(ApiError::BadPluginResponse {
+            plugin: plugin.to_string(),
+            reason: format!(
+                "status {} is not a valid HTTP status",
+                parts.status.as_u16()
+            ),
+        });
+    }
+    for name in HOST_FRAMING {
+        parts.headers.remove(name);
+    }
+    Ok(Response::from_parts(parts, Body::from(body)))
 }

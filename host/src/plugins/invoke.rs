@@ -79,18 +79,14 @@ pub async fn invoke(
         request_id: request.request_id.clone(),
         received_at: now_micros(),
     };
-    let context = CallContext {
-        request_id: request.request_id,
-        host: Some(HostAccess {
-            services: services.clone(),
-            hooks: hooks.handle(),
-            session: session.clone(),
-            plugin: plugin.data().clone(),
-            grant: grant.clone(),
-            principal: request.principal,
-            depth: 0,
-        }),
-    };
+    let context = request_context(
+        hooks,
+        plugin,
+        grant,
+        session.clone(),
+        request.principal,
+        request.request_id,
+    );
     let limit = plugin.limits.max_response_bytes;
     let response = match plugin.handle(context, wit_request).await {
         Ok(response) if response.body.len() > limit => {
@@ -135,19 +131,8 @@ pub async fn invoke_http(
     principal: Option<Principal>,
     request_id: String,
 ) -> Result<http::Response<bytes::Bytes>, InvokeError> {
-    let services = hooks.services();
-    let context = CallContext {
-        request_id,
-        host: Some(HostAccess {
-            services: services.clone(),
-            hooks: hooks.handle(),
-            session: Arc::new(Session::new(services.core.db.clone())),
-            plugin: plugin.data().clone(),
-            grant: grant.clone(),
-            principal,
-            depth: 0,
-        }),
-    };
+    let session = Arc::new(Session::new(hooks.services().core.db.clone()));
+    let context = request_context(hooks, plugin, grant, session, principal, request_id);
     match plugin.handle_http(context, request).await? {
         Ok(response) => Ok(response),
         Err(HttpFailure::TooLarge { limit }) => {
@@ -160,6 +145,30 @@ pub async fn invoke_http(
         Err(HttpFailure::Guest(reason)) => Err(InvokeError::NoAnswer {
             plugin: plugin.manifest.name.clone(),
             reason,
+        }),
+    }
+}
+
+/// What the host functions of a request's call work with: the services,
+/// the request's session, the plugin, its grant and the caller.
+fn request_context(
+    hooks: &PluginHooks,
+    plugin: &Plugin,
+    grant: &Arc<Grant>,
+    session: Arc<Session>,
+    principal: Option<Principal>,
+    request_id: String,
+) -> CallContext<HostAccess> {
+    CallContext {
+        request_id,
+        host: Some(HostAccess {
+            services: hooks.services().clone(),
+            hooks: hooks.handle(),
+            session,
+            plugin: plugin.data().clone(),
+            grant: grant.clone(),
+            principal,
+            depth: 0,
         }),
     }
 }

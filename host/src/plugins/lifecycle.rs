@@ -135,25 +135,6 @@ fn route_changes(old: Option<&Plugin>, new: &Plugin) -> RouteChanges {
     }
 }
 
-/// Records a change of the plugin set in its history, and counts it.
-async fn record_event(
-    db: &crate::store::Db,
-    plugin: &str,
-    action: &str,
-    from: Option<&str>,
-    to: Option<&str>,
-    actor: Option<&str>,
-    plan: Option<&serde_json::Value>,
-) -> anyhow::Result<()> {
-    metrics::counter!(
-        crate::telemetry::metrics::PLUGIN_CHANGES,
-        "plugin" => plugin.to_string(),
-        "action" => action.to_string()
-    )
-    .increment(1);
-    plugins::record_event(db, plugin, action, from, to, actor, plan).await
-}
-
 /// Checks the plugins `plugin` depends on are enabled at matching versions.
 fn check_dependencies(state: &PluginControl, plugin: &Plugin) -> Result<(), LifecycleError> {
     let set = state.plugins.snapshot();
@@ -187,14 +168,11 @@ pub async fn install(
     options: InstallOptions,
 ) -> Result<Report, LifecycleError> {
     let _change = state.plugins.begin_change().await;
-    let plugin = match &options.http {
-        Some(request) => {
-            let mount = resolve_mount(state, request).await?;
-            state.runtime.load_http(&wasm, &mount)?
-        }
-        None => state.runtime.load(&wasm).await?,
+    let mount = match &options.http {
+        Some(request) => Some(resolve_mount(state, request).await?),
+        None => None,
     };
-    let plugin = Arc::new(plugin);
+    let plugin = Arc::new(install::load(&state.runtime, &wasm, mount.as_ref()).await?);
     let name = plugin.manifest.name.clone();
     let set = state.plugins.snapshot();
     let current = set.plugins.get(&name).map(|e| e.plugin.clone());
@@ -257,7 +235,7 @@ pub async fn install(
         Err(error) => return Err(error.into()),
     }
     let plan = serde_json::to_value(&report.migration_plan).ok();
-    record_event(
+    plugins::record_event(
         &state.db,
         &name,
         if report.status == "active" {
@@ -348,7 +326,7 @@ pub async fn rollback(
         }
         other => other.into(),
     })?;
-    record_event(
+    plugins::record_event(
         &state.db,
         name,
         "rolled_back",
@@ -434,7 +412,7 @@ pub async fn set_enabled(
         let _ = state.plugins.put(entry).await;
         return Err(error.into());
     }
-    record_event(
+    plugins::record_event(
         &state.db,
         name,
         if enabled { "enabled" } else { "disabled" },
@@ -499,7 +477,7 @@ pub async fn remove(
             .map_err(anyhow::Error::from)?;
         plugins::forget_data(&state.db, name).await?;
     }
-    record_event(
+    plugins::record_event(
         &state.db,
         name,
         if purge {
@@ -649,7 +627,7 @@ pub async fn decide_grants(
     }
     let version = plugin.manifest.version.to_string();
     super::cluster::announce(state, name).await;
-    record_event(
+    plugins::record_event(
         &state.db,
         name,
         "granted",

@@ -185,8 +185,22 @@ impl RouteTable {
         Ok(())
     }
 
-    /// Finds the route for a request.
+    /// Finds the route for a request. A path under a mounted `wasi:http`
+    /// component that ends in `/` (`/apps/app/`) is the component's too,
+    /// as the path without it (its catch-all needs a segment); plugin
+    /// routes otherwise match exactly.
     pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_> {
+        let found = self.lookup_exact(method, path);
+        if !matches!(found, Lookup::NotFound) || path.len() < 2 || !path.ends_with('/') {
+            return found;
+        }
+        match self.lookup_exact(method, path.trim_end_matches('/')) {
+            found @ Lookup::Found { entry, .. } if entry.plugin.is_http_component() => found,
+            _ => Lookup::NotFound,
+        }
+    }
+
+    fn lookup_exact(&self, method: &str, path: &str) -> Lookup<'_> {
         if let Some(router) = self.routers.get(method)
             && let Ok(found) = router.at(path)
         {

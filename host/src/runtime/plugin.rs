@@ -107,15 +107,8 @@ impl<H: HostContext> LoadedPlugin<H> {
         runtime: &super::Runtime<H>,
         wasm: &[u8],
     ) -> Result<LoadedPlugin<H>, LoadError> {
-        check_is_component(wasm)?;
-        let component = runtime
-            .compile(wasm)
-            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        let pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
-            LoadError::WrongWorld(format!(
-                "{e:#}; it imports something this host does not provide"
-            ))
-        })?;
+        let component = compile(runtime, wasm)?;
+        let pre = instantiate_pre(runtime, &component)?;
         let located = Exports::locate(&component).map_err(|e| {
             if exports_incoming_handler(&component, runtime.engine()) {
                 return LoadError::HttpComponentNeedsMount;
@@ -156,10 +149,7 @@ impl<H: HostContext> LoadedPlugin<H> {
         wasm: &[u8],
         mount: &HttpMount,
     ) -> Result<LoadedPlugin<H>, LoadError> {
-        check_is_component(wasm)?;
-        let component = runtime
-            .compile(wasm)
-            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let component = compile(runtime, wasm)?;
         if !exports_incoming_handler(&component, runtime.engine()) {
             return Err(match Exports::locate(&component) {
                 Ok(_) => LoadError::NotAnHttpComponent,
@@ -169,11 +159,7 @@ impl<H: HostContext> LoadedPlugin<H> {
                 )),
             });
         }
-        let pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
-            LoadError::WrongWorld(format!(
-                "{e:#}; it imports something this host does not provide"
-            ))
-        })?;
+        let pre = instantiate_pre(runtime, &component)?;
         let proxy = ProxyPre::new(pre.clone()).map_err(|e| {
             LoadError::WrongWorld(format!(
                 "{e:#}; its `{INCOMING_HANDLER}` is not the one of wasi:http 0.2"
@@ -235,14 +221,7 @@ impl<H: HostContext> LoadedPlugin<H> {
         };
         let deadline = Instant::now() + self.limits.timeout;
         let _turn = self.take_turn(deadline).await?;
-        let call = Call::new(
-            &self.pre,
-            &self.manifest.name,
-            self.limits,
-            deadline,
-            Some(self.long_runs.clone()),
-            context,
-        );
+        let call = self.call(deadline, Some(self.long_runs.clone()), context);
         let running = self.metrics.start();
         let result = call.handle(exports, request).await;
         running.finish(CallKind::Request, result.as_ref().err());
@@ -266,20 +245,31 @@ impl<H: HostContext> LoadedPlugin<H> {
         };
         let deadline = Instant::now() + self.limits.timeout;
         let _turn = self.take_turn(deadline).await?;
-        let call = Call::new(
-            &self.pre,
-            &self.manifest.name,
-            self.limits,
-            deadline,
-            Some(self.long_runs.clone()),
-            context,
-        );
+        let call = self.call(deadline, Some(self.long_runs.clone()), context);
         let running = self.metrics.start();
         let result = call
             .handle_http(proxy, request, self.limits.max_response_bytes)
             .await;
         running.finish(CallKind::Request, result.as_ref().err());
         result
+    }
+
+    /// A fresh store for one call of this plugin, ending by `deadline`; a
+    /// request passes the runtime's long-run turns.
+    fn call(
+        &self,
+        deadline: Instant,
+        long_runs: Option<Arc<Semaphore>>,
+        context: CallContext<H>,
+    ) -> Call<'_, H> {
+        Call::new(
+            &self.pre,
+            &self.manifest.name,
+            self.limits,
+            deadline,
+            long_runs,
+            context,
+        )
     }
 
     /// Sets this plugin's gauges (instances alive) for a metrics read.
@@ -345,14 +335,7 @@ impl<H: HostContext> LoadedPlugin<H> {
             return Err(self.not_fusion());
         };
         let deadline = Instant::now() + self.limits.timeout;
-        let call = Call::new(
-            &self.pre,
-            &self.manifest.name,
-            self.limits,
-            deadline,
-            None,
-            context,
-        );
+        let call = self.call(deadline, None, context);
         let running = self.metrics.start();
         let result = call.on_event(exports, event).await;
         running.finish(CallKind::Event, result.as_ref().err());
@@ -412,6 +395,29 @@ fn exports_incoming_handler(component: &Component, engine: &wasmtime::Engine) ->
         .component_type()
         .exports(engine)
         .any(|(name, _)| name.split('@').next() == Some(INCOMING_HANDLER))
+}
+
+/// Compiles `wasm`, once it is known to be a component.
+fn compile<H: HostContext>(
+    runtime: &super::Runtime<H>,
+    wasm: &[u8],
+) -> Result<Component, LoadError> {
+    check_is_component(wasm)?;
+    runtime
+        .compile(wasm)
+        .map_err(|e| LoadError::Invalid(format!("{e:#}")))
+}
+
+/// Resolves `component`'s imports against the host's linker.
+fn instantiate_pre<H: HostContext>(
+    runtime: &super::Runtime<H>,
+    component: &Component,
+) -> Result<InstancePre<CallState<H>>, LoadError> {
+    runtime.linker().instantiate_pre(component).map_err(|e| {
+        LoadError::WrongWorld(format!(
+            "{e:#}; it imports something this host does not provide"
+        ))
+    })
 }
 
 /// Tells a core module or random bytes apart from a component, so the

@@ -237,7 +237,8 @@ pub struct PluginEvent {
     pub at: String,
 }
 
-/// Records a change of the plugin set.
+/// Records a change of the plugin set, and counts it
+/// (`kai_plugin_changes_total`).
 pub async fn record_event(
     db: &Db,
     plugin: &str,
@@ -261,6 +262,12 @@ pub async fn record_event(
     .bind(now_micros())
     .execute(db.writer())
     .await?;
+    metrics::counter!(
+        crate::telemetry::metrics::PLUGIN_CHANGES,
+        "plugin" => plugin.to_string(),
+        "action" => action.to_string()
+    )
+    .increment(1);
     Ok(())
 }
 
