@@ -19,7 +19,8 @@
 //! When the output does not keep up, the buffer stops at
 //! [`OutputSettings::max_bytes`]: later lines are dropped and counted, and
 //! once a batch goes out again the `report` callback is told how many were
-//! lost (`kai serve` logs that as a warning). If the output fails for good
+//! lost (`kai serve` logs that as a warning; that line is let past the
+//! bound, so no count is lost with it). If the output fails for good
 //! (its reader is gone), lines are discarded from then on. Dropping the
 //! [`LogGuard`] writes out what is buffered, waiting at most
 //! [`OutputSettings::shutdown_wait`] so a stuck output cannot hold up exit.
@@ -29,6 +30,7 @@
 //! `info` the hello route then took 29.4 instead of 18.9 us of CPU per
 //! request (`bench/scripts/ab.sh`, `LOAD=hello`).
 
+use std::cell::Cell;
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -105,6 +107,13 @@ struct State {
     finished: bool,
 }
 
+thread_local! {
+    /// Set on the output thread while `report` runs: the report's own line
+    /// is let past the bound, because dropping it would lose the count it
+    /// carries (it is one line, once per batch).
+    static REPORTING: Cell<bool> = const { Cell::new(false) };
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock; if something did, the
@@ -119,7 +128,7 @@ impl Shared {
             return;
         }
         let was_empty = state.lines.is_empty();
-        if state.lines.len() + line.len() > self.settings.max_bytes {
+        if state.lines.len() + line.len() > self.settings.max_bytes && !REPORTING.get() {
             state.dropped += 1;
             state.dropped_total += 1;
             drop(state);
@@ -233,7 +242,9 @@ fn write_out(shared: &Shared, mut sink: impl Write, report: impl Fn(u64)) {
         if dropped > 0 && !shared.lock().failed {
             // Logged through the subscriber, so it lands in the buffer and
             // goes out with the next batch, in the configured format.
+            REPORTING.set(true);
             report(dropped);
+            REPORTING.set(false);
         }
         let mut state = shared.lock();
         let done = state.lines.is_empty() && state.dropped == 0;
@@ -630,6 +641,68 @@ mod tests {
         let reports = reports.lock().unwrap();
         assert!(!reports.is_empty(), "the drops were never reported");
         assert_eq!(reports.iter().sum::<u64>(), dropped, "{reports:?}");
+    }
+
+    /// An output that, on its first `fills` writes, logs lines back into
+    /// the buffer until one is dropped: the buffer is full whenever the
+    /// output thread reports drops.
+    struct Refilling {
+        output: Arc<std::sync::OnceLock<Arc<LogOutput>>>,
+        fills: u32,
+        inner: Collected,
+    }
+
+    impl Write for Refilling {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            if self.fills > 0 {
+                self.fills -= 1;
+                let output = self.output.get().unwrap();
+                let before = output.dropped_lines();
+                while output.dropped_lines() == before {
+                    log_line(output, "filler\n");
+                }
+            }
+            self.inner.write(bytes)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_report_of_dropped_lines_gets_out_even_when_the_buffer_is_full() {
+        let handle = Arc::new(std::sync::OnceLock::<Arc<LogOutput>>::new());
+        let sink = Collected::default();
+        let refilling = Refilling {
+            output: handle.clone(),
+            fills: 3,
+            inner: sink.clone(),
+        };
+        let settings = OutputSettings {
+            max_bytes: 200,
+            ..settings(Duration::from_millis(1))
+        };
+        let reporter = handle.clone();
+        let (output, guard) = LogOutput::start(refilling, settings, move |n| {
+            log_line(reporter.get().unwrap(), &format!("dropped {n}\n"))
+        });
+        let output = Arc::new(output);
+        handle.set(output.clone()).ok().unwrap();
+        log_line(&output, "first\n");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !sink.text().contains("dropped") {
+            assert!(Instant::now() < deadline, "no drop was reported");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(guard);
+        let text = sink.text();
+        let reported: u64 = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("dropped "))
+            .map(|n| n.parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(reported, output.dropped_lines(), "{text}");
     }
 
     #[test]
