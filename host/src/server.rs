@@ -122,6 +122,7 @@ impl Server {
             hooks,
             node_id: uuid::Uuid::new_v4().to_string(),
             auth_failures: FailureLimiter::new(config_failures),
+            api_doc: Arc::new(api.openapi()),
         });
         Ok(Self { state, api })
     }

@@ -31,6 +31,9 @@ pub struct Inner {
     pub node_id: String,
     /// Failed authentications per client address.
     pub auth_failures: FailureLimiter,
+    /// The OpenAPI description of the core routes; plugin routes are added
+    /// per request (`http::openapi`).
+    pub api_doc: Arc<utoipa::openapi::OpenApi>,
 }
 
 impl AppState {

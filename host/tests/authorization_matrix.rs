@@ -101,6 +101,13 @@ fn matrix() -> BTreeMap<&'static str, Row> {
         ("DELETE /api/v1/credentials/{id}", row([401, 204, 404, 204])),
         ("GET /api/v1/admin/plugins", row([401, 403, 403, 200])),
         ("GET /metrics", row([401, 403, 403, 200])),
+        // The contract lists routes every member may call; the reference
+        // page and its assets hold no data and load it with a token.
+        ("GET /api/v1/openapi.json", row([401, 200, 200, 200])),
+        ("GET /docs", row([200, 200, 200, 200])),
+        ("GET /docs/kai-docs.js", row([200, 200, 200, 200])),
+        ("GET /docs/swagger-ui.css", row([200, 200, 200, 200])),
+        ("GET /docs/swagger-ui-bundle.js", row([200, 200, 200, 200])),
         ("GET /api/v1/admin/routes", row([401, 403, 403, 200])),
         // Admins only; a JSON body is not a plugin (415) once authorised.
         (

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A user's role. Admins see and manage everything; members only what
 /// they own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,

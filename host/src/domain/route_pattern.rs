@@ -157,6 +157,15 @@ impl PathPattern {
         path
     }
 
+    /// The pattern as an OpenAPI path template: a catch-all `{*rest}` is
+    /// written `{rest}`, as OpenAPI has no catch-all.
+    pub fn openapi_path(&self) -> String {
+        if !self.has_rest() {
+            return self.raw.clone();
+        }
+        self.raw.replacen("{*", "{", 1)
+    }
+
     /// This pattern followed by a catch-all `{*name}` matching the rest of
     /// a path, as the host mounts a `wasi:http` component.
     pub fn with_rest(&self, name: &str) -> PathPattern {

@@ -21,6 +21,7 @@ use super::CoreApi;
 use super::auth::AdminCaller;
 use super::error::ApiError;
 use super::extract::{ApiJson, PluginName, QueryParams, has_media_type};
+use super::openapi::{AdminOnly, BadParameters, Conflict, NotFound, WithBody};
 use crate::domain::MountRequest;
 use crate::plugins::PluginEntry;
 use crate::plugins::grants::Grant;
@@ -31,20 +32,55 @@ use axum::extract::Request;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 pub fn mount(api: CoreApi) -> CoreApi {
-    api.route("GET", "/api/v1/admin/plugins", list_plugins)
-        .route("POST", "/api/v1/admin/plugins", install)
-        .route("GET", "/api/v1/admin/plugins/{name}", get_plugin)
-        .route("POST", "/api/v1/admin/plugins/{name}/disable", disable)
-        .route("POST", "/api/v1/admin/plugins/{name}/enable", enable)
-        .route("POST", "/api/v1/admin/plugins/{name}/rollback", rollback)
-        .route("DELETE", "/api/v1/admin/plugins/{name}", remove)
-        .route("GET", "/api/v1/admin/routes", list_routes)
-        .route("POST", "/api/v1/admin/plugins/{name}/grants", grant)
+    api.route(routes!(list_plugins, install))
+        .route(routes!(get_plugin))
+        .route(routes!(disable))
+        .route(routes!(enable))
+        .route(routes!(rollback))
+        .route(routes!(remove))
+        .route(routes!(list_routes))
+        .route(routes!(grant))
 }
+
+/// A plugin's state after enable or disable.
+#[derive(Serialize, ToSchema)]
+pub struct PluginState {
+    name: String,
+    /// `active` or `disabled`.
+    status: &'static str,
+}
+
+/// One route of the table.
+#[derive(Serialize, ToSchema)]
+pub struct RouteView {
+    method: String,
+    /// The path pattern; `{name}` is a parameter, `{*name}` the rest of the
+    /// path below a mounted component.
+    path: String,
+    /// `core`, or `plugin:<name>`.
+    owner: String,
+    /// The plugin's version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    /// A plugin route callable without a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public: Option<bool>,
+}
+
+/// The route table.
+#[derive(Serialize, ToSchema)]
+pub struct RouteTable {
+    routes: Vec<RouteView>,
+}
+
+/// The `{name}` of the plugin routes.
+const NAME: &str = "The plugin's name";
 
 /// Largest plugin accepted, in bytes.
 const MAX_PLUGIN_BYTES: usize = 64 << 20;
@@ -70,6 +106,27 @@ impl From<LifecycleError> for ApiError {
     }
 }
 
+/// Installs or upgrades a plugin from its `.wasm`.
+#[utoipa::path(
+    post, path = "/api/v1/admin/plugins", tag = "admin", operation_id = "plugins_install",
+    params(
+        ("force" = Option<bool>, Query, description = "Install a version that is not newer"),
+        ("confirm_destructive" = Option<bool>, Query, description = "Apply a migration plan that drops data"),
+        ("name" = Option<String>, Query, description = "A wasi:http component: its name"),
+        ("mount" = Option<String>, Query, description = "A wasi:http component: the path it answers under"),
+        ("public" = Option<bool>, Query, description = "A wasi:http component: callable without a token"),
+        ("outbound" = Option<String>, Query, description = "A wasi:http component: origins it may call, comma-separated"),
+        ("version" = Option<String>, Query, description = "A wasi:http component: its version"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The plugin's component"),
+    responses(
+        (status = 201, description = "Installed: the install report", body = Object),
+        (status = 200, description = "Upgraded: the install report, with the migration plan applied", body = Object),
+        (status = 202, description = "Awaiting the operator's grant of what it requests", body = Object),
+        AdminOnly, WithBody,
+        (status = 409, description = "Not newer than the version installed (`version_not_newer`), a destructive migration unconfirmed (`confirmation_required`), or a route conflict", body = super::error::ErrorBody),
+    )
+)]
 async fn install(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
@@ -148,6 +205,12 @@ fn http_install(params: &QueryParams) -> Result<Option<MountRequest>, ApiError> 
     }))
 }
 
+/// One plugin: what it serves, its versions, its history, a pending grant.
+#[utoipa::path(
+    get, path = "/api/v1/admin/plugins/{name}", tag = "admin", operation_id = "plugins_get",
+    params(("name" = String, Path, pattern = r"^[a-z][a-z0-9-]{0,62}$", description = NAME)),
+    responses((status = 200, description = "The plugin", body = Object), AdminOnly, BadParameters, NotFound)
+)]
 async fn get_plugin(
     State(state): State<AppState>,
     _: AdminCaller,
@@ -175,24 +238,51 @@ async fn get_plugin(
     Ok(Json(body))
 }
 
+/// Stops serving a plugin's routes and events; its data stays.
+#[utoipa::path(
+    post, path = "/api/v1/admin/plugins/{name}/disable", tag = "admin", operation_id = "plugins_disable",
+    params(("name" = String, Path, pattern = r"^[a-z][a-z0-9-]{0,62}$", description = NAME)),
+    responses((status = 200, body = PluginState), AdminOnly, BadParameters, NotFound, Conflict)
+)]
 async fn disable(
     State(state): State<AppState>,
-    AdminCaller(admin): AdminCaller,
+    admin: AdminCaller,
     PluginName(name): PluginName,
-) -> Result<Json<Value>, ApiError> {
-    lifecycle::set_enabled(&state.control, &name, false, Some(&admin.email)).await?;
-    Ok(Json(json!({ "name": name, "status": "disabled" })))
+) -> Result<Json<PluginState>, ApiError> {
+    set_enabled(&state, admin, name, false).await
 }
 
+/// Serves a disabled plugin again.
+#[utoipa::path(
+    post, path = "/api/v1/admin/plugins/{name}/enable", tag = "admin", operation_id = "plugins_enable",
+    params(("name" = String, Path, pattern = r"^[a-z][a-z0-9-]{0,62}$", description = NAME)),
+    responses((status = 200, body = PluginState), AdminOnly, BadParameters, NotFound, Conflict)
+)]
 async fn enable(
     State(state): State<AppState>,
-    AdminCaller(admin): AdminCaller,
+    admin: AdminCaller,
     PluginName(name): PluginName,
-) -> Result<Json<Value>, ApiError> {
-    lifecycle::set_enabled(&state.control, &name, true, Some(&admin.email)).await?;
-    Ok(Json(json!({ "name": name, "status": "active" })))
+) -> Result<Json<PluginState>, ApiError> {
+    set_enabled(&state, admin, name, true).await
 }
 
+async fn set_enabled(
+    state: &AppState,
+    AdminCaller(admin): AdminCaller,
+    name: String,
+    enabled: bool,
+) -> Result<Json<PluginState>, ApiError> {
+    lifecycle::set_enabled(&state.control, &name, enabled, Some(&admin.email)).await?;
+    let status = if enabled { "active" } else { "disabled" };
+    Ok(Json(PluginState { name, status }))
+}
+
+/// Goes back to the version before the current one.
+#[utoipa::path(
+    post, path = "/api/v1/admin/plugins/{name}/rollback", tag = "admin", operation_id = "plugins_rollback",
+    params(("name" = String, Path, pattern = r"^[a-z][a-z0-9-]{0,62}$", description = NAME)),
+    responses((status = 200, description = "The rollback report", body = Object), AdminOnly, BadParameters, NotFound, Conflict)
+)]
 async fn rollback(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
@@ -202,6 +292,15 @@ async fn rollback(
     Ok(Json(report).into_response())
 }
 
+/// Removes a plugin; `purge=true` drops its tables too.
+#[utoipa::path(
+    delete, path = "/api/v1/admin/plugins/{name}", tag = "admin", operation_id = "plugins_remove",
+    params(
+        ("name" = String, Path, pattern = r"^[a-z][a-z0-9-]{0,62}$", description = NAME),
+        ("purge" = Option<bool>, Query, description = "Drop the plugin's tables and data"),
+    ),
+    responses((status = 204, description = "Removed"), AdminOnly, BadParameters, NotFound, Conflict)
+)]
 async fn remove(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
@@ -219,6 +318,11 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The plugins: serving, awaiting a grant, and refused at start.
+#[utoipa::path(
+    get, path = "/api/v1/admin/plugins", tag = "admin", operation_id = "plugins_list",
+    responses((status = 200, description = "`plugins`, `pending`, `refused`, `allocator`, `compile_cache`", body = Object), AdminOnly)
+)]
 async fn list_plugins(_: AdminCaller, State(state): State<AppState>) -> Json<Value> {
     let set = state.control.plugins.snapshot();
     let plugins: Vec<Value> = set.plugins.values().map(plugin_summary).collect();
@@ -267,34 +371,55 @@ fn plugin_summary(entry: &PluginEntry) -> Value {
     })
 }
 
-async fn list_routes(_: AdminCaller, State(state): State<AppState>) -> Json<Value> {
-    let mut routes: Vec<Value> = state
+/// Every route the server answers, core and plugin, with its owner.
+#[utoipa::path(
+    get, path = "/api/v1/admin/routes", tag = "admin", operation_id = "routes_list",
+    responses((status = 200, body = RouteTable), AdminOnly)
+)]
+async fn list_routes(_: AdminCaller, State(state): State<AppState>) -> Json<RouteTable> {
+    let mut routes: Vec<RouteView> = state
         .control
         .plugins
         .core_routes()
         .iter()
-        .map(|r| json!({ "method": r.method, "path": r.pattern.as_str(), "owner": "core" }))
+        .map(|r| RouteView {
+            method: r.method.to_string(),
+            path: r.pattern.as_str().to_string(),
+            owner: "core".into(),
+            version: None,
+            public: None,
+        })
         .collect();
     let set = state.control.plugins.snapshot();
-    routes.extend(set.routes.entries().iter().map(|e| {
-        json!({
-            "method": e.method,
-            "path": e.pattern.as_str(),
-            "owner": format!("plugin:{}", e.plugin.manifest.name),
-            "version": e.plugin.manifest.version.to_string(),
-            "public": e.public,
-        })
+    routes.extend(set.routes.entries().iter().map(|e| RouteView {
+        method: e.method.clone(),
+        path: e.pattern.as_str().to_string(),
+        owner: format!("plugin:{}", e.plugin.manifest.name),
+        version: Some(e.plugin.manifest.version.to_string()),
+        public: Some(e.public),
     }));
-    Json(json!({ "routes": routes }))
+    Json(RouteTable { routes })
 }
 
-#[derive(Deserialize)]
+/// The operator's decision: `{"accept_requested": true}`, or
+/// `{"grant": {...}}` with a subset of what the plugin requested.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GrantBody {
     accept_requested: Option<bool>,
+    /// The capabilities granted, in the shape of the plugin's `requested`.
+    #[schema(value_type = Option<Object>)]
     grant: Option<Grant>,
 }
 
+/// Grants what a plugin requested (or a subset); a version waiting for it
+/// goes live.
+#[utoipa::path(
+    post, path = "/api/v1/admin/plugins/{name}/grants", tag = "admin", operation_id = "plugins_grant",
+    params(("name" = String, Path, pattern = r"^[a-z][a-z0-9-]{0,62}$", description = NAME)),
+    request_body = GrantBody,
+    responses((status = 200, description = "The decision and the plugin's state", body = Object), AdminOnly, WithBody, NotFound, Conflict)
+)]
 async fn grant(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,

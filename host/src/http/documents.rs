@@ -18,6 +18,8 @@ use super::auth::Caller;
 use super::collections::DEFAULT_LIMIT;
 use super::error::ApiError;
 use super::extract::{ApiJson, QueryParams, etag, if_match, if_none_match, path_id};
+use super::listing::{Items, Page};
+use super::openapi::{Authenticated, BadParameters, NotFound, Stale, WithBody};
 use super::unit::Unit;
 use crate::domain::{Document, DocumentChange, NewDocument};
 use crate::domain::{Filter, Op, Order, Value as FieldValue};
@@ -28,33 +30,81 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 pub fn mount(api: CoreApi) -> CoreApi {
-    api.route("POST", "/api/v1/collections/{id}/documents", create)
-        .route("GET", "/api/v1/collections/{id}/documents", list)
-        .route(
-            "POST",
-            "/api/v1/collections/{id}/documents:bulk",
-            create_bulk,
-        )
-        .route("GET", "/api/v1/documents/{id}", get)
-        .route("PUT", "/api/v1/documents/{id}", replace)
-        .route("PATCH", "/api/v1/documents/{id}", patch)
-        .route("DELETE", "/api/v1/documents/{id}", delete)
+    api.route(routes!(create, list))
+        .route(routes!(create_bulk))
+        .route(routes!(get, replace, patch, delete))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new document.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewDocumentBody {
     title: String,
     #[serde(default)]
     content: String,
+    /// `txt` by default.
     format: Option<String>,
     #[serde(default)]
     tags: Vec<String>,
+    /// A JSON object.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
+}
+
+/// A document as the REST API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct DocumentView {
+    id: String,
+    collection_id: String,
+    /// The owner's user id.
+    owner: String,
+    title: String,
+    format: String,
+    tags: Vec<String>,
+    #[schema(value_type = Object)]
+    metadata: Value,
+    /// SHA-256 of the content, hex.
+    content_hash: String,
+    word_count: i64,
+    size_bytes: i64,
+    /// Starts at 1, one more with each change; the `ETag`.
+    version: i64,
+    /// RFC 3339, UTC.
+    created_at: String,
+    updated_at: String,
+    /// Set while archived.
+    archived_at: Option<String>,
+    /// On single documents, and in lists with `include=content`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
+}
+
+impl DocumentView {
+    fn of(doc: &Document, include_content: bool) -> Self {
+        DocumentView {
+            id: doc.id.clone(),
+            collection_id: doc.collection_id.clone(),
+            owner: doc.owner.clone(),
+            title: doc.title.clone(),
+            format: doc.format.clone(),
+            tags: doc.tags.clone(),
+            metadata: serde_json::from_str(&doc.metadata).unwrap_or_else(|_| json!({})),
+            content_hash: doc.content_hash.clone(),
+            word_count: doc.word_count,
+            size_bytes: doc.size_bytes,
+            version: doc.version,
+            created_at: format_micros(doc.created_at),
+            updated_at: format_micros(doc.updated_at),
+            archived_at: doc.archived_at.map(format_micros),
+            content: include_content.then(|| doc.content.clone()),
+        }
+    }
 }
 
 impl From<NewDocumentBody> for NewDocument {
@@ -69,26 +119,29 @@ impl From<NewDocumentBody> for NewDocument {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Up to 1,000 new documents.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BulkBody {
     documents: Vec<NewDocumentBody>,
 }
 
-/// PATCH: every field optional.
-#[derive(Debug, Deserialize)]
+/// PATCH: every field optional; each given is set.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
     title: Option<String>,
     content: Option<String>,
     format: Option<String>,
     tags: Option<Vec<String>>,
+    /// A JSON object.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
     archived: Option<bool>,
 }
 
 /// PUT: the whole document; omitted optional fields take their defaults.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplaceBody {
     title: String,
@@ -96,6 +149,8 @@ struct ReplaceBody {
     format: Option<String>,
     #[serde(default)]
     tags: Vec<String>,
+    /// A JSON object.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
     archived: Option<bool>,
 }
@@ -105,11 +160,21 @@ fn with_etag(status: StatusCode, doc: &Document) -> Response {
     (
         status,
         [(header::ETAG, etag(doc.version))],
-        Json(document_json(doc, true)),
+        Json(DocumentView::of(doc, true)),
     )
         .into_response()
 }
 
+/// Creates a document in a collection.
+#[utoipa::path(
+    post, path = "/api/v1/collections/{id}/documents", tag = "documents", operation_id = "documents_create",
+    params(("id" = uuid::Uuid, Path, description = "The collection's id (a UUID)")),
+    request_body = NewDocumentBody,
+    responses(
+        (status = 201, body = DocumentView, headers(("ETag" = String, description = "The document's version"), ("Location" = String, description = "The new document"))),
+        Authenticated, WithBody, NotFound,
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -130,6 +195,13 @@ async fn create(
     Ok(response)
 }
 
+/// Creates up to 1,000 documents in one transaction: all or none.
+#[utoipa::path(
+    post, path = "/api/v1/collections/{id}/documents:bulk", tag = "documents", operation_id = "documents_create_bulk",
+    params(("id" = uuid::Uuid, Path, description = "The collection's id (a UUID)")),
+    request_body = BulkBody,
+    responses((status = 201, description = "Created, without their content", body = Items<DocumentView>), Authenticated, WithBody, NotFound)
+)]
 async fn create_bulk(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -144,8 +216,8 @@ async fn create_bulk(
     let inputs = body.documents.into_iter().map(NewDocument::from).collect();
     let created = documents::create_many(&unit.ctx(), &collection, inputs, "documents").await?;
     unit.commit().await?;
-    let items: Vec<Value> = created.iter().map(|d| document_json(d, false)).collect();
-    Ok((StatusCode::CREATED, Json(json!({ "items": items }))).into_response())
+    let items = created.iter().map(|d| DocumentView::of(d, false)).collect();
+    Ok((StatusCode::CREATED, Json(Items { items })).into_response())
 }
 
 const LIST_PARAMS: &[&str] = &[
@@ -163,12 +235,32 @@ const LIST_PARAMS: &[&str] = &[
     "sort",
 ];
 
+/// The documents of a collection, filtered, sorted and paginated.
+#[utoipa::path(
+    get, path = "/api/v1/collections/{id}/documents", tag = "documents", operation_id = "documents_list",
+    params(
+        ("id" = uuid::Uuid, Path, description = "The collection's id (a UUID)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000; 50 by default"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("tag" = Option<String>, Query, description = "Only documents with this tag"),
+        ("format" = Option<String>, Query, description = "Only documents of this format"),
+        ("q" = Option<String>, Query, description = "Text in the title or the content"),
+        ("created_after" = Option<String>, Query, description = "RFC 3339"),
+        ("created_before" = Option<String>, Query, description = "RFC 3339"),
+        ("updated_after" = Option<String>, Query, description = "RFC 3339"),
+        ("updated_before" = Option<String>, Query, description = "RFC 3339"),
+        ("include_archived" = Option<bool>, Query, description = "Archived documents too"),
+        ("include" = Option<String>, Query, description = "`content` to include each document's content"),
+        ("sort" = Option<String>, Query, description = "`created_at` (default), `updated_at` or `title`; prefix `-` for descending"),
+    ),
+    responses((status = 200, body = Page<DocumentView>), Authenticated, BadParameters, NotFound)
+)]
 async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(collection): Path<String>,
     uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<DocumentView>>, ApiError> {
     let collection = path_id("id", &collection)?;
     let params = QueryParams::parse(&uri, LIST_PARAMS)?;
     let include_content = match params.get("include") {
@@ -192,10 +284,13 @@ async fn list(
     // A missing or foreign collection is a 404, not an empty list.
     crate::services::collections::get(&unit.ctx(), &collection).await?;
     let (items, next) = documents::query(&unit.ctx(), &query).await?;
-    Ok(Json(json!({
-        "items": items.iter().map(|d| document_json(d, include_content)).collect::<Vec<_>>(),
-        "next_cursor": next,
-    })))
+    Ok(Json(Page {
+        items: items
+            .iter()
+            .map(|d| DocumentView::of(d, include_content))
+            .collect(),
+        next_cursor: next,
+    }))
 }
 
 /// The filter of a list request, as conditions all of which must hold.
@@ -259,6 +354,16 @@ fn list_order(sort: Option<&str>) -> Result<Vec<Order>, ApiError> {
     }])
 }
 
+/// One document, with its content.
+#[utoipa::path(
+    get, path = "/api/v1/documents/{id}", tag = "documents", operation_id = "documents_get",
+    params(("id" = uuid::Uuid, Path, description = "The document's id (a UUID)"), ("If-None-Match" = Option<String>, Header, description = "An `ETag`: 304 while it is current")),
+    responses(
+        (status = 200, body = DocumentView, headers(("ETag" = String, description = "The document's version"))),
+        (status = 304, description = "`If-None-Match` names the current version"),
+        Authenticated, BadParameters, NotFound,
+    )
+)]
 async fn get(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -278,6 +383,13 @@ async fn get(
     Ok(with_etag(StatusCode::OK, &doc))
 }
 
+/// Replaces a document; omitted optional fields take their defaults.
+#[utoipa::path(
+    put, path = "/api/v1/documents/{id}", tag = "documents", operation_id = "documents_replace",
+    params(("id" = uuid::Uuid, Path, description = "The document's id (a UUID)"), ("If-Match" = Option<String>, Header, description = "An `ETag`: the write happens only while it is current")),
+    request_body = ReplaceBody,
+    responses((status = 200, body = DocumentView, headers(("ETag" = String, description = "The document's version"))), Authenticated, WithBody, NotFound, Stale)
+)]
 async fn replace(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -298,6 +410,13 @@ async fn replace(
     write(&state, &principal, &id, change, expected).await
 }
 
+/// Changes the fields given.
+#[utoipa::path(
+    patch, path = "/api/v1/documents/{id}", tag = "documents", operation_id = "documents_patch",
+    params(("id" = uuid::Uuid, Path, description = "The document's id (a UUID)"), ("If-Match" = Option<String>, Header, description = "An `ETag`: the write happens only while it is current")),
+    request_body = PatchBody,
+    responses((status = 200, body = DocumentView, headers(("ETag" = String, description = "The document's version"))), Authenticated, WithBody, NotFound, Stale)
+)]
 async fn patch(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -331,6 +450,12 @@ async fn write(
     Ok(with_etag(StatusCode::OK, &doc))
 }
 
+/// Deletes a document.
+#[utoipa::path(
+    delete, path = "/api/v1/documents/{id}", tag = "documents", operation_id = "documents_delete",
+    params(("id" = uuid::Uuid, Path, description = "The document's id (a UUID)"), ("If-Match" = Option<String>, Header, description = "An `ETag`: the delete happens only while it is current")),
+    responses((status = 204, description = "Deleted"), Authenticated, BadParameters, NotFound, Stale)
+)]
 async fn delete(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -343,28 +468,4 @@ async fn delete(
     documents::delete(&unit.ctx(), &id, expected).await?;
     unit.commit().await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A document as the REST API shows it; its content only when asked for.
-fn document_json(doc: &Document, include_content: bool) -> Value {
-    let mut value = json!({
-        "id": doc.id,
-        "collection_id": doc.collection_id,
-        "owner": doc.owner,
-        "title": doc.title,
-        "format": doc.format,
-        "tags": doc.tags,
-        "metadata": serde_json::from_str::<Value>(&doc.metadata).unwrap_or(json!({})),
-        "content_hash": doc.content_hash,
-        "word_count": doc.word_count,
-        "size_bytes": doc.size_bytes,
-        "version": doc.version,
-        "created_at": format_micros(doc.created_at),
-        "updated_at": format_micros(doc.updated_at),
-        "archived_at": doc.archived_at.map(format_micros),
-    });
-    if include_content {
-        value["content"] = json!(doc.content);
-    }
-    value
 }

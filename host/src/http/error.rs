@@ -14,7 +14,33 @@ use axum::Json;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `validation_failed`, `not_found`.
+    pub code: String,
+    /// For people; names the field or parameter at fault.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: &str, message: String) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message,
+            },
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -173,7 +199,7 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = ?cause, "internal error");
         }
-        let body = json!({ "error": { "code": self.code(), "message": self.public_message() } });
+        let body = ErrorBody::new(self.code(), self.public_message());
         let mut response = (status, Json(body)).into_response();
         if matches!(self, ApiError::TooManyRequests(_)) {
             response
@@ -262,7 +288,7 @@ pub async fn json_errors(response: Response) -> Response {
     } else {
         text
     };
-    let body = json!({ "error": { "code": code, "message": message } }).to_string();
+    let body = serde_json::to_string(&ErrorBody::new(code, message)).expect("strings serialize");
     let mut response = Response::from_parts(parts, Body::from(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -37,6 +37,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                     ApiError::BadRequest(format!("could not read the body: {rejection}"))
                 }
             })?;
+        // Every body of the API is an object; serde would also take a
+        // struct's fields from an array (`[null, null]`).
+        if let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace())
+            && *first != b'{'
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
+        {
+            return Err(ApiError::validation("body", "must be a JSON object"));
+        }
         parse_json(&bytes).map(ApiJson)
     }
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use tower::{Layer, Service};
 
 pub fn mount(api: CoreApi) -> CoreApi {
-    api.route("GET", "/metrics", metrics_for_admins)
+    api.route(utoipa_axum::routes!(metrics_for_admins))
 }
 
 /// The route template a plugin dispatch matched, on its answer.
@@ -221,6 +221,14 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// Every metric, in the Prometheus text format.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String),
+        super::openapi::AdminOnly,
+    )
+)]
 async fn metrics_for_admins(State(state): State<AppState>, _: AdminCaller) -> Response {
     exposition(&state).await
 }

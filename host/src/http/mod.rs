@@ -1,11 +1,12 @@
 //! The HTTP API: where every request goes.
 //!
-//! Core routes are registered through [`CoreApi`], which records each
-//! (method, path) as it mounts it: that list is what plugin routes are
-//! checked against and what `/api/v1/admin/routes` shows, so it cannot
-//! drift from the router. Everything the core router does not know falls
-//! through to [`plugin_proxy`], which looks the request up in the plugin
-//! route table.
+//! Core routes are registered through [`CoreApi`], from the
+//! `#[utoipa::path]` each handler carries: it records each (method, path)
+//! as it mounts it, and the route's OpenAPI description with it. That list
+//! is what plugin routes are checked against, what `/api/v1/admin/routes`
+//! shows and what [`openapi`] documents, so none can drift from the
+//! router. Everything the core router does not know falls through to
+//! [`plugin_proxy`], which looks the request up in the plugin route table.
 //!
 //! - [`connection`]: the listener, and hyper's own error answers in JSON.
 //! - [`error`]: the JSON error type.
@@ -13,12 +14,15 @@
 //! - [`auth`]: bearer-token extractors.
 //! - [`failure_limiter`]: failed authentications counted per address.
 //! - [`unit`]: a request's unit of work (principal + transaction).
+//! - [`listing`]: the shapes of list answers.
 //! - [`collections`], [`documents`]: the core data API.
 //! - [`users`]: users, the caller, API tokens.
 //! - [`credentials`]: the encrypted credential store.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`admin`]: the admin routes, under /api/v1/admin.
 //! - [`metrics`]: request metrics, and `GET /metrics`.
+//! - [`openapi`]: the OpenAPI document, core and plugin routes.
+//! - [`docs`]: the API reference page at `/docs`.
 //! - [`plugin_proxy`]: requests to plugin routes.
 
 pub mod admin;
@@ -26,12 +30,15 @@ pub mod auth;
 pub mod collections;
 pub mod connection;
 pub mod credentials;
+pub mod docs;
 pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod failure_limiter;
 pub mod health;
+pub mod listing;
 pub mod metrics;
+pub mod openapi;
 pub mod plugin_proxy;
 pub mod unit;
 pub mod users;
@@ -41,21 +48,23 @@ use crate::plugins::routes::CoreRoute;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::handler::Handler;
 use axum::http::{HeaderName, Request};
-use axum::routing::{MethodFilter, on};
 use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::path::PathItem;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 /// The header that carries the request id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The core router, with the list of what it serves.
+/// The core router, with the list of what it serves and its description.
 pub struct CoreApi {
-    router: Router<AppState>,
+    router: OpenApiRouter<AppState>,
     routes: Vec<CoreRoute>,
 }
 
@@ -63,7 +72,7 @@ impl CoreApi {
     /// Every core route of the host.
     pub fn new() -> Self {
         let api = CoreApi {
-            router: Router::new(),
+            router: OpenApiRouter::with_openapi(openapi::BaseDoc::openapi()),
             routes: Vec::new(),
         };
         let api = health::mount(api);
@@ -72,29 +81,31 @@ impl CoreApi {
         let api = users::mount(api);
         let api = credentials::mount(api);
         let api = metrics::mount(api);
+        let api = openapi::mount(api);
+        let api = docs::mount(api);
         admin::mount(api)
     }
 
-    /// Mounts `handler` for `method` on `path`.
-    pub fn route<H, T>(mut self, method: &'static str, path: &'static str, handler: H) -> Self
-    where
-        H: Handler<T, AppState>,
-        T: 'static,
-    {
-        let filter = match method {
-            "GET" => MethodFilter::GET,
-            "POST" => MethodFilter::POST,
-            "PUT" => MethodFilter::PUT,
-            "PATCH" => MethodFilter::PATCH,
-            "DELETE" => MethodFilter::DELETE,
-            other => panic!("unsupported method {other}"),
-        };
-        self.router = self.router.route(path, on(filter, handler));
-        self.routes.push(CoreRoute {
-            method,
-            pattern: PathPattern::parse(path).expect("core route patterns are valid"),
-        });
+    /// Mounts the handlers of one path, given as `routes!(handler, ...)`
+    /// of handlers carrying `#[utoipa::path]` for that same path.
+    pub fn route(mut self, routes: UtoipaMethodRouter<AppState>) -> Self {
+        let (_, paths, _) = &routes;
+        assert_eq!(paths.paths.len(), 1, "one path per `route`");
+        for (path, item) in &paths.paths {
+            for method in methods_of(item) {
+                self.routes.push(CoreRoute {
+                    method,
+                    pattern: PathPattern::parse(path).expect("core route patterns are valid"),
+                });
+            }
+        }
+        self.router = self.router.routes(routes);
         self
+    }
+
+    /// The OpenAPI description of the core routes.
+    pub fn openapi(&self) -> OpenApi {
+        self.router.get_openapi().clone()
     }
 
     /// The (method, path) of every core route.
@@ -113,10 +124,8 @@ impl CoreApi {
         let max_body = state.config.max_body_bytes;
         // Kept for the life of the process: a server builds its app once.
         let request_metrics: &'static _ = Box::leak(Box::new(metrics::RequestMetrics::new(&self)));
-        let router = self
-            .router
-            .fallback(plugin_proxy::dispatch)
-            .with_state(state);
+        let (router, _) = self.router.split_for_parts();
+        let router = router.fallback(plugin_proxy::dispatch).with_state(state);
         // The first layer is the outermost.
         let app = ServiceBuilder::new()
             .layer(metrics::TrackLayer(request_metrics))
@@ -149,6 +158,20 @@ impl CoreApi {
         // Back into a `Router`, the type servers and tests take.
         Router::new().fallback_service(app)
     }
+}
+
+/// The methods a path item describes, as the route list names them.
+fn methods_of(item: &PathItem) -> impl Iterator<Item = &'static str> {
+    [
+        ("GET", &item.get),
+        ("POST", &item.post),
+        ("PUT", &item.put),
+        ("PATCH", &item.patch),
+        ("DELETE", &item.delete),
+    ]
+    .into_iter()
+    .filter(|(_, operation)| operation.is_some())
+    .map(|(method, _)| method)
 }
 
 /// The response line of the request's span.

@@ -12,48 +12,124 @@ use super::CoreApi;
 use super::auth::{AdminCaller, Caller};
 use super::error::ApiError;
 use super::extract::{ApiJson, QueryParams, path_id};
+use super::listing::Items;
+use super::openapi::{AdminOnly, Authenticated, BadParameters, Conflict, NotFound, WithBody};
 use crate::domain::{Principal, Role};
 use crate::services::users;
+use crate::services::users::{TokenInfo, User};
 use crate::state::AppState;
 use crate::util::format_micros;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 pub fn mount(api: CoreApi) -> CoreApi {
-    api.route("GET", "/api/v1/me", me)
-        .route("GET", "/api/v1/users", list_users)
-        .route("POST", "/api/v1/users", create_user)
-        .route("GET", "/api/v1/users/{id}", get_user)
-        .route("PATCH", "/api/v1/users/{id}", update_user)
-        .route("GET", "/api/v1/tokens", list_tokens)
-        .route("POST", "/api/v1/tokens", create_token)
-        .route("DELETE", "/api/v1/tokens/{id}", revoke_token)
+    api.route(routes!(me))
+        .route(routes!(list_users, create_user))
+        .route(routes!(get_user, update_user))
+        .route(routes!(list_tokens, create_token))
+        .route(routes!(revoke_token))
 }
 
+/// A user.
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    id: String,
+    email: String,
+    role: Role,
+    /// RFC 3339, UTC.
+    created_at: String,
+    disabled: bool,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        UserView {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            role: user.role,
+            created_at: format_micros(user.created_at),
+            disabled: user.disabled_at.is_some(),
+        }
+    }
+}
+
+/// A token as anyone may see it: never the secret.
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    id: String,
+    user_id: String,
+    name: String,
+    /// RFC 3339, UTC.
+    created_at: String,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    last_used_at: Option<String>,
+}
+
+impl From<&TokenInfo> for TokenView {
+    fn from(token: &TokenInfo) -> Self {
+        TokenView {
+            id: token.id.clone(),
+            user_id: token.user_id.clone(),
+            name: token.name.clone(),
+            created_at: format_micros(token.created_at),
+            expires_at: token.expires_at.map(format_micros),
+            revoked_at: token.revoked_at.map(format_micros),
+            last_used_at: token.last_used_at.map(format_micros),
+        }
+    }
+}
+
+/// A token just made, with its secret: shown this once; only its hash is
+/// stored.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedTokenView {
+    id: String,
+    user_id: String,
+    name: String,
+    expires_at: Option<String>,
+    /// The bearer token (`kai_...`).
+    token: String,
+}
+
+/// The caller.
+#[utoipa::path(
+    get, path = "/api/v1/me", tag = "users", operation_id = "me",
+    responses((status = 200, body = UserView), Authenticated)
+)]
 async fn me(
     State(state): State<AppState>,
     Caller(principal): Caller,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(users::me(&state.db, &principal).await?.to_json()))
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(UserView::from(
+        &users::me(&state.db, &principal).await?,
+    )))
 }
 
+/// Every user.
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "users", operation_id = "users_list",
+    responses((status = 200, body = Items<UserView>), AdminOnly)
+)]
 async fn list_users(
     State(state): State<AppState>,
     _: AdminCaller,
-) -> Result<Json<Value>, ApiError> {
-    let items: Vec<Value> = users::list(&state.db)
+) -> Result<Json<Items<UserView>>, ApiError> {
+    let items = users::list(&state.db)
         .await?
         .iter()
-        .map(|u| u.to_json())
+        .map(UserView::from)
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
-#[derive(Deserialize)]
+/// A new user; a member unless `role` says otherwise.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUser {
     email: String,
@@ -61,6 +137,13 @@ struct NewUser {
     role: Option<Role>,
 }
 
+/// Creates a user (who then needs a token: `POST /api/v1/tokens` with
+/// `user_id`).
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "users", operation_id = "users_create",
+    request_body = NewUser,
+    responses((status = 201, body = UserView), AdminOnly, WithBody, Conflict)
+)]
 async fn create_user(
     State(state): State<AppState>,
     _: AdminCaller,
@@ -68,36 +151,50 @@ async fn create_user(
 ) -> Result<Response, ApiError> {
     let role = body.role.unwrap_or(Role::Member);
     let user = users::create(&state.db, &body.email, role).await?;
-    Ok((StatusCode::CREATED, Json(user.to_json())).into_response())
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
 }
 
+/// One user; a member may read only themself.
+#[utoipa::path(
+    get, path = "/api/v1/users/{id}", tag = "users", operation_id = "users_get",
+    params(("id" = uuid::Uuid, Path, description = "The user's id (a UUID)")),
+    responses((status = 200, body = UserView), Authenticated, BadParameters, NotFound)
+)]
 async fn get_user(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserView>, ApiError> {
     let id = path_id("id", &id)?;
-    Ok(Json(
-        users::get(&state.db, &principal, &id).await?.to_json(),
-    ))
+    Ok(Json(UserView::from(
+        &users::get(&state.db, &principal, &id).await?,
+    )))
 }
 
-#[derive(Deserialize)]
+/// The fields to change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserPatch {
     role: Option<Role>,
     disabled: Option<bool>,
 }
 
+/// Changes a user's role or disables them; the last active admin stays.
+#[utoipa::path(
+    patch, path = "/api/v1/users/{id}", tag = "users", operation_id = "users_update",
+    params(("id" = uuid::Uuid, Path, description = "The user's id (a UUID)")),
+    request_body = UserPatch,
+    responses((status = 200, body = UserView), AdminOnly, WithBody, NotFound, Conflict)
+)]
 async fn update_user(
     State(state): State<AppState>,
     _: AdminCaller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UserPatch>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserView>, ApiError> {
     let id = path_id("id", &id)?;
     let user = users::update(&state.db, &id, body.role, body.disabled).await?;
-    Ok(Json(user.to_json()))
+    Ok(Json(UserView::from(&user)))
 }
 
 /// `user_id` as given, checked to be an id when an admin names it (only an
@@ -110,23 +207,30 @@ fn named_user(principal: &Principal, user_id: Option<&str>) -> Result<Option<Str
     })
 }
 
+/// The caller's tokens, or (for an admin) those of `user_id`.
+#[utoipa::path(
+    get, path = "/api/v1/tokens", tag = "tokens", operation_id = "tokens_list",
+    params(("user_id" = Option<uuid::Uuid>, Query, description = "Admins: another user's tokens")),
+    responses((status = 200, body = Items<TokenView>), Authenticated, BadParameters, (status = 403, description = "A member named another user", body = super::error::ErrorBody), NotFound)
+)]
 async fn list_tokens(
     State(state): State<AppState>,
     Caller(principal): Caller,
     uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Items<TokenView>>, ApiError> {
     let params = QueryParams::parse(&uri, &["user_id"])?;
     let user_id = named_user(&principal, params.get("user_id"))?;
     let owner = users::token_owner(&state.db, &principal, user_id.as_deref()).await?;
-    let items: Vec<Value> = users::tokens_of(&state.db, &owner)
+    let items = users::tokens_of(&state.db, &owner)
         .await?
         .iter()
-        .map(|t| t.to_json())
+        .map(TokenView::from)
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
-#[derive(Deserialize)]
+/// A new token for the caller or (admins) for `user_id`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
     name: String,
@@ -134,6 +238,12 @@ struct NewToken {
     user_id: Option<String>,
 }
 
+/// Makes a token; its secret is in this answer only.
+#[utoipa::path(
+    post, path = "/api/v1/tokens", tag = "tokens", operation_id = "tokens_create",
+    request_body = NewToken,
+    responses((status = 201, body = CreatedTokenView), Authenticated, WithBody, (status = 403, description = "A member named another user", body = super::error::ErrorBody), NotFound)
+)]
 async fn create_token(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -144,18 +254,23 @@ async fn create_token(
     let created = users::create_token(&state.db, &owner, &body.name, body.expires_in_days).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": created.token.id,
-            "user_id": created.owner,
-            "name": created.name,
-            "expires_at": created.expires_at.map(format_micros),
-            // Shown this once; only its hash is stored.
-            "token": created.token.secret,
-        })),
+        Json(CreatedTokenView {
+            id: created.token.id,
+            user_id: created.owner,
+            name: created.name,
+            expires_at: created.expires_at.map(format_micros),
+            token: created.token.secret,
+        }),
     )
         .into_response())
 }
 
+/// Revokes a token at once.
+#[utoipa::path(
+    delete, path = "/api/v1/tokens/{id}", tag = "tokens", operation_id = "tokens_revoke",
+    params(("id" = uuid::Uuid, Path, description = "The token's id (a UUID)")),
+    responses((status = 204, description = "Revoked"), Authenticated, BadParameters, NotFound)
+)]
 async fn revoke_token(
     State(state): State<AppState>,
     Caller(principal): Caller,

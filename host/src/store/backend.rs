@@ -7,3 +7,13 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
+
+impl Backend {
+    /// `sqlite` or `postgres`, as the API and the logs name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}

@@ -31,18 +31,6 @@ pub struct User {
     pub disabled_at: Option<i64>,
 }
 
-impl User {
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "email": self.email,
-            "role": self.role,
-            "created_at": crate::util::format_micros(self.created_at),
-            "disabled": self.disabled_at.is_some(),
-        })
-    }
-}
-
 /// A token as anyone may see it: never the secret, never its hash.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenInfo {
@@ -53,21 +41,6 @@ pub struct TokenInfo {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
-}
-
-impl TokenInfo {
-    pub fn to_json(&self) -> serde_json::Value {
-        use crate::util::format_micros;
-        serde_json::json!({
-            "id": self.id,
-            "user_id": self.user_id,
-            "name": self.name,
-            "created_at": format_micros(self.created_at),
-            "expires_at": self.expires_at.map(format_micros),
-            "revoked_at": self.revoked_at.map(format_micros),
-            "last_used_at": self.last_used_at.map(format_micros),
-        })
-    }
 }
 
 const USER_COLUMNS: &str = "id, email, role, created_at, disabled_at";

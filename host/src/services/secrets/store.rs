@@ -17,8 +17,7 @@ use crate::domain::{Principal, is_plugin_name};
 use crate::store::Db;
 use crate::store::credentials::{self as rows, CredentialRow};
 use crate::store::keys::lock_for_sealing;
-use crate::util::{format_micros, now_micros};
-use serde_json::{Value, json};
+use crate::util::now_micros;
 use zeroize::Zeroizing;
 
 const MAX_SECRET_BYTES: usize = 64 * 1024;
@@ -75,20 +74,6 @@ impl Credential {
             updated_at: self.updated_at,
             secret,
         }
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "owner": self.owner,
-            "name": self.name,
-            "service_type": self.service_type,
-            "allowed_plugins": self.allowed_plugins,
-            "key_id": self.key_id,
-            "readable": self.readable,
-            "created_at": format_micros(self.created_at),
-            "updated_at": format_micros(self.updated_at),
-        })
     }
 
     fn binding(&self) -> Binding<'_> {
