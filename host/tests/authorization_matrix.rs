@@ -108,6 +108,10 @@ fn matrix() -> BTreeMap<&'static str, Row> {
         ("GET /docs/kai-docs.js", row([200, 200, 200, 200])),
         ("GET /docs/swagger-ui.css", row([200, 200, 200, 200])),
         ("GET /docs/swagger-ui-bundle.js", row([200, 200, 200, 200])),
+        // The console's files: it signs in with a token in the page.
+        ("GET /admin", row([200, 200, 200, 200])),
+        ("GET /admin/console.js", row([200, 200, 200, 200])),
+        ("GET /admin/console.css", row([200, 200, 200, 200])),
         ("GET /api/v1/admin/routes", row([401, 403, 403, 200])),
         // Admins only; a JSON body is not a plugin (415) once authorised.
         (

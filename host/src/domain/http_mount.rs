@@ -224,10 +224,12 @@ mod tests {
         assert!(matches!(mount("apps", &[]), Err(MountError::Mount(_))));
         assert!(matches!(mount("/apps/{x}", &[]), Err(MountError::Mount(_))));
         assert!(matches!(mount("/apps/", &[]), Err(MountError::Mount(_))));
-        assert!(matches!(
-            mount("/api/v1/admin/x", &[]),
-            Err(MountError::Mount(m)) if m.contains("reserved")
-        ));
+        for own in ["/api/v1/admin/x", "/admin", "/docs/app"] {
+            assert!(
+                matches!(mount(own, &[]), Err(MountError::Mount(m)) if m.contains("reserved")),
+                "{own}"
+            );
+        }
         assert!(matches!(
             mount("/a/b/c/d/e/f/g/h/i", &[]),
             Err(MountError::Mount(_))

@@ -12,8 +12,8 @@
 use std::fmt;
 
 /// Path prefixes that belong to the host; no plugin route or mount may
-/// live there.
-pub const RESERVED_PREFIXES: &[&str] = &["/api/v1/admin"];
+/// live there: the admin API, the console and the API reference.
+pub const RESERVED_PREFIXES: &[&str] = &["/api/v1/admin", "/admin", "/docs"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {

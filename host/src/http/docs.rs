@@ -14,9 +14,9 @@
 //! they show does.
 
 use super::CoreApi;
+use super::assets::{CSS, HTML, JAVASCRIPT, asset};
 use axum::body::Bytes;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::sync::{Arc, LazyLock};
 use utoipa_axum::routes;
 use utoipa_swagger_ui::Config;
@@ -28,10 +28,6 @@ pub fn mount(api: CoreApi) -> CoreApi {
         .route(routes!(swagger_ui_bundle))
 }
 
-/// Only this origin, for scripts, styles, images and requests alike.
-/// Swagger UI sets inline styles, hence `'unsafe-inline'` for styles only.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
-
 const PAGE: &str = include_str!("../../assets/docs.html");
 const SCRIPT: &str = include_str!("../../assets/docs.js");
 
@@ -41,10 +37,7 @@ const SCRIPT: &str = include_str!("../../assets/docs.js");
     responses((status = 200, description = "The API reference page", content_type = "text/html", body = String))
 )]
 async fn page() -> Response {
-    asset(
-        "text/html; charset=utf-8",
-        Bytes::from_static(PAGE.as_bytes()),
-    )
+    asset(HTML, Bytes::from_static(PAGE.as_bytes()))
 }
 
 /// The page's script.
@@ -53,10 +46,7 @@ async fn page() -> Response {
     responses((status = 200, description = "The reference page's script", content_type = "text/javascript", body = String))
 )]
 async fn script() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        Bytes::from_static(SCRIPT.as_bytes()),
-    )
+    asset(JAVASCRIPT, Bytes::from_static(SCRIPT.as_bytes()))
 }
 
 /// Swagger UI's style sheet.
@@ -65,7 +55,7 @@ async fn script() -> Response {
     responses((status = 200, description = "Swagger UI's style sheet", content_type = "text/css", body = String))
 )]
 async fn swagger_ui_css() -> Response {
-    asset("text/css; charset=utf-8", swagger_file("swagger-ui.css"))
+    asset(CSS, swagger_file("swagger-ui.css"))
 }
 
 /// Swagger UI itself.
@@ -74,10 +64,7 @@ async fn swagger_ui_css() -> Response {
     responses((status = 200, description = "Swagger UI", content_type = "text/javascript", body = String))
 )]
 async fn swagger_ui_bundle() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        swagger_file("swagger-ui-bundle.js"),
-    )
+    asset(JAVASCRIPT, swagger_file("swagger-ui-bundle.js"))
 }
 
 /// A file of the embedded Swagger UI release.
@@ -93,24 +80,4 @@ fn swagger_file(name: &str) -> Bytes {
         std::borrow::Cow::Borrowed(bytes) => Bytes::from_static(bytes),
         std::borrow::Cow::Owned(bytes) => Bytes::from(bytes),
     }
-}
-
-fn asset(content_type: &'static str, body: Bytes) -> Response {
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // The files change only with the binary.
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    response
 }

@@ -23,12 +23,16 @@
 //! - [`metrics`]: request metrics, and `GET /metrics`.
 //! - [`openapi`]: the OpenAPI document, core and plugin routes.
 //! - [`docs`]: the API reference page at `/docs`.
+//! - [`console`]: the admin console at `/admin`.
+//! - [`assets`]: the headers of the files served from the binary.
 //! - [`plugin_proxy`]: requests to plugin routes.
 
 pub mod admin;
+pub mod assets;
 pub mod auth;
 pub mod collections;
 pub mod connection;
+pub mod console;
 pub mod credentials;
 pub mod docs;
 pub mod documents;
@@ -83,6 +87,7 @@ impl CoreApi {
         let api = metrics::mount(api);
         let api = openapi::mount(api);
         let api = docs::mount(api);
+        let api = console::mount(api);
         admin::mount(api)
     }
 
