@@ -83,6 +83,7 @@ impl Bench {
             body: Vec::new(),
             principal: None,
             request_id: "bench".into(),
+            traceparent: None,
         };
         let response = invoke(&self.state.hooks, plugin, &grant, request)
             .await

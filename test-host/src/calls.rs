@@ -46,6 +46,7 @@ impl NativeHost for NativeCalls {
             &self.plugin,
             CallContext {
                 request_id: "test".into(),
+                traceparent: None,
                 host: Some(self.access.clone()),
             },
         );

@@ -47,7 +47,13 @@ impl OutboundHttp {
 }
 
 impl Caller {
-    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, WitError> {
+    /// Sends `request`, with the calling request's `traceparent` unless the
+    /// plugin set one.
+    async fn send(
+        &self,
+        request: OutboundRequest,
+        traceparent: Option<String>,
+    ) -> Result<OutboundResponse, WitError> {
         let url = reqwest::Url::parse(&request.url)
             .map_err(|e| WitError::Invalid(format!("url: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -89,6 +95,14 @@ impl Caller {
                 WitError::Invalid(format!("the value of header `{name}` is not valid"))
             })?;
             builder = builder.header(name, value);
+        }
+        if let Some(traceparent) = traceparent
+            && !request
+                .headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("traceparent"))
+        {
+            builder = builder.header("traceparent", traceparent);
         }
         if let Some(credential) = &request.credential {
             let secret = self.credential_secret(&credential.name).await?;
@@ -185,6 +199,7 @@ impl Host for CallState {
         request: OutboundRequest,
     ) -> wasmtime::Result<Result<OutboundResponse, WitError>> {
         let caller = self.caller();
-        Ok(async move { caller?.send(request).await }.await)
+        let traceparent = self.context.traceparent.clone();
+        Ok(async move { caller?.send(request, traceparent).await }.await)
     }
 }

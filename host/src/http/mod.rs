@@ -26,6 +26,7 @@
 //! - [`console`]: the admin console at `/admin`.
 //! - [`assets`]: the headers of the files served from the binary.
 //! - [`plugin_proxy`]: requests to plugin routes.
+//! - [`trace_context`]: W3C `traceparent`, accepted and passed on.
 
 pub mod admin;
 pub mod assets;
@@ -44,6 +45,7 @@ pub mod listing;
 pub mod metrics;
 pub mod openapi;
 pub mod plugin_proxy;
+pub mod trace_context;
 pub mod unit;
 pub mod users;
 
@@ -56,7 +58,7 @@ use axum::http::{HeaderName, Request};
 use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 use utoipa::openapi::OpenApi;
@@ -134,7 +136,11 @@ impl CoreApi {
         // The first layer is the outermost.
         let app = ServiceBuilder::new()
             .layer(metrics::TrackLayer(request_metrics))
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(SetRequestIdLayer::new(
+                REQUEST_ID,
+                trace_context::MakeTraceRequestId,
+            ))
+            .layer(trace_context::TraceContextLayer)
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|request: &Request<_>| {
@@ -143,11 +149,19 @@ impl CoreApi {
                             .get(REQUEST_ID)
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("-");
+                        // The trace id of the traceparent the layer above set.
+                        let trace_id = request
+                            .headers()
+                            .get(trace_context::TRACEPARENT)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.get(3..35))
+                            .unwrap_or("-");
                         tracing::info_span!(
                             "request",
                             method = %request.method(),
                             path = %request.uri().path(),
                             request_id,
+                            trace_id,
                             plugin = tracing::field::Empty,
                         )
                     })

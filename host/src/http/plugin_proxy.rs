@@ -81,6 +81,7 @@ async fn serve(
     if let Some(mount) = &plugin.manifest.mount {
         let request = component_request(state, mount, parts, body, principal.as_ref()).await?;
         let request_id = request_id_of(request.headers());
+        let traceparent = traceparent_of(request.headers());
         let response = invoke::invoke_http(
             &state.hooks,
             &plugin,
@@ -88,6 +89,7 @@ async fn serve(
             request,
             principal,
             request_id,
+            traceparent,
         )
         .await?;
         return from_component(&plugin.manifest.name, response);
@@ -121,6 +123,7 @@ async fn serve(
         .await
         .map_err(|_| ApiError::PayloadTooLarge { limit })?;
     let request_id = request_id_of(&parts.headers);
+    let traceparent = traceparent_of(&parts.headers);
 
     let request = PluginRequest {
         method,
@@ -132,6 +135,7 @@ async fn serve(
         body: body.to_vec(),
         principal,
         request_id,
+        traceparent,
     };
     let response = invoke::invoke(&state.hooks, &plugin, &grant, request).await?;
     into_http(&plugin.manifest.name, response)
@@ -159,6 +163,14 @@ fn request_id_of(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string()
+}
+
+/// The server span's `traceparent` the trace-context layer set.
+fn traceparent_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(super::trace_context::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Request headers a component never receives from a client: the host sets

@@ -94,6 +94,7 @@ impl Subscriber for PluginSubscriber {
             let subscription = &self.subscription;
             let context = CallContext {
                 request_id: format!("event:{}", event.id),
+                traceparent: None,
                 host: Some(HostAccess {
                     services: self.services.clone(),
                     hooks: self.hooks.clone(),

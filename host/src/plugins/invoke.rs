@@ -35,6 +35,8 @@ pub struct PluginRequest {
     /// `None` on a public route.
     pub principal: Option<Principal>,
     pub request_id: String,
+    /// The request's `traceparent`, for its outbound requests.
+    pub traceparent: Option<String>,
 }
 
 /// A plugin's answer, unchecked: status, headers and body as it gave them.
@@ -86,6 +88,7 @@ pub async fn invoke(
         session.clone(),
         request.principal,
         request.request_id,
+        request.traceparent,
     );
     let limit = plugin.limits.max_response_bytes;
     let response = match plugin.handle(context, wit_request).await {
@@ -130,9 +133,18 @@ pub async fn invoke_http(
     request: http::Request<bytes::Bytes>,
     principal: Option<Principal>,
     request_id: String,
+    traceparent: Option<String>,
 ) -> Result<http::Response<bytes::Bytes>, InvokeError> {
     let session = Arc::new(Session::new(hooks.services().core.db.clone()));
-    let context = request_context(hooks, plugin, grant, session, principal, request_id);
+    let context = request_context(
+        hooks,
+        plugin,
+        grant,
+        session,
+        principal,
+        request_id,
+        traceparent,
+    );
     match plugin.handle_http(context, request).await? {
         Ok(response) => Ok(response),
         Err(HttpFailure::TooLarge { limit }) => {
@@ -158,9 +170,11 @@ fn request_context(
     session: Arc<Session>,
     principal: Option<Principal>,
     request_id: String,
+    traceparent: Option<String>,
 ) -> CallContext<HostAccess> {
     CallContext {
         request_id,
+        traceparent,
         host: Some(HostAccess {
             services: hooks.services().clone(),
             hooks: hooks.handle(),

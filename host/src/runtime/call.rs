@@ -64,6 +64,9 @@ pub trait HostContext: Send + Sync + Sized + 'static {
 /// Who is calling and why: travels into the store for the host functions.
 pub struct CallContext<H> {
     pub request_id: String,
+    /// The `traceparent` of the request's server span (W3C Trace
+    /// Context), passed on with the plugin's outbound requests.
+    pub traceparent: Option<String>,
     /// What host functions work with; `None` while a plugin is only being
     /// described at load time (host calls then fail).
     pub host: Option<H>,
@@ -73,6 +76,7 @@ impl<H> Default for CallContext<H> {
     fn default() -> Self {
         Self {
             request_id: String::new(),
+            traceparent: None,
             host: None,
         }
     }

@@ -53,6 +53,15 @@ impl<H: HostContext> WasiHttpHooks for CallContext<H> {
             );
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
+        let mut request = request;
+        if let Some(traceparent) = &self.traceparent
+            && !request.headers().contains_key("traceparent")
+            && let Ok(value) = http::HeaderValue::from_str(traceparent)
+        {
+            // The trace goes on to the origin, the request's server span
+            // as the parent, unless the component set its own.
+            request.headers_mut().insert("traceparent", value);
+        }
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((

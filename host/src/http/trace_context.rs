@@ -1,0 +1,239 @@
+//! W3C Trace Context (`traceparent`): a request's trace id is its request
+//! id.
+//!
+//! A request that carries a valid `traceparent` keeps its trace: the trace
+//! id is the caller's, and the request id (`x-request-id`, in every log
+//! line) is that trace id written as a UUID, unless the caller also sent a
+//! request id of its own. A request without one starts a trace whose id is
+//! its request id. The server's part of the request is a span of its own:
+//! the request's `traceparent` header is rewritten to name it as the
+//! parent, so plugins (and a mounted component) see it, and so do the
+//! requests plugins make to granted origins; the answer carries it too,
+//! so a client can find the server's span of any answer.
+
+use axum::http::{HeaderName, HeaderValue, Request, Response};
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+/// The W3C header.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// The parts of a `traceparent` this server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceParent {
+    pub trace_id: u128,
+    pub parent_id: u64,
+    pub flags: u8,
+}
+
+impl TraceParent {
+    /// Parses a `traceparent` value: version `00` exactly as specified, a
+    /// later version by its first four fields; `None` when invalid (an
+    /// all-zero id, upper-case hex, version `ff`, a wrong length).
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut fields = value.split('-');
+        let version = fields.next()?;
+        let trace_id = fields.next()?;
+        let parent_id = fields.next()?;
+        let flags = fields.next()?;
+        let rest_ok = match version {
+            "00" => fields.next().is_none(),
+            "ff" => return None,
+            _ => true,
+        };
+        let hex = |s: &str, len: usize| {
+            s.len() == len
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if !(rest_ok && hex(version, 2) && hex(trace_id, 32) && hex(parent_id, 16) && hex(flags, 2))
+        {
+            return None;
+        }
+        let parsed = TraceParent {
+            trace_id: u128::from_str_radix(trace_id, 16).ok()?,
+            parent_id: u64::from_str_radix(parent_id, 16).ok()?,
+            flags: u8::from_str_radix(flags, 16).ok()?,
+        };
+        (parsed.trace_id != 0 && parsed.parent_id != 0).then_some(parsed)
+    }
+
+    /// The header value, version `00`.
+    pub fn to_header(self) -> HeaderValue {
+        HeaderValue::from_str(&format!(
+            "00-{:032x}-{:016x}-{:02x}",
+            self.trace_id, self.parent_id, self.flags
+        ))
+        .expect("hex is a valid header value")
+    }
+}
+
+/// The request id a request gets when it brings none: its trace id, as a
+/// UUID, or a new random one.
+#[derive(Clone, Copy)]
+pub struct MakeTraceRequestId;
+
+impl tower_http::request_id::MakeRequestId for MakeTraceRequestId {
+    fn make_request_id<B>(
+        &mut self,
+        request: &Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let id = request
+            .headers()
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceParent::parse)
+            .map(|parent| uuid::Uuid::from_u128(parent.trace_id))
+            .unwrap_or_else(uuid::Uuid::new_v4);
+        let value = HeaderValue::from_str(&id.hyphenated().to_string()).expect("a UUID");
+        Some(tower_http::request_id::RequestId::new(value))
+    }
+}
+
+/// The server's span of a request: the trace the request belongs to (see
+/// the module docs) and a new span id.
+fn server_span(request_id: Option<&HeaderValue>, incoming: Option<&HeaderValue>) -> TraceParent {
+    let incoming = incoming
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse);
+    let trace_id = incoming
+        .map(|parent| parent.trace_id)
+        .or_else(|| {
+            let id = uuid::Uuid::parse_str(request_id?.to_str().ok()?).ok()?;
+            (!id.is_nil()).then(|| id.as_u128())
+        })
+        .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128());
+    TraceParent {
+        trace_id,
+        parent_id: loop {
+            let id = rand::random::<u64>();
+            if id != 0 {
+                break id;
+            }
+        },
+        // Sampled unless the caller decided otherwise.
+        flags: incoming.map_or(1, |parent| parent.flags),
+    }
+}
+
+/// Rewrites each request's `traceparent` to the server's span and puts the
+/// same on its answer. Goes inside the request-id layer.
+#[derive(Clone, Copy)]
+pub struct TraceContextLayer;
+
+impl<S> Layer<S> for TraceContextLayer {
+    type Service = TraceContextService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceContextService { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct TraceContextService<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for TraceContextService<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = TraceContextFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let headers = request.headers();
+        let span =
+            server_span(headers.get(super::REQUEST_ID), headers.get(TRACEPARENT)).to_header();
+        request.headers_mut().insert(TRACEPARENT, span.clone());
+        TraceContextFuture {
+            inner: self.inner.call(request),
+            traceparent: Some(span),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Answers with the server span's `traceparent`.
+    pub struct TraceContextFuture<F> {
+        #[pin]
+        inner: F,
+        traceparent: Option<HeaderValue>,
+    }
+}
+
+impl<F, R, E> std::future::Future for TraceContextFuture<F>
+where
+    F: std::future::Future<Output = Result<Response<R>, E>>,
+{
+    type Output = Result<Response<R>, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(span) = this.traceparent.take() {
+            response.headers_mut().insert(TRACEPARENT, span);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_traceparent_is_parsed_as_the_specification_writes_it() {
+        let parsed =
+            TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        assert_eq!(parsed.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
+        assert_eq!(parsed.parent_id, 0x00f067aa0ba902b7);
+        assert_eq!(parsed.flags, 1);
+        assert_eq!(
+            parsed.to_header(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        // A later version: its first four fields, more may follow.
+        assert!(
+            TraceParent::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x")
+                .is_some()
+        );
+        for invalid in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+        ] {
+            assert_eq!(TraceParent::parse(invalid), None, "{invalid:?}");
+        }
+    }
+
+    #[test]
+    fn the_server_span_keeps_the_callers_trace_or_takes_the_request_id() {
+        let caller =
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+        let request_id = HeaderValue::from_static("0f8fad5b-d9cb-469f-a165-70867728950e");
+        let span = server_span(Some(&request_id), Some(&caller));
+        assert_eq!(span.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
+        assert_ne!(span.parent_id, 0x00f067aa0ba902b7, "a span of its own");
+        assert_eq!(span.flags, 0, "the caller's sampling decision");
+
+        let span = server_span(Some(&request_id), None);
+        assert_eq!(span.trace_id, 0x0f8fad5bd9cb469fa16570867728950e);
+        assert_eq!(span.flags, 1);
+
+        let not_a_uuid = HeaderValue::from_static("req-42");
+        let span = server_span(Some(&not_a_uuid), None);
+        assert_ne!(span.trace_id, 0);
+    }
+}
