@@ -114,6 +114,10 @@ async fn serve(
         .headers
         .iter()
         .filter(|(name, _)| !WITHHELD_HEADERS.contains(name))
+        // The host passes the trace on with the plugin's outbound requests
+        // itself; the plugin has the request id (lowering one more header
+        // into the guest costs every call).
+        .filter(|(name, _)| **name != super::trace_context::TRACEPARENT)
         .filter_map(|(name, value)| {
             Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
         })

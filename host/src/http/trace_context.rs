@@ -7,9 +7,10 @@
 //! request id of its own. A request without one starts a trace whose id is
 //! its request id. The server's part of the request is a span of its own:
 //! the request's `traceparent` header is rewritten to name it as the
-//! parent, so plugins (and a mounted component) see it, and so do the
-//! requests plugins make to granted origins; the answer carries it too,
-//! so a client can find the server's span of any answer.
+//! parent, so a mounted component sees it, and so do the origins plugins
+//! call (a kai:fusion plugin is not handed the header: it has the request
+//! id, and the host adds the header to its outbound requests); the answer
+//! carries it too, so a client can find the server's span of any answer.
 
 use axum::http::{HeaderName, HeaderValue, Request, Response};
 use std::task::{Context, Poll};
