@@ -20,7 +20,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use std::collections::BTreeMap;
-use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterIn, PathItem};
+use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::response::Response;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -187,13 +187,7 @@ pub fn with_plugins(core: &OpenApi, set: &PluginSet) -> OpenApi {
         let path = entry.pattern.openapi_path();
         let item = doc.paths.paths.entry(path).or_default();
         let operation = plugin_operation(entry, tag);
-        match http_method(&entry.method) {
-            Some(method) => set_operation(item, method, operation),
-            None => {
-                item.additional_operations
-                    .insert(entry.method.clone(), operation);
-            }
-        }
+        set_operation(item, &entry.method, operation);
     }
     doc.tags
         .get_or_insert_with(Vec::new)
@@ -206,29 +200,23 @@ pub fn plugin_tag(name: &str, version: &str) -> String {
     format!("{name} {version}")
 }
 
-fn http_method(method: &str) -> Option<HttpMethod> {
-    Some(match method {
-        "GET" => HttpMethod::Get,
-        "POST" => HttpMethod::Post,
-        "PUT" => HttpMethod::Put,
-        "PATCH" => HttpMethod::Patch,
-        "DELETE" => HttpMethod::Delete,
-        "HEAD" => HttpMethod::Head,
-        "OPTIONS" => HttpMethod::Options,
-        _ => return None,
-    })
-}
-
-fn set_operation(item: &mut PathItem, method: HttpMethod, operation: Operation) {
+/// Puts `operation` on `item` under `method`; a method OpenAPI has no field
+/// for goes to `additional_operations`.
+fn set_operation(item: &mut PathItem, method: &str, operation: Operation) {
     let slot = match method {
-        HttpMethod::Get => &mut item.get,
-        HttpMethod::Post => &mut item.post,
-        HttpMethod::Put => &mut item.put,
-        HttpMethod::Patch => &mut item.patch,
-        HttpMethod::Delete => &mut item.delete,
-        HttpMethod::Head => &mut item.head,
-        HttpMethod::Options => &mut item.options,
-        HttpMethod::Trace => &mut item.trace,
+        "GET" => &mut item.get,
+        "POST" => &mut item.post,
+        "PUT" => &mut item.put,
+        "PATCH" => &mut item.patch,
+        "DELETE" => &mut item.delete,
+        "HEAD" => &mut item.head,
+        "OPTIONS" => &mut item.options,
+        "TRACE" => &mut item.trace,
+        other => {
+            item.additional_operations
+                .insert(other.to_string(), operation);
+            return;
+        }
     };
     *slot = Some(operation);
 }
@@ -261,7 +249,13 @@ fn plugin_operation(entry: &RouteEntry, tag: String) -> Operation {
         entry.method.to_lowercase(),
         entry.pattern.as_str()
     ));
-    let parameters: Vec<Parameter> = entry
+    // A mounted component's catch-all, the pattern's last parameter.
+    let rest = entry
+        .pattern
+        .has_rest()
+        .then(|| entry.pattern.param_names().last())
+        .flatten();
+    let parameters: Vec<RefOr<Parameter>> = entry
         .pattern
         .param_names()
         .map(|name| {
@@ -273,15 +267,15 @@ fn plugin_operation(entry: &RouteEntry, tag: String) -> Operation {
                     .schema_type(utoipa::openapi::Type::String)
                     .build(),
             )));
-            if entry.pattern.has_rest() && Some(name) == entry.pattern.param_names().last() {
+            if Some(name) == rest {
                 parameter.description =
                     Some("The rest of the path below the mount, one or more segments".into());
             }
-            parameter
+            RefOr::T(parameter)
         })
         .collect();
     if !parameters.is_empty() {
-        operation.parameters = Some(parameters.into_iter().map(RefOr::T).collect());
+        operation.parameters = Some(parameters);
     }
     if matches!(entry.method.as_str(), "POST" | "PUT" | "PATCH") {
         let mut body = RequestBody::new();
