@@ -25,6 +25,10 @@ pub struct ServeArgs {
     #[arg(long, env = "KAI_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Export request and plugin-call spans to this OpenTelemetry collector (OTLP/HTTP, its base URL: spans go to <URL>/v1/traces) [default: no export]
+    #[arg(long, env = "KAI_OTLP_ENDPOINT", value_name = "URL", value_parser = parse_otlp_endpoint)]
+    pub otlp_endpoint: Option<url::Url>,
+
     /// Directory for the embedded database, the admin token and keys [default: ./data]
     #[arg(long, env = "KAI_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -154,6 +158,7 @@ pub enum LogFormat {
 struct FileConfig {
     listen: Option<SocketAddr>,
     metrics_listen: Option<SocketAddr>,
+    otlp_endpoint: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     plugins_dir: Option<PathBuf>,
@@ -197,6 +202,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where `/metrics` is served without a token, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// The OpenTelemetry collector spans are exported to, if any.
+    pub otlp_endpoint: Option<url::Url>,
     pub data_dir: PathBuf,
     /// `None`: the embedded SQLite database in `data_dir`.
     pub database_url: Option<String>,
@@ -264,6 +271,14 @@ impl ServeArgs {
                 .or(file.listen)
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().unwrap()),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            otlp_endpoint: match (self.otlp_endpoint, file.otlp_endpoint) {
+                (Some(url), _) => Some(url),
+                (None, Some(text)) => Some(
+                    parse_otlp_endpoint(&text)
+                        .map_err(|e| anyhow::anyhow!("otlp_endpoint: {e}"))?,
+                ),
+                (None, None) => None,
+            },
             data_dir: self
                 .data_dir
                 .or(file.data_dir)
@@ -391,6 +406,23 @@ fn parse_net(text: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("`{text}` is not an IP address or network (such as 10.0.0.0/8)"))
 }
 
+/// An OTLP collector's base URL: http or https, with a host.
+fn parse_otlp_endpoint(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text.trim())
+        .map_err(|e| format!("`{text}` is not a URL ({e}); give the collector's base URL, such as http://127.0.0.1:4318"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!(
+            "`{text}` is not an http or https URL with a host, such as http://127.0.0.1:4318"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`{text}`: the collector's base URL takes no query or fragment"
+        ));
+    }
+    Ok(url)
+}
+
 /// `trusted_proxies` in the TOML file: a list of [`parse_net`] strings.
 fn nets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<IpNet>>, D::Error> {
     let texts = Option::<Vec<String>>::deserialize(d)?;
@@ -409,6 +441,45 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The settings of a TOML file with `text`, and nothing else.
+    fn resolve_file(text: &str) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kai.toml");
+        std::fs::write(&file, text).unwrap();
+        ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        }
+        .resolve()
+    }
+
+    #[test]
+    fn an_otlp_endpoint_is_an_http_base_url() {
+        assert!(
+            ServeArgs::default()
+                .resolve()
+                .unwrap()
+                .otlp_endpoint
+                .is_none()
+        );
+        let url = parse_otlp_endpoint("http://127.0.0.1:4318").unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:4318/");
+        for (bad, says) in [
+            ("collector:4318", "not an http or https URL"),
+            ("127.0.0.1:4318", "not a URL"),
+            ("ftp://collector", "not an http or https URL"),
+            ("http://collector/?token=x", "no query"),
+        ] {
+            let error = parse_otlp_endpoint(bad).unwrap_err();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+        let error = resolve_file("otlp_endpoint = \"grpc://collector\"\n").unwrap_err();
+        assert!(
+            format!("{error:#}").contains("otlp_endpoint: `grpc://collector`"),
+            "{error:#}"
+        );
+    }
 
     #[test]
     fn flags_override_the_file_which_overrides_defaults() {
@@ -471,15 +542,7 @@ mod tests {
 
     #[test]
     fn trusted_proxies_are_addresses_or_networks() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("kai.toml");
-        std::fs::write(&file, "trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]\n").unwrap();
-        let config = ServeArgs {
-            config: Some(file.clone()),
-            ..Default::default()
-        }
-        .resolve()
-        .unwrap();
+        let config = resolve_file("trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]\n").unwrap();
         assert_eq!(
             config.trusted_proxies,
             vec![
@@ -487,13 +550,7 @@ mod tests {
                 "192.0.2.1/32".parse().unwrap()
             ]
         );
-        std::fs::write(&file, "trusted_proxies = [\"proxy.local\"]\n").unwrap();
-        let error = ServeArgs {
-            config: Some(file),
-            ..Default::default()
-        }
-        .resolve()
-        .unwrap_err();
+        let error = resolve_file("trusted_proxies = [\"proxy.local\"]\n").unwrap_err();
         assert!(
             format!("{error:#}").contains("`proxy.local` is not an IP address"),
             "{error:#}"

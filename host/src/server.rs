@@ -22,6 +22,7 @@ use crate::services::{Core, Limits};
 use crate::state::{AppState, Inner};
 use crate::store::users;
 use crate::store::{Backend, Db};
+use crate::telemetry::otlp::SpanExport;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -107,6 +108,14 @@ impl Server {
         });
         let hooks = PluginHooks::new(plugins.clone(), host.clone());
         let config_failures = config.auth_failures_per_minute;
+        let node_id = uuid::Uuid::new_v4().to_string();
+        let spans = match &config.otlp_endpoint {
+            Some(endpoint) => Some(Arc::new(
+                SpanExport::start(endpoint, &node_id)
+                    .map_err(|e| anyhow::anyhow!("starting the span export to {endpoint}: {e}"))?,
+            )),
+            None => None,
+        };
         let control = PluginControl {
             db: db.clone(),
             runtime: Arc::new(runtime),
@@ -120,9 +129,10 @@ impl Server {
             core,
             host,
             hooks,
-            node_id: uuid::Uuid::new_v4().to_string(),
+            node_id,
             auth_failures: FailureLimiter::new(config_failures),
             api_doc: Arc::new(api.openapi()),
+            spans,
         });
         Ok(Self { state, api })
     }
@@ -214,6 +224,9 @@ impl Server {
             let _ = task.await;
         }
         state.db.close().await;
+        if let Some(spans) = state.spans.clone() {
+            let _ = tokio::task::spawn_blocking(move || spans.shutdown()).await;
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -10,6 +10,7 @@ use crate::plugins::PluginControl;
 use crate::plugins::hooks::PluginHooks;
 use crate::services::Core;
 use crate::store::Db;
+use crate::telemetry::otlp::SpanExport;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub struct Inner {
     /// The OpenAPI description of the core routes; plugin routes are added
     /// per request (`http::openapi`).
     pub api_doc: Arc<utoipa::openapi::OpenApi>,
+    /// Where request and plugin-call spans are exported (`--otlp-endpoint`).
+    pub spans: Option<Arc<SpanExport>>,
 }
 
 impl AppState {

@@ -5,33 +5,11 @@
 
 mod support;
 
-use axum::http::HeaderMap;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
-use support::{Setup, TestServer, wasm};
+use support::{Setup, TestServer, traceparent_recorder, wasm};
 
 const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-
-/// A local HTTP server that records the `traceparent` it receives.
-async fn upstream() -> (u16, Arc<Mutex<Vec<Option<String>>>>) {
-    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
-    let record = seen.clone();
-    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
-        let record = record.clone();
-        async move {
-            let traceparent = headers
-                .get("traceparent")
-                .map(|v| v.to_str().unwrap().to_string());
-            record.lock().unwrap().push(traceparent);
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (port, seen)
-}
 
 /// The fields of a `traceparent`.
 fn fields(value: &str) -> Vec<&str> {
@@ -59,7 +37,7 @@ async fn a_callers_trace_goes_through_the_server_into_a_plugins_outbound_request
         ])
         .start()
         .await;
-    let (port, seen) = upstream().await;
+    let (port, seen) = traceparent_recorder().await;
     let client = reqwest::Client::new();
 
     let response = client
@@ -125,7 +103,7 @@ async fn without_a_traceparent_the_request_id_starts_the_trace_and_a_bad_one_is_
 #[tokio::test]
 async fn a_mounted_component_passes_the_trace_on_to_the_origins_it_calls() {
     let server = TestServer::start().await;
-    let (port, seen) = upstream().await;
+    let (port, seen) = traceparent_recorder().await;
     let (status, body) = server
         .upload_plugin(
             wasm("http-app"),

@@ -72,6 +72,18 @@ impl RequestMetrics {
         }
     }
 
+    /// The route template of an answered request: a plugin's answer names
+    /// its route; a core route is looked up; anything else is `unmatched`.
+    pub fn route_of<R>(&self, response: &http::Response<R>, path: &str) -> Arc<str> {
+        if let Some(template) = response.extensions().get::<RouteTemplate>() {
+            return template.0.clone();
+        }
+        match self.core.at(path) {
+            Ok(found) => found.value.clone(),
+            Err(_) => Arc::from("unmatched"),
+        }
+    }
+
     /// Records one answered request.
     fn record(&self, route: &str, method: &'static str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
@@ -186,22 +198,9 @@ where
         let result = std::task::ready!(this.inner.poll(cx));
         if let Ok(response) = &result {
             let metrics = this.metrics;
-            // A plugin's answer names its route; a core route is looked up.
-            let plugin = response.extensions().get::<RouteTemplate>();
-            let core;
-            let route = match plugin {
-                Some(template) => &*template.0,
-                None => {
-                    core = metrics
-                        .core
-                        .at(this.uri.path())
-                        .ok()
-                        .map(|f| f.value.clone());
-                    core.as_deref().unwrap_or("unmatched")
-                }
-            };
+            let route = metrics.route_of(response, this.uri.path());
             let status = response.status().as_u16();
-            metrics.record(route, this.method, status, this.started.elapsed());
+            metrics.record(&route, this.method, status, this.started.elapsed());
         }
         Poll::Ready(result)
     }

@@ -131,16 +131,18 @@ impl CoreApi {
         let max_body = state.config.max_body_bytes;
         // Kept for the life of the process: a server builds its app once.
         let request_metrics: &'static _ = Box::leak(Box::new(metrics::RequestMetrics::new(&self)));
+        let trace_context =
+            trace_context::TraceContextLayer::new(state.spans.clone(), request_metrics);
         let (router, _) = self.router.split_for_parts();
         let router = router.fallback(plugin_proxy::dispatch).with_state(state);
         // The first layer is the outermost.
         let app = ServiceBuilder::new()
             .layer(metrics::TrackLayer(request_metrics))
+            .layer(trace_context)
             .layer(SetRequestIdLayer::new(
                 REQUEST_ID,
                 trace_context::MakeTraceRequestId,
             ))
-            .layer(trace_context::TraceContextLayer)
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|request: &Request<_>| {

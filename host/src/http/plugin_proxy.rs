@@ -16,6 +16,7 @@ use super::REQUEST_ID;
 use super::auth;
 use super::error::ApiError;
 use super::metrics::RouteTemplate;
+use super::trace_context::{PluginCallSpan, ServerSpan, TRACEPARENT};
 use crate::domain::{HttpMount, Principal};
 use crate::plugins::invoke::{self, InvokeError, PluginRequest, PluginResponse};
 use crate::plugins::routes::Lookup;
@@ -78,10 +79,19 @@ async fn serve(
     } else {
         Some(auth::authenticate(&parts, state).await?.principal)
     };
+    let call_span = PluginCallSpan::start(
+        state.spans.as_ref(),
+        parts.extensions.get::<ServerSpan>().copied(),
+    );
+    let traceparent = call_span.traceparent();
     if let Some(mount) = &plugin.manifest.mount {
-        let request = component_request(state, mount, parts, body, principal.as_ref()).await?;
+        let mut request = component_request(state, mount, parts, body, principal.as_ref()).await?;
+        if let Some(traceparent) = traceparent {
+            request
+                .headers_mut()
+                .insert(TRACEPARENT, traceparent.to_header());
+        }
         let request_id = request_id_of(request.headers());
-        let traceparent = traceparent_of(request.headers());
         let response = invoke::invoke_http(
             &state.hooks,
             &plugin,
@@ -89,10 +99,15 @@ async fn serve(
             request,
             principal,
             request_id,
-            traceparent,
+            traceparent.map(|t| t.to_string()),
         )
-        .await?;
-        return from_component(&plugin.manifest.name, response);
+        .await;
+        call_span.end(
+            &plugin,
+            entry.pattern.as_str(),
+            outcome(&response, |r| r.status().as_u16()),
+        );
+        return from_component(&plugin.manifest.name, response?);
     }
     let params = raw_params
         .into_iter()
@@ -117,7 +132,7 @@ async fn serve(
         // The host passes the trace on with the plugin's outbound requests
         // itself; the plugin has the request id (lowering one more header
         // into the guest costs every call).
-        .filter(|(name, _)| **name != super::trace_context::TRACEPARENT)
+        .filter(|(name, _)| **name != TRACEPARENT)
         .filter_map(|(name, value)| {
             Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
         })
@@ -127,7 +142,6 @@ async fn serve(
         .await
         .map_err(|_| ApiError::PayloadTooLarge { limit })?;
     let request_id = request_id_of(&parts.headers);
-    let traceparent = traceparent_of(&parts.headers);
 
     let request = PluginRequest {
         method,
@@ -139,10 +153,24 @@ async fn serve(
         body: body.to_vec(),
         principal,
         request_id,
-        traceparent,
+        traceparent: traceparent.map(|t| t.to_string()),
     };
-    let response = invoke::invoke(&state.hooks, &plugin, &grant, request).await?;
-    into_http(&plugin.manifest.name, response)
+    let response = invoke::invoke(&state.hooks, &plugin, &grant, request).await;
+    call_span.end(
+        &plugin,
+        entry.pattern.as_str(),
+        outcome(&response, |r| r.status),
+    );
+    into_http(&plugin.manifest.name, response?)
+}
+
+/// A plugin call's outcome, for its span: the plugin's status, or why it
+/// gave no answer.
+fn outcome<T>(result: &Result<T, InvokeError>, status: impl Fn(&T) -> u16) -> Result<u16, String> {
+    match result {
+        Ok(response) => Ok(status(response)),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 impl From<InvokeError> for ApiError {
@@ -167,14 +195,6 @@ fn request_id_of(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string()
-}
-
-/// The server span's `traceparent` the trace-context layer set.
-fn traceparent_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(super::trace_context::TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }
 
 /// Request headers a component never receives from a client: the host sets

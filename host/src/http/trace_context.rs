@@ -11,9 +11,20 @@
 //! call (a kai:fusion plugin is not handed the header: it has the request
 //! id, and the host adds the header to its outbound requests); the answer
 //! carries it too, so a client can find the server's span of any answer.
+//!
+//! With `--otlp-endpoint`, the server span and each plugin call inside it
+//! ([`PluginCallSpan`]) are exported with these ids (`telemetry::otlp`); a
+//! plugin's outbound requests and a mounted component then name the plugin
+//! call's span as their parent.
 
+use super::metrics::RequestMetrics;
+use crate::telemetry::otlp::{FinishedSpan, ParentSpan, SpanExport};
 use axum::http::{HeaderName, HeaderValue, Request, Response};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 use tower::{Layer, Service};
 
 /// The W3C header.
@@ -61,16 +72,48 @@ impl TraceParent {
 
     /// The header value, version `00`.
     pub fn to_header(self) -> HeaderValue {
-        HeaderValue::from_str(&format!(
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id, self.parent_id, self.flags
-        ))
-        .expect("hex is a valid header value")
+        HeaderValue::from_str(&self.to_string()).expect("hex is a valid header value")
     }
 }
 
-/// The request id a request gets when it brings none: its trace id, as a
-/// UUID, or a new random one.
+impl std::fmt::Display for TraceParent {
+    /// The header's text, version `00`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "00-{:032x}-{:016x}-{:02x}",
+            self.trace_id, self.parent_id, self.flags
+        )
+    }
+}
+
+/// The server's span of a request, in the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerSpan {
+    pub span: TraceParent,
+    /// The caller's span, when the request carried a valid `traceparent`.
+    pub caller: Option<u64>,
+}
+
+impl ServerSpan {
+    fn sampled(&self) -> bool {
+        self.span.flags & 1 == 1
+    }
+}
+
+/// A random span id (never zero).
+fn new_span_id() -> u64 {
+    loop {
+        let id = rand::random::<u64>();
+        if id != 0 {
+            break id;
+        }
+    }
+}
+
+/// The request id a request gets when it brings none: its trace id (set by
+/// [`TraceContextLayer`], which goes outside the request-id layer), as a
+/// UUID.
 #[derive(Clone, Copy)]
 pub struct MakeTraceRequestId;
 
@@ -80,11 +123,9 @@ impl tower_http::request_id::MakeRequestId for MakeTraceRequestId {
         request: &Request<B>,
     ) -> Option<tower_http::request_id::RequestId> {
         let id = request
-            .headers()
-            .get(TRACEPARENT)
-            .and_then(|v| v.to_str().ok())
-            .and_then(TraceParent::parse)
-            .map(|parent| uuid::Uuid::from_u128(parent.trace_id))
+            .extensions()
+            .get::<ServerSpan>()
+            .map(|server| uuid::Uuid::from_u128(server.span.trace_id))
             .unwrap_or_else(uuid::Uuid::new_v4);
         let value = HeaderValue::from_str(&id.hyphenated().to_string()).expect("a UUID");
         Some(tower_http::request_id::RequestId::new(value))
@@ -93,7 +134,7 @@ impl tower_http::request_id::MakeRequestId for MakeTraceRequestId {
 
 /// The server's span of a request: the trace the request belongs to (see
 /// the module docs) and a new span id.
-fn server_span(request_id: Option<&HeaderValue>, incoming: Option<&HeaderValue>) -> TraceParent {
+fn server_span(request_id: Option<&HeaderValue>, incoming: Option<&HeaderValue>) -> ServerSpan {
     let incoming = incoming
         .and_then(|v| v.to_str().ok())
         .and_then(TraceParent::parse);
@@ -104,35 +145,56 @@ fn server_span(request_id: Option<&HeaderValue>, incoming: Option<&HeaderValue>)
             (!id.is_nil()).then(|| id.as_u128())
         })
         .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128());
-    TraceParent {
-        trace_id,
-        parent_id: loop {
-            let id = rand::random::<u64>();
-            if id != 0 {
-                break id;
-            }
+    ServerSpan {
+        span: TraceParent {
+            trace_id,
+            parent_id: new_span_id(),
+            // Sampled unless the caller decided otherwise.
+            flags: incoming.map_or(1, |parent| parent.flags),
         },
-        // Sampled unless the caller decided otherwise.
-        flags: incoming.map_or(1, |parent| parent.flags),
+        caller: incoming.map(|parent| parent.parent_id),
     }
 }
 
-/// Rewrites each request's `traceparent` to the server's span and puts the
-/// same on its answer. Goes inside the request-id layer.
-#[derive(Clone, Copy)]
-pub struct TraceContextLayer;
+/// Gives each request its [`ServerSpan`]: in its extensions, as its
+/// `traceparent` header, and on its answer; exports the span when spans
+/// are exported. Goes outside the request-id layer.
+#[derive(Clone)]
+pub struct TraceContextLayer {
+    export: Option<Export>,
+}
+
+/// What exporting a request's span needs: the exporter, and the route
+/// templates that name spans.
+#[derive(Clone)]
+struct Export {
+    spans: Arc<SpanExport>,
+    routes: &'static RequestMetrics,
+}
+
+impl TraceContextLayer {
+    pub fn new(spans: Option<Arc<SpanExport>>, routes: &'static RequestMetrics) -> Self {
+        TraceContextLayer {
+            export: spans.map(|spans| Export { spans, routes }),
+        }
+    }
+}
 
 impl<S> Layer<S> for TraceContextLayer {
     type Service = TraceContextService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TraceContextService { inner }
+        TraceContextService {
+            inner,
+            export: self.export.clone(),
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct TraceContextService<S> {
     inner: S,
+    export: Option<Export>,
 }
 
 impl<S, B, R> Service<Request<B>> for TraceContextService<S>
@@ -149,13 +211,74 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let headers = request.headers();
-        let span =
-            server_span(headers.get(super::REQUEST_ID), headers.get(TRACEPARENT)).to_header();
-        request.headers_mut().insert(TRACEPARENT, span.clone());
+        let server = server_span(headers.get(super::REQUEST_ID), headers.get(TRACEPARENT));
+        let header = server.span.to_header();
+        request.headers_mut().insert(TRACEPARENT, header.clone());
+        request.extensions_mut().insert(server);
+        let exporting = match &self.export {
+            Some(export) if server.sampled() => Some(Box::new(RequestSpan {
+                export: export.clone(),
+                server,
+                start: SystemTime::now(),
+                method: request.method().clone(),
+                path: request.uri().path().to_string(),
+            })),
+            _ => None,
+        };
         TraceContextFuture {
             inner: self.inner.call(request),
-            traceparent: Some(span),
+            traceparent: Some(header),
+            exporting,
         }
+    }
+}
+
+/// A request's server span while it runs, when it is exported.
+struct RequestSpan {
+    export: Export,
+    server: ServerSpan,
+    start: SystemTime,
+    method: axum::http::Method,
+    path: String,
+}
+
+impl RequestSpan {
+    fn end<R>(self, response: &Response<R>) {
+        let route = self.export.routes.route_of(response, &self.path);
+        let status = response.status();
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", self.method.to_string()),
+            KeyValue::new("url.path", self.path),
+            KeyValue::new("http.route", route.to_string()),
+            KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
+        ];
+        if let Some(id) = response
+            .headers()
+            .get(super::REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+        {
+            attributes.push(KeyValue::new("kai.request_id", id.to_string()));
+        }
+        self.export.spans.export(FinishedSpan {
+            trace_id: self.server.span.trace_id,
+            span_id: self.server.span.parent_id,
+            parent: self.server.caller.map(|span_id| ParentSpan {
+                span_id,
+                remote: true,
+            }),
+            kind: SpanKind::Server,
+            name: format!("{} {route}", self.method).into(),
+            start: self.start,
+            end: SystemTime::now(),
+            attributes,
+            // A server span fails on a 5xx only (HTTP semantic conventions).
+            error: status.is_server_error().then(|| {
+                status
+                    .canonical_reason()
+                    .unwrap_or("server error")
+                    .to_string()
+            }),
+        });
     }
 }
 
@@ -165,6 +288,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         traceparent: Option<HeaderValue>,
+        exporting: Option<Box<RequestSpan>>,
     }
 }
 
@@ -180,7 +304,84 @@ where
         if let Some(span) = this.traceparent.take() {
             response.headers_mut().insert(TRACEPARENT, span);
         }
+        if let Some(span) = this.exporting.take() {
+            span.end(&response);
+        }
         Poll::Ready(Ok(response))
+    }
+}
+
+/// A plugin call inside a request's server span. When spans are exported
+/// (and the trace is sampled), the call is a span of its own, and its
+/// `traceparent` names it; otherwise the call passes the server span on.
+pub struct PluginCallSpan {
+    traceparent: Option<TraceParent>,
+    exporting: Option<(Arc<SpanExport>, ServerSpan, SystemTime)>,
+}
+
+impl PluginCallSpan {
+    pub fn start(spans: Option<&Arc<SpanExport>>, server: Option<ServerSpan>) -> Self {
+        match (spans, server) {
+            (Some(spans), Some(server)) if server.sampled() => PluginCallSpan {
+                traceparent: Some(TraceParent {
+                    parent_id: new_span_id(),
+                    ..server.span
+                }),
+                exporting: Some((spans.clone(), server, SystemTime::now())),
+            },
+            _ => PluginCallSpan {
+                traceparent: server.map(|server| server.span),
+                exporting: None,
+            },
+        }
+    }
+
+    /// The `traceparent` the call hands on.
+    pub fn traceparent(&self) -> Option<TraceParent> {
+        self.traceparent
+    }
+
+    /// Ends the call: `error` says why it gave no answer, `status` is the
+    /// plugin's answer.
+    pub fn end(
+        self,
+        plugin: &crate::capabilities::Plugin,
+        route: &str,
+        outcome: Result<u16, String>,
+    ) {
+        let (Some((spans, server, start)), Some(span)) = (self.exporting, self.traceparent) else {
+            return;
+        };
+        let name = &plugin.manifest.name;
+        let mut attributes = vec![
+            KeyValue::new("kai.plugin.name", name.clone()),
+            KeyValue::new("kai.plugin.version", plugin.manifest.version.to_string()),
+            KeyValue::new("http.route", route.to_string()),
+        ];
+        if let Ok(status) = outcome {
+            attributes.push(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+        }
+        spans.export(FinishedSpan {
+            trace_id: span.trace_id,
+            span_id: span.parent_id,
+            parent: Some(ParentSpan {
+                span_id: server.span.parent_id,
+                remote: false,
+            }),
+            kind: SpanKind::Internal,
+            name: format!("plugin {name}").into(),
+            start,
+            end: SystemTime::now(),
+            attributes,
+            error: match outcome {
+                Err(reason) => Some(reason),
+                Ok(status) if status >= 500 => Some(format!("the plugin answered {status}")),
+                Ok(_) => None,
+            },
+        });
     }
 }
 
@@ -224,17 +425,22 @@ mod tests {
         let caller =
             HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
         let request_id = HeaderValue::from_static("0f8fad5b-d9cb-469f-a165-70867728950e");
-        let span = server_span(Some(&request_id), Some(&caller));
-        assert_eq!(span.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
-        assert_ne!(span.parent_id, 0x00f067aa0ba902b7, "a span of its own");
-        assert_eq!(span.flags, 0, "the caller's sampling decision");
+        let server = server_span(Some(&request_id), Some(&caller));
+        assert_eq!(server.span.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
+        assert_ne!(
+            server.span.parent_id, 0x00f067aa0ba902b7,
+            "a span of its own"
+        );
+        assert_eq!(server.caller, Some(0x00f067aa0ba902b7));
+        assert_eq!(server.span.flags, 0, "the caller's sampling decision");
 
-        let span = server_span(Some(&request_id), None);
-        assert_eq!(span.trace_id, 0x0f8fad5bd9cb469fa16570867728950e);
-        assert_eq!(span.flags, 1);
+        let server = server_span(Some(&request_id), None);
+        assert_eq!(server.span.trace_id, 0x0f8fad5bd9cb469fa16570867728950e);
+        assert_eq!(server.span.flags, 1);
+        assert_eq!(server.caller, None);
 
         let not_a_uuid = HeaderValue::from_static("req-42");
-        let span = server_span(Some(&not_a_uuid), None);
-        assert_ne!(span.trace_id, 0);
+        let server = server_span(Some(&not_a_uuid), None);
+        assert_ne!(server.span.trace_id, 0);
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! Lines go to stdout through [`output`], which buffers them so that no
 //! request waits on whoever reads the logs. [`metrics`] holds the
-//! Prometheus metrics and their names.
+//! Prometheus metrics and their names; [`otlp`] exports spans to an
+//! OpenTelemetry collector when one is configured.
 
 pub mod metrics;
+pub mod otlp;
 pub mod output;
 
 use output::{LogGuard, LogOutput, OutputSettings};

@@ -441,3 +441,25 @@ pub async fn json_of(response: Response) -> (u16, Value) {
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
     (status, body)
 }
+
+/// A local HTTP server that records the `traceparent` of every request it
+/// receives (`None` for a request without one).
+pub async fn traceparent_recorder() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>)
+{
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>> = Default::default();
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let record = record.clone();
+        async move {
+            let traceparent = headers
+                .get("traceparent")
+                .map(|v| v.to_str().unwrap().to_string());
+            record.lock().unwrap().push(traceparent);
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, seen)
+}
