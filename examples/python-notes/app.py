@@ -74,6 +74,34 @@ class Describe(wit_world.exports.Describe):
         )
 
 
+    def route_docs(self):
+        # The API reference (/docs) shows these schemas for the routes.
+        note = {
+            "type": "object",
+            "required": ["id", "title"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "title": {"type": "string"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "stars": {"type": "integer"},
+            },
+        }
+        new_note = {
+            "type": "object",
+            "required": ["title"],
+            "properties": {
+                "title": {"type": "string", "minLength": 1},
+                "tags": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+        return [
+            d.RouteDoc("POST", BASE, "Writes a note for the caller",
+                       json.dumps(new_note), json.dumps({"type": "object", "required": ["id"]}), 201),
+            d.RouteDoc("GET", BASE + "/{id}", "One of the caller's notes",
+                       None, json.dumps(note), None),
+        ]
+
+
 class Events(wit_world.exports.Events):
     def on_event(self, event) -> None:
         return None

@@ -51,10 +51,16 @@ fn kinds(body: &Value) -> Vec<(i64, String)> {
 /// against kai:fusion 0.1.3 (`tests/prebuilt`), installed over the bundled
 /// one of the same version and served through the host's 0.1.x adapter.
 async fn serving_prebuilt_0_1_3(plugin: &str) -> TestServer {
+    serving_prebuilt(plugin, "0.1.3").await
+}
+
+/// A server whose `plugin` is the copy built against kai:fusion `api`
+/// (`tests/prebuilt`), installed over the bundled one of the same version.
+async fn serving_prebuilt(plugin: &str, api: &str) -> TestServer {
     use sha2::Digest;
     let server = TestServer::start().await;
     let path = format!(
-        "{}/tests/prebuilt/{plugin}-api-0.1.3.wasm",
+        "{}/tests/prebuilt/{plugin}-api-{api}.wasm",
         env!("CARGO_MANIFEST_DIR")
     );
     let wasm = std::fs::read(path).unwrap();
@@ -65,7 +71,7 @@ async fn serving_prebuilt_0_1_3(plugin: &str) -> TestServer {
         .admin_get(&format!("/api/v1/admin/plugins/{plugin}"))
         .await;
     assert_eq!(loaded["sha256"], sha256.as_str(), "{loaded}");
-    assert_eq!(loaded["host_api"], "^0.1.3", "{loaded}");
+    assert_eq!(loaded["host_api"], format!("^{api}"), "{loaded}");
     server
 }
 
@@ -77,6 +83,23 @@ async fn document_history_diff_restore_and_delete() {
 #[tokio::test]
 async fn doc_versioning_built_against_0_1_3_keeps_history_diff_and_restore() {
     history_diff_restore_and_delete(serving_prebuilt_0_1_3("doc-versioning").await).await;
+}
+
+/// A plugin built against 0.2.0 has no `route-docs` export: it loads and
+/// serves as before, its routes in the API reference with generic bodies.
+#[tokio::test]
+async fn doc_versioning_built_against_0_2_0_keeps_history_diff_and_restore() {
+    let server = serving_prebuilt("doc-versioning", "0.2.0").await;
+    let (status, doc) = server.admin_get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    let operation = &doc["paths"]["/api/v1/documents/{id}/versions"]["get"];
+    assert!(
+        operation["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("declares no schema")),
+        "{operation}"
+    );
+    history_diff_restore_and_delete(server).await;
 }
 
 async fn history_diff_restore_and_delete(server: TestServer) {

@@ -260,3 +260,112 @@ async fn the_document_takes_a_token_and_the_docs_page_needs_no_other_host() {
     }
     server.stop().await;
 }
+
+/// Every `$ref` in `value`.
+fn references(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                found.push(reference.clone());
+            }
+            map.values().for_each(|v| references(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn a_plugins_declared_schemas_are_in_the_document_and_its_other_routes_are_generic() {
+    let server = support::Setup::new()
+        .await
+        .plugins_dir(&[("bookmarks.wasm", wasm("bookmarks"))])
+        .start()
+        .await;
+    let doc = same_routes(&server, "with bookmarks").await;
+
+    // Schemas derived from the plugin's types: the request body, the
+    // answer under its success status, a named part as a component.
+    let create = &doc["paths"]["/api/v1/bookmarks"]["post"];
+    assert_eq!(create["summary"], "Saves a bookmark for the caller");
+    let request = &create["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(request["properties"]["url"]["type"], "string", "{request}");
+    assert_eq!(
+        request["properties"]["url"]["description"],
+        "The page's address."
+    );
+    assert!(
+        request["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"url".into()),
+        "{request}"
+    );
+    assert!(
+        request["properties"]["tags"]
+            .to_string()
+            .contains("#/components/schemas/bookmarks.Tag"),
+        "{request}"
+    );
+    assert_eq!(request.get("$defs"), None);
+    assert_eq!(request.get("$schema"), None);
+    assert_eq!(
+        doc["components"]["schemas"]["bookmarks.Tag"]["type"], "string",
+        "{}",
+        doc["components"]["schemas"]
+    );
+    let created = &create["responses"]["201"]["content"]["application/json"]["schema"];
+    assert_eq!(created["properties"]["id"]["type"], "string", "{created}");
+    assert!(
+        create["responses"]["default"].is_object(),
+        "other answers stay the plugin's"
+    );
+    assert!(create["responses"]["401"].is_object(), "and the host's own");
+
+    // A schema written as JSON.
+    let click = &doc["paths"]["/api/v1/bookmarks/{id}/click"]["post"];
+    assert_eq!(
+        click["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["clicks"]
+            ["minimum"],
+        1
+    );
+
+    // A route without docs: bodies of any content, and a note saying so.
+    let stats = &doc["paths"]["/api/v1/bookmarks/stats"]["get"];
+    assert!(
+        stats["description"]
+            .as_str()
+            .unwrap()
+            .contains("declares no schema"),
+        "{stats}"
+    );
+    assert!(stats["responses"]["default"].is_object());
+
+    // Every reference in the document resolves.
+    let mut found = Vec::new();
+    references(&doc, &mut found);
+    assert!(!found.is_empty());
+    for reference in found {
+        let name = reference
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{reference} is not a component"));
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "{reference} does not resolve"
+        );
+    }
+
+    // The plugin answers as documented.
+    let token = server.user("reader@example.com", false).await;
+    let (status, body, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/bookmarks",
+            &token,
+            Some(serde_json::json!({ "url": "https://example.com", "tags": ["a"] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["id"].is_string(), "{body}");
+    server.stop().await;
+}

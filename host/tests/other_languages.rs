@@ -46,6 +46,21 @@ async fn a_python_plugin_serves_every_route_with_the_hosts_rules() {
         )
         .await;
 
+    // Its route docs reach the API reference, as a Rust plugin's do.
+    let (status, doc) = server.admin_get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    let create = &doc["paths"]["/api/v1/py-notes"]["post"];
+    assert_eq!(
+        create["summary"], "Writes a note for the caller",
+        "{create}"
+    );
+    assert_eq!(
+        create["requestBody"]["content"]["application/json"]["schema"]["properties"]["title"]["minLength"],
+        1,
+        "{create}"
+    );
+    assert!(create["responses"]["201"].is_object(), "{create}");
+
     let bob = server.user("bob@example.com", false).await;
     let mut ids = Vec::new();
     for (token, title, tags) in [

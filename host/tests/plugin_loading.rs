@@ -55,6 +55,7 @@ async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
             ("needs-host-9.wasm", wasm("needs-host-9")),
             ("hello-clash.wasm", wasm("hello-clash")),
             ("route-ambiguous.wasm", wasm("route-ambiguous")),
+            ("route-doc-bad.wasm", wasm("route-doc-bad")),
             ("shadow-core.wasm", wasm("shadow-core")),
             ("readme.txt", b"ignored: not a .wasm file".to_vec()),
         ])
@@ -76,7 +77,7 @@ async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
 
     let future = refusal(&server, "needs-host-9.wasm").await;
     assert!(future.contains("needs host API `^9.0`"), "{future}");
-    assert!(future.contains("kai:fusion 0.2.0"), "{future}");
+    assert!(future.contains("kai:fusion 0.2.1"), "{future}");
 
     let clash = refusal(&server, "hello-clash.wasm").await;
     assert!(clash.contains("`hello-clash`"), "{clash}");
@@ -103,6 +104,13 @@ async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
         "{ambiguous}"
     );
 
+    let documented = refusal(&server, "route-doc-bad.wasm").await;
+    assert!(
+        documented.contains("documents route `POST /api/v1/route-doc-bad`")
+            && documented.contains("request schema must be a JSON object or a boolean"),
+        "{documented}"
+    );
+
     let shadow = refusal(&server, "shadow-core.wasm").await;
     assert!(
         shadow.contains("`shadow-core`") && shadow.contains("core API"),
@@ -119,9 +127,13 @@ async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
     let names = plugin_names(&body);
     assert!(names.contains(&"hello".to_string()), "{names:?}");
     assert!(
-        !names
-            .iter()
-            .any(|n| ["hello-clash", "needs-host-9", "route-ambiguous"].contains(&n.as_str())),
+        !names.iter().any(|n| [
+            "hello-clash",
+            "needs-host-9",
+            "route-ambiguous",
+            "route-doc-bad"
+        ]
+        .contains(&n.as_str())),
         "{names:?}"
     );
     let (status, _) = server.get("/api/v1/hello/still-here").await;

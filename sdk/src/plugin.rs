@@ -31,13 +31,43 @@ pub enum CoreModel {
 type RouteHandler = Box<dyn Fn(&Request) -> Result<Response, Error>>;
 type EventHandler = Box<dyn Fn(&Event) -> Result<(), String>>;
 
-/// A route declaration: method, path pattern and whether it is public.
+/// A function that makes a JSON Schema; called only when the host asks the
+/// plugin to describe itself, never on a request.
+pub type SchemaFn = fn() -> serde_json::Value;
+
+/// A route declaration: method, path pattern, whether it is public, and
+/// what the API reference says of it.
 #[derive(Debug, Clone)]
 pub struct Route {
     method: &'static str,
     /// Borrowed when the path is a literal, as it usually is: no allocation.
     path: Cow<'static, str>,
     public: bool,
+    doc: RouteDocs,
+}
+
+/// What a route's entry in the host's API reference shows.
+#[derive(Debug, Clone, Default)]
+struct RouteDocs {
+    summary: Option<Cow<'static, str>>,
+    request: Option<SchemaFn>,
+    response: Option<SchemaFn>,
+    success_status: Option<u16>,
+}
+
+impl RouteDocs {
+    fn is_empty(&self) -> bool {
+        self.summary.is_none()
+            && self.request.is_none()
+            && self.response.is_none()
+            && self.success_status.is_none()
+    }
+}
+
+/// The JSON Schema of `T`, made with `schemars`.
+#[cfg(feature = "schemars")]
+fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+    schemars::schema_for!(T).to_value()
 }
 
 impl Route {
@@ -46,6 +76,7 @@ impl Route {
             method,
             path: path.into(),
             public: false,
+            doc: RouteDocs::default(),
         }
     }
 
@@ -73,6 +104,49 @@ impl Route {
     /// grant it; anonymous requests then reach the handler with no principal.
     pub fn public(mut self) -> Self {
         self.public = true;
+        self
+    }
+
+    /// One line for the host's API reference (`/docs`).
+    pub fn summary(mut self, text: impl Into<Cow<'static, str>>) -> Self {
+        self.doc.summary = Some(text.into());
+        self
+    }
+
+    /// Documents the JSON request body as `T`'s schema, derived with
+    /// `#[derive(schemars::JsonSchema)]` (the `schemars` feature).
+    #[cfg(feature = "schemars")]
+    pub fn request<T: schemars::JsonSchema>(mut self) -> Self {
+        self.doc.request = Some(schema_of::<T>);
+        self
+    }
+
+    /// Documents the JSON body of a successful answer as `T`'s schema (the
+    /// `schemars` feature).
+    #[cfg(feature = "schemars")]
+    pub fn response<T: schemars::JsonSchema>(mut self) -> Self {
+        self.doc.response = Some(schema_of::<T>);
+        self
+    }
+
+    /// Documents the JSON request body with a JSON Schema of your own
+    /// (2020-12; named parts under `$defs`), e.g.
+    /// `.request_schema(|| json!({"type": "object", "required": ["url"]}))`.
+    pub fn request_schema(mut self, schema: SchemaFn) -> Self {
+        self.doc.request = Some(schema);
+        self
+    }
+
+    /// Documents the JSON body of a successful answer with a JSON Schema of
+    /// your own.
+    pub fn response_schema(mut self, schema: SchemaFn) -> Self {
+        self.doc.response = Some(schema);
+        self
+    }
+
+    /// The status of a successful answer, when it is not 200 (e.g. 201).
+    pub fn success_status(mut self, status: u16) -> Self {
+        self.doc.success_status = Some(status);
         self
     }
 
@@ -353,6 +427,24 @@ impl Plugin {
         }
     }
 
+    /// What the routes' entries in the host's API reference show, for the
+    /// routes that say anything.
+    pub(crate) fn route_docs(&self) -> Vec<describe::RouteDoc> {
+        self.routes
+            .iter()
+            .map(|(route, _)| route)
+            .filter(|route| !route.doc.is_empty())
+            .map(|route| describe::RouteDoc {
+                method: route.method.to_string(),
+                path: route.path.to_string(),
+                summary: route.doc.summary.as_deref().map(str::to_string),
+                request_schema: route.doc.request.map(|schema| schema().to_string()),
+                response_schema: route.doc.response.map(|schema| schema().to_string()),
+                success_status: route.doc.success_status,
+            })
+            .collect()
+    }
+
     /// Delivers an event to every handler subscribed to its kind.
     pub fn deliver(&self, event: &Event) -> Result<(), String> {
         for (_, handler) in self.events.iter().filter(|(kind, _)| *kind == event.kind) {
@@ -372,6 +464,10 @@ pub trait Entry {
 impl<T: Entry> describe::Guest for T {
     fn describe() -> Manifest {
         T::build().manifest
+    }
+
+    fn route_docs() -> Vec<describe::RouteDoc> {
+        T::build().route_docs()
     }
 }
 
@@ -413,6 +509,30 @@ mod tests {
                     Ok(Response::text(200, req.param("id")?.to_string()))
                 })
         }
+    }
+
+    #[test]
+    fn route_docs_list_the_documented_routes_with_their_schemas_as_json() {
+        let plugin = Plugin::new("notes", "1.0.0")
+            .route(
+                Route::post("/api/v1/notes")
+                    .summary("Writes a note")
+                    .request_schema(|| serde_json::json!({ "type": "object" }))
+                    .success_status(201),
+                |_| Ok(Response::empty(201)),
+            )
+            .route(Route::get("/api/v1/notes"), |_| Ok(Response::empty(200)));
+        let docs = plugin.route_docs();
+        assert_eq!(docs.len(), 1, "an undocumented route gives none");
+        let doc = &docs[0];
+        assert_eq!(
+            (doc.method.as_str(), doc.path.as_str()),
+            ("POST", "/api/v1/notes")
+        );
+        assert_eq!(doc.summary.as_deref(), Some("Writes a note"));
+        assert_eq!(doc.request_schema.as_deref(), Some(r#"{"type":"object"}"#));
+        assert_eq!(doc.response_schema, None);
+        assert_eq!(doc.success_status, Some(201));
     }
 
     fn get_note(id: &str) -> Request {

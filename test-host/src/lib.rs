@@ -46,7 +46,7 @@ use kai_host::services::secrets::{KeyRing, Keys};
 use kai_host::services::{Core, Ctx, Limits, ModelError};
 use kai_host::store::Db;
 use kai_host::store::session::Session;
-use kai_host::wit::bindings::WitManifest;
+use kai_host::wit::bindings::{WitManifest, WitRouteDoc};
 use kai_host::wit::manifest::Manifest;
 use kai_sdk::testing::TestRequest;
 use kai_sdk::{Plugin, Response};
@@ -84,7 +84,11 @@ impl TestHost {
         let raw = kai_sdk::__private::manifest(&build());
         let raw: WitManifest = serde_json::from_value(serde_json::to_value(raw).unwrap())
             .expect("the SDK's manifest record is the host's");
-        let manifest = Manifest::validate(raw)
+        let route_docs = kai_sdk::__private::route_docs(&build());
+        let route_docs: Vec<WitRouteDoc> =
+            serde_json::from_value(serde_json::to_value(route_docs).unwrap())
+                .expect("the SDK's route-doc record is the host's");
+        let manifest = Manifest::validate(raw, route_docs)
             .unwrap_or_else(|e| panic!("a server would refuse this plugin: {e}"));
         let dir = tempfile::tempdir().expect("a temporary directory for the test database");
         let (core, manifest) = runtime.block_on(async {

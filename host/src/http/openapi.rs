@@ -6,7 +6,10 @@
 //! as [`CoreApi`](super::CoreApi) mounts them: a route cannot be served
 //! without being in the document. Plugin routes are added per request from
 //! the live plugin set, so an install, upgrade, rollback or removal shows
-//! at once; each carries its plugin's name and version as a tag.
+//! at once; each carries its plugin's name and version as a tag. A plugin
+//! route the plugin documents (`route-docs`) shows its summary and its
+//! request and answer schemas, the schemas' named parts as components
+//! `<plugin>.<name>`; any other shows bodies of any content, and says so.
 //!
 //! The error statuses a route can answer are listed per route with the
 //! sets below ([`Authenticated`], [`WithBody`], ...), named after what
@@ -17,8 +20,10 @@ use super::error::ErrorBody;
 use crate::plugins::PluginSet;
 use crate::plugins::routes::RouteEntry;
 use crate::state::AppState;
+use crate::wit::route_docs::RouteDoc;
 use axum::Json;
 use axum::extract::State;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBody;
@@ -163,13 +168,14 @@ error_set!(
         Authenticated,
     )
 )]
-pub async fn serve(State(state): State<AppState>, _: Caller) -> Json<OpenApi> {
+pub async fn serve(State(state): State<AppState>, _: Caller) -> Json<Value> {
     let set = state.control.plugins.snapshot();
     Json(with_plugins(&state.api_doc, &set))
 }
 
-/// The core document with the routes of `set`'s plugins added.
-pub fn with_plugins(core: &OpenApi, set: &PluginSet) -> OpenApi {
+/// The core document with the routes of `set`'s plugins added, their
+/// declared schemas included.
+pub fn with_plugins(core: &OpenApi, set: &PluginSet) -> Value {
     let mut doc = core.clone();
     let mut tags: BTreeMap<String, Tag> = BTreeMap::new();
     for entry in set.routes.entries() {
@@ -192,7 +198,45 @@ pub fn with_plugins(core: &OpenApi, set: &PluginSet) -> OpenApi {
     doc.tags
         .get_or_insert_with(Vec::new)
         .extend(tags.into_values());
+    let mut doc = serde_json::to_value(doc).expect("an OpenAPI document serializes");
+    add_route_schemas(&mut doc, set);
     doc
+}
+
+/// Puts the schemas plugins declare for their routes into `doc` (the
+/// typed document has no room for a schema given as JSON).
+fn add_route_schemas(doc: &mut Value, set: &PluginSet) {
+    let mut components = BTreeMap::new();
+    for entry in set.routes.entries() {
+        let Some(route_doc) = &entry.doc else {
+            continue;
+        };
+        let plugin = &entry.plugin.manifest.name;
+        let operation =
+            &mut doc["paths"][entry.pattern.openapi_path()][entry.method.to_ascii_lowercase()];
+        if let Some(schema) = &route_doc.request_schema {
+            operation["requestBody"] = json!({
+                "required": true,
+                "content": { "application/json": {
+                    "schema": RouteDoc::openapi_schema(schema, plugin, &mut components),
+                }},
+            });
+        }
+        if let Some(schema) = &route_doc.response_schema {
+            operation["responses"][route_doc.success_status.to_string()] = json!({
+                "description": "The plugin's answer on success",
+                "content": { "application/json": {
+                    "schema": RouteDoc::openapi_schema(schema, plugin, &mut components),
+                }},
+            });
+        }
+    }
+    if !components.is_empty() {
+        let schemas = &mut doc["components"]["schemas"];
+        for (name, schema) in components {
+            schemas[name] = schema;
+        }
+    }
 }
 
 /// The tag of a plugin's routes: its name and version.
@@ -239,10 +283,18 @@ fn plugin_operation(entry: &RouteEntry, tag: String) -> Operation {
             entry.method, entry.pattern, manifest.name
         )
     });
-    operation.description = Some(
-        "Answered by a plugin. Its manifest declares no schema for this route, so the request and response bodies are shown as any content."
+    let route_doc = entry.doc.as_deref();
+    if let Some(summary) = route_doc.and_then(|d| d.summary.clone()) {
+        operation.summary = Some(summary);
+    }
+    operation.description = Some(match route_doc {
+        Some(doc) if doc.request_schema.is_some() || doc.response_schema.is_some() => format!(
+            "Answered by the plugin `{}`, with the schemas it declares; answers with other statuses are the plugin's own.",
+            manifest.name
+        ),
+        _ => "Answered by a plugin. Its manifest declares no schema for this route, so the request and response bodies are shown as any content."
             .to_string(),
-    );
+    });
     operation.operation_id = Some(format!(
         "plugin.{}.{}.{}",
         manifest.name,

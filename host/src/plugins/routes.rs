@@ -5,6 +5,7 @@
 use super::grants::Grant;
 use crate::capabilities::Plugin;
 use crate::domain::PathPattern;
+use crate::wit::route_docs::RouteDoc;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ pub struct RouteEntry {
     pub grant: Arc<Grant>,
     /// The pattern as text, shared: what metrics label the route with.
     pub template: Arc<str>,
+    /// What the plugin says of the route for the API reference.
+    pub doc: Option<Arc<RouteDoc>>,
 }
 
 /// The result of looking a request up.
@@ -141,6 +144,7 @@ impl RouteTable {
                     plugin: plugin.clone(),
                     grant: grant.clone(),
                     template: Arc::from(route.path.as_str()),
+                    doc: route.doc.clone(),
                 });
             }
         }

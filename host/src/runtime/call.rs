@@ -14,7 +14,7 @@
 
 use super::limits::EffectiveLimits;
 use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
-use crate::wit::bindings::{WitManifest, WitRequest, WitResponse};
+use crate::wit::bindings::{WitManifest, WitRequest, WitResponse, WitRouteDoc};
 use crate::wit::manifest::{HOST_API_VERSIONS, WitManifestV0_1, manifest_from_v0_1};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -301,6 +301,8 @@ pub enum CallError {
 /// for plugins built against 0.1.x, whose `handler` and `events` exports
 /// did not change.
 type DescribeResults = (WitManifest,);
+/// `describe.route-docs`, which plugins built against 0.2.1 or later have.
+type RouteDocsResults = (Vec<WitRouteDoc>,);
 /// `describe.describe` of plugins built against 0.1.x, whose manifest
 /// records predate owned models and list fields.
 type DescribeResultsV0_1 = (WitManifestV0_1,);
@@ -321,6 +323,8 @@ pub struct Exports {
     describe: ComponentExportIndex,
     /// Whether `describe` returns a 0.1.x manifest.
     describes_v0_1: bool,
+    /// `describe.route-docs`, where the plugin exports it.
+    route_docs: Option<ComponentExportIndex>,
     handle: ComponentExportIndex,
     on_event: ComponentExportIndex,
 }
@@ -347,18 +351,24 @@ impl Exports {
                     "the component exports no `kai:fusion/handler` of a version this host serves"
                 )
             })?;
-        let lookup = |interface: &str, function: &str| {
+        let find = |interface: &str, function: &str| {
             let interface = format!("kai:fusion/{interface}@{version}");
             let instance = component
                 .get_export_index(None, &interface)
                 .ok_or_else(|| wasmtime::format_err!("no exported instance `{interface}`"))?;
-            component
-                .get_export_index(Some(&instance), function)
-                .ok_or_else(|| wasmtime::format_err!("`{interface}` does not export `{function}`"))
+            Ok::<_, wasmtime::Error>((
+                component.get_export_index(Some(&instance), function),
+                interface,
+            ))
+        };
+        let lookup = |interface: &str, function: &str| {
+            let (found, interface) = find(interface, function)?;
+            found.ok_or_else(|| wasmtime::format_err!("`{interface}` does not export `{function}`"))
         };
         Ok(Located(Self {
             describe: lookup("describe", "describe")?,
             describes_v0_1: version.major == 0 && version.minor == 1,
+            route_docs: find("describe", "route-docs")?.0,
             handle: lookup("handler", "handle")?,
             on_event: lookup("events", "on-event")?,
         }))
@@ -377,10 +387,21 @@ impl Exports {
         } else {
             instance.get_typed_func::<(), DescribeResults>(&mut *store, &exports.describe)?;
         }
+        if let Some(route_docs) = &exports.route_docs {
+            instance.get_typed_func::<(), RouteDocsResults>(&mut *store, route_docs)?;
+        }
         instance.get_typed_func::<HandleParams, HandleResults>(&mut *store, &exports.handle)?;
         instance.get_typed_func::<EventParams, EventResults>(&mut *store, &exports.on_event)?;
         Ok(exports)
     }
+}
+
+/// What a plugin says of itself at load.
+pub struct Described {
+    pub manifest: WitManifest,
+    /// Empty for a plugin that does not document its routes.
+    pub route_docs: Vec<WitRouteDoc>,
+    pub exports: Exports,
 }
 
 /// A freshly instantiated plugin inside its own store, ready for one call.
@@ -450,7 +471,9 @@ impl<'a, H: HostContext> Call<'a, H> {
 
     /// Reads the plugin's manifest, and finds and checks the exports later
     /// calls use.
-    pub async fn describe(mut self, located: Located) -> Result<(WitManifest, Exports), CallError> {
+    /// Asks the plugin for its manifest and, where it has them, its route
+    /// docs.
+    pub async fn describe(mut self, located: Located) -> Result<Described, CallError> {
         let pre = self.pre;
         let result = self
             .run(async |store| {
@@ -462,12 +485,28 @@ impl<'a, H: HostContext> Call<'a, H> {
                         &exports.describe,
                     )?;
                     let (manifest,) = describe.call_async(&mut *store, ()).await?;
-                    return Ok((manifest_from_v0_1(manifest)?, exports));
+                    return Ok(Described {
+                        manifest: manifest_from_v0_1(manifest)?,
+                        route_docs: Vec::new(),
+                        exports,
+                    });
                 }
                 let describe = instance
                     .get_typed_func::<(), DescribeResults>(&mut *store, &exports.describe)?;
                 let (manifest,) = describe.call_async(&mut *store, ()).await?;
-                Ok((manifest, exports))
+                let route_docs = match &exports.route_docs {
+                    Some(index) => {
+                        let route_docs =
+                            instance.get_typed_func::<(), RouteDocsResults>(&mut *store, index)?;
+                        route_docs.call_async(&mut *store, ()).await?.0
+                    }
+                    None => Vec::new(),
+                };
+                Ok(Described {
+                    manifest,
+                    route_docs,
+                    exports,
+                })
             })
             .await;
         self.finish(result)

@@ -120,7 +120,7 @@ impl<H: HostContext> LoadedPlugin<H> {
         // Describe runs under the operator's default limits, before the
         // manifest (and so the plugin's own wishes) are known.
         let limits = runtime.default_limits();
-        let (raw, exports) = Call::new(
+        let described = Call::new(
             &pre,
             "(loading)",
             limits,
@@ -130,14 +130,14 @@ impl<H: HostContext> LoadedPlugin<H> {
         )
         .describe(located)
         .await?;
-        let manifest = Manifest::validate(raw)?;
+        let manifest = Manifest::validate(described.manifest, described.route_docs)?;
         Self::assemble(
             runtime,
             wasm,
             &component,
             manifest,
             pre,
-            Entry::Fusion(exports),
+            Entry::Fusion(described.exports),
         )
     }
 

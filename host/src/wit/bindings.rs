@@ -16,6 +16,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::kai::fusion::describe::Manifest as WitManifest;
+pub use exports::kai::fusion::describe::RouteDoc as WitRouteDoc;
 pub use exports::kai::fusion::handler::{Request as WitRequest, Response as WitResponse};
 pub use kai::fusion::types::Principal as WitPrincipal;
 

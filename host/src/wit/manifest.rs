@@ -6,15 +6,17 @@ use crate::domain::EventKind;
 use crate::domain::grant::{CoreAccess, Grant};
 use crate::domain::{HttpMount, PathPattern, RESERVED_PREFIXES, is_plugin_name};
 use crate::store::schema::ModelDef;
-use crate::wit::bindings::WitManifest;
 use crate::wit::bindings::exports::kai::fusion::describe as wit;
+use crate::wit::bindings::{WitManifest, WitRouteDoc};
+use crate::wit::route_docs::RouteDoc;
 use semver::{Version, VersionReq};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// The versions of the `kai:fusion` WIT package this host serves, newest
 /// first: the current one, and 0.1.3 (any 0.1.x plugin) through the adapter
 /// in `crate::capabilities::v0_1`.
-pub static HOST_API_VERSIONS: [Version; 2] = [Version::new(0, 2, 0), Version::new(0, 1, 3)];
+pub static HOST_API_VERSIONS: [Version; 2] = [Version::new(0, 2, 1), Version::new(0, 1, 3)];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -46,6 +48,9 @@ pub struct RouteDecl {
     #[serde(serialize_with = "crate::util::serialize_display")]
     pub path: PathPattern,
     pub public: bool,
+    /// What the plugin says of it for the API reference, if anything.
+    #[serde(skip)]
+    pub doc: Option<Arc<RouteDoc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +98,13 @@ pub enum ManifestError {
     BadModels { name: String, reason: String },
     #[error("plugin `{name}` subscribes to the unknown event `{event}`")]
     BadSubscription { name: String, event: String },
+    #[error("plugin `{name}` documents route `{method} {path}`: {reason}")]
+    BadRouteDoc {
+        name: String,
+        method: String,
+        path: String,
+        reason: String,
+    },
     #[error("plugin `{name}` has an invalid dependency on `{plugin}`: {reason}")]
     BadDependency {
         name: String,
@@ -135,7 +147,7 @@ impl Manifest {
     }
 
     /// Checks the raw manifest a guest described itself with.
-    pub fn validate(raw: WitManifest) -> Result<Self, ManifestError> {
+    pub fn validate(raw: WitManifest, route_docs: Vec<WitRouteDoc>) -> Result<Self, ManifestError> {
         let name = raw.name;
         if !is_plugin_name(&name) {
             return Err(ManifestError::BadName(name));
@@ -156,7 +168,8 @@ impl Manifest {
                 requirement: raw.host_api,
             });
         }
-        let routes = validate_routes(&name, raw.routes)?;
+        let mut routes = validate_routes(&name, raw.routes)?;
+        attach_route_docs(&name, &mut routes, &route_docs)?;
         for (limit, value) in [
             ("timeout-ms", raw.limits.timeout_ms),
             ("memory-mib", raw.limits.memory_mib),
@@ -228,6 +241,7 @@ impl Manifest {
                     method: method.to_string(),
                     path: path.clone(),
                     public: mount.public,
+                    doc: None,
                 })
             })
             .collect();
@@ -295,9 +309,35 @@ fn validate_routes(name: &str, raw: Vec<wit::Route>) -> Result<Vec<RouteDecl>, M
             method: route.method.clone(),
             path,
             public: route.public,
+            doc: None,
         });
     }
     Ok(routes)
+}
+
+/// Checks each route doc and attaches it to the route it names.
+fn attach_route_docs(
+    name: &str,
+    routes: &mut [RouteDecl],
+    docs: &[WitRouteDoc],
+) -> Result<(), ManifestError> {
+    for raw in docs {
+        let bad = |reason: String| ManifestError::BadRouteDoc {
+            name: name.to_string(),
+            method: raw.method.clone(),
+            path: raw.path.clone(),
+            reason,
+        };
+        let route = routes
+            .iter_mut()
+            .find(|r| r.method == raw.method && r.path.as_str() == raw.path)
+            .ok_or_else(|| bad("it is not one of the plugin's routes".into()))?;
+        if route.doc.is_some() {
+            return Err(bad("it is documented twice".into()));
+        }
+        route.doc = Some(Arc::new(RouteDoc::validate(raw).map_err(bad)?));
+    }
+    Ok(())
 }
 
 /// The manifest a plugin built against 0.1.x describes itself with.

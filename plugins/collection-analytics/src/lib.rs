@@ -28,10 +28,15 @@ pub fn plugin() -> Plugin {
         .reads(CoreModel::Collections)
         .reads_plugin_model("doc-versioning/document_version")
         .route(
-            Route::get("/api/v1/collections/{id}/analytics"),
+            Route::get("/api/v1/collections/{id}/analytics")
+                .summary("Document counts, sizes and formats, top tags, activity and churn of one collection"),
             routes::collection,
         )
-        .route(Route::get("/api/v1/analytics/overview"), routes::overview)
+        .route(
+            Route::get("/api/v1/analytics/overview")
+                .summary("The same figures over every collection the caller can see, and the largest ones"),
+            routes::overview,
+        )
 }
 
 kai_sdk::plugin!(plugin);

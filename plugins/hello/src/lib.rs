@@ -16,7 +16,12 @@ struct RepositoryReadme;
 pub fn plugin() -> Plugin {
     Plugin::new("hello", env!("CARGO_PKG_VERSION"))
         .description("Greets whoever asks: GET /api/v1/hello/{name}")
-        .route(Route::get("/api/v1/hello/{name}").public(), hello)
+        .route(
+            Route::get("/api/v1/hello/{name}")
+                .public()
+                .summary("Greets `name`"),
+            hello,
+        )
 }
 
 fn hello(req: &Request) -> Result<Response, Error> {

@@ -18,6 +18,12 @@ pub fn manifest(plugin: &crate::Plugin) -> wit::exports::kai::fusion::describe::
     plugin.manifest().clone()
 }
 
+/// The route docs `plugin` gives the host (for a native test host).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn route_docs(plugin: &crate::Plugin) -> Vec<wit::exports::kai::fusion::describe::RouteDoc> {
+    plugin.route_docs()
+}
+
 /// Delivers an event, given as the WIT record, to `plugin`'s handlers (for
 /// a native test host).
 #[cfg(not(target_arch = "wasm32"))]
