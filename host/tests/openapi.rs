@@ -203,6 +203,45 @@ async fn core_routes_are_described_with_their_schemas_statuses_and_authenticatio
     ] {
         assert!(view[field].is_object(), "DocumentView.{field}");
     }
+    // The admin answers are typed too: every field the plugin list
+    // answers with is in its schema, and the schema's required fields are
+    // all there.
+    assert_eq!(
+        doc["paths"]["/api/v1/admin/plugins"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/PluginList"
+    );
+    let (_, list) = server.admin_get("/api/v1/admin/plugins").await;
+    let plugin = &list["plugins"][0];
+    let schema = &doc["components"]["schemas"]["PluginView"];
+    for (field, _) in plugin.as_object().unwrap() {
+        assert!(
+            schema["properties"][field].is_object(),
+            "PluginView.{field}"
+        );
+    }
+    for field in schema["required"].as_array().unwrap() {
+        assert!(
+            plugin.get(field.as_str().unwrap()).is_some(),
+            "{field} missing"
+        );
+    }
+    for (path, schema) in [
+        ("/api/v1/admin/plugins/{name}/rollback", "Report"),
+        ("/api/v1/admin/plugins/{name}", "PluginDetail"),
+    ] {
+        let method = if path.ends_with("rollback") {
+            "post"
+        } else {
+            "get"
+        };
+        assert_eq!(
+            doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+                ["$ref"],
+            format!("#/components/schemas/{schema}"),
+            "{path}"
+        );
+    }
     // Operation ids are unique.
     let mut ids = BTreeSet::new();
     for item in doc["paths"].as_object().unwrap().values() {

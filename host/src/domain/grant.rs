@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Access to one core model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CoreAccess {
     /// `collections` or `documents`.
@@ -13,7 +13,7 @@ pub struct CoreAccess {
 }
 
 /// A set of capabilities: requested by a plugin, or granted to it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Grant {
     pub core_models: Vec<CoreAccess>,

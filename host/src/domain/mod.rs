@@ -12,6 +12,7 @@
 //! - [`value`]: a dynamically typed value of a field.
 //! - [`query`]: the filter tree, orders and aggregate queries.
 //! - [`route_pattern`]: `/api/v1/hello/{name}` parsing, matching and overlap.
+//! - [`route_doc`]: what a plugin says of a route for the API reference.
 //! - [`http_mount`]: the name and mount an operator gives a `wasi:http`
 //!   component at install.
 
@@ -23,6 +24,7 @@ pub mod http_mount;
 pub mod names;
 pub mod principal;
 pub mod query;
+pub mod route_doc;
 pub mod route_pattern;
 pub mod value;
 

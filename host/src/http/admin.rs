@@ -25,7 +25,12 @@ use super::openapi::{AdminOnly, BadParameters, Conflict, NotFound, WithBody};
 use crate::domain::MountRequest;
 use crate::plugins::PluginEntry;
 use crate::plugins::grants::Grant;
-use crate::plugins::lifecycle::{self, GrantChoice, InstallOptions, LifecycleError};
+use crate::plugins::lifecycle::{
+    self, GrantChoice, GrantDecision, InstallOptions, LifecycleError, Report,
+};
+use crate::plugins::registry::Refusal;
+use crate::runtime::cache::CacheStats;
+use crate::runtime::engine::AllocatorKind;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::Request;
@@ -33,7 +38,6 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
@@ -120,9 +124,9 @@ impl From<LifecycleError> for ApiError {
     ),
     request_body(content = Vec<u8>, content_type = "application/wasm", description = "The plugin's component"),
     responses(
-        (status = 201, description = "Installed: the install report", body = Object),
-        (status = 200, description = "Upgraded: the install report, with the migration plan applied", body = Object),
-        (status = 202, description = "Awaiting the operator's grant of what it requests", body = Object),
+        (status = 201, description = "Installed: the install report", body = Report),
+        (status = 200, description = "Upgraded: the install report, with the migration plan applied", body = Report),
+        (status = 202, description = "Awaiting the operator's grant of what it requests", body = Report),
         AdminOnly, WithBody,
         (status = 409, description = "Not newer than the version installed (`version_not_newer`), a destructive migration unconfirmed (`confirmation_required`), or a route conflict", body = super::error::ErrorBody),
     )
@@ -209,33 +213,102 @@ fn http_install(params: &QueryParams) -> Result<Option<MountRequest>, ApiError> 
 #[utoipa::path(
     get, path = "/api/v1/admin/plugins/{name}", tag = "admin", operation_id = "plugins_get",
     params(("name" = String, Path, pattern = r"^[a-z][a-z0-9-]{0,62}$", description = NAME)),
-    responses((status = 200, description = "The plugin", body = Object), AdminOnly, BadParameters, NotFound)
+    responses((status = 200, body = PluginDetail), AdminOnly, BadParameters, NotFound)
 )]
 async fn get_plugin(
     State(state): State<AppState>,
     _: AdminCaller,
     PluginName(name): PluginName,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PluginDetail>, ApiError> {
     let set = state.control.plugins.snapshot();
     let pending = state.control.plugins.pending(&name);
     let history = lifecycle::history(&state.control, &name).await?;
-    let mut body = match set.plugins.get(&name) {
-        Some(entry) => plugin_summary(entry),
-        None if pending.is_some() || !history.is_empty() => {
-            json!({ "name": name, "status": "not_serving" })
-        }
+    let plugin = match set.plugins.get(&name) {
+        Some(entry) => PluginOrName::Installed(Box::new(PluginView::of(entry))),
+        None if pending.is_some() || !history.is_empty() => PluginOrName::NotServing {
+            name: name.clone(),
+            status: NotServing::NotServing,
+        },
         None => return Err(ApiError::NotFound(format!("no plugin named `{name}`"))),
     };
-    body["versions"] = json!(lifecycle::versions(&state.control, &name).await?);
-    body["history"] = json!(history);
-    if let Some(pending) = pending {
-        body["pending"] = json!({
-            "version": pending.plugin.manifest.version.to_string(),
-            "requested": pending.requested,
-            "missing": pending.missing,
-        });
-    }
-    Ok(Json(body))
+    Ok(Json(PluginDetail {
+        plugin,
+        versions: lifecycle::versions(&state.control, &name).await?,
+        history: history
+            .into_iter()
+            .map(|event| HistoryView {
+                action: event.action,
+                from_version: event.from_version,
+                to_version: event.to_version,
+                actor: event.actor,
+                plan: event.plan,
+                at: event.at,
+            })
+            .collect(),
+        pending: pending.map(|p| PendingGrant {
+            version: p.plugin.manifest.version.to_string(),
+            requested: p.requested,
+            missing: p.missing,
+        }),
+    }))
+}
+
+/// One plugin, with its versions and history.
+#[derive(Serialize, ToSchema)]
+pub struct PluginDetail {
+    #[serde(flatten)]
+    plugin: PluginOrName,
+    /// The versions stored, oldest first.
+    versions: Vec<String>,
+    /// Every change of the plugin, oldest first.
+    history: Vec<HistoryView>,
+    /// A version awaiting the operator's grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending: Option<PendingGrant>,
+}
+
+/// One change of a plugin, as recorded.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryView {
+    /// `installed`, `upgraded`, `reinstalled`, `rolled_back`, `disabled`,
+    /// `enabled`, `removed`, `granted`, ...
+    action: String,
+    from_version: Option<String>,
+    to_version: Option<String>,
+    /// The admin who made it (none for the server itself).
+    actor: Option<String>,
+    /// The migration plan it applied.
+    #[schema(value_type = Option<Object>)]
+    plan: Option<serde_json::Value>,
+    /// RFC 3339.
+    at: String,
+}
+
+/// An installed plugin, or the name of one that serves no version.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PluginOrName {
+    Installed(Box<PluginView>),
+    /// Removed, or awaiting a grant before its first version serves.
+    NotServing {
+        name: String,
+        status: NotServing,
+    },
+}
+
+/// The status of a plugin that serves no version.
+#[derive(Serialize, ToSchema)]
+pub enum NotServing {
+    #[serde(rename = "not_serving")]
+    NotServing,
+}
+
+/// What a version awaiting the operator's grant asks.
+#[derive(Serialize, ToSchema)]
+pub struct PendingGrant {
+    version: String,
+    requested: Grant,
+    missing: Grant,
 }
 
 /// Stops serving a plugin's routes and events; its data stays.
@@ -281,7 +354,7 @@ async fn set_enabled(
 #[utoipa::path(
     post, path = "/api/v1/admin/plugins/{name}/rollback", tag = "admin", operation_id = "plugins_rollback",
     params(("name" = String, Path, pattern = r"^[a-z][a-z0-9-]{0,62}$", description = NAME)),
-    responses((status = 200, description = "The rollback report", body = Object), AdminOnly, BadParameters, NotFound, Conflict)
+    responses((status = 200, description = "The rollback report", body = Report), AdminOnly, BadParameters, NotFound, Conflict)
 )]
 async fn rollback(
     State(state): State<AppState>,
@@ -321,54 +394,161 @@ async fn remove(
 /// The plugins: serving, awaiting a grant, and refused at start.
 #[utoipa::path(
     get, path = "/api/v1/admin/plugins", tag = "admin", operation_id = "plugins_list",
-    responses((status = 200, description = "`plugins`, `pending`, `refused`, `allocator`, `compile_cache`", body = Object), AdminOnly)
+    responses((status = 200, body = PluginList), AdminOnly)
 )]
-async fn list_plugins(_: AdminCaller, State(state): State<AppState>) -> Json<Value> {
+async fn list_plugins(_: AdminCaller, State(state): State<AppState>) -> Json<PluginList> {
     let set = state.control.plugins.snapshot();
-    let plugins: Vec<Value> = set.plugins.values().map(plugin_summary).collect();
-    let pending: Vec<Value> = state
-        .control
-        .plugins
-        .all_pending()
-        .iter()
-        .map(|p| {
-            json!({
-                "name": p.plugin.manifest.name,
-                "version": p.plugin.manifest.version.to_string(),
-                "status": "awaiting_grant",
-                "source": p.source,
-                "requested": p.requested,
-                "missing": p.missing,
+    Json(PluginList {
+        plugins: set.plugins.values().map(PluginView::of).collect(),
+        pending: state
+            .control
+            .plugins
+            .all_pending()
+            .iter()
+            .map(|p| PendingView {
+                name: p.plugin.manifest.name.clone(),
+                version: p.plugin.manifest.version.to_string(),
+                status: "awaiting_grant",
+                source: p.source.as_str(),
+                requested: p.requested.clone(),
+                missing: p.missing.clone(),
             })
-        })
-        .collect();
-    Json(json!({
-        "plugins": plugins,
-        "pending": pending,
-        "refused": state.control.plugins.refusals(),
-        "allocator": state.control.runtime.allocator(),
-        "compile_cache": state.control.runtime.cache_stats(),
-    }))
+            .collect(),
+        refused: state.control.plugins.refusals(),
+        allocator: match state.control.runtime.allocator() {
+            AllocatorKind::Pooling => "pooling",
+            AllocatorKind::OnDemand => "on_demand",
+        },
+        compile_cache: state.control.runtime.cache_stats().into(),
+    })
 }
 
-fn plugin_summary(entry: &PluginEntry) -> Value {
-    let manifest = &entry.plugin.manifest;
-    json!({
-        "name": manifest.name,
-        "kind": if manifest.mount.is_some() { "wasi-http" } else { "kai-fusion" },
-        "mount": manifest.mount.as_ref().map(|m| &m.mount),
-        "version": manifest.version.to_string(),
-        "description": manifest.description,
-        "status": if entry.enabled { "active" } else { "disabled" },
-        "source": entry.source,
-        "sha256": entry.plugin.sha256,
-        "size_bytes": entry.plugin.size_bytes,
-        "host_api": manifest.host_api.to_string(),
-        "routes": manifest.routes,
-        "limits": entry.plugin.limits,
-        "requested": manifest.requested_grant(),
-        "granted": *entry.grant,
-    })
+/// The plugins of the server.
+#[derive(Serialize, ToSchema)]
+pub struct PluginList {
+    /// Installed plugins, serving or disabled.
+    plugins: Vec<PluginView>,
+    /// Versions awaiting the operator's grant.
+    pending: Vec<PendingView>,
+    /// Plugins refused at start, and why.
+    refused: Vec<Refusal>,
+    /// The instance allocator: `pooling` or `on_demand`.
+    allocator: &'static str,
+    compile_cache: CompileCache,
+}
+
+/// An installed plugin.
+#[derive(Serialize, ToSchema)]
+pub struct PluginView {
+    name: String,
+    /// `kai-fusion`, or `wasi-http` for a mounted component.
+    kind: &'static str,
+    /// A mounted component's path.
+    mount: Option<String>,
+    version: String,
+    description: String,
+    /// `active` or `disabled`.
+    status: &'static str,
+    /// `bundled`, `directory` or `upload`.
+    source: &'static str,
+    /// Of the component's bytes, hex.
+    sha256: String,
+    size_bytes: u64,
+    /// The host API range it needs.
+    host_api: String,
+    routes: Vec<DeclaredRoute>,
+    limits: LimitsView,
+    requested: Grant,
+    granted: Grant,
+}
+
+impl PluginView {
+    fn of(entry: &PluginEntry) -> Self {
+        let manifest = &entry.plugin.manifest;
+        let limits = &entry.plugin.limits;
+        PluginView {
+            name: manifest.name.clone(),
+            kind: if manifest.mount.is_some() {
+                "wasi-http"
+            } else {
+                "kai-fusion"
+            },
+            mount: manifest.mount.as_ref().map(|m| m.mount.clone()),
+            version: manifest.version.to_string(),
+            description: manifest.description.clone(),
+            status: if entry.enabled { "active" } else { "disabled" },
+            source: entry.source.as_str(),
+            sha256: entry.plugin.sha256.clone(),
+            size_bytes: entry.plugin.size_bytes as u64,
+            host_api: manifest.host_api.to_string(),
+            routes: manifest
+                .routes
+                .iter()
+                .map(|r| DeclaredRoute {
+                    method: r.method.clone(),
+                    path: r.path.as_str().to_string(),
+                    public: r.public,
+                })
+                .collect(),
+            limits: LimitsView {
+                timeout_ms: limits.timeout.as_millis() as u64,
+                memory_bytes: limits.memory_bytes as u64,
+                concurrent_requests: limits.concurrent_requests,
+                max_response_bytes: limits.max_response_bytes as u64,
+            },
+            requested: manifest.requested_grant(),
+            granted: (*entry.grant).clone(),
+        }
+    }
+}
+
+/// A route as the plugin declares it.
+#[derive(Serialize, ToSchema)]
+pub struct DeclaredRoute {
+    method: String,
+    path: String,
+    /// Asked to be reachable without a token (served so only if granted).
+    public: bool,
+}
+
+/// The limits a plugin's calls run under: what it asked, capped by the
+/// server's settings.
+#[derive(Serialize, ToSchema)]
+pub struct LimitsView {
+    timeout_ms: u64,
+    memory_bytes: u64,
+    /// HTTP requests run at once; 0 for no limit.
+    concurrent_requests: u32,
+    max_response_bytes: u64,
+}
+
+/// A version awaiting the operator's grant.
+#[derive(Serialize, ToSchema)]
+pub struct PendingView {
+    name: String,
+    version: String,
+    /// `awaiting_grant`.
+    status: &'static str,
+    source: &'static str,
+    requested: Grant,
+    /// What it asks beyond what was granted.
+    missing: Grant,
+}
+
+/// The compiled-code cache since start.
+#[derive(Serialize, ToSchema)]
+pub struct CompileCache {
+    hits: u64,
+    misses: u64,
+}
+
+impl From<CacheStats> for CompileCache {
+    fn from(stats: CacheStats) -> Self {
+        CompileCache {
+            hits: stats.hits,
+            misses: stats.misses,
+        }
+    }
 }
 
 /// Every route the server answers, core and plugin, with its owner.
@@ -408,7 +588,6 @@ async fn list_routes(_: AdminCaller, State(state): State<AppState>) -> Json<Rout
 struct GrantBody {
     accept_requested: Option<bool>,
     /// The capabilities granted, in the shape of the plugin's `requested`.
-    #[schema(value_type = Option<Object>)]
     grant: Option<Grant>,
 }
 
@@ -418,14 +597,14 @@ struct GrantBody {
     post, path = "/api/v1/admin/plugins/{name}/grants", tag = "admin", operation_id = "plugins_grant",
     params(("name" = String, Path, pattern = r"^[a-z][a-z0-9-]{0,62}$", description = NAME)),
     request_body = GrantBody,
-    responses((status = 200, description = "The decision and the plugin's state", body = Object), AdminOnly, WithBody, NotFound, Conflict)
+    responses((status = 200, description = "The decision and the plugin's state", body = GrantDecision), AdminOnly, WithBody, NotFound, Conflict)
 )]
 async fn grant(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PluginName(name): PluginName,
     ApiJson(body): ApiJson<GrantBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GrantDecision>, ApiError> {
     let choice = match (body.accept_requested, body.grant) {
         (Some(true), None) => GrantChoice::AcceptRequested,
         (None | Some(false), Some(grant)) => GrantChoice::Grant(grant),
@@ -438,5 +617,5 @@ async fn grant(
     };
     let decision = lifecycle::decide_grants(&state.control, &name, choice, &admin.email).await?;
     tracing::info!(plugin = %name, by = %admin.email, "grants decided");
-    Ok(Json(json!(decision)))
+    Ok(Json(decision))
 }

@@ -17,10 +17,10 @@
 
 use super::auth::Caller;
 use super::error::ErrorBody;
+use crate::domain::route_doc::RouteDoc;
 use crate::plugins::PluginSet;
 use crate::plugins::routes::RouteEntry;
 use crate::state::AppState;
-use crate::wit::route_docs::RouteDoc;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};

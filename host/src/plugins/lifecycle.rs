@@ -85,14 +85,14 @@ pub struct InstallOptions {
 }
 
 /// Routes a change adds and removes.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct RouteChanges {
     pub added: Vec<String>,
     pub removed: Vec<String>,
 }
 
 /// What an install or rollback did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// `installed`, `upgraded`, `reinstalled` or `rolled_back`.
     pub action: &'static str,
@@ -101,8 +101,12 @@ pub struct Report {
     pub name: String,
     pub version: String,
     pub previous_version: Option<String>,
+    /// The manifest the plugin describes itself with.
+    #[schema(value_type = Object)]
     pub manifest: serde_json::Value,
     pub route_changes: RouteChanges,
+    /// The steps that change its tables, and whether any drops data.
+    #[schema(value_type = Object)]
     pub migration_plan: MigrationPlan,
     pub requested: Grant,
     /// What it asks beyond what was granted (when awaiting a grant).
@@ -543,7 +547,7 @@ pub enum GrantChoice {
 }
 
 /// A recorded grant decision.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GrantDecision {
     pub name: String,
     pub version: String,

@@ -100,7 +100,7 @@ impl PluginSet {
 }
 
 /// A plugin that was refused, kept for operators to see.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Refusal {
     /// Where the bytes came from, e.g. `directory: plugins/x.wasm`.
     pub origin: String,

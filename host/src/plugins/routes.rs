@@ -5,7 +5,7 @@
 use super::grants::Grant;
 use crate::capabilities::Plugin;
 use crate::domain::PathPattern;
-use crate::wit::route_docs::RouteDoc;
+use crate::domain::route_doc::RouteDoc;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -164,11 +164,15 @@ struct RuntimeClient {
 #[async_trait::async_trait]
 impl HttpClient for RuntimeClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        let request = reqwest::Request::try_from(request)?;
-        let client = self.client.clone();
+        let (parts, body) = request.into_parts();
+        let request = self
+            .client
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body);
         self.runtime
             .spawn(async move {
-                let response = client.execute(request).await?;
+                let response = request.send().await?;
                 let mut answer = Response::builder().status(response.status());
                 for (name, value) in response.headers() {
                     answer = answer.header(name, value);

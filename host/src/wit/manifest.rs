@@ -4,11 +4,11 @@
 
 use crate::domain::EventKind;
 use crate::domain::grant::{CoreAccess, Grant};
+use crate::domain::route_doc::{RawRouteDoc, RouteDoc};
 use crate::domain::{HttpMount, PathPattern, RESERVED_PREFIXES, is_plugin_name};
 use crate::store::schema::ModelDef;
 use crate::wit::bindings::exports::kai::fusion::describe as wit;
 use crate::wit::bindings::{WitManifest, WitRouteDoc};
-use crate::wit::route_docs::RouteDoc;
 use semver::{Version, VersionReq};
 use serde::Serialize;
 use std::sync::Arc;
@@ -335,7 +335,14 @@ fn attach_route_docs(
         if route.doc.is_some() {
             return Err(bad("it is documented twice".into()));
         }
-        route.doc = Some(Arc::new(RouteDoc::validate(raw).map_err(bad)?));
+        let doc = RouteDoc::validate(RawRouteDoc {
+            summary: raw.summary.as_deref(),
+            request_schema: raw.request_schema.as_deref(),
+            response_schema: raw.response_schema.as_deref(),
+            success_status: raw.success_status,
+        })
+        .map_err(bad)?;
+        route.doc = Some(Arc::new(doc));
     }
     Ok(())
 }

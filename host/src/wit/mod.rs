@@ -2,8 +2,7 @@
 //! `kai:fusion` world and the plugin manifest read from a component.
 //!
 //! - [`bindings`]: the host-side bindings of the WIT world.
-//! - [`manifest`]: checking what a plugin says about itself; its route docs
-//!   in [`route_docs`].
+//! - [`manifest`]: checking what a plugin says about itself.
 //! - [`convert`]: between the generated types and the host's own.
 //! - [`models`]: the models a manifest declares, checked.
 //! - [`columnar`], [`packed`]: a page of rows in the two column forms
@@ -15,4 +14,3 @@ pub mod convert;
 pub mod manifest;
 pub mod models;
 pub mod packed;
-pub mod route_docs;

@@ -1,6 +1,6 @@
-//! What a plugin says of its routes for the API reference (`route-docs`,
-//! kai:fusion 0.2.1): checked at load, so a plugin whose docs are wrong is
-//! refused with the reason, like any other manifest error; and turned into
+//! What a plugin says of one of its routes for the API reference (its
+//! `route-docs`, kai:fusion 0.2.1): checked when the manifest is, so a
+//! plugin whose docs are wrong is refused with the reason; and turned into
 //! the parts of the OpenAPI document that show them.
 //!
 //! A schema is JSON Schema (2020-12) and may keep named parts under
@@ -8,7 +8,6 @@
 //! the document those parts become components named
 //! `<plugin>.<name>`, and the references are rewritten to them.
 
-use super::bindings::WitRouteDoc;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -16,6 +15,15 @@ use std::collections::BTreeMap;
 pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 /// The longest summary accepted, in characters.
 pub const MAX_SUMMARY_CHARS: usize = 200;
+
+/// A route's documentation as a plugin gives it: schemas as JSON text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawRouteDoc<'a> {
+    pub summary: Option<&'a str>,
+    pub request_schema: Option<&'a str>,
+    pub response_schema: Option<&'a str>,
+    pub success_status: Option<u16>,
+}
 
 /// One route's documentation, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,10 +36,10 @@ pub struct RouteDoc {
 }
 
 impl RouteDoc {
-    /// Checks the raw record (its route is checked by the caller), or says
-    /// what is wrong with it.
-    pub fn validate(raw: &WitRouteDoc) -> Result<Self, String> {
-        if let Some(summary) = &raw.summary {
+    /// Checks what a plugin gave (its route is checked by the caller), or
+    /// says what is wrong with it.
+    pub fn validate(raw: RawRouteDoc<'_>) -> Result<Self, String> {
+        if let Some(summary) = raw.summary {
             if summary.chars().count() > MAX_SUMMARY_CHARS {
                 return Err(format!(
                     "its summary is longer than {MAX_SUMMARY_CHARS} characters"
@@ -48,9 +56,9 @@ impl RouteDoc {
             ));
         }
         Ok(RouteDoc {
-            summary: raw.summary.clone(),
-            request_schema: schema("request", raw.request_schema.as_deref())?,
-            response_schema: schema("response", raw.response_schema.as_deref())?,
+            summary: raw.summary.map(str::to_string),
+            request_schema: schema("request", raw.request_schema)?,
+            response_schema: schema("response", raw.response_schema)?,
             success_status,
         })
     }
@@ -179,12 +187,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn raw(request: Option<&str>) -> WitRouteDoc {
-        WitRouteDoc {
-            method: "POST".into(),
-            path: "/api/v1/bookmarks".into(),
-            summary: Some("Saves a bookmark".into()),
-            request_schema: request.map(str::to_string),
+    fn raw(request: Option<&str>) -> RawRouteDoc<'_> {
+        RawRouteDoc {
+            summary: Some("Saves a bookmark"),
+            request_schema: request,
             response_schema: None,
             success_status: Some(201),
         }
@@ -202,7 +208,8 @@ mod tests {
             },
             "$defs": { "Tag": { "type": "string", "maxLength": 40 } }
         });
-        let doc = RouteDoc::validate(&raw(Some(&schema.to_string()))).unwrap();
+        let text = schema.to_string();
+        let doc = RouteDoc::validate(raw(Some(&text))).unwrap();
         assert_eq!(doc.success_status, 201);
         let mut components = BTreeMap::new();
         let embedded = RouteDoc::openapi_schema(
@@ -237,18 +244,18 @@ mod tests {
             (r#"{"$defs": []}"#, "`$defs` must be an object"),
             (long.as_str(), "larger than 65536 bytes"),
         ] {
-            let error = RouteDoc::validate(&raw(Some(request))).unwrap_err();
+            let error = RouteDoc::validate(raw(Some(request))).unwrap_err();
             assert!(error.contains(says), "{request:.40}: {error}");
         }
         let mut bad = raw(Some("true"));
         bad.success_status = Some(404);
         assert!(
-            RouteDoc::validate(&bad)
+            RouteDoc::validate(bad)
                 .unwrap_err()
                 .contains("404 is not a 2xx")
         );
         let mut bad = raw(None);
-        bad.summary = Some("two\nlines".into());
-        assert!(RouteDoc::validate(&bad).unwrap_err().contains("one line"));
+        bad.summary = Some("two\nlines");
+        assert!(RouteDoc::validate(bad).unwrap_err().contains("one line"));
     }
 }
