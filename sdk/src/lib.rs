@@ -90,7 +90,7 @@ pub use http::{Error, Principal, Request, Response};
 pub use plugin::{ModelSource, Plugin, Route};
 
 /// The version of the `kai:fusion` WIT package this SDK was built against.
-pub const HOST_API_VERSION: &str = "0.2.0";
+pub const HOST_API_VERSION: &str = "0.2.1";
 
 /// The host API requirement a plugin states unless it sets its own.
 pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.2.0";

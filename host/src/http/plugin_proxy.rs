@@ -83,15 +83,14 @@ async fn serve(
         state.spans.as_ref(),
         parts.extensions.get::<ServerSpan>().copied(),
     );
-    let traceparent = call_span.traceparent();
+    let own_traceparent = call_span.own_traceparent();
     if let Some(mount) = &plugin.manifest.mount {
         let mut request = component_request(state, mount, parts, body, principal.as_ref()).await?;
-        if let Some(traceparent) = traceparent {
-            request
-                .headers_mut()
-                .insert(TRACEPARENT, traceparent.to_header());
+        if let Some(own) = own_traceparent {
+            request.headers_mut().insert(TRACEPARENT, own.to_header());
         }
         let request_id = request_id_of(request.headers());
+        let traceparent = traceparent_of(request.headers());
         let response = invoke::invoke_http(
             &state.hooks,
             &plugin,
@@ -99,7 +98,7 @@ async fn serve(
             request,
             principal,
             request_id,
-            traceparent.map(|t| t.to_string()),
+            traceparent,
         )
         .await;
         call_span.end(
@@ -142,6 +141,10 @@ async fn serve(
         .await
         .map_err(|_| ApiError::PayloadTooLarge { limit })?;
     let request_id = request_id_of(&parts.headers);
+    let traceparent = match own_traceparent {
+        Some(own) => Some(own.to_string()),
+        None => traceparent_of(&parts.headers),
+    };
 
     let request = PluginRequest {
         method,
@@ -153,7 +156,7 @@ async fn serve(
         body: body.to_vec(),
         principal,
         request_id,
-        traceparent: traceparent.map(|t| t.to_string()),
+        traceparent,
     };
     let response = invoke::invoke(&state.hooks, &plugin, &grant, request).await;
     call_span.end(
@@ -195,6 +198,14 @@ fn request_id_of(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string()
+}
+
+/// The `traceparent` the trace-context layer set: the server span's.
+fn traceparent_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Request headers a component never receives from a client: the host sets

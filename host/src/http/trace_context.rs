@@ -312,44 +312,51 @@ where
 }
 
 /// A plugin call inside a request's server span. When spans are exported
-/// (and the trace is sampled), the call is a span of its own, and its
-/// `traceparent` names it; otherwise the call passes the server span on.
+/// (and the trace is sampled), the call is a span of its own, which the
+/// `traceparent` it hands on names; otherwise the call hands on the server
+/// span's, the request's header as the layer set it.
 pub struct PluginCallSpan {
-    traceparent: Option<TraceParent>,
-    exporting: Option<(Arc<SpanExport>, ServerSpan, SystemTime)>,
+    exporting: Option<CallSpan>,
+}
+
+struct CallSpan {
+    spans: Arc<SpanExport>,
+    server: ServerSpan,
+    own: TraceParent,
+    start: SystemTime,
 }
 
 impl PluginCallSpan {
     pub fn start(spans: Option<&Arc<SpanExport>>, server: Option<ServerSpan>) -> Self {
-        match (spans, server) {
-            (Some(spans), Some(server)) if server.sampled() => PluginCallSpan {
-                traceparent: Some(TraceParent {
+        let exporting = match (spans, server) {
+            (Some(spans), Some(server)) if server.sampled() => Some(CallSpan {
+                spans: spans.clone(),
+                server,
+                own: TraceParent {
                     parent_id: new_span_id(),
                     ..server.span
-                }),
-                exporting: Some((spans.clone(), server, SystemTime::now())),
-            },
-            _ => PluginCallSpan {
-                traceparent: server.map(|server| server.span),
-                exporting: None,
-            },
-        }
+                },
+                start: SystemTime::now(),
+            }),
+            _ => None,
+        };
+        PluginCallSpan { exporting }
     }
 
-    /// The `traceparent` the call hands on.
-    pub fn traceparent(&self) -> Option<TraceParent> {
-        self.traceparent
+    /// The call's own `traceparent`, when it is a span of its own.
+    pub fn own_traceparent(&self) -> Option<TraceParent> {
+        self.exporting.as_ref().map(|call| call.own)
     }
 
-    /// Ends the call: `error` says why it gave no answer, `status` is the
-    /// plugin's answer.
+    /// Ends the call: `outcome` is the plugin's status, or why it gave no
+    /// answer.
     pub fn end(
         self,
         plugin: &crate::capabilities::Plugin,
         route: &str,
         outcome: Result<u16, String>,
     ) {
-        let (Some((spans, server, start)), Some(span)) = (self.exporting, self.traceparent) else {
+        let Some(call) = self.exporting else {
             return;
         };
         let name = &plugin.manifest.name;
@@ -364,16 +371,16 @@ impl PluginCallSpan {
                 i64::from(status),
             ));
         }
-        spans.export(FinishedSpan {
-            trace_id: span.trace_id,
-            span_id: span.parent_id,
+        call.spans.export(FinishedSpan {
+            trace_id: call.own.trace_id,
+            span_id: call.own.parent_id,
             parent: Some(ParentSpan {
-                span_id: server.span.parent_id,
+                span_id: call.server.span.parent_id,
                 remote: false,
             }),
             kind: SpanKind::Internal,
             name: format!("plugin {name}").into(),
-            start,
+            start: call.start,
             end: SystemTime::now(),
             attributes,
             error: match outcome {
