@@ -99,6 +99,52 @@ fn matrix() -> BTreeMap<&'static str, Row> {
             with(json!({ "service_type": "u" }), [401, 200, 404, 200]),
         ),
         ("DELETE /api/v1/credentials/{id}", row([401, 204, 404, 204])),
+        // The StateManager: member A's thread, made through the REST API,
+        // with one checkpoint.
+        (
+            "POST /api/v1/state/threads",
+            with(json!({}), [401, 201, 201, 201]),
+        ),
+        ("GET /api/v1/state/threads", row([401, 200, 200, 200])),
+        ("GET /api/v1/state/threads/{id}", row([401, 200, 404, 200])),
+        (
+            "PATCH /api/v1/state/threads/{id}",
+            with(json!({ "keep_last": 5 }), [401, 200, 404, 200]),
+        ),
+        (
+            "DELETE /api/v1/state/threads/{id}",
+            row([401, 204, 404, 204]),
+        ),
+        (
+            "POST /api/v1/state/threads/{id}/checkpoints",
+            with(
+                json!({ "parent_id": "CHECKPOINT", "values": {} }),
+                [401, 201, 404, 201],
+            ),
+        ),
+        (
+            "GET /api/v1/state/threads/{id}/checkpoints",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "GET /api/v1/state/threads/{id}/latest",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "GET /api/v1/state/threads/{id}/checkpoints/{checkpoint_id}",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "POST /api/v1/state/threads/{id}/checkpoints/{checkpoint_id}/writes",
+            with(
+                json!({ "task": "t", "writes": [{ "channel": "c", "value": 1 }] }),
+                [401, 204, 404, 204],
+            ),
+        ),
+        (
+            "POST /api/v1/state/threads/{id}/checkpoints/{checkpoint_id}/fork",
+            with(json!({}), [401, 201, 404, 201]),
+        ),
         ("GET /api/v1/admin/plugins", row([401, 403, 403, 200])),
         ("GET /metrics", row([401, 403, 403, 200])),
         // The contract lists routes every member may call; the reference
@@ -219,6 +265,8 @@ struct Owned {
     credential: String,
     token: String,
     user: String,
+    thread: String,
+    checkpoint: String,
 }
 
 async fn owned_by(server: &TestServer, token: &str, n: usize) -> Owned {
@@ -264,7 +312,20 @@ async fn owned_by(server: &TestServer, token: &str, n: usize) -> Owned {
         )
         .await;
     let (_, me, _) = server.call(M::GET, "/api/v1/me", token, None).await;
+    let (_, thread, _) = server
+        .call(M::POST, "/api/v1/state/threads", token, Some(json!({})))
+        .await;
+    let (_, checkpoint, _) = server
+        .call(
+            M::POST,
+            &format!("/api/v1/state/threads/{}/checkpoints", id(&thread)),
+            token,
+            Some(json!({ "values": {} })),
+        )
+        .await;
     Owned {
+        thread: id(&thread),
+        checkpoint: id(&checkpoint),
         collection: id(&collection),
         empty_collection: id(&empty),
         document: id(&document),
@@ -287,6 +348,8 @@ fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
         &owned.user
     } else if pattern.starts_with("/api/v1/tokens/") {
         &owned.token
+    } else if pattern.starts_with("/api/v1/state/threads/") {
+        &owned.thread
     } else {
         &owned.credential
     };
@@ -306,6 +369,7 @@ fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
     pattern
         .replace("{id}", id)
         .replace("{name}", name)
+        .replace("{checkpoint_id}", &owned.checkpoint)
         .replace("{n}", "1")
         .replace("{a}", "1")
         .replace("{b}", "1")
@@ -397,8 +461,11 @@ async fn every_route_answers_each_principal_as_expected() {
             let owned = owned_by(&server, &member_a, n).await;
             let path = concrete(method, pattern, &owned);
             let body = entry.body.as_ref().map(|b| {
-                serde_json::from_str::<Value>(&b.to_string().replace("NAME", &format!("n{n}")))
-                    .unwrap()
+                let text = b
+                    .to_string()
+                    .replace("NAME", &format!("n{n}"))
+                    .replace("CHECKPOINT", &owned.checkpoint);
+                serde_json::from_str::<Value>(&text).unwrap()
             });
             let response = server
                 .send(

@@ -76,6 +76,7 @@ pub mod outbound;
 pub mod persistence;
 pub mod plugin;
 pub mod query;
+pub mod state;
 #[cfg(all(target_arch = "wasm32", target_os = "wasi", target_env = "p2"))]
 mod stdio;
 pub mod testing;
@@ -90,7 +91,7 @@ pub use http::{Error, Principal, Request, Response};
 pub use plugin::{ModelSource, Plugin, Route};
 
 /// The version of the `kai:fusion` WIT package this SDK was built against.
-pub const HOST_API_VERSION: &str = "0.2.1";
+pub const HOST_API_VERSION: &str = "0.2.2";
 
 /// The host API requirement a plugin states unless it sets its own.
 pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.2.0";
@@ -111,7 +112,7 @@ pub mod prelude {
     pub use crate::model::{Field, Model};
     pub use crate::plugin::{CoreModel, ModelSource, Plugin, Route};
     pub use crate::query::{Aggregation, Filter, TimeBucket, Value, asc, desc};
-    pub use crate::{credentials, kv, models, outbound, persistence};
+    pub use crate::{credentials, kv, models, outbound, persistence, state};
 }
 
 /// Exports a plugin from this crate. Pass a function that builds the

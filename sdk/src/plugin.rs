@@ -205,6 +205,8 @@ pub struct Plugin {
     describing: bool,
     routes: Vec<(Route, RouteHandler)>,
     events: Vec<(String, EventHandler)>,
+    /// The host services it asks for (`describe.services`).
+    services: Vec<&'static str>,
 }
 
 impl Plugin {
@@ -238,6 +240,7 @@ impl Plugin {
             describing: !DISPATCH_ONLY.get(),
             routes: Vec::new(),
             events: Vec::new(),
+            services: Vec::new(),
         };
         plugin.describe(|m| {
             m.version = version.to_string();
@@ -383,6 +386,21 @@ impl Plugin {
         self.describe(|m| m.capabilities.kv = true)
     }
 
+    /// Requests the host service `state`: durable checkpoints of
+    /// long-running work ([`crate::state`]).
+    /// A plugin that has not named its host API range asks for 0.2.2,
+    /// the first host with the service, so an older host refuses it by
+    /// name rather than by a missing import.
+    pub fn state(mut self) -> Self {
+        if self.describing && !self.services.contains(&"state") {
+            self.services.push("state");
+            if self.manifest.host_api == crate::DEFAULT_HOST_API_REQUIREMENT {
+                self.manifest.host_api = "^0.2.2".to_string();
+            }
+        }
+        self
+    }
+
     /// Declares that this plugin needs another one, e.g. `("doc-versioning", "^1.2")`.
     pub fn depends_on(self, plugin: &str, requirement: &str) -> Self {
         self.describe(|m| {
@@ -429,6 +447,11 @@ impl Plugin {
 
     /// What the routes' entries in the host's API reference show, for the
     /// routes that say anything.
+    /// The host services it asks for, as `describe.services` gives them.
+    pub(crate) fn services(&self) -> Vec<String> {
+        self.services.iter().map(|s| s.to_string()).collect()
+    }
+
     pub(crate) fn route_docs(&self) -> Vec<describe::RouteDoc> {
         self.routes
             .iter()
@@ -468,6 +491,10 @@ impl<T: Entry> describe::Guest for T {
 
     fn route_docs() -> Vec<describe::RouteDoc> {
         T::build().route_docs()
+    }
+
+    fn services() -> Vec<String> {
+        T::build().services()
     }
 }
 

@@ -146,5 +146,19 @@ async fn dispatch(
         "credentials" => credentials {
             "reveal" => reveal(name);
         }
+        "state" => state {
+            "create-thread" => create_thread(input);
+            "get-thread" => get_thread(id);
+            "list-threads" => list_threads(limit, cursor);
+            "update-thread" => update_thread(id, metadata, keep_last);
+            "delete-thread" => delete_thread(id);
+            "put" => put(thread_id, parent, values, metadata);
+            "latest" => latest(thread_id);
+            "get-checkpoint" => get_checkpoint(thread_id, checkpoint_id);
+            "history" => history(thread_id, limit, cursor);
+            "put-writes" => put_writes(thread_id, checkpoint_id, task, writes);
+            "pending-writes" => pending_writes(thread_id, checkpoint_id);
+            "fork" => fork(thread_id, checkpoint_id, metadata);
+        }
     )
 }

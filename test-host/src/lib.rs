@@ -18,7 +18,7 @@
 //!
 //! What holds as on a server: filters, ordering, cursors, aggregates, owned
 //! models, the caller on public routes (401 without a token on others),
-//! core models as the caller, kv with expiry, grants (every capability the
+//! core models and the state service as the caller, kv with expiry, grants (every capability the
 //! plugin requests is granted unless [`TestHost::grant`] says otherwise),
 //! one unit of work per request that commits only below status 400,
 //! transactional hooks inside it and after-commit events from the outbox
@@ -88,7 +88,8 @@ impl TestHost {
         let route_docs: Vec<WitRouteDoc> =
             serde_json::from_value(serde_json::to_value(route_docs).unwrap())
                 .expect("the SDK's route-doc record is the host's");
-        let manifest = Manifest::validate(raw, route_docs)
+        let services = kai_sdk::__private::services(&build());
+        let manifest = Manifest::validate(raw, route_docs, services)
             .unwrap_or_else(|e| panic!("a server would refuse this plugin: {e}"));
         let dir = tempfile::tempdir().expect("a temporary directory for the test database");
         let (core, manifest) = runtime.block_on(async {

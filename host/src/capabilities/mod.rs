@@ -14,6 +14,8 @@
 //! - [`outbound_http`]: `kai:fusion/outbound-http`, allow-listed HTTP
 //!   with credentials injected by the host.
 //! - [`credentials`]: `kai:fusion/credentials`, `reveal` behind its grant.
+//! - [`state`]: `kai:fusion/state`, the StateManager's threads of
+//!   checkpoints, behind the host service `state`.
 //! - [`v0_1`]: the same for plugins built against kai:fusion 0.1.x.
 //!
 //! Host functions return `Ok(Err(error))` for anything the guest should
@@ -26,6 +28,7 @@ pub mod log;
 pub mod models;
 pub mod outbound_http;
 pub mod persistence;
+pub mod state;
 pub mod v0_1;
 
 use crate::domain::Principal;
@@ -132,6 +135,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     wit::kv::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     wit::outbound_http::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     wit::credentials::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
+    wit::state::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     v0_1::add_to_linker(linker)
 }
 

@@ -104,7 +104,7 @@ impl Caller {
         Ok(principal.clone())
     }
 
-    fn model_error(&self, error: ModelError) -> WitError {
+    pub(super) fn model_error(&self, error: ModelError) -> WitError {
         match error {
             ModelError::NotFound(m) => WitError::NotFound(m),
             ModelError::Invalid { field, message } => {
@@ -121,7 +121,7 @@ impl Caller {
 
     /// The context model operations run in: this call's session, as
     /// `principal`.
-    fn ctx<'a>(&'a self, principal: &'a Principal) -> Ctx<'a> {
+    pub(super) fn ctx<'a>(&'a self, principal: &'a Principal) -> Ctx<'a> {
         Ctx {
             core: &self.host.services.core,
             hooks: &*self.host.hooks,
@@ -132,12 +132,15 @@ impl Caller {
     }
 }
 
-fn json_field(field: &str, text: &str) -> Result<serde_json::Value> {
+pub(super) fn json_field(field: &str, text: &str) -> Result<serde_json::Value> {
     serde_json::from_str(text)
         .map_err(|e| WitError::Invalid(format!("{field}: not valid JSON: {e}")))
 }
 
-fn optional_json_field(field: &str, text: Option<&str>) -> Result<Option<serde_json::Value>> {
+pub(super) fn optional_json_field(
+    field: &str,
+    text: Option<&str>,
+) -> Result<Option<serde_json::Value>> {
     text.map(|text| json_field(field, text)).transpose()
 }
 

@@ -3,11 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Access to one core model.
+/// The host services a plugin can ask for by name (`describe.services`),
+/// each behind its own WIT interface. Granted as a [`CoreAccess`] with
+/// write access: a service acts on the caller's own data.
+pub const HOST_SERVICES: &[&str] = &["state"];
+
+/// Access to one core model, or to a host service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CoreAccess {
-    /// `collections` or `documents`.
+    /// `collections`, `documents`, or a host service of [`HOST_SERVICES`].
     pub model: String,
     pub write: bool,
 }

@@ -13,6 +13,7 @@
 //! - [`query`]: the filter tree, orders and aggregate queries.
 //! - [`route_pattern`]: `/api/v1/hello/{name}` parsing, matching and overlap.
 //! - [`route_doc`]: what a plugin says of a route for the API reference.
+//! - [`state`]: the StateManager's threads, checkpoints and pending writes.
 //! - [`http_mount`]: the name and mount an operator gives a `wasi:http`
 //!   component at install.
 
@@ -26,6 +27,7 @@ pub mod principal;
 pub mod query;
 pub mod route_doc;
 pub mod route_pattern;
+pub mod state;
 pub mod value;
 
 pub use collection::{Collection, CollectionInput};

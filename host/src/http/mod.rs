@@ -18,6 +18,7 @@
 //! - [`collections`], [`documents`]: the core data API.
 //! - [`users`]: users, the caller, API tokens.
 //! - [`credentials`]: the encrypted credential store.
+//! - [`state`]: the StateManager's threads and checkpoints.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`admin`]: the admin routes, under /api/v1/admin.
 //! - [`metrics`]: request metrics, and `GET /metrics`.
@@ -45,6 +46,7 @@ pub mod listing;
 pub mod metrics;
 pub mod openapi;
 pub mod plugin_proxy;
+pub mod state;
 pub mod trace_context;
 pub mod unit;
 pub mod users;
@@ -86,6 +88,7 @@ impl CoreApi {
         let api = documents::mount(api);
         let api = users::mount(api);
         let api = credentials::mount(api);
+        let api = state::mount(api);
         let api = metrics::mount(api);
         let api = openapi::mount(api);
         let api = docs::mount(api);

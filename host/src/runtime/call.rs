@@ -303,6 +303,8 @@ pub enum CallError {
 type DescribeResults = (WitManifest,);
 /// `describe.route-docs`, which plugins built against 0.2.1 or later have.
 type RouteDocsResults = (Vec<WitRouteDoc>,);
+/// `describe.services`, which plugins built against 0.2.2 or later have.
+type ServicesResults = (Vec<String>,);
 /// `describe.describe` of plugins built against 0.1.x, whose manifest
 /// records predate owned models and list fields.
 type DescribeResultsV0_1 = (WitManifestV0_1,);
@@ -325,6 +327,8 @@ pub struct Exports {
     describes_v0_1: bool,
     /// `describe.route-docs`, where the plugin exports it.
     route_docs: Option<ComponentExportIndex>,
+    /// `describe.services`, where the plugin exports it.
+    services: Option<ComponentExportIndex>,
     handle: ComponentExportIndex,
     on_event: ComponentExportIndex,
 }
@@ -369,6 +373,7 @@ impl Exports {
             describe: lookup("describe", "describe")?,
             describes_v0_1: version.major == 0 && version.minor == 1,
             route_docs: find("describe", "route-docs")?.0,
+            services: find("describe", "services")?.0,
             handle: lookup("handler", "handle")?,
             on_event: lookup("events", "on-event")?,
         }))
@@ -390,6 +395,9 @@ impl Exports {
         if let Some(route_docs) = &exports.route_docs {
             instance.get_typed_func::<(), RouteDocsResults>(&mut *store, route_docs)?;
         }
+        if let Some(services) = &exports.services {
+            instance.get_typed_func::<(), ServicesResults>(&mut *store, services)?;
+        }
         instance.get_typed_func::<HandleParams, HandleResults>(&mut *store, &exports.handle)?;
         instance.get_typed_func::<EventParams, EventResults>(&mut *store, &exports.on_event)?;
         Ok(exports)
@@ -401,6 +409,8 @@ pub struct Described {
     pub manifest: WitManifest,
     /// Empty for a plugin that does not document its routes.
     pub route_docs: Vec<WitRouteDoc>,
+    /// The host services it asks for; empty for a plugin built before 0.2.2.
+    pub services: Vec<String>,
     pub exports: Exports,
 }
 
@@ -469,10 +479,9 @@ impl<'a, H: HostContext> Call<'a, H> {
         }
     }
 
-    /// Reads the plugin's manifest, and finds and checks the exports later
-    /// calls use.
     /// Asks the plugin for its manifest and, where it has them, its route
-    /// docs.
+    /// docs and the host services it uses; checks the exports later calls
+    /// use.
     pub async fn describe(mut self, located: Located) -> Result<Described, CallError> {
         let pre = self.pre;
         let result = self
@@ -488,6 +497,7 @@ impl<'a, H: HostContext> Call<'a, H> {
                     return Ok(Described {
                         manifest: manifest_from_v0_1(manifest)?,
                         route_docs: Vec::new(),
+                        services: Vec::new(),
                         exports,
                     });
                 }
@@ -502,9 +512,18 @@ impl<'a, H: HostContext> Call<'a, H> {
                     }
                     None => Vec::new(),
                 };
+                let services = match &exports.services {
+                    Some(index) => {
+                        let services =
+                            instance.get_typed_func::<(), ServicesResults>(&mut *store, index)?;
+                        services.call_async(&mut *store, ()).await?.0
+                    }
+                    None => Vec::new(),
+                };
                 Ok(Described {
                     manifest,
                     route_docs,
+                    services,
                     exports,
                 })
             })

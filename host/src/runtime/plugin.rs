@@ -130,7 +130,8 @@ impl<H: HostContext> LoadedPlugin<H> {
         )
         .describe(located)
         .await?;
-        let manifest = Manifest::validate(described.manifest, described.route_docs)?;
+        let manifest =
+            Manifest::validate(described.manifest, described.route_docs, described.services)?;
         Self::assemble(
             runtime,
             wasm,
@@ -368,6 +369,10 @@ fn check_imports(
         let (capability, ok) = match interface {
             "kai:fusion/kv" => ("the kv capability", requested.kv),
             "kai:fusion/models" => ("core-model access", !requested.core_models.is_empty()),
+            "kai:fusion/state" => (
+                "the host service `state`",
+                manifest.services.iter().any(|s| s == "state"),
+            ),
             "kai:fusion/credentials" => ("reveal-credentials", requested.reveal_credentials),
             "kai:fusion/outbound-http" => ("outbound hosts", !requested.outbound_hosts.is_empty()),
             // A mounted component's requests are refused at run time unless

@@ -13,6 +13,8 @@
 //! - [`kv`]: a plugin's private key-value store, with its read cache.
 //! - [`events`]: core events, transactional hooks and the durable outbox.
 //! - [`secrets`]: the encrypted credential store and its master keys.
+//! - [`state`]: the StateManager: threads of checkpoints, put by
+//!   compare-and-swap, with pending writes, forks and retention.
 //! - [`state_metrics`]: gauges of the pools and the outbox, for `/metrics`.
 //! - [`users`]: users and API tokens: visibility, unique emails, the last
 //!   admin, token names and lifetimes.
@@ -24,6 +26,7 @@ pub mod events;
 pub mod kv;
 pub mod plugin_data;
 pub mod secrets;
+pub mod state;
 pub mod state_metrics;
 pub mod users;
 pub mod validate;

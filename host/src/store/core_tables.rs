@@ -1,6 +1,6 @@
 //! The core tables as the query layer sees them: which fields plugins and
 //! REST filters may use. The column order is also the order in which
-//! [`super::collections`] and [`super::documents`] read rows. Each is built
+//! [`super::collections`], [`super::documents`] and [`super::state`] read rows. Each is built
 //! once, so it keeps the select shapes it has checked (see
 //! [`crate::store::query::shapes`]).
 
@@ -104,6 +104,48 @@ pub fn tag_counts() -> &'static TableSchema {
                 Column::new("owner", ColumnType::Uuid, false),
                 Column::new("tag", ColumnType::String, false),
                 Column::new("documents", ColumnType::Int, false),
+            ],
+        )
+    });
+    &SCHEMA
+}
+
+pub fn state_threads() -> &'static TableSchema {
+    static SCHEMA: LazyLock<TableSchema> = LazyLock::new(|| {
+        TableSchema::new(
+            "state_threads",
+            "state-threads",
+            vec![
+                Column::new("id", ColumnType::Uuid, false),
+                Column::new("owner", ColumnType::Uuid, false),
+                Column::new("plugin", ColumnType::String, false),
+                Column::new("metadata", ColumnType::Json, false),
+                Column::new("keep_last", ColumnType::Int, true),
+                Column::new("head", ColumnType::String, false),
+                Column::new("head_step", ColumnType::Int, false),
+                Column::new("forked_from_thread", ColumnType::Uuid, true),
+                Column::new("forked_from_checkpoint", ColumnType::Uuid, true),
+                Column::new("created_at", ColumnType::Timestamp, false),
+                Column::new("updated_at", ColumnType::Timestamp, false),
+            ],
+        )
+    });
+    &SCHEMA
+}
+
+pub fn state_checkpoints() -> &'static TableSchema {
+    static SCHEMA: LazyLock<TableSchema> = LazyLock::new(|| {
+        TableSchema::new(
+            "state_checkpoints",
+            "state-checkpoints",
+            vec![
+                Column::new("id", ColumnType::Uuid, false),
+                Column::new("thread_id", ColumnType::Uuid, false),
+                Column::new("parent_id", ColumnType::Uuid, true),
+                Column::new("step", ColumnType::Int, false),
+                Column::new("state", ColumnType::Json, false),
+                Column::new("metadata", ColumnType::Json, false),
+                Column::new("created_at", ColumnType::Timestamp, false),
             ],
         )
     });

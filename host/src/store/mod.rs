@@ -22,6 +22,7 @@
 //! - [`plugins`]: the plugin registry (versions, bytes, enabled state).
 //! - [`plugin_rows`]: writes to the tables of plugin-declared models.
 //! - [`users`]: users and API tokens.
+//! - [`state`]: the StateManager's threads, checkpoints and pending writes.
 //! - [`session`]: a unit of work shared by the host and plugin calls.
 //! - [`read`]: reading in a session: by id, a page, a count, an aggregate.
 //! - [`kv`]: plugins' key-value entries.
@@ -48,6 +49,7 @@ pub mod read;
 pub mod schema;
 pub mod session;
 pub mod sqlite_library;
+pub mod state;
 pub mod stats;
 pub mod users;
 

@@ -1,6 +1,7 @@
 //! Between the generated WIT types and the host's own ([`crate::domain`]):
 //! the principal, collections and documents, values, the filter (a flat
-//! list of nodes on the wire, a tree in the host), orders and aggregates.
+//! list of nodes on the wire, a tree in the host), orders and aggregates,
+//! and the StateManager's records.
 
 use super::bindings::exports::kai::fusion::describe::CoreModel;
 use super::bindings::exports::kai::fusion::events::{Event as WitEvent, Row as WitRow};
@@ -394,5 +395,58 @@ mod tests {
             doubling.push(wit::FilterNode::All(vec![i, i]));
         }
         assert_eq!(filter(&doubling).unwrap_err(), "the filter is too complex");
+    }
+}
+
+mod state {
+    //! The StateManager's records, host to guest.
+    use crate::domain::state::{Checkpoint, PendingWrite, Thread};
+    use crate::wit::bindings::kai::fusion::state as wit;
+
+    impl From<&Thread> for wit::Thread {
+        fn from(t: &Thread) -> Self {
+            wit::Thread {
+                id: t.id.clone(),
+                owner: t.owner.clone(),
+                metadata: t.metadata.clone(),
+                keep_last: t.keep_last,
+                head: t.head.as_ref().map(|h| wit::Head {
+                    checkpoint_id: h.checkpoint_id.clone(),
+                    step: h.step,
+                }),
+                forked_from: t.forked_from.as_ref().map(|f| wit::CheckpointRef {
+                    thread_id: f.thread_id.clone(),
+                    checkpoint_id: f.checkpoint_id.clone(),
+                }),
+                created_at: t.created_at,
+                updated_at: t.updated_at,
+            }
+        }
+    }
+
+    impl From<Checkpoint> for wit::Checkpoint {
+        fn from(c: Checkpoint) -> Self {
+            wit::Checkpoint {
+                id: c.id,
+                thread_id: c.thread_id,
+                parent_id: c.parent_id,
+                step: c.step,
+                values: c.values,
+                metadata: c.metadata,
+                created_at: c.created_at,
+            }
+        }
+    }
+
+    impl From<PendingWrite> for wit::PendingWrite {
+        fn from(w: PendingWrite) -> Self {
+            wit::PendingWrite {
+                task: w.task,
+                seq: w.seq,
+                channel: w.channel,
+                value: w.value,
+                created_at: w.created_at,
+            }
+        }
     }
 }

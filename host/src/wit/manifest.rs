@@ -3,7 +3,7 @@
 //! error that names exactly what is wrong.
 
 use crate::domain::EventKind;
-use crate::domain::grant::{CoreAccess, Grant};
+use crate::domain::grant::{CoreAccess, Grant, HOST_SERVICES};
 use crate::domain::route_doc::{RawRouteDoc, RouteDoc};
 use crate::domain::{HttpMount, PathPattern, RESERVED_PREFIXES, is_plugin_name};
 use crate::store::schema::ModelDef;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// The versions of the `kai:fusion` WIT package this host serves, newest
 /// first: the current one, and 0.1.3 (any 0.1.x plugin) through the adapter
 /// in `crate::capabilities::v0_1`.
-pub static HOST_API_VERSIONS: [Version; 2] = [Version::new(0, 2, 1), Version::new(0, 1, 3)];
+pub static HOST_API_VERSIONS: [Version; 2] = [Version::new(0, 2, 2), Version::new(0, 1, 3)];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -35,6 +35,8 @@ pub struct Manifest {
     pub subscriptions: Vec<wit::Subscription>,
     pub capabilities: wit::Capabilities,
     pub dependencies: Vec<Dependency>,
+    /// The host services it uses (`describe.services`): `state`.
+    pub services: Vec<String>,
     /// Set for a `wasi:http` component, whose manifest the host made from
     /// what the operator gave at install.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,6 +107,11 @@ pub enum ManifestError {
         path: String,
         reason: String,
     },
+    #[error(
+        "plugin `{name}` asks for the host service `{service}`, which this host does not have; it has: {}",
+        HOST_SERVICES.join(", ")
+    )]
+    UnknownService { name: String, service: String },
     #[error("plugin `{name}` has an invalid dependency on `{plugin}`: {reason}")]
     BadDependency {
         name: String,
@@ -126,6 +133,10 @@ impl Manifest {
                     model: super::convert::core_model_name(a.model).into(),
                     write: a.write,
                 })
+                .chain(self.services.iter().map(|service| CoreAccess {
+                    model: service.clone(),
+                    write: true,
+                }))
                 .collect(),
             plugin_models: capabilities.plugin_models.clone(),
             credentials: capabilities.credentials.clone(),
@@ -147,7 +158,13 @@ impl Manifest {
     }
 
     /// Checks the raw manifest a guest described itself with.
-    pub fn validate(raw: WitManifest, route_docs: Vec<WitRouteDoc>) -> Result<Self, ManifestError> {
+    /// `route_docs` and `services` are what the optional exports of the
+    /// same names said (empty where the plugin has none).
+    pub fn validate(
+        raw: WitManifest,
+        route_docs: Vec<WitRouteDoc>,
+        services: Vec<String>,
+    ) -> Result<Self, ManifestError> {
         let name = raw.name;
         if !is_plugin_name(&name) {
             return Err(ManifestError::BadName(name));
@@ -194,6 +211,18 @@ impl Manifest {
                 event: bad.event.clone(),
             });
         }
+        if let Some(unknown) = services
+            .iter()
+            .find(|s| !HOST_SERVICES.contains(&s.as_str()))
+        {
+            return Err(ManifestError::UnknownService {
+                name,
+                service: unknown.clone(),
+            });
+        }
+        let mut services = services;
+        services.sort();
+        services.dedup();
         let dependencies = raw
             .dependencies
             .into_iter()
@@ -222,6 +251,7 @@ impl Manifest {
             subscriptions: raw.subscriptions,
             capabilities: raw.capabilities,
             dependencies,
+            services,
             mount: None,
         })
     }
@@ -266,6 +296,7 @@ impl Manifest {
                 kv: false,
             },
             dependencies: Vec::new(),
+            services: Vec::new(),
             mount: Some(mount.clone()),
         }
     }

@@ -24,6 +24,12 @@ pub fn route_docs(plugin: &crate::Plugin) -> Vec<wit::exports::kai::fusion::desc
     plugin.route_docs()
 }
 
+/// The host services `plugin` asks for (for a native test host).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn services(plugin: &crate::Plugin) -> Vec<String> {
+    plugin.services()
+}
+
 /// Delivers an event, given as the WIT record, to `plugin`'s handlers (for
 /// a native test host).
 #[cfg(not(target_arch = "wasm32"))]

@@ -113,3 +113,18 @@ interface!(outbound_http, "outbound-http" {
 interface!(credentials, "credentials" {
     fn reveal(name) -> String;
 });
+
+interface!(state, "state" {
+    fn create_thread(input) -> Thread;
+    fn get_thread(id) -> Thread;
+    fn list_threads(limit, cursor) -> ThreadPage;
+    fn update_thread(id, metadata, keep_last) -> Thread;
+    fn delete_thread(id) -> ();
+    fn put(thread_id, parent, values, metadata) -> Checkpoint;
+    fn latest(thread_id) -> Option<Checkpoint>;
+    fn get_checkpoint(thread_id, checkpoint_id) -> Checkpoint;
+    fn history(thread_id, limit, cursor) -> CheckpointPage;
+    fn put_writes(thread_id, checkpoint_id, task, writes) -> ();
+    fn pending_writes(thread_id, checkpoint_id) -> Vec<PendingWrite>;
+    fn fork(thread_id, checkpoint_id, metadata) -> Thread;
+});
