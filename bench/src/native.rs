@@ -8,6 +8,9 @@
 //!   same SQL (token check, visibility check, newest-first page).
 //! - `PATCH /api/v1/documents/{id}`: a title change plus its version row,
 //!   in one transaction, with the same SQL as the host and the hook.
+//! - `POST /api/v1/state-probe/threads/{id}/advance`: the `state-probe`
+//!   fixture's step, read the newest checkpoint and put the next on top of
+//!   it by compare-and-swap, with the StateManager's SQL.
 
 use crate::servers::NativeArgs;
 use axum::extract::{Path, State};
@@ -65,6 +68,10 @@ pub async fn serve(args: NativeArgs) -> anyhow::Result<()> {
         .route("/api/v1/hello/{name}", get(hello))
         .route("/api/v1/documents/{id}/versions", get(versions))
         .route("/api/v1/documents/{id}", axum::routing::patch(update))
+        .route(
+            "/api/v1/state-probe/threads/{id}/advance",
+            axum::routing::post(advance),
+        )
         .with_state(pool);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     axum::serve(listener, app).await?;
@@ -210,5 +217,83 @@ async fn update(
         .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
     Ok(Json(
         json!({ "id": id, "title": title, "version": version + 1 }),
+    ))
+}
+
+/// Reads the thread and its newest checkpoint, then moves the head by
+/// compare-and-swap and inserts the next checkpoint in one transaction:
+/// the statements `kai:fusion/state`'s `latest` and `put` run.
+async fn advance(
+    State(pools): State<Option<Pools>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Value>), StatusCode> {
+    let pools = pools.ok_or(StatusCode::NOT_FOUND)?;
+    let (user, admin) = caller(&pools.read, &headers).await?;
+    let error = |_| StatusCode::INTERNAL_SERVER_ERROR;
+    let thread = sqlx::query(
+        "SELECT id, owner, plugin, metadata, keep_last, head, head_step, forked_from_thread, \
+         forked_from_checkpoint, created_at, updated_at FROM state_threads WHERE id = $1",
+    )
+    .bind(&id)
+    .fetch_optional(&pools.read)
+    .await
+    .map_err(error)?
+    .ok_or(StatusCode::NOT_FOUND)?;
+    if (!admin && thread.get::<String, _>(1) != user) || thread.get::<String, _>(2) != "state-probe"
+    {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    let head: String = thread.get(5);
+    let (parent, step) = if head.is_empty() {
+        (None, 0)
+    } else {
+        let latest = sqlx::query(
+            "SELECT id, thread_id, parent_id, step, state, metadata, created_at \
+             FROM state_checkpoints WHERE id = $1 AND thread_id = $2",
+        )
+        .bind(&head)
+        .bind(&id)
+        .fetch_optional(&pools.read)
+        .await
+        .map_err(error)?
+        .ok_or(StatusCode::NOT_FOUND)?;
+        (Some(head), latest.get::<i64, _>(3) + 1)
+    };
+    let checkpoint = uuid::Uuid::now_v7().to_string();
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut tx = pools.write.begin().await.map_err(error)?;
+    let advanced = sqlx::query(
+        "UPDATE state_threads SET head = $1, head_step = head_step + 1, updated_at = $2 \
+         WHERE id = $3 AND head = $4 AND plugin = $5 RETURNING head_step, keep_last",
+    )
+    .bind(&checkpoint)
+    .bind(now)
+    .bind(&id)
+    .bind(parent.as_deref().unwrap_or(""))
+    .bind("state-probe")
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(error)?
+    .ok_or(StatusCode::CONFLICT)?;
+    let new_step: i64 = advanced.get(0);
+    sqlx::query(
+        "INSERT INTO state_checkpoints (id, thread_id, parent_id, step, state, metadata, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&checkpoint)
+    .bind(&id)
+    .bind(parent.as_deref())
+    .bind(new_step)
+    .bind(json!({ "n": step }).to_string())
+    .bind("{}")
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(error)?;
+    tx.commit().await.map_err(error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": checkpoint, "step": new_step })),
     ))
 }

@@ -88,6 +88,8 @@ impl ChildServer {
                 "swap",
                 "--trust",
                 "misbehave",
+                "--trust",
+                "state-probe",
             ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null());

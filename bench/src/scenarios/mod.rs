@@ -9,12 +9,14 @@
 //! - [`hot_load`]: upload-to-serving time, cold and from the cache.
 //! - [`analytics`]: the collection-analytics route on 10,000 and 1,000,000
 //!   documents.
+//! - [`state`]: checkpoints put by compare-and-swap, plugin against native.
 
 pub mod analytics;
 pub mod data;
 pub mod hello;
 pub mod hot_load;
 pub mod memory;
+pub mod state;
 pub mod writes;
 
 use crate::RunArgs;
@@ -49,6 +51,10 @@ pub fn all() -> Vec<Scenario> {
         Scenario {
             name: "analytics",
             run: |args| Box::pin(analytics::run(args)),
+        },
+        Scenario {
+            name: "state",
+            run: |args| Box::pin(state::run(args)),
         },
         Scenario {
             name: "memory",

@@ -1,8 +1,9 @@
 //! `kai:fusion/state`: the StateManager's threads and checkpoints, as the
 //! calling request's principal and within the calling plugin's own threads
 //! (`crate::services::state` with [`Actor::Plugin`]). Granted as the host
-//! service `state`; writes run under a savepoint of the call's unit of
-//! work, so a failed one leaves nothing behind while the plugin carries on.
+//! service `state`; a write that fails leaves nothing behind: under a
+//! savepoint of the call's unit of work, or, for `put`, by construction
+//! (see [`Writes`]).
 
 use super::models::{json_field, optional_json_field};
 use super::{CallState, Caller};
@@ -34,12 +35,27 @@ impl From<ModelError> for Failure {
     }
 }
 
+/// How a host function's writes stay whole when it fails.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    /// It writes nothing.
+    None,
+    /// Under a savepoint of the call's unit of work: a failure undoes its
+    /// writes and the plugin carries on.
+    Savepoint,
+    /// Whole by construction: it fails before its first write (a conflict,
+    /// bad input) or the database failed mid-way, which traps the call so
+    /// the request's unit of work is rolled back. Spares the savepoint's
+    /// two statements on the hot path of `put`, where SQLite's one writer
+    /// holds them.
+    WholeOrTrap,
+}
+
 /// Runs `operation` as the caller's principal, acting as the calling
-/// plugin, once its grant allows the `state` service; a write under a
-/// savepoint.
+/// plugin, once its grant allows the `state` service.
 async fn as_caller<T>(
     caller: Result<Caller>,
-    write: bool,
+    writes: Writes,
     operation: impl AsyncFnOnce(&Ctx<'_>, Actor<'_>) -> std::result::Result<T, Failure>,
 ) -> wasmtime::Result<Result<T>> {
     let caller = match caller {
@@ -59,10 +75,18 @@ async fn as_caller<T>(
     };
     let ctx = caller.ctx(&principal);
     let actor = Actor::Plugin(&caller.plugin_name);
-    let result = if write {
-        ctx.atomically(operation(&ctx, actor)).await
-    } else {
-        operation(&ctx, actor).await
+    let result = match writes {
+        Writes::Savepoint => ctx.atomically(operation(&ctx, actor)).await,
+        Writes::None => operation(&ctx, actor).await,
+        Writes::WholeOrTrap => match operation(&ctx, actor).await {
+            Err(Failure::Service(ModelError::Database(error))) => {
+                tracing::error!(plugin = %caller.plugin_name, error = %error, "database error in state.put");
+                return Err(wasmtime::format_err!(
+                    "the database failed while a checkpoint was being put"
+                ));
+            }
+            other => other,
+        },
     };
     Ok(result.map_err(|failure| match failure {
         Failure::Input(error) => error,
@@ -72,7 +96,7 @@ async fn as_caller<T>(
 
 impl Host for CallState {
     async fn create_thread(&mut self, input: WitNewThread) -> wasmtime::Result<Result<Thread>> {
-        as_caller(self.caller(), true, async |ctx, actor| {
+        as_caller(self.caller(), Writes::Savepoint, async |ctx, actor| {
             let metadata = match input.metadata.as_str() {
                 "" => None,
                 text => Some(json_field("metadata", text)?),
@@ -92,7 +116,7 @@ impl Host for CallState {
     }
 
     async fn get_thread(&mut self, id: String) -> wasmtime::Result<Result<Thread>> {
-        as_caller(self.caller(), false, async |ctx, actor| {
+        as_caller(self.caller(), Writes::None, async |ctx, actor| {
             Ok((&state::get_thread(ctx, actor, &id).await?).into())
         })
         .await
@@ -103,7 +127,7 @@ impl Host for CallState {
         limit: u32,
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<ThreadPage>> {
-        as_caller(self.caller(), false, async |ctx, actor| {
+        as_caller(self.caller(), Writes::None, async |ctx, actor| {
             let (items, next_cursor) =
                 state::list_threads(ctx, actor, None, limit, cursor.as_deref()).await?;
             Ok(ThreadPage {
@@ -120,7 +144,7 @@ impl Host for CallState {
         metadata: Option<String>,
         keep_last: Option<u32>,
     ) -> wasmtime::Result<Result<Thread>> {
-        as_caller(self.caller(), true, async |ctx, actor| {
+        as_caller(self.caller(), Writes::Savepoint, async |ctx, actor| {
             let change = ThreadChange {
                 metadata: optional_json_field("metadata", metadata.as_deref())?,
                 keep_last: Some(keep_last),
@@ -131,7 +155,7 @@ impl Host for CallState {
     }
 
     async fn delete_thread(&mut self, id: String) -> wasmtime::Result<Result<()>> {
-        as_caller(self.caller(), true, async |ctx, actor| {
+        as_caller(self.caller(), Writes::Savepoint, async |ctx, actor| {
             Ok(state::delete_thread(ctx, actor, &id).await?)
         })
         .await
@@ -144,7 +168,7 @@ impl Host for CallState {
         values: String,
         metadata: String,
     ) -> wasmtime::Result<Result<Checkpoint>> {
-        as_caller(self.caller(), true, async |ctx, actor| {
+        as_caller(self.caller(), Writes::WholeOrTrap, async |ctx, actor| {
             let input = NewCheckpoint {
                 parent_id: parent,
                 values: json_field("values", &values)?,
@@ -159,7 +183,7 @@ impl Host for CallState {
     }
 
     async fn latest(&mut self, thread_id: String) -> wasmtime::Result<Result<Option<Checkpoint>>> {
-        as_caller(self.caller(), false, async |ctx, actor| {
+        as_caller(self.caller(), Writes::None, async |ctx, actor| {
             Ok(state::latest(ctx, actor, &thread_id)
                 .await?
                 .map(Checkpoint::from))
@@ -172,7 +196,7 @@ impl Host for CallState {
         thread_id: String,
         checkpoint_id: String,
     ) -> wasmtime::Result<Result<Checkpoint>> {
-        as_caller(self.caller(), false, async |ctx, actor| {
+        as_caller(self.caller(), Writes::None, async |ctx, actor| {
             Ok(
                 state::get_checkpoint(ctx, actor, &thread_id, &checkpoint_id)
                     .await?
@@ -188,7 +212,7 @@ impl Host for CallState {
         limit: u32,
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<CheckpointPage>> {
-        as_caller(self.caller(), false, async |ctx, actor| {
+        as_caller(self.caller(), Writes::None, async |ctx, actor| {
             let (items, next_cursor) =
                 state::history(ctx, actor, &thread_id, limit, cursor.as_deref()).await?;
             Ok(CheckpointPage {
@@ -206,7 +230,7 @@ impl Host for CallState {
         task: String,
         writes: Vec<(String, String)>,
     ) -> wasmtime::Result<Result<()>> {
-        as_caller(self.caller(), true, async |ctx, actor| {
+        as_caller(self.caller(), Writes::Savepoint, async |ctx, actor| {
             let writes = writes
                 .iter()
                 .enumerate()
@@ -227,7 +251,7 @@ impl Host for CallState {
         thread_id: String,
         checkpoint_id: String,
     ) -> wasmtime::Result<Result<Vec<PendingWrite>>> {
-        as_caller(self.caller(), false, async |ctx, actor| {
+        as_caller(self.caller(), Writes::None, async |ctx, actor| {
             Ok(
                 state::pending_writes(ctx, actor, &thread_id, &checkpoint_id)
                     .await?
@@ -245,7 +269,7 @@ impl Host for CallState {
         checkpoint_id: String,
         metadata: Option<String>,
     ) -> wasmtime::Result<Result<Thread>> {
-        as_caller(self.caller(), true, async |ctx, actor| {
+        as_caller(self.caller(), Writes::Savepoint, async |ctx, actor| {
             let metadata = optional_json_field("metadata", metadata.as_deref())?;
             Ok((&state::fork(ctx, actor, &thread_id, &checkpoint_id, metadata).await?).into())
         })

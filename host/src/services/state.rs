@@ -135,6 +135,8 @@ pub async fn delete_thread(ctx: &Ctx<'_>, actor: Actor<'_>, id: &str) -> Result<
 
 /// Puts a checkpoint on top of `input.parent_id`, which must still be the
 /// thread's newest (or `None` while it has none); a conflict otherwise.
+/// Every refusal comes before the first write, so a failed put wrote
+/// nothing unless the database itself failed (`ModelError::Database`).
 pub async fn put(
     ctx: &Ctx<'_>,
     actor: Actor<'_>,
