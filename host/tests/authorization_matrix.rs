@@ -71,6 +71,8 @@ fn matrix() -> BTreeMap<&'static str, Row> {
             with(json!({ "title": "u" }), [401, 200, 404, 200]),
         ),
         ("DELETE /api/v1/documents/{id}", row([401, 204, 404, 204])),
+        // Searched with `?q=t`: each caller's own documents.
+        ("GET /api/v1/documents:search", row([401, 200, 200, 200])),
         ("GET /api/v1/me", row([401, 200, 200, 200])),
         ("GET /api/v1/users", row([401, 403, 403, 200])),
         (
@@ -374,6 +376,7 @@ fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
         .replace("{a}", "1")
         .replace("{b}", "1")
         .replace("{*path}", "echo/x")
+        .replace(":search", ":search?q=t")
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@
 //! - [`route_pattern`]: `/api/v1/hello/{name}` parsing, matching and overlap.
 //! - [`route_doc`]: what a plugin says of a route for the API reference.
 //! - [`state`]: the StateManager's threads, checkpoints and pending writes.
+//! - [`search`]: the full-text query language.
 //! - [`http_mount`]: the name and mount an operator gives a `wasi:http`
 //!   component at install.
 
@@ -27,6 +28,7 @@ pub mod principal;
 pub mod query;
 pub mod route_doc;
 pub mod route_pattern;
+pub mod search;
 pub mod state;
 pub mod value;
 

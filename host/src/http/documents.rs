@@ -39,6 +39,7 @@ pub fn mount(api: CoreApi) -> CoreApi {
     api.route(routes!(create, list))
         .route(routes!(create_bulk))
         .route(routes!(get, replace, patch, delete))
+        .route(routes!(search))
 }
 
 /// A new document.
@@ -263,15 +264,7 @@ async fn list(
 ) -> Result<Json<Page<DocumentView>>, ApiError> {
     let collection = path_id("id", &collection)?;
     let params = QueryParams::parse(&uri, LIST_PARAMS)?;
-    let include_content = match params.get("include") {
-        None => false,
-        Some("content") => true,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "query parameter `include`: `{other}` is not supported (use include=content)"
-            )));
-        }
-    };
+    let include_content = include_content(&params)?;
     let query = ListQuery {
         filter: list_filter(&collection, &params)?,
         order: list_order(params.get("sort"))?,
@@ -293,12 +286,157 @@ async fn list(
     }))
 }
 
+const SEARCH_PARAMS: &[&str] = &[
+    "q",
+    "collection_id",
+    "limit",
+    "cursor",
+    "tag",
+    "format",
+    "created_after",
+    "created_before",
+    "updated_after",
+    "updated_before",
+    "include_archived",
+    "include",
+];
+
+/// A document found by a search.
+#[derive(Serialize, ToSchema)]
+pub struct SearchHit {
+    #[serde(flatten)]
+    document: DocumentView,
+    /// Where the query matched, as HTML: the text escaped, each match in
+    /// `<mark>`, `…` where text was left out.
+    snippet: String,
+    /// Higher is a better match; comparable within one search only.
+    score: f64,
+}
+
+/// Full-text search over every document the caller can see (an admin's:
+/// all), best match first. `q` takes words (all must match), `"quoted
+/// phrases"`, `prefix*` and `-excluded` words or phrases; words are letters
+/// and digits, matched without case.
+#[utoipa::path(
+    get, path = "/api/v1/documents:search", tag = "documents", operation_id = "documents_search",
+    params(
+        ("q" = String, Query, description = "The query: `rust \"async runtime\" tok* -java`"),
+        ("collection_id" = Option<uuid::Uuid>, Query, description = "Only this collection's documents"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000; 50 by default"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("tag" = Option<String>, Query, description = "Only documents with this tag"),
+        ("format" = Option<String>, Query, description = "Only documents of this format"),
+        ("created_after" = Option<String>, Query, description = "RFC 3339"),
+        ("created_before" = Option<String>, Query, description = "RFC 3339"),
+        ("updated_after" = Option<String>, Query, description = "RFC 3339"),
+        ("updated_before" = Option<String>, Query, description = "RFC 3339"),
+        ("include_archived" = Option<bool>, Query, description = "Archived documents too"),
+        ("include" = Option<String>, Query, description = "`content` to include each document's content"),
+    ),
+    responses(
+        (status = 200, body = Page<SearchHit>),
+        (status = 422, description = "The query does not parse; `message` names the problem", body = super::error::ErrorBody),
+        Authenticated, BadParameters, NotFound,
+    )
+)]
+async fn search(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    uri: Uri,
+) -> Result<Json<Page<SearchHit>>, ApiError> {
+    let params = QueryParams::parse(&uri, SEARCH_PARAMS)?;
+    let include_content = include_content(&params)?;
+    let Some(text) = params.get("q") else {
+        return Err(ApiError::validation(
+            "q",
+            "is required: the words to look for",
+        ));
+    };
+    let collection = params
+        .get("collection_id")
+        .map(|id| path_id("collection_id", id))
+        .transpose()?;
+    let request = documents::SearchRequest {
+        text: text.to_string(),
+        filter: document_filter(collection.as_deref(), &params)?,
+        limit: params
+            .parsed::<u32>("limit", "a number")?
+            .unwrap_or(DEFAULT_LIMIT),
+        cursor: params.get("cursor").map(str::to_string),
+    };
+    let unit = Unit::new(&state, &principal);
+    if let Some(collection) = &collection {
+        // A missing or foreign collection is a 404, not an empty result.
+        crate::services::collections::get(&unit.ctx(), collection).await?;
+    }
+    let (hits, next) = documents::search(&unit.ctx(), &request).await?;
+    Ok(Json(Page {
+        items: hits
+            .iter()
+            .map(|hit| SearchHit {
+                document: DocumentView::of(&hit.document, include_content),
+                snippet: snippet_html(&hit.snippet),
+                score: -hit.rank,
+            })
+            .collect(),
+        next_cursor: next,
+    }))
+}
+
+/// A snippet as HTML: its text escaped, its marked matches in `<mark>`.
+fn snippet_html(snippet: &str) -> String {
+    let mut html = String::with_capacity(snippet.len() + 32);
+    for c in snippet.chars() {
+        match c {
+            documents::MARK_START => html.push_str("<mark>"),
+            documents::MARK_END => html.push_str("</mark>"),
+            '&' => html.push_str("&amp;"),
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            '"' => html.push_str("&quot;"),
+            '\'' => html.push_str("&#39;"),
+            c => html.push(c),
+        }
+    }
+    html
+}
+
+/// `include=content`, or nothing.
+fn include_content(params: &QueryParams) -> Result<bool, ApiError> {
+    match params.get("include") {
+        None => Ok(false),
+        Some("content") => Ok(true),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "query parameter `include`: `{other}` is not supported (use include=content)"
+        ))),
+    }
+}
+
 /// The filter of a list request, as conditions all of which must hold.
 fn list_filter(collection: &str, params: &QueryParams) -> Result<Filter, ApiError> {
-    let mut all = vec![Filter::eq(
-        "collection_id",
-        FieldValue::Uuid(collection.into()),
-    )];
+    let mut filter = document_filter(Some(collection), params)?;
+    if let (Some(text), Filter::All(all)) = (
+        params.get("q").filter(|q| !q.trim().is_empty()),
+        &mut filter,
+    ) {
+        let contains = |field: &str| {
+            Filter::condition(field, Op::Contains, vec![FieldValue::Text(text.into())])
+        };
+        all.push(Filter::Any(vec![contains("title"), contains("content")]));
+    }
+    Ok(filter)
+}
+
+/// The conditions a listing and a search share: the collection, tag,
+/// format, dates and archived state.
+fn document_filter(collection: Option<&str>, params: &QueryParams) -> Result<Filter, ApiError> {
+    let mut all = Vec::new();
+    if let Some(collection) = collection {
+        all.push(Filter::eq(
+            "collection_id",
+            FieldValue::Uuid(collection.into()),
+        ));
+    }
     if let Some(tag) = params.get("tag") {
         all.push(Filter::eq("tag", FieldValue::Text(tag.into())));
     }
@@ -327,12 +465,6 @@ fn list_filter(collection: &str, params: &QueryParams) -> Result<Filter, ApiErro
     }
     if !params.flag("include_archived")? {
         all.push(Filter::condition("archived_at", Op::IsNull, vec![]));
-    }
-    if let Some(text) = params.get("q").filter(|q| !q.trim().is_empty()) {
-        let contains = |field: &str| {
-            Filter::condition(field, Op::Contains, vec![FieldValue::Text(text.into())])
-        };
-        all.push(Filter::Any(vec![contains("title"), contains("content")]));
     }
     Ok(Filter::All(all))
 }

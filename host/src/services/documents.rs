@@ -1,20 +1,31 @@
-//! Documents: create (one or a bulk batch), read, list, update with an
-//! expected version, archive, delete. Every change bumps `version` and
+//! Documents: create (one or a bulk batch), read, list, search, update
+//! with an expected version, archive, delete. Every change bumps `version` and
 //! emits its event inside the same transaction, so transactional hooks see
 //! it and can veto it.
 
 use super::validate;
 use super::{Ctx, ModelError};
+use crate::domain::search::SearchQuery;
 use crate::domain::{Document, DocumentChange, Filter, NewDocument, Order};
 use crate::services::events::EventKind;
 use crate::services::events::emit::emit;
 use crate::store::documents::{self as rows, Listing};
+use crate::store::search::{self, SearchSpec};
+pub use crate::store::search::{Hit, MARK_END, MARK_START};
 use crate::util::now_micros;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// Most documents in one bulk request.
 pub const MAX_BULK: usize = 1000;
+
+/// A search: the query as given, and the listing's filter.
+pub struct SearchRequest {
+    pub text: String,
+    pub filter: Filter,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
 
 /// A list request.
 pub struct ListQuery {
@@ -46,6 +57,25 @@ pub async fn query(
         cursor: query.cursor.as_deref(),
     };
     Ok(rows::page(ctx.session, &listing).await?)
+}
+
+/// Documents matching a full-text query, best first, within what the
+/// principal may see; a query that does not parse is invalid (`q`).
+pub async fn search(
+    ctx: &Ctx<'_>,
+    request: &SearchRequest,
+) -> Result<(Vec<Hit>, Option<String>), ModelError> {
+    let query = SearchQuery::parse(&request.text).map_err(|e| ModelError::invalid("q", e.0))?;
+    let scope = super::scope_within_collection(ctx.session, ctx.principal, &request.filter).await?;
+    let spec = SearchSpec {
+        query: &query,
+        text: &request.text,
+        filter: &request.filter,
+        scope: scope.as_ref(),
+        limit: request.limit,
+        cursor: request.cursor.as_deref(),
+    };
+    Ok(search::documents(ctx.session, &spec).await?)
 }
 
 pub async fn create(

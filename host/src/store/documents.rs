@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, FromRow};
 
 /// The columns a document is read from.
-const COLUMNS: &str = "id, collection_id, owner, title, content, format, content_hash, \
+pub(super) const COLUMNS: &str = "id, collection_id, owner, title, content, format, content_hash, \
      word_count, size_bytes, version, created_at, updated_at, archived_at, tags, metadata";
 
 /// A row of `documents`, its columns read by name.
@@ -35,7 +35,7 @@ struct DocumentRow {
     archived_at: Option<i64>,
 }
 
-fn from_row(row: &AnyRow) -> Result<Document, sqlx::Error> {
+pub(super) fn from_row(row: &AnyRow) -> Result<Document, sqlx::Error> {
     let row = DocumentRow::from_row(row)?;
     Ok(Document {
         id: row.id,

@@ -23,6 +23,7 @@
 //! - [`plugin_rows`]: writes to the tables of plugin-declared models.
 //! - [`users`]: users and API tokens.
 //! - [`state`]: the StateManager's threads, checkpoints and pending writes.
+//! - [`search`]: full-text search over documents, on either engine.
 //! - [`session`]: a unit of work shared by the host and plugin calls.
 //! - [`read`]: reading in a session: by id, a page, a count, an aggregate.
 //! - [`kv`]: plugins' key-value entries.
@@ -47,6 +48,7 @@ pub mod plugins;
 pub mod query;
 pub mod read;
 pub mod schema;
+pub mod search;
 pub mod session;
 pub mod sqlite_library;
 pub mod state;
