@@ -10,12 +10,14 @@
 //! - [`analytics`]: the collection-analytics route on 10,000 and 1,000,000
 //!   documents.
 //! - [`state`]: checkpoints put by compare-and-swap, plugin against native.
+//! - [`search`]: full-text search over 1,000,000 documents.
 
 pub mod analytics;
 pub mod data;
 pub mod hello;
 pub mod hot_load;
 pub mod memory;
+pub mod search;
 pub mod state;
 pub mod writes;
 
@@ -51,6 +53,10 @@ pub fn all() -> Vec<Scenario> {
         Scenario {
             name: "analytics",
             run: |args| Box::pin(analytics::run(args)),
+        },
+        Scenario {
+            name: "search",
+            run: |args| Box::pin(search::run(args)),
         },
         Scenario {
             name: "state",
