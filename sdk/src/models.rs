@@ -188,6 +188,52 @@ pub fn query_documents(
     )
 }
 
+/// A document found by [`search_documents`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    pub document: Document,
+    /// Where the query matched, as HTML: the text escaped, each match in
+    /// `<mark>`.
+    pub snippet: String,
+    /// Higher is better; comparable within one search only.
+    pub score: f64,
+}
+
+/// A page of search hits, best first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    pub items: Vec<SearchHit>,
+    pub next_cursor: Option<String>,
+}
+
+/// Full-text search over the documents the caller can see, best match
+/// first: `query` takes words (all must match), `"quoted phrases"`,
+/// `prefix*` and `-excluded` terms (a query that does not parse is
+/// [`HostError::Invalid`] naming the problem); `filter` narrows it as in
+/// [`query_documents`]. Needs read access to documents.
+pub fn search_documents(
+    query: &str,
+    filter: &Filter,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<SearchPage, HostError> {
+    host_call!(
+        wit::search_documents(query, &filter.to_nodes(), limit, cursor),
+        |page| SearchPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|hit| SearchHit {
+                    document: hit.document.into(),
+                    snippet: hit.snippet,
+                    score: hit.score,
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+        }
+    )
+}
+
 pub fn create_document(input: &NewDocument) -> Result<Document, HostError> {
     host_call!(
         wit::create_document(&wit::NewDocument::from(input)),

@@ -129,6 +129,7 @@ async fn dispatch(
             "delete-collection" => delete_collection(id);
             "get-document" => get_document(id);
             "query-documents" => query_documents(filter, order, limit, cursor);
+            "search-documents" => search_documents(query, filter, limit, cursor);
             "create-document" => create_document(input);
             "update-document" => update_document(id, patch, expected_version);
             "delete-document" => delete_document(id, expected_version);

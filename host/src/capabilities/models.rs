@@ -11,15 +11,16 @@
 use super::CallState;
 use super::Caller;
 use super::db_error;
+use crate::domain::search::snippet_html;
 use crate::domain::{CollectionInput, DocumentChange, NewDocument, Principal};
 use crate::services::aggregates::{self, CoreTable};
 use crate::services::collections;
-use crate::services::documents::{self, ListQuery};
+use crate::services::documents::{self, ListQuery, SearchRequest};
 use crate::services::{Ctx, ModelError};
 use crate::wit::bindings::exports::kai::fusion::describe::CoreModel;
 use crate::wit::bindings::kai::fusion::models::{
     Collection, CollectionPage, CollectionPatch, Document, DocumentPage, DocumentPatch, Host,
-    NewCollection, NewDocument as WitNewDocument, Queryable,
+    NewCollection, NewDocument as WitNewDocument, Queryable, SearchHit, SearchPage,
 };
 use crate::wit::bindings::kai::fusion::query::{AggregateQuery, AggregateRow, FilterNode, Order};
 use crate::wit::bindings::kai::fusion::types::Error as WitError;
@@ -257,6 +258,41 @@ impl Host for CallState {
                 let (items, next_cursor) = documents::query(ctx, &query).await?;
                 Ok(DocumentPage {
                     items: items.iter().map(Document::from).collect(),
+                    next_cursor,
+                })
+            },
+        )
+        .await
+    }
+
+    async fn search_documents(
+        &mut self,
+        query: String,
+        filter: Vec<FilterNode>,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> wasmtime::Result<Result<SearchPage>> {
+        as_caller(
+            self.caller(),
+            CoreModel::Documents,
+            Access::Read,
+            async |ctx| {
+                let request = SearchRequest {
+                    text: query,
+                    filter: convert::filter(&filter).map_err(WitError::Invalid)?,
+                    limit,
+                    cursor,
+                };
+                let (hits, next_cursor) = documents::search(ctx, &request).await?;
+                Ok(SearchPage {
+                    items: hits
+                        .iter()
+                        .map(|hit| SearchHit {
+                            document: Document::from(&hit.document),
+                            snippet: snippet_html(&hit.snippet),
+                            score: -hit.rank,
+                        })
+                        .collect(),
                     next_cursor,
                 })
             },

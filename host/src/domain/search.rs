@@ -5,6 +5,29 @@
 //! so `e-mail` is the phrase `"e mail"`. Parsed here, rendered for each
 //! engine by the store.
 
+/// Where a snippet's match starts and ends: private-use characters that
+/// documents do not hold, made into markup once the text is escaped.
+pub const MARK_START: char = '\u{E000}';
+pub const MARK_END: char = '\u{E001}';
+
+/// A snippet as HTML: its text escaped, its marked matches in `<mark>`.
+pub fn snippet_html(snippet: &str) -> String {
+    let mut html = String::with_capacity(snippet.len() + 32);
+    for c in snippet.chars() {
+        match c {
+            MARK_START => html.push_str("<mark>"),
+            MARK_END => html.push_str("</mark>"),
+            '&' => html.push_str("&amp;"),
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            '"' => html.push_str("&quot;"),
+            '\'' => html.push_str("&#39;"),
+            c => html.push(c),
+        }
+    }
+    html
+}
+
 /// Most terms in one query.
 pub const MAX_TERMS: usize = 32;
 /// Longest word, in characters.

@@ -375,30 +375,12 @@ async fn search(
             .iter()
             .map(|hit| SearchHit {
                 document: DocumentView::of(&hit.document, include_content),
-                snippet: snippet_html(&hit.snippet),
+                snippet: crate::domain::search::snippet_html(&hit.snippet),
                 score: -hit.rank,
             })
             .collect(),
         next_cursor: next,
     }))
-}
-
-/// A snippet as HTML: its text escaped, its marked matches in `<mark>`.
-fn snippet_html(snippet: &str) -> String {
-    let mut html = String::with_capacity(snippet.len() + 32);
-    for c in snippet.chars() {
-        match c {
-            documents::MARK_START => html.push_str("<mark>"),
-            documents::MARK_END => html.push_str("</mark>"),
-            '&' => html.push_str("&amp;"),
-            '<' => html.push_str("&lt;"),
-            '>' => html.push_str("&gt;"),
-            '"' => html.push_str("&quot;"),
-            '\'' => html.push_str("&#39;"),
-            c => html.push(c),
-        }
-    }
-    html
 }
 
 /// `include=content`, or nothing.

@@ -14,15 +14,10 @@ use super::query::select::Scope;
 use super::query::sql::{Param, Sql};
 use super::session::Session;
 use super::{Backend, StoreError, core_tables};
-use crate::domain::search::{SearchQuery, TermKind};
+use crate::domain::search::{MARK_END, MARK_START, SearchQuery, TermKind};
 use crate::domain::{Document, Filter, Value};
 use sqlx::Row;
 use std::collections::HashMap;
-
-/// Where a snippet's match starts and ends: private-use characters that
-/// documents do not hold, made into markup once the text is escaped.
-pub const MARK_START: char = '\u{E000}';
-pub const MARK_END: char = '\u{E001}';
 
 /// Words around the match in a snippet.
 const SNIPPET_WORDS: u32 = 16;
@@ -259,17 +254,21 @@ async fn snippets(
             sql
         }
         Backend::Postgres => {
+            // The content's headline, and the title's for a document that
+            // matched by its title alone (FTS5 picks the better column).
             let mut sql = Sql::new(
-                "SELECT id, ts_headline('simple', left(content, 200000), to_tsquery('simple', ",
+                "SELECT id, ts_headline('simple', left(content, 200000), q.q, o.o), \
+                 ts_headline('simple', title, q.q, o.o) FROM documents, to_tsquery('simple', ",
             );
-            sql.param(Param::Text(matched.to_string())).push("), ");
+            sql.param(Param::Text(matched.to_string()))
+                .push(") AS q(q), (SELECT ");
             sql.param(Param::Text(format!(
                 "StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={}, MinWords={}, \
                  ShortWord=0, HighlightAll=false, MaxFragments=1, FragmentDelimiter=\" … \"",
                 SNIPPET_WORDS + 8,
                 SNIPPET_WORDS / 2
             )))
-            .push(") FROM documents WHERE id IN (");
+            .push("::text) AS o(o) WHERE id IN (");
             for (i, (id, _, _)) in page.iter().enumerate() {
                 if i > 0 {
                     sql.push(", ");
@@ -285,7 +284,14 @@ async fn snippets(
         sql.query().fetch_all(&mut *conn).await?
     };
     rows.iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .map(|row| {
+            let id: String = row.try_get(0)?;
+            let snippet: String = row.try_get(1)?;
+            if backend == Backend::Postgres && !snippet.contains(MARK_START) {
+                return Ok((id, row.try_get(2)?));
+            }
+            Ok((id, snippet))
+        })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(StoreError::from)
 }

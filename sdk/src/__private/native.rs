@@ -93,6 +93,7 @@ interface!(models, "models" {
     fn delete_collection(id) -> ();
     fn get_document(id) -> Document;
     fn query_documents(filter, order, limit, cursor) -> DocumentPage;
+    fn search_documents(query, filter, limit, cursor) -> SearchPage;
     fn create_document(input) -> Document;
     fn update_document(id, patch, expected_version) -> Document;
     fn delete_document(id, expected_version) -> ();
