@@ -101,6 +101,11 @@ class Describe(wit_world.exports.Describe):
                        None, json.dumps(note), None),
         ]
 
+    def services(self):
+        # Host services beyond the manifest's capabilities (kai:fusion 0.2.2):
+        # this plugin uses none.
+        return []
+
 
 class Events(wit_world.exports.Events):
     def on_event(self, event) -> None:
