@@ -44,7 +44,7 @@ pub struct NewThreadBody {
     #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
     /// How many checkpoints to keep, newest first; all when left out.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1000000)]
     keep_last: Option<u32>,
 }
 
@@ -57,7 +57,7 @@ pub struct ThreadPatch {
     /// How many checkpoints to keep; `null` keeps all from now on. A smaller
     /// number removes the older checkpoints at once.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>, minimum = 1)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000000)]
     keep_last: Option<Option<u32>>,
 }
 
@@ -77,7 +77,7 @@ pub struct NewCheckpointBody {
     parent_id: Option<String>,
     /// The state after the step: any JSON value (required).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     values: Option<Option<Value>>,
     #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
@@ -96,7 +96,7 @@ pub struct WritesBody {
 #[serde(deny_unknown_fields)]
 pub struct WriteBody {
     channel: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     value: Value,
 }
 
@@ -150,7 +150,7 @@ pub struct CheckpointView {
     /// Null for a thread's first checkpoint.
     parent_id: Option<String>,
     step: i64,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     values: Value,
     #[schema(value_type = Object)]
     metadata: Value,
@@ -171,7 +171,7 @@ pub struct PendingWriteView {
     /// Its order among the task's writes, from 0.
     seq: i64,
     channel: String,
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     value: Value,
     created_at: String,
 }
@@ -437,25 +437,29 @@ async fn history(
     }))
 }
 
-/// The thread's newest checkpoint, with its pending writes (404 before
-/// the first).
+/// The thread's newest checkpoint, with its pending writes; 204 while the
+/// thread has none.
 #[utoipa::path(
     get, path = "/api/v1/state/threads/{id}/latest", tag = "state", operation_id = "state_checkpoints_latest",
     params(("id" = uuid::Uuid, Path, description = "The thread's id")),
-    responses((status = 200, body = CheckpointDetail), Authenticated, BadParameters, NotFound)
+    responses(
+        (status = 200, body = CheckpointDetail),
+        (status = 204, description = "The thread has no checkpoint yet"),
+        Authenticated, BadParameters, NotFound,
+    )
 )]
 async fn latest(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
-) -> Result<Json<CheckpointDetail>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = path_id("id", &id)?;
     let unit = Unit::new(&state, &principal);
     let ctx = unit.ctx();
-    let checkpoint = state::latest(&ctx, Actor::Rest, &id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("thread {id} has no checkpoint yet")))?;
-    detail(&ctx, checkpoint).await
+    match state::latest(&ctx, Actor::Rest, &id).await? {
+        Some(checkpoint) => Ok(detail(&ctx, checkpoint).await?.into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }
 
 /// One checkpoint, with what unfinished steps wrote from it.

@@ -26,6 +26,8 @@ use serde_json::{Value, json};
 pub const MAX_VALUES_BYTES: usize = 4 * 1024 * 1024;
 /// Most pending writes in one call.
 pub const MAX_WRITES: usize = 1000;
+/// The largest retention a thread can name; leave it out to keep all.
+pub const MAX_KEEP_LAST: u32 = 1_000_000;
 /// Longest task or channel name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
@@ -406,9 +408,11 @@ fn oldest_kept(head: i64, keep: u32) -> i64 {
 
 fn keep_last(field: &str, keep: Option<u32>) -> Result<Option<u32>, ModelError> {
     match keep {
-        Some(0) => Err(ModelError::invalid(
+        Some(keep) if keep == 0 || keep > MAX_KEEP_LAST => Err(ModelError::invalid(
             field,
-            "must be at least 1 (leave it out to keep every checkpoint)",
+            format!(
+                "must be 1 to {MAX_KEEP_LAST} (leave it out to keep every checkpoint), got {keep}"
+            ),
         )),
         keep => Ok(keep),
     }
