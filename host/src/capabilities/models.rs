@@ -37,7 +37,7 @@ enum Access {
 
 /// Why a core-model host function failed: its input could not be
 /// converted, or the model operation refused.
-enum Failure {
+pub(super) enum Failure {
     Input(WitError),
     Model(ModelError),
 }

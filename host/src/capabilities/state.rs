@@ -5,7 +5,7 @@
 //! savepoint of the call's unit of work, or, for `put`, by construction
 //! (see [`Writes`]).
 
-use super::models::{json_field, optional_json_field};
+use super::models::{Failure, json_field, optional_json_field};
 use super::{CallState, Caller};
 use crate::domain::state::{NewCheckpoint, NewThread, ThreadChange};
 use crate::services::state::{self, Actor};
@@ -16,24 +16,6 @@ use crate::wit::bindings::kai::fusion::state::{
 use crate::wit::bindings::kai::fusion::types::Error as WitError;
 
 type Result<T> = std::result::Result<T, WitError>;
-
-/// Why a state host function failed: its input, or the service.
-enum Failure {
-    Input(WitError),
-    Service(ModelError),
-}
-
-impl From<WitError> for Failure {
-    fn from(error: WitError) -> Self {
-        Failure::Input(error)
-    }
-}
-
-impl From<ModelError> for Failure {
-    fn from(error: ModelError) -> Self {
-        Failure::Service(error)
-    }
-}
 
 /// How a host function's writes stay whole when it fails.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -79,7 +61,7 @@ async fn as_caller<T>(
         Writes::Savepoint => ctx.atomically(operation(&ctx, actor)).await,
         Writes::None => operation(&ctx, actor).await,
         Writes::WholeOrTrap => match operation(&ctx, actor).await {
-            Err(Failure::Service(ModelError::Database(error))) => {
+            Err(Failure::Model(ModelError::Database(error))) => {
                 tracing::error!(plugin = %caller.plugin_name, error = %error, "database error in state.put");
                 return Err(wasmtime::format_err!(
                     "the database failed while a checkpoint was being put"
@@ -90,7 +72,7 @@ async fn as_caller<T>(
     };
     Ok(result.map_err(|failure| match failure {
         Failure::Input(error) => error,
-        Failure::Service(error) => caller.model_error(error),
+        Failure::Model(error) => caller.model_error(error),
     }))
 }
 

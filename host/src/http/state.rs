@@ -488,8 +488,7 @@ async fn detail(
     ctx: &crate::services::Ctx<'_>,
     checkpoint: Checkpoint,
 ) -> Result<Json<CheckpointDetail>, ApiError> {
-    let writes =
-        state::pending_writes(ctx, Actor::Rest, &checkpoint.thread_id, &checkpoint.id).await?;
+    let writes = state::pending_writes_of(ctx, &checkpoint).await?;
     Ok(Json(CheckpointDetail {
         checkpoint: CheckpointView::from(&checkpoint),
         pending_writes: writes.iter().map(PendingWriteView::from).collect(),

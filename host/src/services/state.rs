@@ -277,6 +277,15 @@ pub async fn pending_writes(
     checkpoint_id: &str,
 ) -> Result<Vec<PendingWrite>, ModelError> {
     let checkpoint = get_checkpoint(ctx, actor, thread_id, checkpoint_id).await?;
+    pending_writes_of(ctx, &checkpoint).await
+}
+
+/// What unfinished steps wrote from `checkpoint`, one the caller has
+/// already read through this module (so it is visible to them).
+pub async fn pending_writes_of(
+    ctx: &Ctx<'_>,
+    checkpoint: &Checkpoint,
+) -> Result<Vec<PendingWrite>, ModelError> {
     Ok(rows::pending_writes(ctx.session, &checkpoint.id).await?)
 }
 

@@ -8,10 +8,10 @@
 //! and their snippets, so that snippets are made for one page only.
 
 use super::documents::{COLUMNS, from_row};
-use super::query::cursor;
 use super::query::filter;
 use super::query::select::Scope;
 use super::query::sql::{Param, Sql};
+use super::query::{MAX_PAGE, cursor};
 use super::session::Session;
 use super::{Backend, StoreError, core_tables};
 use crate::domain::search::{MARK_END, MARK_START, SearchQuery, TermKind};
@@ -46,9 +46,9 @@ pub async fn documents(
     session: &Session,
     spec: &SearchSpec<'_>,
 ) -> Result<(Vec<Hit>, Option<String>), StoreError> {
-    if spec.limit == 0 || spec.limit > 1000 {
+    if spec.limit == 0 || spec.limit > MAX_PAGE {
         return Err(super::query::QueryError::new(format!(
-            "limit must be between 1 and 1000, got {}",
+            "limit must be between 1 and {MAX_PAGE}, got {}",
             spec.limit
         ))
         .into());
