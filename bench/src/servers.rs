@@ -90,6 +90,8 @@ impl ChildServer {
                 "misbehave",
                 "--trust",
                 "state-probe",
+                "--trust",
+                "memory-probe",
             ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null());

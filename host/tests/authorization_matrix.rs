@@ -147,6 +147,55 @@ fn matrix() -> BTreeMap<&'static str, Row> {
             "POST /api/v1/state/threads/{id}/checkpoints/{checkpoint_id}/fork",
             with(json!({}), [401, 201, 404, 201]),
         ),
+        // The MemoryManager: member A's session with one message.
+        (
+            "POST /api/v1/memory/sessions",
+            with(json!({}), [401, 201, 201, 201]),
+        ),
+        ("GET /api/v1/memory/sessions", row([401, 200, 200, 200])),
+        (
+            "GET /api/v1/memory/sessions/{id}",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "PATCH /api/v1/memory/sessions/{id}",
+            with(json!({ "name": "n" }), [401, 200, 404, 200]),
+        ),
+        (
+            "DELETE /api/v1/memory/sessions/{id}",
+            row([401, 204, 404, 204]),
+        ),
+        (
+            "POST /api/v1/memory/sessions/{id}/messages",
+            with(
+                json!({ "messages": [{ "role": "user", "content": "hi" }] }),
+                [401, 201, 404, 201],
+            ),
+        ),
+        (
+            "GET /api/v1/memory/sessions/{id}/messages",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "DELETE /api/v1/memory/sessions/{id}/messages",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "GET /api/v1/memory/sessions/{id}/window",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "PUT /api/v1/memory/sessions/{id}/summary",
+            with(json!({ "content": "s" }), [401, 200, 404, 200]),
+        ),
+        (
+            "DELETE /api/v1/memory/sessions/{id}/summary",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "GET /api/v1/memory/messages:search",
+            row([401, 200, 200, 200]),
+        ),
         ("GET /api/v1/admin/plugins", row([401, 403, 403, 200])),
         ("GET /metrics", row([401, 403, 403, 200])),
         // The contract lists routes every member may call; the reference
@@ -261,6 +310,7 @@ fn matrix() -> BTreeMap<&'static str, Row> {
 
 /// Fresh resources owned by member A, for one call.
 struct Owned {
+    session: String,
     collection: String,
     empty_collection: String,
     document: String,
@@ -325,7 +375,19 @@ async fn owned_by(server: &TestServer, token: &str, n: usize) -> Owned {
             Some(json!({ "values": {} })),
         )
         .await;
+    let (_, session, _) = server
+        .call(M::POST, "/api/v1/memory/sessions", token, Some(json!({})))
+        .await;
+    server
+        .call(
+            M::POST,
+            &format!("/api/v1/memory/sessions/{}/messages", id(&session)),
+            token,
+            Some(json!({ "messages": [{ "role": "user", "content": "t" }] })),
+        )
+        .await;
     Owned {
+        session: id(&session),
         thread: id(&thread),
         checkpoint: id(&checkpoint),
         collection: id(&collection),
@@ -352,6 +414,8 @@ fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
         &owned.token
     } else if pattern.starts_with("/api/v1/state/threads/") {
         &owned.thread
+    } else if pattern.starts_with("/api/v1/memory/sessions/") {
+        &owned.session
     } else {
         &owned.credential
     };

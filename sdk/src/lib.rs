@@ -41,6 +41,9 @@
 //! - [`kv`]: a private key-value store.
 //! - [`outbound`]: allow-listed HTTP with host-injected credentials.
 //! - [`credentials`]: reading a secret, behind its own grant.
+//! - [`state`]: durable checkpoints of long-running work (`Plugin::state()`).
+//! - [`memory`]: conversation memory, sessions of messages read as a model's
+//!   window (`Plugin::memory()`).
 //! - [`events`]: the core events a plugin can subscribe to.
 //! - [`host`]: errors of host calls.
 //! - [`testing`]: drive a plugin natively in unit tests.
@@ -70,6 +73,7 @@ pub mod host;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod memory;
 pub mod model;
 pub mod models;
 pub mod outbound;
@@ -91,7 +95,7 @@ pub use http::{Error, Principal, Request, Response};
 pub use plugin::{ModelSource, Plugin, Route};
 
 /// The version of the `kai:fusion` WIT package this SDK was built against.
-pub const HOST_API_VERSION: &str = "0.2.2";
+pub const HOST_API_VERSION: &str = "0.2.3";
 
 /// The host API requirement a plugin states unless it sets its own.
 pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.2.0";
@@ -112,7 +116,7 @@ pub mod prelude {
     pub use crate::model::{Field, Model};
     pub use crate::plugin::{CoreModel, ModelSource, Plugin, Route};
     pub use crate::query::{Aggregation, Filter, TimeBucket, Value, asc, desc};
-    pub use crate::{credentials, kv, models, outbound, persistence, state};
+    pub use crate::{credentials, kv, memory, models, outbound, persistence, state};
 }
 
 /// Exports a plugin from this crate. Pass a function that builds the

@@ -390,12 +390,31 @@ impl Plugin {
     /// long-running work ([`crate::state`]).
     /// A plugin that has not named its host API range asks for 0.2.2,
     /// the first host with the service, so an older host refuses it by
-    /// name rather than by a missing import.
+    /// name rather than by a missing import; a range already raised (to
+    /// `^0.2.3` by [`Plugin::memory`]) or named by the plugin is kept.
     pub fn state(mut self) -> Self {
         if self.describing && !self.services.contains(&"state") {
             self.services.push("state");
             if self.manifest.host_api == crate::DEFAULT_HOST_API_REQUIREMENT {
                 self.manifest.host_api = "^0.2.2".to_string();
+            }
+        }
+        self
+    }
+
+    /// Requests the host service `memory`: conversation memory, sessions of
+    /// messages ([`crate::memory`]), always as the caller.
+    /// A plugin that has not named its host API range, or whose range
+    /// [`Plugin::state`] raised to `^0.2.2`, asks for 0.2.3, the first host
+    /// with the service, so an older host refuses it by name rather than by
+    /// a missing import.
+    pub fn memory(mut self) -> Self {
+        if self.describing && !self.services.contains(&"memory") {
+            self.services.push("memory");
+            if self.manifest.host_api == crate::DEFAULT_HOST_API_REQUIREMENT
+                || self.manifest.host_api == "^0.2.2"
+            {
+                self.manifest.host_api = "^0.2.3".to_string();
             }
         }
         self
@@ -598,5 +617,20 @@ mod tests {
             ("1.2.3", "notes")
         );
         assert_eq!(manifest.capabilities.core_models.len(), 1);
+    }
+
+    #[test]
+    fn host_services_raise_the_default_host_api_to_the_first_host_with_them() {
+        let api = |plugin: Plugin| plugin.manifest().host_api.clone();
+        let new = || Plugin::new("notes", "1.0.0");
+        assert_eq!(api(new()), crate::DEFAULT_HOST_API_REQUIREMENT);
+        assert_eq!(api(new().state()), "^0.2.2");
+        assert_eq!(api(new().memory()), "^0.2.3");
+        assert_eq!(api(new().state().memory()), "^0.2.3");
+        assert_eq!(api(new().memory().state()), "^0.2.3", "state lowered it");
+        assert_eq!(api(new().host_api("^0.2.5").memory()), "^0.2.5");
+        assert_eq!(api(new().memory().host_api("^0.2")), "^0.2");
+        let services = new().memory().state().memory().services();
+        assert_eq!(services, ["memory", "state"]);
     }
 }

@@ -161,5 +161,18 @@ async fn dispatch(
             "pending-writes" => pending_writes(thread_id, checkpoint_id);
             "fork" => fork(thread_id, checkpoint_id, metadata);
         }
+        "memory" => memory {
+            "create-session" => create_session(input);
+            "get-session" => get_session(id);
+            "list-sessions" => list_sessions(limit, cursor);
+            "update-session" => update_session(id, change);
+            "delete-session" => delete_session(id);
+            "append" => append(session_id, messages);
+            "messages" => messages(session_id, limit, cursor);
+            "read-window" => read_window(session_id, request);
+            "set-summary" => set_summary(session_id, content, through_seq);
+            "clear" => clear(session_id);
+            "search" => search(query, session_id, limit, cursor);
+        }
     )
 }

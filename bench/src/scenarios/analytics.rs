@@ -4,7 +4,7 @@
 //! the real tables between two starts of the server; then the route is
 //! called one request at a time and its latency reported.
 
-use super::Section;
+use super::{Member, Section};
 use crate::RunArgs;
 use crate::load::median;
 use crate::servers::ChildServer;
@@ -25,26 +25,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
 
     // First start: schema, first admin, bundled plugins and their tables.
     let server = ChildServer::kai(&[]).await?;
-    let admin = server.admin_token()?;
     let client = reqwest::Client::new();
-    let user: serde_json::Value = client
-        .post(format!("{}/api/v1/users", server.base))
-        .bearer_auth(&admin)
-        .json(&json!({ "email": "analyst@example.com" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let owner = user["id"].as_str().unwrap_or_default().to_string();
-    let token: serde_json::Value = client
-        .post(format!("{}/api/v1/tokens", server.base))
-        .bearer_auth(&admin)
-        .json(&json!({ "name": "bench", "user_id": owner }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token["token"].as_str().unwrap_or_default().to_string();
+    let Member { id: owner, token } = Member::make(&server, "analyst@example.com").await?;
     let mut ids = Vec::new();
     for name in ["big", "small"] {
         let collection: serde_json::Value = client
@@ -61,11 +43,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
     let server = server.stop_keeping_data();
 
     let started = Instant::now();
-    let url = format!("sqlite://{}?mode=rwc", data_dir.join("kai.db").display());
-    sqlx::any::install_default_drivers();
-    let mut conn = AnyConnection::connect(&url).await?;
-    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")
-        .await?;
+    let (mut conn, url) = super::bulk_writer(&data_dir).await?;
     let now = chrono::Utc::now().timestamp_micros();
     fill(&mut conn, &ids[0], &owner, big, versions_per_doc, now, 0).await?;
     fill(

@@ -7,22 +7,21 @@
 //! latency reported: common words (each in about half the documents),
 //! words of middling frequency (one in fifteen) and rare ones (one in 500).
 
-use super::Section;
+use super::{Member, Section, sequential_gets};
 use crate::RunArgs;
-use crate::load::median;
 use crate::servers::ChildServer;
 use serde_json::json;
 use sqlx::{AnyConnection, Connection, Executor};
 use std::time::Instant;
 
-const VOCABULARY: usize = 5_000;
+pub(super) const VOCABULARY: usize = 5_000;
 const WORDS_PER_DOCUMENT: usize = 40;
 
 /// A small deterministic generator, so every run searches the same text.
-struct Lcg(u64);
+pub(super) struct Lcg(pub(super) u64);
 
 impl Lcg {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
@@ -31,13 +30,13 @@ impl Lcg {
     }
 
     /// A word's rank, small ranks far more often (about 1/rank).
-    fn zipf(&mut self) -> usize {
+    pub(super) fn zipf(&mut self) -> usize {
         let u = (self.next() % 1_000_000) as f64 / 1_000_000.0;
         ((VOCABULARY as f64).powf(u) as usize).clamp(1, VOCABULARY) - 1
     }
 }
 
-fn word(rank: usize) -> String {
+pub(super) fn word(rank: usize) -> String {
     // Letters only, so each is one word to both engines.
     let mut n = rank + 1;
     let mut text = String::new();
@@ -53,26 +52,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
     let calls = if args.smoke { 5 } else { 100 };
 
     let server = ChildServer::kai(&[]).await?;
-    let admin = server.admin_token()?;
     let client = reqwest::Client::new();
-    let user: serde_json::Value = client
-        .post(format!("{}/api/v1/users", server.base))
-        .bearer_auth(&admin)
-        .json(&json!({ "email": "reader@example.com" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let owner = user["id"].as_str().unwrap_or_default().to_string();
-    let token: serde_json::Value = client
-        .post(format!("{}/api/v1/tokens", server.base))
-        .bearer_auth(&admin)
-        .json(&json!({ "name": "bench", "user_id": owner }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = token["token"].as_str().unwrap_or_default().to_string();
+    let Member { id: owner, token } = Member::make(&server, "reader@example.com").await?;
     let collection: serde_json::Value = client
         .post(format!("{}/api/v1/collections", server.base))
         .bearer_auth(&token)
@@ -86,11 +67,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
     let server = server.stop_keeping_data();
 
     let started = Instant::now();
-    let url = format!("sqlite://{}?mode=rwc", data_dir.join("kai.db").display());
-    sqlx::any::install_default_drivers();
-    let mut conn = AnyConnection::connect(&url).await?;
-    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")
-        .await?;
+    let (mut conn, url) = super::bulk_writer(&data_dir).await?;
     fill(&mut conn, &collection, &owner, documents).await?;
     conn.execute("ANALYZE").await?;
     conn.close().await?;
@@ -118,24 +95,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
             server.base,
             query.replace(' ', "+")
         );
-        let mut ms = Vec::new();
-        let mut found = 0;
-        for _ in 0..calls + 1 {
-            let sent = Instant::now();
-            let response = client.get(&route).bearer_auth(&token).send().await?;
-            let status = response.status();
-            let body: serde_json::Value = response.json().await?;
-            anyhow::ensure!(status.is_success(), "search answered {status}: {body}");
-            found = body["items"].as_array().map_or(0, Vec::len);
-            ms.push(sent.elapsed().as_secs_f64() * 1000.0);
-        }
-        ms.remove(0); // the first call warms the page cache
-        let mut sorted = ms.clone();
-        sorted.sort_by(f64::total_cmp);
-        let p99 = sorted[((sorted.len() as f64 * 0.99).ceil() as usize).clamp(1, sorted.len()) - 1];
+        let latency = sequential_gets(&client, &route, &token, calls).await?;
+        let found = latency.last["items"].as_array().map_or(0, Vec::len);
         rows.push(format!(
-            "| {label} | {found} | {:.1} | {p99:.1} |",
-            median(ms)
+            "| {label} | {found} | {:.1} | {:.1} |",
+            latency.median_ms, latency.p99_ms
         ));
     }
     drop(server);

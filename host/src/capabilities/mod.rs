@@ -16,6 +16,8 @@
 //! - [`credentials`]: `kai:fusion/credentials`, `reveal` behind its grant.
 //! - [`state`]: `kai:fusion/state`, the StateManager's threads of
 //!   checkpoints, behind the host service `state`.
+//! - [`memory`]: `kai:fusion/memory`, the MemoryManager's conversation
+//!   sessions, behind the host service `memory`.
 //! - [`v0_1`]: the same for plugins built against kai:fusion 0.1.x.
 //!
 //! Host functions return `Ok(Err(error))` for anything the guest should
@@ -25,6 +27,7 @@
 pub mod credentials;
 pub mod kv;
 pub mod log;
+pub mod memory;
 pub mod models;
 pub mod outbound_http;
 pub mod persistence;
@@ -136,6 +139,7 @@ pub fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     wit::outbound_http::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     wit::credentials::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     wit::state::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
+    wit::memory::add_to_linker::<_, HasSelf<CallState>>(linker, |state| state)?;
     v0_1::add_to_linker(linker)
 }
 
@@ -179,6 +183,23 @@ impl Caller {
     /// On whose behalf the plugin runs.
     pub(crate) fn principal(&self) -> Option<&Principal> {
         self.host.principal.as_ref()
+    }
+
+    /// On whose behalf the plugin runs, once its grant allows the host
+    /// service `service` (which acts on the caller's own data, so it needs
+    /// an authenticated caller).
+    pub(crate) fn service_principal(&self, service: &str) -> Result<Principal, WitError> {
+        if !self.host.grant.core(service, true) {
+            return Err(WitError::Denied(format!(
+                "plugin `{}` was not granted the host service `{service}`",
+                self.plugin_name
+            )));
+        }
+        self.principal().cloned().ok_or_else(|| {
+            WitError::Denied(format!(
+                "the {service} service needs an authenticated caller; this call has none"
+            ))
+        })
     }
 }
 

@@ -44,16 +44,9 @@ async fn as_caller<T>(
         Ok(caller) => caller,
         Err(error) => return Ok(Err(error)),
     };
-    if !caller.host.grant.core("state", true) {
-        return Ok(Err(WitError::Denied(format!(
-            "plugin `{}` was not granted the host service `state`",
-            caller.plugin_name
-        ))));
-    }
-    let Some(principal) = caller.principal().cloned() else {
-        return Ok(Err(WitError::Denied(
-            "the state service needs an authenticated caller; this call has none".into(),
-        )));
+    let principal = match caller.service_principal("state") {
+        Ok(principal) => principal,
+        Err(error) => return Ok(Err(error)),
     };
     let ctx = caller.ctx(&principal);
     let actor = Actor::Plugin(&caller.plugin_name);

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// The host services a plugin can ask for by name (`describe.services`),
 /// each behind its own WIT interface. Granted as a [`CoreAccess`] with
 /// write access: a service acts on the caller's own data.
-pub const HOST_SERVICES: &[&str] = &["state"];
+pub const HOST_SERVICES: &[&str] = &["state", "memory"];
 
 /// Access to one core model, or to a host service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

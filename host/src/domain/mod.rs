@@ -14,6 +14,7 @@
 //! - [`route_pattern`]: `/api/v1/hello/{name}` parsing, matching and overlap.
 //! - [`route_doc`]: what a plugin says of a route for the API reference.
 //! - [`state`]: the StateManager's threads, checkpoints and pending writes.
+//! - [`memory`]: the MemoryManager's sessions, messages and windows.
 //! - [`search`]: the full-text query language.
 //! - [`http_mount`]: the name and mount an operator gives a `wasi:http`
 //!   component at install.
@@ -23,6 +24,7 @@ pub mod document;
 pub mod event;
 pub mod grant;
 pub mod http_mount;
+pub mod memory;
 pub mod names;
 pub mod principal;
 pub mod query;

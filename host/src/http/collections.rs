@@ -5,7 +5,7 @@ use super::CoreApi;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{ApiJson, QueryParams, path_id};
-use super::listing::Page;
+use super::listing::{Page, created};
 use super::openapi::{Authenticated, BadParameters, Conflict, NotFound, WithBody};
 use super::unit::Unit;
 use crate::domain::{Collection, CollectionInput};
@@ -14,8 +14,8 @@ use crate::state::AppState;
 use crate::util::format_micros;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -97,15 +97,12 @@ async fn create(
         return Err(ApiError::validation("name", "is required"));
     }
     let unit = Unit::new(&state, &principal);
-    let created = collections::create(&unit.ctx(), body.into()).await?;
+    let collection = collections::create(&unit.ctx(), body.into()).await?;
     unit.commit().await?;
-    let location = format!("/api/v1/collections/{}", created.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(CollectionView::from(&created)),
-    )
-        .into_response())
+    Ok(created(
+        format!("/api/v1/collections/{}", collection.id),
+        CollectionView::from(&collection),
+    ))
 }
 
 /// The caller's collections (an admin's: all), oldest first.
@@ -123,9 +120,7 @@ async fn list(
     uri: Uri,
 ) -> Result<Json<Page<CollectionView>>, ApiError> {
     let params = QueryParams::parse(&uri, &["limit", "cursor"])?;
-    let limit = params
-        .parsed::<u32>("limit", "a number")?
-        .unwrap_or(DEFAULT_LIMIT);
+    let limit = params.page_limit()?;
     let cursor = params.get("cursor").map(str::to_string);
     let unit = Unit::new(&state, &principal);
     let (items, next) = collections::list(&unit.ctx(), limit, cursor.as_deref()).await?;

@@ -15,7 +15,6 @@
 
 use super::CoreApi;
 use super::auth::Caller;
-use super::collections::DEFAULT_LIMIT;
 use super::error::ApiError;
 use super::extract::{ApiJson, QueryParams, etag, if_match, if_none_match, path_id};
 use super::listing::{Items, Page};
@@ -268,9 +267,7 @@ async fn list(
     let query = ListQuery {
         filter: list_filter(&collection, &params)?,
         order: list_order(params.get("sort"))?,
-        limit: params
-            .parsed::<u32>("limit", "a number")?
-            .unwrap_or(DEFAULT_LIMIT),
+        limit: params.page_limit()?,
         cursor: params.get("cursor").map(str::to_string),
     };
     let unit = Unit::new(&state, &principal);
@@ -359,9 +356,7 @@ async fn search(
     let request = documents::SearchRequest {
         text: text.to_string(),
         filter: document_filter(collection.as_deref(), &params)?,
-        limit: params
-            .parsed::<u32>("limit", "a number")?
-            .unwrap_or(DEFAULT_LIMIT),
+        limit: params.page_limit()?,
         cursor: params.get("cursor").map(str::to_string),
     };
     let unit = Unit::new(&state, &principal);

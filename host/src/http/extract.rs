@@ -5,6 +5,7 @@
 //! (unknown ones are refused by name), and the `If-Match` /
 //! `If-None-Match` preconditions.
 
+use super::collections::DEFAULT_LIMIT;
 use super::error::ApiError;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -66,6 +67,25 @@ pub fn is_json(essence: &str) -> bool {
         || essence
             .strip_prefix("application/")
             .is_some_and(|subtype| subtype.ends_with("+json"))
+}
+
+/// A nested object of a request body, read as `T`: serde would also take
+/// a struct's fields from an array (`[null, null]`), which no body of the
+/// API means (the body itself is checked by [`ApiJson`]).
+#[derive(Debug)]
+pub struct JsonObject<T>(pub T);
+
+impl<'de, T: DeserializeOwned> serde::Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if !value.is_object() {
+            return Err(D::Error::custom("must be a JSON object"));
+        }
+        T::deserialize(value)
+            .map(JsonObject)
+            .map_err(D::Error::custom)
+    }
 }
 
 /// Parses JSON, naming the failing field's path.
@@ -170,6 +190,14 @@ impl QueryParams {
     }
 
     /// Parses a parameter, or a 400 naming it.
+    /// `limit`, the size of a page: [`DEFAULT_LIMIT`] when not given; the
+    /// query layer checks its range.
+    pub fn page_limit(&self) -> Result<u32, ApiError> {
+        Ok(self
+            .parsed::<u32>("limit", "a number")?
+            .unwrap_or(DEFAULT_LIMIT))
+    }
+
     pub fn parsed<T: FromStr>(&self, name: &str, expected: &str) -> Result<Option<T>, ApiError> {
         self.get(name)
             .map(|v| {

@@ -19,6 +19,7 @@
 //! - [`users`]: users, the caller, API tokens.
 //! - [`credentials`]: the encrypted credential store.
 //! - [`state`]: the StateManager's threads and checkpoints.
+//! - [`memory`]: the MemoryManager's sessions, messages, windows and search.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`admin`]: the admin routes, under /api/v1/admin.
 //! - [`metrics`]: request metrics, and `GET /metrics`.
@@ -43,6 +44,7 @@ pub mod extract;
 pub mod failure_limiter;
 pub mod health;
 pub mod listing;
+pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod plugin_proxy;
@@ -89,6 +91,7 @@ impl CoreApi {
         let api = users::mount(api);
         let api = credentials::mount(api);
         let api = state::mount(api);
+        let api = memory::mount(api);
         let api = metrics::mount(api);
         let api = openapi::mount(api);
         let api = docs::mount(api);

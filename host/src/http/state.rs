@@ -5,10 +5,9 @@
 
 use super::CoreApi;
 use super::auth::Caller;
-use super::collections::DEFAULT_LIMIT;
 use super::error::ApiError;
-use super::extract::{ApiJson, QueryParams, path_id};
-use super::listing::Page;
+use super::extract::{ApiJson, JsonObject, QueryParams, path_id};
+use super::listing::{Page, created};
 use super::openapi::{Authenticated, BadParameters, Conflict, NotFound, WithBody};
 use super::unit::Unit;
 use crate::domain::state::{
@@ -19,7 +18,7 @@ use crate::state::AppState;
 use crate::util::format_micros;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
@@ -89,7 +88,8 @@ pub struct NewCheckpointBody {
 pub struct WritesBody {
     /// Which task of the step wrote them.
     task: String,
-    writes: Vec<WriteBody>,
+    #[schema(value_type = Vec<WriteBody>)]
+    writes: Vec<JsonObject<WriteBody>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -228,15 +228,6 @@ impl From<&PendingWrite> for PendingWriteView {
     }
 }
 
-fn created(location: String, body: impl Serialize) -> Response {
-    (
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(body),
-    )
-        .into_response()
-}
-
 /// Makes a thread owned by the caller.
 #[utoipa::path(
     post, path = "/api/v1/state/threads", tag = "state", operation_id = "state_threads_create",
@@ -284,9 +275,7 @@ async fn list_threads(
     uri: Uri,
 ) -> Result<Json<Page<ThreadView>>, ApiError> {
     let params = QueryParams::parse(&uri, &["plugin", "limit", "cursor"])?;
-    let limit = params
-        .parsed::<u32>("limit", "a number")?
-        .unwrap_or(DEFAULT_LIMIT);
+    let limit = params.page_limit()?;
     let unit = Unit::new(&state, &principal);
     let (items, next) = state::list_threads(
         &unit.ctx(),
@@ -425,9 +414,7 @@ async fn history(
 ) -> Result<Json<Page<CheckpointView>>, ApiError> {
     let id = path_id("id", &id)?;
     let params = QueryParams::parse(&uri, &["limit", "cursor"])?;
-    let limit = params
-        .parsed::<u32>("limit", "a number")?
-        .unwrap_or(DEFAULT_LIMIT);
+    let limit = params.page_limit()?;
     let unit = Unit::new(&state, &principal);
     let (items, next) =
         state::history(&unit.ctx(), Actor::Rest, &id, limit, params.get("cursor")).await?;
@@ -523,7 +510,7 @@ async fn put_writes(
         &body.task,
         body.writes
             .into_iter()
-            .map(|w| (w.channel, w.value))
+            .map(|JsonObject(w)| (w.channel, w.value))
             .collect(),
     )
     .await?;

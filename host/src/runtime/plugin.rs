@@ -373,6 +373,10 @@ fn check_imports(
                 "the host service `state`",
                 manifest.services.iter().any(|s| s == "state"),
             ),
+            "kai:fusion/memory" => (
+                "the host service `memory`",
+                manifest.services.iter().any(|s| s == "memory"),
+            ),
             "kai:fusion/credentials" => ("reveal-credentials", requested.reveal_credentials),
             "kai:fusion/outbound-http" => ("outbound hosts", !requested.outbound_hosts.is_empty()),
             // A mounted component's requests are refused at run time unless

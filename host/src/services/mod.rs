@@ -24,6 +24,7 @@ pub mod collections;
 pub mod documents;
 pub mod events;
 pub mod kv;
+pub mod memory;
 pub mod plugin_data;
 pub mod secrets;
 pub mod state;

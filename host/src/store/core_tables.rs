@@ -151,3 +151,32 @@ pub fn state_checkpoints() -> &'static TableSchema {
     });
     &SCHEMA
 }
+
+pub fn memory_sessions() -> &'static TableSchema {
+    static SCHEMA: LazyLock<TableSchema> = LazyLock::new(|| {
+        TableSchema::new(
+            "memory_sessions",
+            "memory-sessions",
+            vec![
+                Column::new("id", ColumnType::Uuid, false),
+                Column::new("owner", ColumnType::Uuid, false),
+                Column::new("name", ColumnType::String, false),
+                Column::new("plugin", ColumnType::String, false),
+                Column::new("workflow", ColumnType::String, true),
+                Column::new("agent", ColumnType::String, true),
+                Column::new("metadata", ColumnType::Json, false),
+                Column::new("max_messages", ColumnType::Int, true),
+                Column::new("max_age_seconds", ColumnType::Int, true),
+                Column::new("summary", ColumnType::String, true),
+                Column::new("summary_through", ColumnType::Int, true),
+                Column::new("summary_updated_at", ColumnType::Timestamp, true),
+                Column::new("system_seq", ColumnType::Int, true),
+                Column::new("next_seq", ColumnType::Int, false),
+                Column::new("message_count", ColumnType::Int, false),
+                Column::new("created_at", ColumnType::Timestamp, false),
+                Column::new("updated_at", ColumnType::Timestamp, false),
+            ],
+        )
+    });
+    &SCHEMA
+}

@@ -41,6 +41,7 @@ pub mod documents;
 pub mod keys;
 pub mod kv;
 pub mod kv_cache;
+pub mod memory;
 pub mod migrations;
 pub mod outbox;
 pub mod plugin_rows;

@@ -20,7 +20,7 @@ use sqlx::Row;
 use std::collections::HashMap;
 
 /// Words around the match in a snippet.
-const SNIPPET_WORDS: u32 = 16;
+pub(super) const SNIPPET_WORDS: u32 = 16;
 
 /// One search.
 pub struct SearchSpec<'a> {
@@ -63,7 +63,7 @@ pub async fn documents(
         },
         None => 0,
     };
-    let matched = render(spec.query, backend);
+    let matched = render_match(spec.query, backend);
 
     let mut sql = match backend {
         Backend::Sqlite => Sql::new(
@@ -159,7 +159,7 @@ impl Binding {
 
 /// The query as the engine's full-text syntax: every term quoted, so no
 /// word can be read as an operator.
-fn render(query: &SearchQuery, backend: Backend) -> String {
+pub(super) fn render_match(query: &SearchQuery, backend: Backend) -> String {
     let (included, excluded): (Vec<_>, Vec<_>) = query.terms.iter().partition(|t| !t.excluded);
     match backend {
         Backend::Sqlite => {
@@ -203,6 +203,16 @@ fn render(query: &SearchQuery, backend: Backend) -> String {
                 .join(" & ")
         }
     }
+}
+
+/// PostgreSQL's `ts_headline` options for a snippet like FTS5's.
+pub(super) fn headline_options() -> String {
+    format!(
+        "StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={}, MinWords={}, \
+         ShortWord=0, HighlightAll=false, MaxFragments=1, FragmentDelimiter=\" … \"",
+        SNIPPET_WORDS + 8,
+        SNIPPET_WORDS / 2
+    )
 }
 
 /// The documents of `ids`, by id.
@@ -262,13 +272,8 @@ async fn snippets(
             );
             sql.param(Param::Text(matched.to_string()))
                 .push(") AS q(q), (SELECT ");
-            sql.param(Param::Text(format!(
-                "StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={}, MinWords={}, \
-                 ShortWord=0, HighlightAll=false, MaxFragments=1, FragmentDelimiter=\" … \"",
-                SNIPPET_WORDS + 8,
-                SNIPPET_WORDS / 2
-            )))
-            .push("::text) AS o(o) WHERE id IN (");
+            sql.param(Param::Text(headline_options()))
+                .push("::text) AS o(o) WHERE id IN (");
             for (i, (id, _, _)) in page.iter().enumerate() {
                 if i > 0 {
                     sql.push(", ");

@@ -176,20 +176,10 @@ pub async fn update_thread(session: &Session, thread: &Thread) -> Result<(), sql
     Ok(())
 }
 
-/// Deletes a thread with its checkpoints and their pending writes.
+/// Deletes a thread; its checkpoints and their pending writes go with it
+/// (`ON DELETE CASCADE`).
 pub async fn delete_thread(session: &Session, id: &str) -> Result<(), sqlx::Error> {
     let mut conn = session.write_conn().await?;
-    sqlx::query(
-        "DELETE FROM state_pending_writes WHERE checkpoint_id IN \
-         (SELECT id FROM state_checkpoints WHERE thread_id = $1)",
-    )
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("DELETE FROM state_checkpoints WHERE thread_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
     sqlx::query("DELETE FROM state_threads WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)
@@ -273,18 +263,10 @@ pub async fn insert_checkpoint(
     Ok(())
 }
 
-/// Deletes thread `id`'s checkpoints (and their pending writes) of steps
-/// before `step`.
+/// Deletes thread `id`'s checkpoints of steps before `step`; their pending
+/// writes go with them (`ON DELETE CASCADE`).
 pub async fn trim(session: &Session, id: &str, step: i64) -> Result<(), sqlx::Error> {
     let mut conn = session.write_conn().await?;
-    sqlx::query(
-        "DELETE FROM state_pending_writes WHERE checkpoint_id IN \
-         (SELECT id FROM state_checkpoints WHERE thread_id = $1 AND step < $2)",
-    )
-    .bind(id)
-    .bind(step)
-    .execute(&mut *conn)
-    .await?;
     sqlx::query("DELETE FROM state_checkpoints WHERE thread_id = $1 AND step < $2")
         .bind(id)
         .bind(step)

@@ -450,3 +450,162 @@ mod state {
         }
     }
 }
+
+mod memory {
+    //! The MemoryManager's records, both ways.
+    use crate::domain::memory::{
+        Message, NewMessage, NewSession, Retention, Role, Session, SessionChange, Summary, Window,
+        WindowRequest, WindowSize,
+    };
+    use crate::wit::bindings::kai::fusion::memory as wit;
+
+    impl From<Role> for wit::Role {
+        fn from(role: Role) -> Self {
+            match role {
+                Role::System => wit::Role::System,
+                Role::User => wit::Role::User,
+                Role::Assistant => wit::Role::Assistant,
+                Role::Tool => wit::Role::Tool,
+            }
+        }
+    }
+
+    impl From<wit::Role> for Role {
+        fn from(role: wit::Role) -> Self {
+            match role {
+                wit::Role::System => Role::System,
+                wit::Role::User => Role::User,
+                wit::Role::Assistant => Role::Assistant,
+                wit::Role::Tool => Role::Tool,
+            }
+        }
+    }
+
+    impl From<Retention> for wit::Retention {
+        fn from(r: Retention) -> Self {
+            wit::Retention {
+                max_messages: r.max_messages,
+                max_age_seconds: r.max_age_seconds,
+            }
+        }
+    }
+
+    impl From<wit::Retention> for Retention {
+        fn from(r: wit::Retention) -> Self {
+            Retention {
+                max_messages: r.max_messages,
+                max_age_seconds: r.max_age_seconds,
+            }
+        }
+    }
+
+    impl From<Summary> for wit::Summary {
+        fn from(s: Summary) -> Self {
+            wit::Summary {
+                content: s.content,
+                through_seq: s.through_seq,
+                updated_at: s.updated_at,
+            }
+        }
+    }
+
+    impl From<Session> for wit::Session {
+        fn from(s: Session) -> Self {
+            wit::Session {
+                id: s.id,
+                owner: s.owner,
+                name: s.name,
+                plugin: s.plugin,
+                workflow: s.workflow,
+                agent: s.agent,
+                metadata: s.metadata,
+                retention: s.retention.into(),
+                summary: s.summary.map(Into::into),
+                message_count: s.message_count.max(0) as u64,
+                next_seq: s.next_seq,
+                created_at: s.created_at,
+                updated_at: s.updated_at,
+            }
+        }
+    }
+
+    impl From<Message> for wit::Message {
+        fn from(m: Message) -> Self {
+            wit::Message {
+                session_id: m.session_id,
+                seq: m.seq,
+                role: m.role.into(),
+                content: m.content,
+                name: m.name,
+                tool_calls: m.tool_calls,
+                tool_call_id: m.tool_call_id,
+                metadata: m.metadata,
+                tokens: m.tokens.clamp(0, i64::from(u32::MAX)) as u32,
+                created_at: m.created_at,
+            }
+        }
+    }
+
+    impl From<Window> for wit::Window {
+        fn from(w: Window) -> Self {
+            wit::Window {
+                pinned: w.pinned.map(Into::into),
+                summary: w.summary.map(Into::into),
+                messages: w.messages.into_iter().map(Into::into).collect(),
+                tokens: w.tokens.max(0) as u64,
+            }
+        }
+    }
+
+    impl From<wit::WindowRequest> for WindowRequest {
+        fn from(r: wit::WindowRequest) -> Self {
+            WindowRequest {
+                size: match r.size {
+                    wit::WindowSize::Last(n) => WindowSize::Last(n),
+                    wit::WindowSize::MaxTokens(n) => WindowSize::Tokens(n),
+                },
+                pin_system: r.pin_system,
+                with_summary: r.with_summary,
+            }
+        }
+    }
+
+    /// A new session as the guest sent it; its JSON is parsed by the caller.
+    pub fn new_session(input: wit::NewSession, metadata: Option<serde_json::Value>) -> NewSession {
+        NewSession {
+            name: Some(input.name),
+            workflow: input.workflow,
+            agent: input.agent,
+            metadata,
+            retention: input.retention.into(),
+        }
+    }
+
+    pub fn session_change(
+        change: wit::SessionChange,
+        metadata: Option<serde_json::Value>,
+    ) -> SessionChange {
+        SessionChange {
+            name: change.name,
+            metadata,
+            retention: change.retention.map(Into::into),
+        }
+    }
+
+    pub fn new_message(
+        input: wit::NewMessage,
+        tool_calls: Option<serde_json::Value>,
+        metadata: Option<serde_json::Value>,
+    ) -> NewMessage {
+        NewMessage {
+            role: Role::from(input.role).as_str().to_string(),
+            content: input.content,
+            name: input.name,
+            tool_calls,
+            tool_call_id: input.tool_call_id,
+            metadata,
+            tokens: input.tokens,
+        }
+    }
+}
+pub use memory::{new_message, new_session, session_change};

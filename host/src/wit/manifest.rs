@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// The versions of the `kai:fusion` WIT package this host serves, newest
 /// first: the current one, and 0.1.3 (any 0.1.x plugin) through the adapter
 /// in `crate::capabilities::v0_1`.
-pub static HOST_API_VERSIONS: [Version; 2] = [Version::new(0, 2, 2), Version::new(0, 1, 3)];
+pub static HOST_API_VERSIONS: [Version; 2] = [Version::new(0, 2, 3), Version::new(0, 1, 3)];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -35,7 +35,7 @@ pub struct Manifest {
     pub subscriptions: Vec<wit::Subscription>,
     pub capabilities: wit::Capabilities,
     pub dependencies: Vec<Dependency>,
-    /// The host services it uses (`describe.services`): `state`.
+    /// The host services it uses (`describe.services`): `state`, `memory`.
     pub services: Vec<String>,
     /// Set for a `wasi:http` component, whose manifest the host made from
     /// what the operator gave at install.

@@ -129,3 +129,17 @@ interface!(state, "state" {
     fn pending_writes(thread_id, checkpoint_id) -> Vec<PendingWrite>;
     fn fork(thread_id, checkpoint_id, metadata) -> Thread;
 });
+
+interface!(memory, "memory" {
+    fn create_session(input) -> Session;
+    fn get_session(id) -> Session;
+    fn list_sessions(limit, cursor) -> SessionPage;
+    fn update_session(id, change) -> Session;
+    fn delete_session(id) -> ();
+    fn append(session_id, messages) -> Vec<Message>;
+    fn messages(session_id, limit, cursor) -> MessagePage;
+    fn read_window(session_id, request) -> Window;
+    fn set_summary(session_id, content, through_seq) -> Session;
+    fn clear(session_id) -> u64;
+    fn search(query, session_id, limit, cursor) -> SearchPage;
+});
