@@ -868,3 +868,49 @@ async fn a_plugin_uses_memory_and_state_through_wit_only_when_granted() {
     assert_eq!(status, 404);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_query_matching_more_than_ten_thousand_messages_ranks_the_newest_of_them() {
+    let server = TestServer::start().await;
+    let ann = server.user("ann@example.com", false).await;
+    let session = new_session(&server, &ann, json!({})).await;
+    // The best match of all comes first in time...
+    append(
+        &server,
+        &ann,
+        &session,
+        json!([{ "role": "user", "content": "common common common common common" }]),
+    )
+    .await;
+    // ...then 10,000 weaker ones.
+    for round in 0..10 {
+        let batch: Vec<Value> = (0..1000)
+            .map(|i| json!({ "role": "user", "content": format!("common note {round} {i} with more words") }))
+            .collect();
+        append(&server, &ann, &session, Value::Array(batch)).await;
+    }
+    let hits = server
+        .call_expecting(
+            M::GET,
+            &format!("{SEARCH}?q=common&limit=5"),
+            &ann,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(hits["items"].as_array().unwrap().len(), 5);
+    assert!(
+        hits["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|hit| hit["seq"] != 0),
+        "the 10,000 newest matches are ranked, the oldest is not: {hits}"
+    );
+    // A narrower query still finds it.
+    let narrow = server
+        .call_expecting(M::GET, &format!("{SEARCH}?q=common+-note"), &ann, None, 200)
+        .await;
+    assert_eq!(seqs(&narrow["items"]), vec![0]);
+    server.stop().await;
+}

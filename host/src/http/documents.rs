@@ -313,7 +313,8 @@ pub struct SearchHit {
 /// Full-text search over every document the caller can see (an admin's:
 /// all), best match first. `q` takes words (all must match), `"quoted
 /// phrases"`, `prefix*` and `-excluded` words or phrases; words are letters
-/// and digits, matched without case.
+/// and digits, matched without case. A query that matches more than 10,000
+/// documents ranks the newest 10,000 of them: narrow it to reach older ones.
 #[utoipa::path(
     get, path = "/api/v1/documents:search", tag = "documents", operation_id = "documents_search",
     params(

@@ -596,7 +596,8 @@ async fn delete_summary(
 }
 
 /// Full-text search over the caller's messages (an admin's: everyone's),
-/// best match first, in the query language of document search.
+/// best match first, in the query language of document search. A query
+/// that matches more than 10,000 messages ranks the newest 10,000 of them.
 #[utoipa::path(
     get, path = "/api/v1/memory/messages:search", tag = "memory", operation_id = "memory_messages_search",
     params(

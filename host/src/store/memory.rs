@@ -7,7 +7,7 @@
 use super::query::select::{Scope, SelectSpec};
 use super::query::sql::{Param, Sql};
 use super::query::{MAX_PAGE, QueryError, cursor};
-use super::search::{SNIPPET_WORDS, headline_options, render_match};
+use super::search::{RANKED_MATCHES, SNIPPET_WORDS, headline_options, render_match};
 use super::session::Session as DbSession;
 use super::{Backend, StoreError, core_tables};
 use crate::domain::memory::{Message, Retention, Role, Session, Summary};
@@ -488,8 +488,9 @@ pub struct MessageHit {
 }
 
 /// One page of messages found, best first, and the cursor of the next.
-/// Read in two steps, as document search is: the ranked page, then its
-/// messages with their snippets.
+/// Read in two steps, as document search is: the ranked page (of at most
+/// the newest [`RANKED_MATCHES`] matches), then its messages with their
+/// snippets.
 pub async fn search(
     db: &DbSession,
     spec: &MessageSearch<'_>,
@@ -517,21 +518,23 @@ pub async fn search(
     };
     let matched = render_match(spec.query, backend);
 
+    // The newest RANKED_MATCHES matches the caller may see, then the page
+    // of those, best first.
     let mut sql = match backend {
         Backend::Sqlite => Sql::new(
-            "SELECT m.num, s.rank FROM (SELECT rowid AS num, bm25(memory_messages_fts) AS rank \
-             FROM memory_messages_fts WHERE memory_messages_fts MATCH ",
+            "SELECT num, rank FROM (SELECT m.num AS num, bm25(memory_messages_fts) AS rank \
+             FROM memory_messages_fts JOIN memory_messages m ON m.num = memory_messages_fts.rowid \
+             WHERE memory_messages_fts MATCH ",
         ),
         Backend::Postgres => Sql::new(
-            "SELECT m.num, -ts_rank(m.search, q.q)::float8 AS rank \
+            "SELECT num, rank FROM (SELECT m.num AS num, -ts_rank(m.search, q.q)::float8 AS rank \
              FROM memory_messages m, to_tsquery('simple', ",
         ),
     };
     sql.param(Param::Text(matched.clone()));
-    match backend {
-        Backend::Sqlite => sql.push(") s JOIN memory_messages m ON m.num = s.num WHERE 1 = 1"),
-        Backend::Postgres => sql.push(") AS q(q) WHERE m.search @@ q.q"),
-    };
+    if backend == Backend::Postgres {
+        sql.push(") AS q(q) WHERE m.search @@ q.q");
+    }
     if let Some(owner) = spec.owner {
         sql.push(" AND m.session_id IN (SELECT id FROM memory_sessions WHERE owner = ")
             .param(Param::Text(owner.to_string()))
@@ -545,10 +548,15 @@ pub async fn search(
         sql.push(" AND m.role = ")
             .param(Param::Text(role.as_str().to_string()));
     }
-    sql.push(" ORDER BY rank, m.num LIMIT ")
-        .param(Param::Int(i64::from(spec.limit) + 1))
-        .push(" OFFSET ")
-        .param(Param::Int(offset));
+    sql.push(match backend {
+        Backend::Sqlite => " ORDER BY memory_messages_fts.rowid DESC LIMIT ",
+        Backend::Postgres => " ORDER BY m.num DESC LIMIT ",
+    })
+    .param(Param::Int(RANKED_MATCHES))
+    .push(") AS newest ORDER BY rank, num LIMIT ")
+    .param(Param::Int(i64::from(spec.limit) + 1))
+    .push(" OFFSET ")
+    .param(Param::Int(offset));
     let ranked = {
         let mut conn = db.read_conn().await?;
         sql.query().fetch_all(&mut *conn).await?
