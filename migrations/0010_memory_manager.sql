@@ -31,11 +31,12 @@ CREATE INDEX memory_sessions_owner_order ON memory_sessions (owner, created_at, 
 CREATE INDEX memory_sessions_order ON memory_sessions (created_at, id);
 
 -- Messages are numbered `num` for the full-text index (an INTEGER PRIMARY
--- KEY on SQLite survives VACUUM); within a session they are ordered by `seq`.
+-- KEY on SQLite survives VACUUM; AUTOINCREMENT never hands a removed
+-- message's number to another); within a session they are ordered by `seq`.
 -- A message is never changed once appended, only removed.
 -- begin sqlite
 CREATE TABLE memory_messages (
-    num           INTEGER PRIMARY KEY,
+    num           INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id    TEXT NOT NULL REFERENCES memory_sessions (id) ON DELETE CASCADE,
     seq           BIGINT NOT NULL,
     role          TEXT NOT NULL,

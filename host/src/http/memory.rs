@@ -609,7 +609,7 @@ async fn delete_summary(
     ),
     responses(
         (status = 200, body = Page<MessageHitView>),
-        (status = 422, description = "The query does not parse, or `role` is unknown; `message` names the problem", body = super::error::ErrorBody),
+        (status = 422, description = "The query does not parse, or `session_id` or `role` is not valid; `message` names the problem", body = super::error::ErrorBody),
         Authenticated, BadParameters, NotFound,
     )
 )]

@@ -99,7 +99,7 @@ pub async fn update_session(
     id: &str,
     change: SessionChange,
 ) -> Result<Session, ModelError> {
-    let stored = visible(ctx, id).await?;
+    let stored = to_change(ctx, id).await?;
     let mut session = stored.session;
     if let Some(name) = &change.name {
         session.name = session_name("name", name)?;
@@ -122,7 +122,7 @@ pub async fn update_session(
 
 /// Deletes a session with its messages.
 pub async fn delete_session(ctx: &Ctx<'_>, id: &str) -> Result<(), ModelError> {
-    let stored = visible(ctx, id).await?;
+    let stored = to_change(ctx, id).await?;
     rows::delete_session(ctx.session, &stored.session.id).await?;
     Ok(())
 }
@@ -157,10 +157,11 @@ pub async fn append(
     };
     for (i, message) in checked.iter_mut().enumerate() {
         message.seq = reserved.first_seq + i as i64;
+        message.created_at = reserved.at;
     }
     rows::insert_messages(ctx.session, &checked).await?;
     let next_seq = reserved.first_seq + checked.len() as i64;
-    let (before_seq, before_time) = cutoffs(&reserved.retention, next_seq, now);
+    let (before_seq, before_time) = cutoffs(&reserved.retention, next_seq, reserved.at);
     if rows::trim(
         ctx.session,
         &id,
@@ -194,7 +195,7 @@ pub async fn messages(
 /// Removes every message of a session and its summary; the session stays,
 /// and its next message takes the next seq. Returns how many went.
 pub async fn clear(ctx: &Ctx<'_>, id: &str) -> Result<u64, ModelError> {
-    let stored = visible(ctx, id).await?;
+    let stored = to_change(ctx, id).await?;
     Ok(rows::clear(ctx.session, &stored.session.id, now_micros()).await?)
 }
 
@@ -204,7 +205,7 @@ pub async fn set_summary(
     id: &str,
     summary: Option<(String, Option<i64>)>,
 ) -> Result<Session, ModelError> {
-    let mut session = visible(ctx, id).await?.session;
+    let mut session = to_change(ctx, id).await?.session;
     let now = now_micros().max(session.updated_at + 1);
     let summary = match summary {
         Some((content, through_seq)) => {
@@ -275,13 +276,11 @@ pub async fn window(ctx: &Ctx<'_>, id: &str, request: WindowRequest) -> Result<W
             .map_or(0, |s| estimate_tokens(&[&s.content]));
     let except = pinned.as_ref().map(|m| m.seq);
     let mut messages = match request.size {
-        WindowSize::Last(n) => {
-            rows::newest(ctx.session, &session.id, session.next_seq, except, n).await?
-        }
+        WindowSize::Last(n) => rows::newest(ctx.session, &session.id, i64::MAX, except, n).await?,
         WindowSize::Tokens(budget) => {
             let mut left = i64::from(budget) - tokens;
             let mut taken = Vec::new();
-            let mut before = session.next_seq;
+            let mut before = i64::MAX;
             let mut chunk = 64;
             'read: while left > 0 && taken.len() < MAX_WINDOW as usize {
                 let batch = rows::newest(ctx.session, &session.id, before, except, chunk).await?;
@@ -344,6 +343,15 @@ pub async fn search(
         cursor: request.cursor.as_deref(),
     };
     Ok(rows::search(ctx.session, &spec).await?)
+}
+
+/// The session, locked for a change, if the caller sees it.
+async fn to_change(ctx: &Ctx<'_>, id: &str) -> Result<rows::StoredSession, ModelError> {
+    let id = validate::uuid("session_id", id)?;
+    rows::get_session_for_change(ctx.session, &id)
+        .await?
+        .filter(|stored| ctx.principal.can_see(&stored.session.owner))
+        .ok_or_else(|| session_not_found(&id))
 }
 
 /// The session, if the caller sees it.

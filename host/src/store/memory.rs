@@ -111,6 +111,27 @@ pub async fn get_session(db: &DbSession, id: &str) -> Result<Option<StoredSessio
     super::read::row_by_id(db, &sql, id, session_from_row).await
 }
 
+/// The session about to change, locked until the transaction ends (on
+/// PostgreSQL; SQLite's one writer already serialises changes), so a
+/// change waits behind an append in progress and sees its messages.
+pub async fn get_session_for_change(
+    db: &DbSession,
+    id: &str,
+) -> Result<Option<StoredSession>, sqlx::Error> {
+    let lock = match db.db().backend() {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let mut conn = db.write_conn().await?;
+    let row = sqlx::query(&format!(
+        "SELECT {SESSION_COLUMNS} FROM memory_sessions WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(session_from_row).transpose()
+}
+
 /// The labels a listing of sessions can be narrowed to; `plugin` `""` is
 /// those made through the REST API.
 #[derive(Debug, Default, Clone, Copy)]
@@ -231,6 +252,9 @@ pub struct Reserved {
     pub first_seq: i64,
     pub retention: Retention,
     pub system_seq: Option<i64>,
+    /// The batch's time: `now`, or just after the session's last change
+    /// if that is later.
+    pub at: i64,
 }
 
 /// Reserves `count` seqs of session `id` (of `owner`, unless an admin
@@ -251,11 +275,14 @@ pub async fn reserve_seqs(
     } else {
         ""
     };
+    // The time moves on with every append to a session, so a later seq
+    // never has an earlier time (which age retention relies on).
     let sql = format!(
         "UPDATE memory_sessions SET next_seq = next_seq + $1, message_count = message_count + $1, \
-         system_seq = COALESCE(system_seq, next_seq + $2), updated_at = $3 \
+         system_seq = COALESCE(system_seq, next_seq + $2), \
+         updated_at = CASE WHEN updated_at >= $3 THEN updated_at + 1 ELSE $3 END \
          WHERE id = $4{owner_condition} \
-         RETURNING next_seq, max_messages, max_age_seconds, system_seq"
+         RETURNING next_seq, max_messages, max_age_seconds, system_seq, updated_at"
     );
     let query = sqlx::query(&sql)
         .bind(count as i64)
@@ -274,6 +301,7 @@ pub async fn reserve_seqs(
         first_seq: next_seq - count as i64,
         retention: retention(row.try_get(1)?, row.try_get(2)?),
         system_seq: row.try_get(3)?,
+        at: row.try_get(4)?,
     }))
 }
 
@@ -354,11 +382,8 @@ pub async fn trim(
 /// from where they were.
 pub async fn clear(db: &DbSession, id: &str, now: i64) -> Result<u64, sqlx::Error> {
     let mut conn = db.write_conn().await?;
-    let removed = sqlx::query("DELETE FROM memory_messages WHERE session_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    // The session row first, as an append takes it: a clear waits behind an
+    // append in progress and then removes its messages too.
     sqlx::query(
         "UPDATE memory_sessions SET message_count = 0, system_seq = NULL, summary = NULL, \
          summary_through = NULL, summary_updated_at = NULL, updated_at = $1 WHERE id = $2",
@@ -367,6 +392,11 @@ pub async fn clear(db: &DbSession, id: &str, now: i64) -> Result<u64, sqlx::Erro
     .bind(id)
     .execute(&mut *conn)
     .await?;
+    let removed = sqlx::query("DELETE FROM memory_messages WHERE session_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     Ok(removed)
 }
 
