@@ -35,6 +35,10 @@ fn with(body: Value, expect: Expect) -> Row {
 fn matrix() -> BTreeMap<&'static str, Row> {
     let doc = json!({ "title": "t", "content": "c" });
     let credential = json!({ "name": "NAME", "service_type": "t", "secret": { "k": "v" } });
+    let workflow = json!({
+        "name": "w",
+        "nodes": [{ "id": "a", "kind": "transform", "config": { "expression": "." } }],
+    });
     BTreeMap::from([
         ("GET /healthz", row([200, 200, 200, 200])),
         ("GET /readyz", row([200, 200, 200, 200])),
@@ -196,6 +200,26 @@ fn matrix() -> BTreeMap<&'static str, Row> {
             "GET /api/v1/memory/messages:search",
             row([401, 200, 200, 200]),
         ),
+        // The WorkflowService's definitions: member A's workflow.
+        (
+            "POST /api/v1/workflows",
+            with(workflow.clone(), [401, 201, 201, 201]),
+        ),
+        ("GET /api/v1/workflows", row([401, 200, 200, 200])),
+        ("GET /api/v1/workflows/{id}", row([401, 200, 404, 200])),
+        (
+            "PUT /api/v1/workflows/{id}",
+            with(workflow, [401, 200, 404, 200]),
+        ),
+        ("DELETE /api/v1/workflows/{id}", row([401, 204, 404, 204])),
+        (
+            "GET /api/v1/workflows/{id}/versions",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "GET /api/v1/workflows/{id}/versions/{version}",
+            row([401, 200, 404, 200]),
+        ),
         ("GET /api/v1/admin/plugins", row([401, 403, 403, 200])),
         ("GET /metrics", row([401, 403, 403, 200])),
         // The contract lists routes every member may call; the reference
@@ -310,6 +334,7 @@ fn matrix() -> BTreeMap<&'static str, Row> {
 
 /// Fresh resources owned by member A, for one call.
 struct Owned {
+    workflow: String,
     session: String,
     collection: String,
     empty_collection: String,
@@ -386,7 +411,19 @@ async fn owned_by(server: &TestServer, token: &str, n: usize) -> Owned {
             Some(json!({ "messages": [{ "role": "user", "content": "t" }] })),
         )
         .await;
+    let (_, workflow, _) = server
+        .call(
+            M::POST,
+            "/api/v1/workflows",
+            token,
+            Some(json!({
+                "name": format!("w{n}"),
+                "nodes": [{ "id": "a", "kind": "transform", "config": { "expression": "." } }],
+            })),
+        )
+        .await;
     Owned {
+        workflow: id(&workflow),
         session: id(&session),
         thread: id(&thread),
         checkpoint: id(&checkpoint),
@@ -416,6 +453,8 @@ fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
         &owned.thread
     } else if pattern.starts_with("/api/v1/memory/sessions/") {
         &owned.session
+    } else if pattern.starts_with("/api/v1/workflows/") {
+        &owned.workflow
     } else {
         &owned.credential
     };
@@ -436,6 +475,7 @@ fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
         .replace("{id}", id)
         .replace("{name}", name)
         .replace("{checkpoint_id}", &owned.checkpoint)
+        .replace("{version}", "1")
         .replace("{n}", "1")
         .replace("{a}", "1")
         .replace("{b}", "1")

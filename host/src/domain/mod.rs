@@ -15,6 +15,7 @@
 //! - [`route_doc`]: what a plugin says of a route for the API reference.
 //! - [`state`]: the StateManager's threads, checkpoints and pending writes.
 //! - [`memory`]: the MemoryManager's sessions, messages and windows.
+//! - [`workflow`]: workflow definitions (graphs of nodes) and their rules.
 //! - [`search`]: the full-text query language.
 //! - [`http_mount`]: the name and mount an operator gives a `wasi:http`
 //!   component at install.
@@ -33,6 +34,7 @@ pub mod route_pattern;
 pub mod search;
 pub mod state;
 pub mod value;
+pub mod workflow;
 
 pub use collection::{Collection, CollectionInput};
 pub use document::{Document, DocumentChange, NewDocument};

@@ -20,6 +20,7 @@
 //! - [`credentials`]: the encrypted credential store.
 //! - [`state`]: the StateManager's threads and checkpoints.
 //! - [`memory`]: the MemoryManager's sessions, messages, windows and search.
+//! - [`workflows`]: workflow definitions and their versions.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`admin`]: the admin routes, under /api/v1/admin.
 //! - [`metrics`]: request metrics, and `GET /metrics`.
@@ -52,6 +53,7 @@ pub mod state;
 pub mod trace_context;
 pub mod unit;
 pub mod users;
+pub mod workflows;
 
 use crate::domain::PathPattern;
 use crate::plugins::routes::CoreRoute;
@@ -92,6 +94,7 @@ impl CoreApi {
         let api = credentials::mount(api);
         let api = state::mount(api);
         let api = memory::mount(api);
+        let api = workflows::mount(api);
         let api = metrics::mount(api);
         let api = openapi::mount(api);
         let api = docs::mount(api);

@@ -58,6 +58,7 @@ pub const BEARER: &str = "bearer";
         (name = "tokens", description = "API tokens; a new token is shown once"),
         (name = "credentials", description = "The encrypted credential store; secrets are write-only"),
         (name = "state", description = "The StateManager: threads of checkpoints put by compare-and-swap, pending writes, forks"),
+        (name = "workflows", description = "The WorkflowService's definitions: graphs of nodes, checked before each save, every save a new version"),
         (name = "memory", description = "The MemoryManager: conversation sessions, messages in strict order, windows by count or token budget, summaries, retention, message search"),
         (name = "admin", description = "Plugins and routes, for admins"),
         (name = "operations", description = "Metrics and this document"),

@@ -31,6 +31,7 @@ pub mod state;
 pub mod state_metrics;
 pub mod users;
 pub mod validate;
+pub mod workflows;
 
 use crate::domain::{Filter, Op, Principal, Value};
 use crate::services::events::outbox::Outbox;

@@ -180,3 +180,23 @@ pub fn memory_sessions() -> &'static TableSchema {
     });
     &SCHEMA
 }
+
+pub fn workflows() -> &'static TableSchema {
+    static SCHEMA: LazyLock<TableSchema> = LazyLock::new(|| {
+        TableSchema::new(
+            "workflows",
+            "workflows",
+            vec![
+                Column::new("id", ColumnType::Uuid, false),
+                Column::new("owner", ColumnType::Uuid, false),
+                Column::new("name", ColumnType::String, false),
+                Column::new("description", ColumnType::String, false),
+                Column::new("version", ColumnType::Int, false),
+                Column::new("graph", ColumnType::Json, false),
+                Column::new("created_at", ColumnType::Timestamp, false),
+                Column::new("updated_at", ColumnType::Timestamp, false),
+            ],
+        )
+    });
+    &SCHEMA
+}

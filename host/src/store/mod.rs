@@ -55,6 +55,7 @@ pub mod sqlite_library;
 pub mod state;
 pub mod stats;
 pub mod users;
+pub mod workflows;
 
 use crate::store::query::cursor::CursorKey;
 use anyhow::Context;

@@ -1,0 +1,581 @@
+//! Workflow definitions: a named graph of nodes that the WorkflowService
+//! runs durably, and the rules a graph must meet before it is saved.
+//!
+//! A [`Graph`] is nodes (`id`, `kind`, `config`) and edges (`from`, `to`,
+//! an optional condition). Its first node is where a run starts. Every node
+//! must be reachable from it, every edge must join two of its nodes, every
+//! kind must be known (a built-in of [`BUILT_IN_KINDS`], or one a plugin
+//! declares) with the config it requires, and any cycle must pass through a
+//! `loop` node, whose `max_iterations` bounds it.
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::Bfs;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// Most nodes in one graph.
+pub const MAX_NODES: usize = 500;
+/// Most edges in one graph.
+pub const MAX_EDGES: usize = 2000;
+/// Longest node id, in characters.
+pub const MAX_NODE_ID_CHARS: usize = 64;
+/// Longest condition, in bytes.
+pub const MAX_CONDITION_BYTES: usize = 4096;
+/// The most iterations a `loop` node may allow.
+pub const MAX_LOOP_ITERATIONS: i64 = 10_000;
+/// The longest `delay`, in seconds: a year.
+pub const MAX_DELAY_SECONDS: i64 = 365 * 24 * 3600;
+
+/// A saved workflow at its newest version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    pub id: String,
+    /// The user it belongs to, whose rights its runs use.
+    pub owner: String,
+    pub name: String,
+    pub description: String,
+    /// 1 for the first save, one more for each save after.
+    pub version: i64,
+    pub graph: Graph,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One saved version of a workflow, as a run pins it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowVersion {
+    pub workflow_id: String,
+    pub version: i64,
+    pub name: String,
+    pub description: String,
+    pub graph: Graph,
+    pub created_at: i64,
+}
+
+/// What a save gives: a name, a description and the graph.
+#[derive(Debug, Clone)]
+pub struct WorkflowInput {
+    pub name: String,
+    pub description: Option<String>,
+    pub graph: Graph,
+}
+
+/// Nodes and the edges between them; the first node starts a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    #[serde(default)]
+    pub edges: Vec<Edge>,
+}
+
+/// One step of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// Unique within the graph: letters, digits, `_` and `-`.
+    pub id: String,
+    /// A built-in kind (`http`, `transform`, ...) or a plugin's.
+    pub kind: String,
+    /// What the kind needs, a JSON object.
+    #[serde(default)]
+    pub config: Map<String, Value>,
+}
+
+/// A transition from one node to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Edge {
+    pub from: String,
+    pub to: String,
+    /// Taken only when it holds, on the edges leaving a `branch` or `loop`
+    /// node; an edge without one is the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+}
+
+/// The type a config field must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    /// Text, which may be a template over the run's data.
+    Text,
+    /// A whole number within bounds.
+    Integer { min: i64, max: i64 },
+}
+
+/// What a node kind requires of its node's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeKind {
+    pub name: &'static str,
+    /// Config fields that must be present, with their types.
+    pub required: &'static [(&'static str, ConfigType)],
+    /// How its node meets the graph.
+    pub shape: Shape,
+}
+
+/// What a kind asks of the edges around its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Any edges; none of those leaving it carry a condition.
+    Step,
+    /// Its leaving edges carry conditions; at most one is the default.
+    Branch,
+    /// A bounded cycle passes through it; its leaving edges may carry
+    /// conditions (the way on, and the way back).
+    Loop,
+    /// Two or more leaving edges, all taken at once.
+    FanOut,
+    /// Two or more arriving edges, all awaited.
+    FanIn,
+}
+
+const TEXT: ConfigType = ConfigType::Text;
+
+/// The kinds the runner knows without any plugin.
+pub const BUILT_IN_KINDS: &[NodeKind] = &[
+    step("http", &[("url", TEXT)]),
+    step("transform", &[("expression", TEXT)]),
+    NodeKind {
+        name: "branch",
+        required: &[],
+        shape: Shape::Branch,
+    },
+    NodeKind {
+        name: "loop",
+        required: &[(
+            "max_iterations",
+            ConfigType::Integer {
+                min: 1,
+                max: MAX_LOOP_ITERATIONS,
+            },
+        )],
+        shape: Shape::Loop,
+    },
+    step(
+        "delay",
+        &[(
+            "seconds",
+            ConfigType::Integer {
+                min: 1,
+                max: MAX_DELAY_SECONDS,
+            },
+        )],
+    ),
+    NodeKind {
+        name: "parallel",
+        required: &[],
+        shape: Shape::FanOut,
+    },
+    NodeKind {
+        name: "join",
+        required: &[],
+        shape: Shape::FanIn,
+    },
+    step("memory.append", &[("session_id", TEXT), ("content", TEXT)]),
+    step("memory.window", &[("session_id", TEXT)]),
+    step(
+        "document.create",
+        &[("collection_id", TEXT), ("title", TEXT)],
+    ),
+    step("document.update", &[("document_id", TEXT)]),
+    step("document.search", &[("query", TEXT)]),
+    step("workflow", &[("workflow_id", TEXT)]),
+];
+
+const fn step(name: &'static str, required: &'static [(&'static str, ConfigType)]) -> NodeKind {
+    NodeKind {
+        name,
+        required,
+        shape: Shape::Step,
+    }
+}
+
+/// The built-in kind `name`.
+pub fn built_in(name: &str) -> Option<&'static NodeKind> {
+    BUILT_IN_KINDS.iter().find(|kind| kind.name == name)
+}
+
+/// Why a graph was refused: where (`nodes[2].config.url`, `edges[0].to`)
+/// and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct GraphError {
+    pub field: String,
+    pub message: String,
+}
+
+fn refuse(field: impl Into<String>, message: impl Into<String>) -> GraphError {
+    GraphError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Checks `graph`, knowing kinds by `kind_of` (the built-ins and the
+/// plugins' kinds); the first problem found, named precisely.
+pub fn validate(
+    graph: &Graph,
+    kind_of: &dyn Fn(&str) -> Option<NodeKind>,
+) -> Result<(), GraphError> {
+    if graph.nodes.is_empty() || graph.nodes.len() > MAX_NODES {
+        return Err(refuse(
+            "nodes",
+            format!("give 1 to {MAX_NODES} nodes, got {}", graph.nodes.len()),
+        ));
+    }
+    if graph.edges.len() > MAX_EDGES {
+        return Err(refuse(
+            "edges",
+            format!("give at most {MAX_EDGES} edges, got {}", graph.edges.len()),
+        ));
+    }
+    let mut index: HashMap<&str, NodeIndex> = HashMap::new();
+    let mut flow: DiGraph<usize, usize> = DiGraph::new();
+    let mut kinds = Vec::with_capacity(graph.nodes.len());
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let field = format!("nodes[{i}]");
+        node_id(&format!("{field}.id"), &node.id)?;
+        if index.insert(&node.id, flow.add_node(i)).is_some() {
+            return Err(refuse(
+                format!("{field}.id"),
+                format!(
+                    "`{}` is the id of an earlier node: ids must be unique",
+                    node.id
+                ),
+            ));
+        }
+        let kind = kind_of(&node.kind).ok_or_else(|| {
+            refuse(
+                format!("{field}.kind"),
+                format!(
+                    "unknown node kind `{}` (node `{}`); the kinds are {}",
+                    node.kind,
+                    node.id,
+                    BUILT_IN_KINDS
+                        .iter()
+                        .map(|k| k.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        for (name, ty) in kind.required {
+            config_field(&field, node, name, *ty)?;
+        }
+        kinds.push(kind);
+    }
+    for (i, edge) in graph.edges.iter().enumerate() {
+        let field = format!("edges[{i}]");
+        let end = |end: &str, id: &str| {
+            index.get(id).copied().ok_or_else(|| {
+                refuse(
+                    format!("{field}.{end}"),
+                    format!(
+                        "no node has the id `{id}`: the edge {} -> {} dangles",
+                        edge.from, edge.to
+                    ),
+                )
+            })
+        };
+        let (from, to) = (end("from", &edge.from)?, end("to", &edge.to)?);
+        if let Some(condition) = &edge.condition {
+            let shape = kinds[flow[from]].shape;
+            if !matches!(shape, Shape::Branch | Shape::Loop) {
+                return Err(refuse(
+                    format!("{field}.condition"),
+                    format!(
+                        "only edges leaving a branch or loop node carry a condition; `{}` is a {} node",
+                        edge.from, graph.nodes[flow[from]].kind
+                    ),
+                ));
+            }
+            if condition.trim().is_empty() || condition.len() > MAX_CONDITION_BYTES {
+                return Err(refuse(
+                    format!("{field}.condition"),
+                    format!("must be 1 to {MAX_CONDITION_BYTES} bytes of expression"),
+                ));
+            }
+        }
+        flow.add_edge(from, to, i);
+    }
+    shapes(graph, &flow, &kinds)?;
+    reachable(graph, &flow)?;
+    bounded_cycles(graph, &flow, &kinds)
+}
+
+fn node_id(field: &str, id: &str) -> Result<(), GraphError> {
+    let ok = !id.is_empty()
+        && id.chars().count() <= MAX_NODE_ID_CHARS
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(refuse(
+            field,
+            format!(
+                "`{id}` is not a node id: use 1 to {MAX_NODE_ID_CHARS} letters, digits, `_` or `-`"
+            ),
+        ))
+    }
+}
+
+fn config_field(field: &str, node: &Node, name: &str, ty: ConfigType) -> Result<(), GraphError> {
+    let at = format!("{field}.config.{name}");
+    let Some(value) = node.config.get(name) else {
+        return Err(refuse(
+            at,
+            format!("is required by a {} node (node `{}`)", node.kind, node.id),
+        ));
+    };
+    match ty {
+        ConfigType::Text if value.as_str().is_some_and(|s| !s.is_empty()) => Ok(()),
+        ConfigType::Text => Err(refuse(at, "must be a non-empty string")),
+        ConfigType::Integer { min, max } => match value.as_i64() {
+            Some(n) if (min..=max).contains(&n) => Ok(()),
+            _ => Err(refuse(
+                at,
+                format!("must be a whole number from {min} to {max}, got {value}"),
+            )),
+        },
+    }
+}
+
+/// The edges each kind asks for around its node.
+fn shapes(
+    graph: &Graph,
+    flow: &DiGraph<usize, usize>,
+    kinds: &[NodeKind],
+) -> Result<(), GraphError> {
+    use petgraph::Direction::{Incoming, Outgoing};
+    for index in flow.node_indices() {
+        let i = flow[index];
+        let node = &graph.nodes[i];
+        let leaving: Vec<&Edge> = flow
+            .edges_directed(index, Outgoing)
+            .map(|e| &graph.edges[*e.weight()])
+            .collect();
+        let arriving = flow.edges_directed(index, Incoming).count();
+        let field = format!("nodes[{i}]");
+        match kinds[i].shape {
+            Shape::Branch | Shape::Loop => {
+                let defaults = leaving.iter().filter(|e| e.condition.is_none()).count();
+                if defaults > 1 {
+                    return Err(refuse(
+                        field,
+                        format!(
+                            "{} node `{}` has {defaults} edges without a condition: at most one may be the default",
+                            node.kind, node.id
+                        ),
+                    ));
+                }
+                if leaving.is_empty() {
+                    return Err(refuse(
+                        field,
+                        format!("{} node `{}` has no edge leaving it", node.kind, node.id),
+                    ));
+                }
+            }
+            Shape::FanOut if leaving.len() < 2 => {
+                return Err(refuse(
+                    field,
+                    format!(
+                        "parallel node `{}` fans out to {} node(s): give it two or more edges",
+                        node.id,
+                        leaving.len()
+                    ),
+                ));
+            }
+            Shape::FanIn if arriving < 2 => {
+                return Err(refuse(
+                    field,
+                    format!(
+                        "join node `{}` awaits {arriving} edge(s): give it two or more",
+                        node.id
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Every node can be reached from the first.
+fn reachable(graph: &Graph, flow: &DiGraph<usize, usize>) -> Result<(), GraphError> {
+    let mut seen = vec![false; graph.nodes.len()];
+    let mut bfs = Bfs::new(flow, NodeIndex::new(0));
+    while let Some(index) = bfs.next(flow) {
+        seen[flow[index]] = true;
+    }
+    match seen.iter().position(|s| !s) {
+        Some(i) => Err(refuse(
+            format!("nodes[{i}]"),
+            format!(
+                "node `{}` cannot be reached from the first node, `{}`, where runs start",
+                graph.nodes[i].id, graph.nodes[0].id
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Every cycle passes through a `loop` node: without them the graph has
+/// none.
+fn bounded_cycles(
+    graph: &Graph,
+    flow: &DiGraph<usize, usize>,
+    kinds: &[NodeKind],
+) -> Result<(), GraphError> {
+    let without_loops = flow.filter_map(
+        |_, &i| (kinds[i].shape != Shape::Loop).then_some(i),
+        |_, &e| Some(e),
+    );
+    for component in tarjan_scc(&without_loops) {
+        let cyclic = component.len() > 1
+            || without_loops
+                .find_edge(component[0], component[0])
+                .is_some();
+        if cyclic {
+            let mut ids: Vec<&str> = component
+                .iter()
+                .map(|&n| graph.nodes[without_loops[n]].id.as_str())
+                .collect();
+            ids.sort_unstable();
+            return Err(refuse(
+                "edges",
+                format!(
+                    "nodes {} form a cycle that passes through no loop node: \
+                     route it through a `loop` node, whose max_iterations bounds it",
+                    ids.iter()
+                        .map(|id| format!("`{id}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn graph(value: Value) -> Graph {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn check(value: Value) -> Result<(), GraphError> {
+        validate(&graph(value), &|name| built_in(name).copied())
+    }
+
+    fn node(id: &str, kind: &str, config: Value) -> Value {
+        json!({ "id": id, "kind": kind, "config": config })
+    }
+
+    fn edge(from: &str, to: &str) -> Value {
+        json!({ "from": from, "to": to })
+    }
+
+    #[test]
+    fn a_linear_graph_and_a_bounded_loop_pass() {
+        check(json!({
+            "nodes": [
+                node("a", "transform", json!({ "expression": ".x" })),
+                node("b", "http", json!({ "url": "https://api.example.com/{{a.id}}" })),
+            ],
+            "edges": [edge("a", "b")],
+        }))
+        .unwrap();
+        check(json!({
+            "nodes": [
+                node("start", "transform", json!({ "expression": "." })),
+                node("again", "loop", json!({ "max_iterations": 5 })),
+                node("body", "transform", json!({ "expression": ".n + 1" })),
+                node("done", "transform", json!({ "expression": "." })),
+            ],
+            "edges": [
+                edge("start", "again"),
+                { "from": "again", "to": "body", "condition": ".n < 3" },
+                edge("again", "done"),
+                edge("body", "again"),
+            ],
+        }))
+        .unwrap();
+    }
+
+    #[test]
+    fn each_problem_is_named_where_it_is() {
+        let t = |id: &str| node(id, "transform", json!({ "expression": "." }));
+        let cases = [
+            (json!({ "nodes": [] }), "nodes", "give 1 to"),
+            (
+                json!({ "nodes": [node("a", "teleport", json!({}))] }),
+                "nodes[0].kind",
+                "unknown node kind `teleport`",
+            ),
+            (
+                json!({ "nodes": [t("a"), t("a")] }),
+                "nodes[1].id",
+                "unique",
+            ),
+            (
+                json!({ "nodes": [t("a b")] }),
+                "nodes[0].id",
+                "not a node id",
+            ),
+            (
+                json!({ "nodes": [node("h", "http", json!({}))] }),
+                "nodes[0].config.url",
+                "required by a http node",
+            ),
+            (
+                json!({ "nodes": [node("l", "loop", json!({ "max_iterations": 0 }))] }),
+                "nodes[0].config.max_iterations",
+                "from 1 to 10000",
+            ),
+            (
+                json!({ "nodes": [t("a")], "edges": [edge("a", "ghost")] }),
+                "edges[0].to",
+                "`ghost`",
+            ),
+            (
+                json!({ "nodes": [t("a"), t("b")] }),
+                "nodes[1]",
+                "cannot be reached",
+            ),
+            (
+                json!({ "nodes": [t("a"), t("b")], "edges": [edge("a", "b"), edge("b", "a")] }),
+                "edges",
+                "`a`, `b` form a cycle",
+            ),
+            (
+                json!({ "nodes": [t("a"), t("b")], "edges": [{ "from": "a", "to": "b", "condition": "." }] }),
+                "edges[0].condition",
+                "branch or loop",
+            ),
+            (
+                json!({ "nodes": [node("p", "parallel", json!({})), t("b")], "edges": [edge("p", "b")] }),
+                "nodes[0]",
+                "two or more edges",
+            ),
+            (
+                json!({ "nodes": [t("a"), node("j", "join", json!({}))], "edges": [edge("a", "j")] }),
+                "nodes[1]",
+                "awaits 1",
+            ),
+            (
+                json!({ "nodes": [node("b", "branch", json!({})), t("x"), t("y")], "edges": [edge("b", "x"), edge("b", "y")] }),
+                "nodes[0]",
+                "at most one may be the default",
+            ),
+        ];
+        for (value, field, says) in cases {
+            let error = check(value.clone()).unwrap_err();
+            assert_eq!(error.field, field, "{value}: {error}");
+            assert!(error.message.contains(says), "{value}: {error}");
+        }
+    }
+}

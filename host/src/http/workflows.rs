@@ -1,0 +1,346 @@
+//! `/api/v1/workflows`: workflow definitions, each save a new version.
+//! Members see their own workflows, admins all.
+
+use super::CoreApi;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::{ApiJson, JsonObject, QueryParams, path_id};
+use super::listing::{Page, created};
+use super::openapi::{Authenticated, BadParameters, NotFound, WithBody};
+use super::unit::Unit;
+use crate::domain::workflow::{Edge, Graph, Node, Workflow, WorkflowInput, WorkflowVersion};
+use crate::services::workflows;
+use crate::state::AppState;
+use crate::util::format_micros;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
+
+pub fn mount(api: CoreApi) -> CoreApi {
+    api.route(routes!(create, list))
+        .route(routes!(get, update, delete))
+        .route(routes!(versions))
+        .route(routes!(version))
+}
+
+/// The body of `POST /api/v1/workflows` and `PUT /api/v1/workflows/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowBody {
+    /// 1 to 200 characters.
+    name: String,
+    /// Up to 4000 characters; on `PUT`, the current one when left out.
+    description: Option<String>,
+    /// 1 to 500 nodes; the first is where a run starts.
+    #[schema(value_type = Vec<NodeBody>)]
+    nodes: Vec<JsonObject<NodeBody>>,
+    /// Up to 2000 edges.
+    #[serde(default)]
+    #[schema(value_type = Vec<EdgeBody>)]
+    edges: Vec<JsonObject<EdgeBody>>,
+}
+
+/// One node of a graph.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeBody {
+    /// Unique in the graph: 1 to 64 letters, digits, `_` or `-`.
+    id: String,
+    /// `http`, `transform`, `branch`, `loop`, `delay`, `parallel`, `join`,
+    /// `memory.append`, `memory.window`, `document.create`,
+    /// `document.update`, `document.search` or `workflow`.
+    kind: String,
+    /// What the kind needs (`url` for `http`, `expression` for
+    /// `transform`, `max_iterations` for `loop`, ...).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    config: Map<String, Value>,
+}
+
+/// One edge of a graph.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeBody {
+    from: String,
+    to: String,
+    /// On an edge leaving a `branch` or `loop` node: taken when it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    condition: Option<String>,
+}
+
+/// A workflow at its newest version.
+#[derive(Serialize, ToSchema)]
+pub struct WorkflowView {
+    id: String,
+    /// The owner's user id.
+    owner: String,
+    name: String,
+    description: String,
+    /// 1 for the first save, one more for each save after.
+    version: i64,
+    nodes: Vec<NodeBody>,
+    edges: Vec<EdgeBody>,
+    /// RFC 3339, UTC.
+    created_at: String,
+    updated_at: String,
+}
+
+/// One saved version of a workflow.
+#[derive(Serialize, ToSchema)]
+pub struct WorkflowVersionView {
+    workflow_id: String,
+    version: i64,
+    name: String,
+    description: String,
+    nodes: Vec<NodeBody>,
+    edges: Vec<EdgeBody>,
+    /// When this version was saved.
+    created_at: String,
+}
+
+fn node_views(graph: &Graph) -> (Vec<NodeBody>, Vec<EdgeBody>) {
+    (
+        graph
+            .nodes
+            .iter()
+            .map(|n| NodeBody {
+                id: n.id.clone(),
+                kind: n.kind.clone(),
+                config: n.config.clone(),
+            })
+            .collect(),
+        graph
+            .edges
+            .iter()
+            .map(|e| EdgeBody {
+                from: e.from.clone(),
+                to: e.to.clone(),
+                condition: e.condition.clone(),
+            })
+            .collect(),
+    )
+}
+
+impl From<&Workflow> for WorkflowView {
+    fn from(w: &Workflow) -> Self {
+        let (nodes, edges) = node_views(&w.graph);
+        WorkflowView {
+            id: w.id.clone(),
+            owner: w.owner.clone(),
+            name: w.name.clone(),
+            description: w.description.clone(),
+            version: w.version,
+            nodes,
+            edges,
+            created_at: format_micros(w.created_at),
+            updated_at: format_micros(w.updated_at),
+        }
+    }
+}
+
+impl From<&WorkflowVersion> for WorkflowVersionView {
+    fn from(v: &WorkflowVersion) -> Self {
+        let (nodes, edges) = node_views(&v.graph);
+        WorkflowVersionView {
+            workflow_id: v.workflow_id.clone(),
+            version: v.version,
+            name: v.name.clone(),
+            description: v.description.clone(),
+            nodes,
+            edges,
+            created_at: format_micros(v.created_at),
+        }
+    }
+}
+
+impl From<WorkflowBody> for WorkflowInput {
+    fn from(body: WorkflowBody) -> Self {
+        WorkflowInput {
+            name: body.name,
+            description: body.description,
+            graph: Graph {
+                nodes: body
+                    .nodes
+                    .into_iter()
+                    .map(|JsonObject(n)| Node {
+                        id: n.id,
+                        kind: n.kind,
+                        config: n.config,
+                    })
+                    .collect(),
+                edges: body
+                    .edges
+                    .into_iter()
+                    .map(|JsonObject(e)| Edge {
+                        from: e.from,
+                        to: e.to,
+                        condition: e.condition,
+                    })
+                    .collect(),
+            },
+        }
+    }
+}
+
+const WORKFLOW_ID: &str = "The workflow's id";
+
+/// Saves a new workflow (version 1) after checking its graph: unknown node
+/// kinds, dangling edges, unreachable nodes, missing config and cycles
+/// that pass through no `loop` node are 422s naming the node or edge.
+#[utoipa::path(
+    post, path = "/api/v1/workflows", tag = "workflows", operation_id = "workflows_create",
+    request_body = WorkflowBody,
+    responses(
+        (status = 201, body = WorkflowView, headers(("Location" = String, description = "The new workflow"))),
+        Authenticated, WithBody,
+    )
+)]
+async fn create(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    ApiJson(body): ApiJson<WorkflowBody>,
+) -> Result<Response, ApiError> {
+    let unit = Unit::new(&state, &principal);
+    let workflow = workflows::create(&unit.ctx(), body.into()).await?;
+    unit.commit().await?;
+    Ok(created(
+        format!("/api/v1/workflows/{}", workflow.id),
+        WorkflowView::from(&workflow),
+    ))
+}
+
+/// The caller's workflows (an admin's: all), oldest first.
+#[utoipa::path(
+    get, path = "/api/v1/workflows", tag = "workflows", operation_id = "workflows_list",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000; 50 by default"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses((status = 200, body = Page<WorkflowView>), Authenticated, BadParameters)
+)]
+async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    uri: Uri,
+) -> Result<Json<Page<WorkflowView>>, ApiError> {
+    let params = QueryParams::parse(&uri, &["limit", "cursor"])?;
+    let unit = Unit::new(&state, &principal);
+    let (items, next) =
+        workflows::list(&unit.ctx(), params.page_limit()?, params.get("cursor")).await?;
+    Ok(Json(Page {
+        items: items.iter().map(WorkflowView::from).collect(),
+        next_cursor: next,
+    }))
+}
+
+/// One workflow at its newest version.
+#[utoipa::path(
+    get, path = "/api/v1/workflows/{id}", tag = "workflows", operation_id = "workflows_get",
+    params(("id" = uuid::Uuid, Path, description = WORKFLOW_ID)),
+    responses((status = 200, body = WorkflowView), Authenticated, BadParameters, NotFound)
+)]
+async fn get(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<WorkflowView>, ApiError> {
+    let id = path_id("id", &id)?;
+    let unit = Unit::new(&state, &principal);
+    let workflow = workflows::get(&unit.ctx(), &id).await?;
+    Ok(Json(WorkflowView::from(&workflow)))
+}
+
+/// Saves a new version of the workflow, checked as a new one is.
+#[utoipa::path(
+    put, path = "/api/v1/workflows/{id}", tag = "workflows", operation_id = "workflows_update",
+    params(("id" = uuid::Uuid, Path, description = WORKFLOW_ID)),
+    request_body = WorkflowBody,
+    responses((status = 200, body = WorkflowView), Authenticated, WithBody, NotFound)
+)]
+async fn update(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WorkflowBody>,
+) -> Result<Json<WorkflowView>, ApiError> {
+    let id = path_id("id", &id)?;
+    let unit = Unit::new(&state, &principal);
+    let workflow = workflows::update(&unit.ctx(), &id, body.into()).await?;
+    unit.commit().await?;
+    Ok(Json(WorkflowView::from(&workflow)))
+}
+
+/// Deletes a workflow with every version of it.
+#[utoipa::path(
+    delete, path = "/api/v1/workflows/{id}", tag = "workflows", operation_id = "workflows_delete",
+    params(("id" = uuid::Uuid, Path, description = WORKFLOW_ID)),
+    responses((status = 204, description = "Deleted"), Authenticated, BadParameters, NotFound)
+)]
+async fn delete(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id("id", &id)?;
+    let unit = Unit::new(&state, &principal);
+    workflows::delete(&unit.ctx(), &id).await?;
+    unit.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The workflow's versions, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/workflows/{id}/versions", tag = "workflows", operation_id = "workflows_versions",
+    params(
+        ("id" = uuid::Uuid, Path, description = WORKFLOW_ID),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 1 to 1000; 50 by default"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses((status = 200, body = Page<WorkflowVersionView>), Authenticated, BadParameters, NotFound)
+)]
+async fn versions(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Result<Json<Page<WorkflowVersionView>>, ApiError> {
+    let id = path_id("id", &id)?;
+    let params = QueryParams::parse(&uri, &["limit", "cursor"])?;
+    let unit = Unit::new(&state, &principal);
+    let (items, next) =
+        workflows::versions(&unit.ctx(), &id, params.page_limit()?, params.get("cursor")).await?;
+    Ok(Json(Page {
+        items: items.iter().map(WorkflowVersionView::from).collect(),
+        next_cursor: next,
+    }))
+}
+
+/// One saved version of the workflow, as a run that started on it sees it.
+#[utoipa::path(
+    get, path = "/api/v1/workflows/{id}/versions/{version}", tag = "workflows", operation_id = "workflows_version",
+    params(
+        ("id" = uuid::Uuid, Path, description = WORKFLOW_ID),
+        ("version" = i64, Path, minimum = 1, description = "The version, from 1"),
+    ),
+    responses((status = 200, body = WorkflowVersionView), Authenticated, BadParameters, NotFound)
+)]
+async fn version(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Json<WorkflowVersionView>, ApiError> {
+    let id = path_id("id", &id)?;
+    let version: i64 = version.parse().ok().filter(|v| *v >= 1).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "path parameter `version`: `{version}` is not a version (a whole number from 1)"
+        ))
+    })?;
+    let unit = Unit::new(&state, &principal);
+    let found = workflows::version(&unit.ctx(), &id, version).await?;
+    Ok(Json(WorkflowVersionView::from(&found)))
+}

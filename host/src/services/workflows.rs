@@ -1,0 +1,129 @@
+//! The WorkflowService's definitions: workflows owned by a user, each save
+//! a new version after the graph has passed every rule of
+//! [`crate::domain::workflow`]. The owner sees and changes their
+//! workflows, an admin all of them; another member gets a 404.
+
+use super::validate;
+use super::{Ctx, ModelError};
+use crate::domain::workflow::{self, NodeKind, Workflow, WorkflowInput, WorkflowVersion};
+use crate::store::query::select::Scope;
+use crate::store::workflows as rows;
+use crate::util::now_micros;
+
+/// Longest workflow name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// The node kinds a graph may use.
+fn kind_of(name: &str) -> Option<NodeKind> {
+    workflow::built_in(name).copied()
+}
+
+pub async fn create(ctx: &Ctx<'_>, input: WorkflowInput) -> Result<Workflow, ModelError> {
+    let input = checked(input)?;
+    let now = now_micros();
+    let created = Workflow {
+        id: uuid::Uuid::now_v7().to_string(),
+        owner: ctx.principal.user_id.clone(),
+        name: input.name,
+        description: input.description.unwrap_or_default(),
+        version: 1,
+        graph: input.graph,
+        created_at: now,
+        updated_at: now,
+    };
+    rows::insert(ctx.session, &created).await?;
+    Ok(created)
+}
+
+pub async fn get(ctx: &Ctx<'_>, id: &str) -> Result<Workflow, ModelError> {
+    let id = validate::uuid("id", id)?;
+    rows::get(ctx.session, &id)
+        .await?
+        .filter(|w| ctx.principal.can_see(&w.owner))
+        .ok_or_else(|| not_found(&id))
+}
+
+/// A page of the workflows the caller sees, oldest first.
+pub async fn list(
+    ctx: &Ctx<'_>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Vec<Workflow>, Option<String>), ModelError> {
+    let scope = Scope::for_principal(ctx.principal);
+    Ok(rows::page(ctx.session, scope.as_ref(), limit, cursor).await?)
+}
+
+/// Saves a new version of the workflow: its name, description and graph.
+pub async fn update(ctx: &Ctx<'_>, id: &str, input: WorkflowInput) -> Result<Workflow, ModelError> {
+    let current = get(ctx, id).await?;
+    let input = checked(input)?;
+    let mut saved = Workflow {
+        name: input.name,
+        description: input.description.unwrap_or(current.description.clone()),
+        graph: input.graph,
+        updated_at: now_micros().max(current.updated_at + 1),
+        ..current
+    };
+    let owner = (!ctx.principal.is_admin()).then_some(ctx.principal.user_id.as_str());
+    saved.version = rows::save(ctx.session, &saved, owner)
+        .await?
+        .ok_or_else(|| not_found(&saved.id))?;
+    Ok(saved)
+}
+
+/// Deletes a workflow with every version of it.
+pub async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(), ModelError> {
+    let workflow = get(ctx, id).await?;
+    rows::delete(ctx.session, &workflow.id).await?;
+    Ok(())
+}
+
+/// Version `version` of a workflow.
+pub async fn version(ctx: &Ctx<'_>, id: &str, version: i64) -> Result<WorkflowVersion, ModelError> {
+    let workflow = get(ctx, id).await?;
+    rows::get_version(ctx.session, &workflow.id, version)
+        .await?
+        .ok_or_else(|| {
+            ModelError::NotFound(format!(
+                "workflow {} has no version {version} (its newest is {})",
+                workflow.id, workflow.version
+            ))
+        })
+}
+
+/// A page of a workflow's versions, newest first.
+pub async fn versions(
+    ctx: &Ctx<'_>,
+    id: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Vec<WorkflowVersion>, Option<String>), ModelError> {
+    let workflow = get(ctx, id).await?;
+    Ok(rows::page_versions(ctx.session, &workflow.id, limit, cursor).await?)
+}
+
+fn checked(input: WorkflowInput) -> Result<WorkflowInput, ModelError> {
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.contains('\0') {
+        return Err(ModelError::invalid(
+            "name",
+            format!("must be 1 to {MAX_NAME_CHARS} characters without NUL"),
+        ));
+    }
+    let description = input
+        .description
+        .as_deref()
+        .map(|d| validate::description("description", d))
+        .transpose()?;
+    workflow::validate(&input.graph, &kind_of)
+        .map_err(|error| ModelError::invalid(error.field, error.message))?;
+    Ok(WorkflowInput {
+        name: name.to_string(),
+        description,
+        graph: input.graph,
+    })
+}
+
+fn not_found(id: &str) -> ModelError {
+    ModelError::NotFound(format!("workflow {id} not found"))
+}

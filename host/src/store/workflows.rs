@@ -1,0 +1,238 @@
+//! The WorkflowService's definitions: `workflows` (the newest version of
+//! each) and `workflow_versions` (every version). A save moves the version
+//! on in one conditional `UPDATE ... RETURNING`, so two saves at once get
+//! two versions; the rules are the services'.
+
+use super::query::select::{Scope, SelectSpec};
+use super::query::sql::Param;
+use super::query::{MAX_PAGE, QueryError, cursor};
+use super::session::Session;
+use super::{StoreError, core_tables};
+use crate::domain::workflow::{Graph, Workflow, WorkflowVersion};
+use crate::domain::{Filter, Order, Value};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+const COLUMNS: &str = "id, owner, name, description, version, graph, created_at, updated_at";
+
+fn graph_of(text: &str) -> Result<Graph, sqlx::Error> {
+    serde_json::from_str(text).map_err(|error| sqlx::Error::ColumnDecode {
+        index: "graph".into(),
+        source: Box::new(error),
+    })
+}
+
+fn graph_text(graph: &Graph) -> String {
+    serde_json::to_string(graph).expect("a graph serializes")
+}
+
+fn from_row(row: &AnyRow) -> Result<Workflow, sqlx::Error> {
+    Ok(Workflow {
+        id: row.try_get(0)?,
+        owner: row.try_get(1)?,
+        name: row.try_get(2)?,
+        description: row.try_get(3)?,
+        version: row.try_get(4)?,
+        graph: graph_of(&row.try_get::<String, _>(5)?)?,
+        created_at: row.try_get(6)?,
+        updated_at: row.try_get(7)?,
+    })
+}
+
+fn version_from_row(row: &AnyRow) -> Result<WorkflowVersion, sqlx::Error> {
+    Ok(WorkflowVersion {
+        workflow_id: row.try_get(0)?,
+        version: row.try_get(1)?,
+        name: row.try_get(2)?,
+        description: row.try_get(3)?,
+        graph: graph_of(&row.try_get::<String, _>(4)?)?,
+        created_at: row.try_get(5)?,
+    })
+}
+
+pub async fn get(session: &Session, id: &str) -> Result<Option<Workflow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM workflows WHERE id = $1");
+    super::read::row_by_id(session, &sql, id, from_row).await
+}
+
+/// One page of workflows within `scope`, oldest first.
+pub async fn page(
+    session: &Session,
+    scope: Option<&Scope>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Vec<Workflow>, Option<String>), StoreError> {
+    let filter = Filter::everything();
+    let spec = SelectSpec {
+        schema: core_tables::workflows(),
+        fields: None,
+        filter: &filter,
+        scope,
+        order: &[Order::asc("created_at")],
+        limit,
+        cursor,
+        cursor_key: session.db().cursor_key(),
+    };
+    super::read::fetch_page(session, &spec, from_row).await
+}
+
+/// Inserts a new workflow and its first version.
+pub async fn insert(session: &Session, workflow: &Workflow) -> Result<(), sqlx::Error> {
+    let graph = graph_text(&workflow.graph);
+    let mut conn = session.write_conn().await?;
+    sqlx::query(&format!(
+        "INSERT INTO workflows ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
+    .bind(&workflow.id)
+    .bind(&workflow.owner)
+    .bind(&workflow.name)
+    .bind(&workflow.description)
+    .bind(workflow.version)
+    .bind(&graph)
+    .bind(workflow.created_at)
+    .bind(workflow.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    insert_version(&mut conn, workflow, &graph).await
+}
+
+/// Saves `workflow` (its name, description and graph) as the version after
+/// the newest, if it is there for `owner` (any owner when `None`); returns
+/// the version made.
+pub async fn save(
+    session: &Session,
+    workflow: &Workflow,
+    owner: Option<&str>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let graph = graph_text(&workflow.graph);
+    let mut conn = session.write_conn().await?;
+    let owner_condition = if owner.is_some() {
+        " AND owner = $6"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE workflows SET version = version + 1, name = $1, description = $2, graph = $3, \
+         updated_at = $4 WHERE id = $5{owner_condition} RETURNING version"
+    );
+    let query = sqlx::query(&sql)
+        .bind(&workflow.name)
+        .bind(&workflow.description)
+        .bind(&graph)
+        .bind(workflow.updated_at)
+        .bind(&workflow.id);
+    let query = match owner {
+        Some(owner) => query.bind(owner),
+        None => query,
+    };
+    let Some(row) = query.fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    let version: i64 = row.try_get(0)?;
+    let saved = Workflow {
+        version,
+        ..workflow.clone()
+    };
+    insert_version(&mut conn, &saved, &graph).await?;
+    Ok(Some(version))
+}
+
+async fn insert_version(
+    conn: &mut sqlx::AnyConnection,
+    workflow: &Workflow,
+    graph: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO workflow_versions (workflow_id, version, name, description, graph, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&workflow.id)
+    .bind(workflow.version)
+    .bind(&workflow.name)
+    .bind(&workflow.description)
+    .bind(graph)
+    .bind(workflow.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes a workflow; its versions go with it (`ON DELETE CASCADE`).
+pub async fn delete(session: &Session, id: &str) -> Result<(), sqlx::Error> {
+    let mut conn = session.write_conn().await?;
+    sqlx::query("DELETE FROM workflows WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Version `version` of workflow `id`.
+pub async fn get_version(
+    session: &Session,
+    id: &str,
+    version: i64,
+) -> Result<Option<WorkflowVersion>, sqlx::Error> {
+    let mut conn = session.read_conn().await?;
+    let row = sqlx::query(
+        "SELECT workflow_id, version, name, description, graph, created_at \
+         FROM workflow_versions WHERE workflow_id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(version_from_row).transpose()
+}
+
+/// One page of workflow `id`'s versions, newest first.
+pub async fn page_versions(
+    session: &Session,
+    id: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Vec<WorkflowVersion>, Option<String>), StoreError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(QueryError::new(format!(
+            "limit must be between 1 and {MAX_PAGE}, got {limit}"
+        ))
+        .into());
+    }
+    let key = session.db().cursor_key();
+    let params = [Param::Text(id.to_string())];
+    let bound = cursor::Query {
+        sql: "workflows:versions",
+        params: &params,
+        order: "version desc",
+    };
+    let before = match cursor {
+        Some(text) => match cursor::open(&key, &bound, text, 1)?.as_slice() {
+            [Value::Integer(version)] => *version,
+            _ => return Err(cursor::invalid_cursor().into()),
+        },
+        None => i64::MAX,
+    };
+    let rows = {
+        let mut conn = session.read_conn().await?;
+        sqlx::query(
+            "SELECT workflow_id, version, name, description, graph, created_at \
+             FROM workflow_versions WHERE workflow_id = $1 AND version < $2 \
+             ORDER BY version DESC LIMIT $3",
+        )
+        .bind(id)
+        .bind(before)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&mut *conn)
+        .await?
+    };
+    let mut versions = rows
+        .iter()
+        .map(version_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = (versions.len() > limit as usize).then(|| {
+        versions.truncate(limit as usize);
+        let last = versions.last().map_or(before, |v| v.version);
+        cursor::seal(&key, &bound, &[Value::Integer(last)])
+    });
+    Ok((versions, next))
+}
