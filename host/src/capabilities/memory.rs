@@ -5,11 +5,10 @@
 
 use super::models::{Failure, json_field, optional_json_field};
 use super::{CallState, Caller};
-use crate::domain::memory::WindowRequest;
+use crate::domain::memory::{Labels, WindowRequest};
 use crate::domain::search::snippet_html;
 use crate::services::Ctx;
 use crate::services::memory::{self, MessageSearchRequest};
-use crate::store::memory::Labels;
 use crate::wit::bindings::kai::fusion::memory::{
     Host, Message, MessagePage, NewMessage, NewSession, SearchHit, SearchPage, Session,
     SessionChange, SessionPage, Window, WindowRequest as WitWindowRequest,

@@ -98,6 +98,15 @@ pub struct Message {
     pub created_at: i64,
 }
 
+/// The labels a listing of sessions can be narrowed to; `plugin` `""` is
+/// those made through the REST API.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Labels<'a> {
+    pub plugin: Option<&'a str>,
+    pub workflow: Option<&'a str>,
+    pub agent: Option<&'a str>,
+}
+
 /// A session to make.
 #[derive(Debug, Clone, Default)]
 pub struct NewSession {

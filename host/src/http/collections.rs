@@ -76,9 +76,6 @@ impl From<CollectionBody> for CollectionInput {
     }
 }
 
-/// Default and largest page sizes of list routes.
-pub const DEFAULT_LIMIT: u32 = 50;
-
 /// Creates a collection owned by the caller.
 #[utoipa::path(
     post, path = "/api/v1/collections", tag = "collections", operation_id = "collections_create",

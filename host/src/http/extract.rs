@@ -5,7 +5,6 @@
 //! (unknown ones are refused by name), and the `If-Match` /
 //! `If-None-Match` preconditions.
 
-use super::collections::DEFAULT_LIMIT;
 use super::error::ApiError;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -68,6 +67,9 @@ pub fn is_json(essence: &str) -> bool {
             .strip_prefix("application/")
             .is_some_and(|subtype| subtype.ends_with("+json"))
 }
+
+/// The page size of list routes when a request names none.
+pub const DEFAULT_LIMIT: u32 = 50;
 
 /// A nested object of a request body, read as `T`: serde would also take
 /// a struct's fields from an array (`[null, null]`), which no body of the

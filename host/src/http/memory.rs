@@ -10,13 +10,12 @@ use super::listing::{Page, created};
 use super::openapi::{Authenticated, BadParameters, NotFound, WithBody};
 use super::unit::Unit;
 use crate::domain::memory::{
-    Message, NewMessage, NewSession, Retention, Session, SessionChange, Summary, Window,
+    Labels, Message, NewMessage, NewSession, Retention, Session, SessionChange, Summary, Window,
     WindowRequest, WindowSize,
 };
 use crate::domain::search::snippet_html;
 use crate::services::memory::{self, MessageSearchRequest};
 use crate::state::AppState;
-use crate::store::memory::Labels;
 use crate::util::format_micros;
 use axum::Json;
 use axum::extract::{Path, State};

@@ -16,11 +16,11 @@
 use super::validate;
 use super::{Ctx, ModelError};
 use crate::domain::memory::{
-    Message, NewMessage, NewSession, Retention, Role, Session, SessionChange, Summary, Window,
-    WindowRequest, WindowSize, estimate_tokens,
+    Labels, Message, NewMessage, NewSession, Retention, Role, Session, SessionChange, Summary,
+    Window, WindowRequest, WindowSize, estimate_tokens,
 };
 use crate::domain::search::SearchQuery;
-use crate::store::memory::{self as rows, Labels, MessageHit, MessageSearch};
+use crate::store::memory::{self as rows, MessageHit, MessageSearch};
 use crate::store::query::select::Scope;
 use crate::util::now_micros;
 use serde_json::{Value, json};

@@ -10,7 +10,7 @@ use super::query::{MAX_PAGE, QueryError, cursor};
 use super::search::{RANKED_MATCHES, SNIPPET_WORDS, headline_options, render_match};
 use super::session::Session as DbSession;
 use super::{Backend, StoreError, core_tables};
-use crate::domain::memory::{Message, Retention, Role, Session, Summary};
+use crate::domain::memory::{Labels, Message, Retention, Role, Session, Summary};
 use crate::domain::search::{MARK_END, MARK_START, SearchQuery};
 use crate::domain::{Filter, Order, Value};
 use sqlx::any::AnyRow;
@@ -130,15 +130,6 @@ pub async fn get_session_for_change(
     .fetch_optional(&mut *conn)
     .await?;
     row.as_ref().map(session_from_row).transpose()
-}
-
-/// The labels a listing of sessions can be narrowed to; `plugin` `""` is
-/// those made through the REST API.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Labels<'a> {
-    pub plugin: Option<&'a str>,
-    pub workflow: Option<&'a str>,
-    pub agent: Option<&'a str>,
 }
 
 /// One page of sessions within `scope` and `labels`, newest first.
