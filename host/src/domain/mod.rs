@@ -16,6 +16,7 @@
 //! - [`state`]: the StateManager's threads, checkpoints and pending writes.
 //! - [`memory`]: the MemoryManager's sessions, messages and windows.
 //! - [`workflow`]: workflow definitions (graphs of nodes) and their rules.
+//! - [`expression`]: the jq expressions of workflows, checked at save.
 //! - [`search`]: the full-text query language.
 //! - [`http_mount`]: the name and mount an operator gives a `wasi:http`
 //!   component at install.
@@ -23,6 +24,7 @@
 pub mod collection;
 pub mod document;
 pub mod event;
+pub mod expression;
 pub mod grant;
 pub mod http_mount;
 pub mod memory;

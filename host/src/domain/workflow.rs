@@ -5,7 +5,8 @@
 //! an optional condition). Its first node is where a run starts. Every node
 //! must be reachable from it, every edge must join two of its nodes, every
 //! kind must be known (a built-in of [`BUILT_IN_KINDS`], or one a plugin
-//! declares) with the config it requires, and any cycle must pass through a
+//! declares) with the config it requires, every expression (a `transform`'s,
+//! an edge's condition) must compile, and any cycle must pass through a
 //! `loop` node, whose `max_iterations` bounds it.
 
 use petgraph::algo::tarjan_scc;
@@ -98,6 +99,8 @@ pub struct Edge {
 pub enum ConfigType {
     /// Text, which may be a template over the run's data.
     Text,
+    /// A jq expression ([`super::expression`]).
+    Expression,
     /// A whole number within bounds.
     Integer { min: i64, max: i64 },
 }
@@ -133,7 +136,7 @@ const TEXT: ConfigType = ConfigType::Text;
 /// The kinds the runner knows without any plugin.
 pub const BUILT_IN_KINDS: &[NodeKind] = &[
     step("http", &[("url", TEXT)]),
-    step("transform", &[("expression", TEXT)]),
+    step("transform", &[("expression", ConfigType::Expression)]),
     NodeKind {
         name: "branch",
         required: &[],
@@ -294,6 +297,9 @@ pub fn validate(
                     format!("must be 1 to {MAX_CONDITION_BYTES} bytes of expression"),
                 ));
             }
+            super::expression::check(condition).map_err(|why| {
+                refuse(format!("{field}.condition"), format!("`{condition}` {why}"))
+            })?;
         }
         flow.add_edge(from, to, i);
     }
@@ -331,6 +337,11 @@ fn config_field(field: &str, node: &Node, name: &str, ty: ConfigType) -> Result<
     match ty {
         ConfigType::Text if value.as_str().is_some_and(|s| !s.is_empty()) => Ok(()),
         ConfigType::Text => Err(refuse(at, "must be a non-empty string")),
+        ConfigType::Expression => match value.as_str() {
+            Some(code) => super::expression::check(code)
+                .map_err(|why| refuse(at, format!("`{code}` {why} (node `{}`)", node.id))),
+            None => Err(refuse(at, "must be a jq expression, as a string")),
+        },
         ConfigType::Integer { min, max } => match value.as_i64() {
             Some(n) if (min..=max).contains(&n) => Ok(()),
             _ => Err(refuse(

@@ -55,7 +55,7 @@ pub struct NodeBody {
     /// `memory.append`, `memory.window`, `document.create`,
     /// `document.update`, `document.search` or `workflow`.
     kind: String,
-    /// What the kind needs (`url` for `http`, `expression` for
+    /// What the kind needs (`url` for `http`, a jq `expression` for
     /// `transform`, `max_iterations` for `loop`, ...).
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -68,7 +68,8 @@ pub struct NodeBody {
 pub struct EdgeBody {
     from: String,
     to: String,
-    /// On an edge leaving a `branch` or `loop` node: taken when it holds.
+    /// On an edge leaving a `branch` or `loop` node: a jq expression over
+    /// the run's data; the edge is taken when it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     condition: Option<String>,
 }
