@@ -288,3 +288,29 @@ async fn a_bad_graph_is_refused_naming_the_node_or_edge_and_changes_nothing() {
     assert_eq!(listed["items"][0]["version"], 1, "nothing saved");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn deeply_nested_expressions_are_checked_without_harm_to_the_server() {
+    let server = TestServer::start().await;
+    let ann = server.user("ann@example.com", false).await;
+    let deep = [
+        format!("{}1", "-".repeat(4000)),
+        format!("{}1{}", "[".repeat(2000), "]".repeat(2000)),
+        format!("{}.{}", "(".repeat(2000), ")".repeat(2000)),
+        vec!["1"; 2000].join("+"),
+    ];
+    for expression in deep {
+        let body = json!({
+            "name": "deep",
+            "nodes": [{ "id": "t", "kind": "transform", "config": { "expression": expression } }],
+        });
+        let (status, answer, _) = server.call(M::POST, WORKFLOWS, &ann, Some(body)).await;
+        assert!(status == 201 || status == 422, "{status}: {answer}");
+    }
+    // Still serving.
+    let listed = server
+        .call_expecting(M::GET, WORKFLOWS, &ann, None, 200)
+        .await;
+    assert!(listed["items"].is_array());
+    server.stop().await;
+}

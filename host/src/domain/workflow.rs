@@ -22,8 +22,10 @@ pub const MAX_NODES: usize = 500;
 pub const MAX_EDGES: usize = 2000;
 /// Longest node id, in characters.
 pub const MAX_NODE_ID_CHARS: usize = 64;
-/// Longest condition, in bytes.
-pub const MAX_CONDITION_BYTES: usize = 4096;
+/// Longest expression (a `transform`'s, or an edge's condition), in bytes.
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
+/// Largest graph, as JSON.
+pub const MAX_GRAPH_BYTES: usize = 1024 * 1024;
 /// The most iterations a `loop` node may allow.
 pub const MAX_LOOP_ITERATIONS: i64 = 10_000;
 /// The longest `delay`, in seconds: a year.
@@ -225,6 +227,13 @@ pub fn validate(
             format!("give 1 to {MAX_NODES} nodes, got {}", graph.nodes.len()),
         ));
     }
+    let size = serde_json::to_string(graph).map_or(usize::MAX, |text| text.len());
+    if size > MAX_GRAPH_BYTES {
+        return Err(refuse(
+            "nodes",
+            format!("the graph is {size} bytes as JSON; the most is {MAX_GRAPH_BYTES}"),
+        ));
+    }
     if graph.edges.len() > MAX_EDGES {
         return Err(refuse(
             "edges",
@@ -280,6 +289,15 @@ pub fn validate(
             })
         };
         let (from, to) = (end("from", &edge.from)?, end("to", &edge.to)?);
+        if let Some(earlier) = flow.find_edge(from, to) {
+            return Err(refuse(
+                field,
+                format!(
+                    "repeats edges[{}], {} -> {}: join two nodes once",
+                    flow[earlier], edge.from, edge.to
+                ),
+            ));
+        }
         if let Some(condition) = &edge.condition {
             let shape = kinds[flow[from]].shape;
             if !matches!(shape, Shape::Branch | Shape::Loop) {
@@ -291,10 +309,10 @@ pub fn validate(
                     ),
                 ));
             }
-            if condition.trim().is_empty() || condition.len() > MAX_CONDITION_BYTES {
+            if condition.trim().is_empty() || condition.len() > MAX_EXPRESSION_BYTES {
                 return Err(refuse(
                     format!("{field}.condition"),
-                    format!("must be 1 to {MAX_CONDITION_BYTES} bytes of expression"),
+                    format!("must be 1 to {MAX_EXPRESSION_BYTES} bytes of expression"),
                 ));
             }
             super::expression::check(condition).map_err(|why| {
@@ -338,9 +356,15 @@ fn config_field(field: &str, node: &Node, name: &str, ty: ConfigType) -> Result<
         ConfigType::Text if value.as_str().is_some_and(|s| !s.is_empty()) => Ok(()),
         ConfigType::Text => Err(refuse(at, "must be a non-empty string")),
         ConfigType::Expression => match value.as_str() {
-            Some(code) => super::expression::check(code)
-                .map_err(|why| refuse(at, format!("`{code}` {why} (node `{}`)", node.id))),
-            None => Err(refuse(at, "must be a jq expression, as a string")),
+            Some(code) if !code.trim().is_empty() && code.len() <= MAX_EXPRESSION_BYTES => {
+                super::expression::check(code).map_err(|why| {
+                    refuse(at, format!("{} {why} (node `{}`)", quoted(code), node.id))
+                })
+            }
+            _ => Err(refuse(
+                at,
+                format!("must be a jq expression of 1 to {MAX_EXPRESSION_BYTES} bytes"),
+            )),
         },
         ConfigType::Integer { min, max } => match value.as_i64() {
             Some(n) if (min..=max).contains(&n) => Ok(()),
@@ -397,6 +421,18 @@ fn shapes(
                     ),
                 ));
             }
+            Shape::Step if leaving.len() > 1 => {
+                return Err(refuse(
+                    field,
+                    format!(
+                        "{} node `{}` has {} edges leaving it: fan out through a parallel node, \
+                         or choose through a branch node",
+                        node.kind,
+                        node.id,
+                        leaving.len()
+                    ),
+                ));
+            }
             Shape::FanIn if arriving < 2 => {
                 return Err(refuse(
                     field,
@@ -431,8 +467,8 @@ fn reachable(graph: &Graph, flow: &DiGraph<usize, usize>) -> Result<(), GraphErr
     }
 }
 
-/// Every cycle passes through a `loop` node: without them the graph has
-/// none.
+/// Every cycle passes through a `loop` node (without them the graph has
+/// none), and every loop node is on a cycle with a way out of it.
 fn bounded_cycles(
     graph: &Graph,
     flow: &DiGraph<usize, usize>,
@@ -443,30 +479,73 @@ fn bounded_cycles(
         |_, &e| Some(e),
     );
     for component in tarjan_scc(&without_loops) {
-        let cyclic = component.len() > 1
-            || without_loops
-                .find_edge(component[0], component[0])
-                .is_some();
-        if cyclic {
-            let mut ids: Vec<&str> = component
-                .iter()
-                .map(|&n| graph.nodes[without_loops[n]].id.as_str())
-                .collect();
-            ids.sort_unstable();
-            return Err(refuse(
-                "edges",
-                format!(
-                    "nodes {} form a cycle that passes through no loop node: \
-                     route it through a `loop` node, whose max_iterations bounds it",
-                    ids.iter()
-                        .map(|id| format!("`{id}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
+        let inside = |n: NodeIndex| component.contains(&n);
+        let Some(edge) = without_loops.edge_indices().find(|&e| {
+            let (a, b) = without_loops
+                .edge_endpoints(e)
+                .expect("an edge of the graph");
+            inside(a) && inside(b)
+        }) else {
+            continue;
+        };
+        let mut ids: Vec<&str> = component
+            .iter()
+            .map(|&n| graph.nodes[without_loops[n]].id.as_str())
+            .collect();
+        ids.sort_unstable();
+        return Err(refuse(
+            format!("edges[{}]", without_loops[edge]),
+            format!(
+                "nodes {} form a cycle that passes through no loop node: \
+                 route it through a `loop` node, whose max_iterations bounds it",
+                ids.iter()
+                    .map(|id| format!("`{id}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    for component in tarjan_scc(flow) {
+        for &n in &component {
+            let i = flow[n];
+            if kinds[i].shape != Shape::Loop {
+                continue;
+            }
+            let node = &graph.nodes[i];
+            let on_cycle = component.len() > 1 || flow.find_edge(n, n).is_some();
+            if !on_cycle {
+                return Err(refuse(
+                    format!("nodes[{i}]"),
+                    format!(
+                        "loop node `{}` is on no cycle: an edge must lead back to it",
+                        node.id
+                    ),
+                ));
+            }
+            let exits = flow
+                .edges_directed(n, petgraph::Direction::Outgoing)
+                .any(|e| !component.contains(&petgraph::visit::EdgeRef::target(&e)));
+            if !exits {
+                return Err(refuse(
+                    format!("nodes[{i}]"),
+                    format!(
+                        "loop node `{}` has no edge out of its cycle: give it one to take \
+                         when the loop ends",
+                        node.id
+                    ),
+                ));
+            }
         }
     }
     Ok(())
+}
+
+/// Code as an error message quotes it: at most 80 characters of it.
+fn quoted(code: &str) -> String {
+    match code.char_indices().nth(80) {
+        Some((end, _)) => format!("`{}…`", &code[..end]),
+        None => format!("`{code}`"),
+    }
 }
 
 #[cfg(test)]
@@ -559,7 +638,7 @@ mod tests {
             ),
             (
                 json!({ "nodes": [t("a"), t("b")], "edges": [edge("a", "b"), edge("b", "a")] }),
-                "edges",
+                "edges[0]",
                 "`a`, `b` form a cycle",
             ),
             (
@@ -581,6 +660,31 @@ mod tests {
                 json!({ "nodes": [node("b", "branch", json!({})), t("x"), t("y")], "edges": [edge("b", "x"), edge("b", "y")] }),
                 "nodes[0]",
                 "at most one may be the default",
+            ),
+            (
+                json!({ "nodes": [t("a"), t("b")], "edges": [edge("a", "b"), edge("a", "b")] }),
+                "edges[1]",
+                "repeats edges[0]",
+            ),
+            (
+                json!({ "nodes": [t("a"), t("b"), t("c")], "edges": [edge("a", "b"), edge("a", "c")] }),
+                "nodes[0]",
+                "fan out through a parallel node",
+            ),
+            (
+                json!({ "nodes": [node("l", "loop", json!({ "max_iterations": 2 })), t("a")], "edges": [edge("l", "a")] }),
+                "nodes[0]",
+                "on no cycle",
+            ),
+            (
+                json!({ "nodes": [node("l", "loop", json!({ "max_iterations": 2 })), t("a")], "edges": [edge("l", "a"), edge("a", "l")] }),
+                "nodes[0]",
+                "no edge out of its cycle",
+            ),
+            (
+                json!({ "nodes": [node("a", "transform", json!({ "expression": "-".repeat(5000) }))] }),
+                "nodes[0].config.expression",
+                "1 to 4096 bytes",
             ),
         ];
         for (value, field, says) in cases {

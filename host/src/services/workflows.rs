@@ -19,7 +19,7 @@ fn kind_of(name: &str) -> Option<NodeKind> {
 }
 
 pub async fn create(ctx: &Ctx<'_>, input: WorkflowInput) -> Result<Workflow, ModelError> {
-    let input = checked(input)?;
+    let input = checked(input).await?;
     let now = now_micros();
     let created = Workflow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -56,18 +56,17 @@ pub async fn list(
 /// Saves a new version of the workflow: its name, description and graph.
 pub async fn update(ctx: &Ctx<'_>, id: &str, input: WorkflowInput) -> Result<Workflow, ModelError> {
     let current = get(ctx, id).await?;
-    let input = checked(input)?;
-    let mut saved = Workflow {
+    let input = checked(input).await?;
+    let change = Workflow {
         name: input.name,
-        description: input.description.unwrap_or(current.description.clone()),
         graph: input.graph,
-        updated_at: now_micros().max(current.updated_at + 1),
+        updated_at: now_micros(),
         ..current
     };
     let owner = (!ctx.principal.is_admin()).then_some(ctx.principal.user_id.as_str());
-    saved.version = rows::save(ctx.session, &saved, owner)
+    let saved = rows::save(ctx.session, &change, input.description.as_deref(), owner)
         .await?
-        .ok_or_else(|| not_found(&saved.id))?;
+        .ok_or_else(|| not_found(&change.id))?;
     Ok(saved)
 }
 
@@ -102,7 +101,7 @@ pub async fn versions(
     Ok(rows::page_versions(ctx.session, &workflow.id, limit, cursor).await?)
 }
 
-fn checked(input: WorkflowInput) -> Result<WorkflowInput, ModelError> {
+async fn checked(input: WorkflowInput) -> Result<WorkflowInput, ModelError> {
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.contains('\0') {
         return Err(ModelError::invalid(
@@ -115,13 +114,37 @@ fn checked(input: WorkflowInput) -> Result<WorkflowInput, ModelError> {
         .as_deref()
         .map(|d| validate::description("description", d))
         .transpose()?;
-    workflow::validate(&input.graph, &kind_of)
-        .map_err(|error| ModelError::invalid(error.field, error.message))?;
+    let graph = validated(input.graph).await?;
     Ok(WorkflowInput {
         name: name.to_string(),
         description,
-        graph: input.graph,
+        graph,
     })
+}
+
+/// Stack for checking a graph: compiling a deeply nested jq expression
+/// recurses once per level (up to an expression's 4,096 bytes).
+const CHECK_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// `graph` once it has passed every rule. The check runs on a thread of
+/// its own, with a deep stack and off the async workers (it compiles each
+/// expression).
+async fn validated(graph: workflow::Graph) -> Result<workflow::Graph, ModelError> {
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("workflow-check".into())
+        .stack_size(CHECK_STACK_BYTES)
+        .spawn(move || {
+            let result = workflow::validate(&graph, &kind_of).map(|()| graph);
+            let _ = done.send(result);
+        })
+        .map_err(|error| ModelError::Database(sqlx::Error::Io(error)))?;
+    let result = outcome.await.map_err(|_| {
+        ModelError::Database(sqlx::Error::Protocol(
+            "the workflow check stopped without an answer".into(),
+        ))
+    })?;
+    result.map_err(|error| ModelError::invalid(error.field, error.message))
 }
 
 fn not_found(id: &str) -> ModelError {

@@ -96,14 +96,15 @@ pub async fn insert(session: &Session, workflow: &Workflow) -> Result<(), sqlx::
     insert_version(&mut conn, workflow, &graph).await
 }
 
-/// Saves `workflow` (its name, description and graph) as the version after
-/// the newest, if it is there for `owner` (any owner when `None`); returns
-/// the version made.
+/// Saves `workflow`'s name and graph (and `description`, when given; the
+/// stored one otherwise) as the version after the newest, if it is there
+/// for `owner` (any owner when `None`); returns the workflow as saved.
 pub async fn save(
     session: &Session,
     workflow: &Workflow,
+    description: Option<&str>,
     owner: Option<&str>,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<Workflow>, sqlx::Error> {
     let graph = graph_text(&workflow.graph);
     let mut conn = session.write_conn().await?;
     let owner_condition = if owner.is_some() {
@@ -112,12 +113,14 @@ pub async fn save(
         ""
     };
     let sql = format!(
-        "UPDATE workflows SET version = version + 1, name = $1, description = $2, graph = $3, \
-         updated_at = $4 WHERE id = $5{owner_condition} RETURNING version"
+        "UPDATE workflows SET version = version + 1, name = $1, \
+         description = COALESCE($2, description), graph = $3, \
+         updated_at = CASE WHEN updated_at >= $4 THEN updated_at + 1 ELSE $4 END \
+         WHERE id = $5{owner_condition} RETURNING version, description, updated_at"
     );
     let query = sqlx::query(&sql)
         .bind(&workflow.name)
-        .bind(&workflow.description)
+        .bind(description)
         .bind(&graph)
         .bind(workflow.updated_at)
         .bind(&workflow.id);
@@ -128,13 +131,14 @@ pub async fn save(
     let Some(row) = query.fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
-    let version: i64 = row.try_get(0)?;
     let saved = Workflow {
-        version,
+        version: row.try_get(0)?,
+        description: row.try_get(1)?,
+        updated_at: row.try_get(2)?,
         ..workflow.clone()
     };
     insert_version(&mut conn, &saved, &graph).await?;
-    Ok(Some(version))
+    Ok(Some(saved))
 }
 
 async fn insert_version(
