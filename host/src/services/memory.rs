@@ -345,20 +345,24 @@ pub async fn search(
     Ok(rows::search(ctx.session, &spec).await?)
 }
 
-/// The session, locked for a change, if the caller sees it.
-async fn to_change(ctx: &Ctx<'_>, id: &str) -> Result<rows::StoredSession, ModelError> {
-    let id = validate::uuid("session_id", id)?;
-    rows::get_session_for_change(ctx.session, &id)
-        .await?
-        .filter(|stored| ctx.principal.can_see(&stored.session.owner))
-        .ok_or_else(|| session_not_found(&id))
-}
-
 /// The session, if the caller sees it.
 async fn visible(ctx: &Ctx<'_>, id: &str) -> Result<rows::StoredSession, ModelError> {
+    find(ctx, id, false).await
+}
+
+/// The session, locked for a change, if the caller sees it.
+async fn to_change(ctx: &Ctx<'_>, id: &str) -> Result<rows::StoredSession, ModelError> {
+    find(ctx, id, true).await
+}
+
+async fn find(ctx: &Ctx<'_>, id: &str, lock: bool) -> Result<rows::StoredSession, ModelError> {
     let id = validate::uuid("session_id", id)?;
-    rows::get_session(ctx.session, &id)
-        .await?
+    let found = if lock {
+        rows::get_session_for_change(ctx.session, &id).await?
+    } else {
+        rows::get_session(ctx.session, &id).await?
+    };
+    found
         .filter(|stored| ctx.principal.can_see(&stored.session.owner))
         .ok_or_else(|| session_not_found(&id))
 }

@@ -6,7 +6,7 @@
 
 use super::query::select::{Scope, SelectSpec};
 use super::query::sql::{Param, Sql};
-use super::query::{MAX_PAGE, QueryError, cursor};
+use super::query::{check_page_limit, cursor};
 use super::search::{RANKED_MATCHES, SNIPPET_WORDS, headline_options, render_match};
 use super::session::Session as DbSession;
 use super::{Backend, StoreError, core_tables};
@@ -438,7 +438,7 @@ pub async fn page_messages(
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<(Vec<Message>, Option<String>), StoreError> {
-    check_limit(limit)?;
+    check_page_limit(limit)?;
     let key = db.db().cursor_key();
     let params = [Param::Text(id.to_string())];
     let bound = cursor::Query {
@@ -477,15 +477,6 @@ pub async fn page_messages(
     Ok((messages, next))
 }
 
-fn check_limit(limit: u32) -> Result<(), QueryError> {
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(QueryError::new(format!(
-            "limit must be between 1 and {MAX_PAGE}, got {limit}"
-        )));
-    }
-    Ok(())
-}
-
 /// One message search.
 pub struct MessageSearch<'a> {
     pub query: &'a SearchQuery,
@@ -516,7 +507,7 @@ pub async fn search(
     db: &DbSession,
     spec: &MessageSearch<'_>,
 ) -> Result<(Vec<MessageHit>, Option<String>), StoreError> {
-    check_limit(spec.limit)?;
+    check_page_limit(spec.limit)?;
     let backend = db.db().backend();
     let key = db.db().cursor_key();
     let bound_params = [

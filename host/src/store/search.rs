@@ -9,10 +9,10 @@
 //! query ranks at most the newest [`RANKED_MATCHES`] of its matches.
 
 use super::documents::{COLUMNS, from_row};
+use super::query::cursor;
 use super::query::filter;
 use super::query::select::Scope;
 use super::query::sql::{Param, Sql};
-use super::query::{MAX_PAGE, cursor};
 use super::session::Session;
 use super::{Backend, StoreError, core_tables};
 use crate::domain::search::{MARK_END, MARK_START, SearchQuery, TermKind};
@@ -54,13 +54,7 @@ pub async fn documents(
     session: &Session,
     spec: &SearchSpec<'_>,
 ) -> Result<(Vec<Hit>, Option<String>), StoreError> {
-    if spec.limit == 0 || spec.limit > MAX_PAGE {
-        return Err(super::query::QueryError::new(format!(
-            "limit must be between 1 and {MAX_PAGE}, got {}",
-            spec.limit
-        ))
-        .into());
-    }
+    super::query::check_page_limit(spec.limit)?;
     let backend = session.db().backend();
     let key = session.db().cursor_key();
     let binding = Binding::of(spec);

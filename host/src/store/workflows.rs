@@ -5,7 +5,7 @@
 
 use super::query::select::{Scope, SelectSpec};
 use super::query::sql::Param;
-use super::query::{MAX_PAGE, QueryError, cursor};
+use super::query::{check_page_limit, cursor};
 use super::session::Session;
 use super::{StoreError, core_tables};
 use crate::domain::workflow::{Graph, Workflow, WorkflowVersion};
@@ -196,12 +196,7 @@ pub async fn page_versions(
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<(Vec<WorkflowVersion>, Option<String>), StoreError> {
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(QueryError::new(format!(
-            "limit must be between 1 and {MAX_PAGE}, got {limit}"
-        ))
-        .into());
-    }
+    check_page_limit(limit)?;
     let key = session.db().cursor_key();
     let params = [Param::Text(id.to_string())];
     let bound = cursor::Query {

@@ -46,6 +46,16 @@ impl QueryError {
 
 /// Most rows a select returns in one page.
 pub const MAX_PAGE: u32 = 1000;
+
+/// Refuses a page size outside 1 to [`MAX_PAGE`].
+pub fn check_page_limit(limit: u32) -> Result<(), QueryError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(QueryError::new(format!(
+            "limit must be between 1 and {MAX_PAGE}, got {limit}"
+        )));
+    }
+    Ok(())
+}
 /// Most rows an aggregate returns.
 pub const MAX_AGGREGATE_ROWS: u32 = 10_000;
 /// Most values in one `in` condition.

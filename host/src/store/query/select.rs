@@ -14,7 +14,7 @@ use super::schema::{Column, TableSchema};
 use super::shapes::SelectShape;
 use super::sql::Sql;
 use super::values::{decode, to_param};
-use super::{MAX_PAGE, QueryError, filter};
+use super::{QueryError, filter};
 use crate::domain::Value;
 use crate::domain::{Filter, Order, Principal};
 use crate::store::backend::Backend;
@@ -69,12 +69,7 @@ pub struct SelectPlan {
 /// to know whether another page follows).
 pub fn build(spec: &SelectSpec<'_>, backend: Backend) -> Result<SelectPlan, QueryError> {
     let schema = spec.schema;
-    if spec.limit == 0 || spec.limit > MAX_PAGE {
-        return Err(QueryError::new(format!(
-            "limit must be between 1 and {MAX_PAGE}, got {}",
-            spec.limit
-        )));
-    }
+    super::check_page_limit(spec.limit)?;
     let shape = schema
         .select_shapes()
         .get_or_build(spec.fields, spec.order, || {
