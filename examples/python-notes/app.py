@@ -106,6 +106,10 @@ class Describe(wit_world.exports.Describe):
         # this plugin uses none.
         return []
 
+    def node_kinds(self):
+        # Workflow node kinds (kai:fusion 0.2.4): this plugin runs none.
+        return []
+
 
 class Events(wit_world.exports.Events):
     def on_event(self, event) -> None:
@@ -293,6 +297,10 @@ ROUTES = {
 
 
 class Handler(wit_world.exports.Handler):
+    def run_node(self, request: h.NodeRequest) -> str:
+        # Never called: the plugin declares no node kinds.
+        raise Err(h.NodeError_Failed("py-notes runs no workflow nodes"))
+
     def handle(self, request: h.Request) -> h.Response:
         route = ROUTES.get((request.method, request.route))
         if route is None:

@@ -101,6 +101,14 @@ pub struct ServeArgs {
     #[arg(long, env = "KAI_EVENT_POLL_MS", value_name = "MS")]
     pub event_poll_ms: Option<u64>,
 
+    /// Workflow steps this node runs at once (0: it runs none) [default: 2]
+    #[arg(long, env = "KAI_WORKFLOW_WORKERS", value_name = "N")]
+    pub workflow_workers: Option<usize>,
+
+    /// Days an ended workflow execution is kept, with its timeline [default: 30]
+    #[arg(long, env = "KAI_EXECUTION_RETENTION_DAYS", value_name = "DAYS")]
+    pub execution_retention_days: Option<u32>,
+
     /// Grant this plugin what it requests, as if bundled (repeatable; comma-separated in the environment)
     #[arg(
         long = "trust-plugin",
@@ -179,6 +187,8 @@ struct FileConfig {
     max_document_bytes: Option<usize>,
     event_worker: Option<bool>,
     event_poll_ms: Option<u64>,
+    workflow_workers: Option<usize>,
+    execution_retention_days: Option<u32>,
     trusted_plugins: Option<Vec<String>>,
     master_key_file: Option<PathBuf>,
     auth_failures_per_minute: Option<u32>,
@@ -229,6 +239,10 @@ pub struct Config {
     pub max_document_bytes: usize,
     pub event_worker: bool,
     pub event_poll_ms: u64,
+    /// Workflow steps this node runs at once.
+    pub workflow_workers: usize,
+    /// Days an ended execution is kept.
+    pub execution_retention_days: u32,
     /// Plugins granted what they request without an operator's decision.
     pub trusted_plugins: Vec<String>,
     /// `None`: `<data-dir>/master.key`.
@@ -350,7 +364,22 @@ impl ServeArgs {
                 .or(file.outbound_max_bytes)
                 .unwrap_or(4 << 20),
             event_poll_ms: self.event_poll_ms.or(file.event_poll_ms).unwrap_or(1_000),
+            workflow_workers: self.workflow_workers.or(file.workflow_workers).unwrap_or(2),
+            execution_retention_days: self
+                .execution_retention_days
+                .or(file.execution_retention_days)
+                .unwrap_or(30),
         };
+        anyhow::ensure!(
+            config.workflow_workers <= 256,
+            "workflow_workers must be 0 to 256, got {}",
+            config.workflow_workers
+        );
+        anyhow::ensure!(
+            (1..=36_500).contains(&config.execution_retention_days),
+            "execution_retention_days must be 1 to 36500, got {}",
+            config.execution_retention_days
+        );
         anyhow::ensure!(
             (1..=600_000).contains(&config.plugin_timeout_ms),
             "plugin-timeout-ms must be between 1 and 600000"

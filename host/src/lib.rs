@@ -34,6 +34,7 @@ pub mod domain;
 pub mod files;
 pub mod http;
 pub mod plugins;
+pub mod runner;
 pub mod runtime;
 pub mod server;
 pub mod services;

@@ -116,6 +116,7 @@ impl Server {
             )),
             None => None,
         };
+        let runner = crate::runner::Runner::new(hooks.clone(), plugins.clone(), node_id.clone());
         let control = PluginControl {
             db: db.clone(),
             runtime: Arc::new(runtime),
@@ -129,6 +130,7 @@ impl Server {
             core,
             host,
             hooks,
+            runner,
             node_id,
             auth_failures: FailureLimiter::new(config_failures),
             api_doc: Arc::new(api.openapi()),
@@ -180,6 +182,19 @@ impl Server {
             };
             tasks.push(tokio::spawn(worker.run(poll, until_stopped())));
         }
+        if state.config.workflow_workers > 0 {
+            tasks.push(tokio::spawn(
+                state
+                    .runner
+                    .clone()
+                    .run(state.config.workflow_workers, until_stopped()),
+            ));
+        }
+        tasks.push(tokio::spawn(crate::runner::retention::run(
+            state.runner.clone(),
+            state.config.execution_retention_days,
+            until_stopped(),
+        )));
         if let Some(dir) = state.config.watch_plugins.clone() {
             tasks.push(tokio::spawn(crate::plugins::watch::run(
                 state.control.clone(),

@@ -28,6 +28,8 @@ pub struct Inner {
     pub host: Arc<HostServices>,
     /// The plugin set as event subscribers, and the way into plugin calls.
     pub hooks: Arc<PluginHooks>,
+    /// The workflow runner's workers on this node.
+    pub runner: Arc<crate::runner::Runner>,
     /// This server process among the nodes sharing the database.
     pub node_id: String,
     /// Failed authentications per client address.

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("runtime", &["runtime/"]),
     ("capabilities", &["capabilities/"]),
     ("plugins", &["plugins/"]),
+    ("runner", &["runner/"]),
     ("http", &["http/"]),
     (
         "server",
@@ -47,6 +48,7 @@ const NEVER_BELOW: &[(&str, &[&str])] = &[
     ("wit", &["services"]),
     ("runtime", &["store", "services"]),
     ("capabilities", &["store"]),
+    ("runner", &["store", "wit"]),
     ("http", &["store", "wit"]),
 ];
 

@@ -220,6 +220,29 @@ fn matrix() -> BTreeMap<&'static str, Row> {
             "GET /api/v1/workflows/{id}/versions/{version}",
             row([401, 200, 404, 200]),
         ),
+        // Executions of member A's workflow, one of them A's own and
+        // waiting (its first node is a long delay): only a failed one is
+        // retried, so A and the admin get past authorization to a 409.
+        (
+            "POST /api/v1/workflows/{id}/executions",
+            with(json!({ "input": {} }), [401, 202, 404, 202]),
+        ),
+        (
+            "GET /api/v1/workflows/{id}/executions",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "GET /api/v1/workflows/{id}/executions/{execution_id}",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "POST /api/v1/workflows/{id}/executions/{execution_id}/cancel",
+            row([401, 200, 404, 200]),
+        ),
+        (
+            "POST /api/v1/workflows/{id}/executions/{execution_id}/retry",
+            row([401, 409, 404, 409]),
+        ),
         ("GET /api/v1/admin/plugins", row([401, 403, 403, 200])),
         ("GET /metrics", row([401, 403, 403, 200])),
         // The contract lists routes every member may call; the reference
@@ -344,6 +367,7 @@ struct Owned {
     user: String,
     thread: String,
     checkpoint: String,
+    execution: String,
 }
 
 async fn owned_by(server: &TestServer, token: &str, n: usize) -> Owned {
@@ -418,11 +442,24 @@ async fn owned_by(server: &TestServer, token: &str, n: usize) -> Owned {
             token,
             Some(json!({
                 "name": format!("w{n}"),
-                "nodes": [{ "id": "a", "kind": "transform", "config": { "expression": "." } }],
+                "nodes": [
+                    { "id": "a", "kind": "delay", "config": { "seconds": 3600 } },
+                    { "id": "b", "kind": "transform", "config": { "expression": "." } },
+                ],
+                "edges": [{ "from": "a", "to": "b" }],
             })),
         )
         .await;
+    let (_, execution, _) = server
+        .call(
+            M::POST,
+            &format!("/api/v1/workflows/{}/executions", id(&workflow)),
+            token,
+            Some(json!({ "input": {} })),
+        )
+        .await;
     Owned {
+        execution: id(&execution),
         workflow: id(&workflow),
         session: id(&session),
         thread: id(&thread),
@@ -475,6 +512,7 @@ fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
         .replace("{id}", id)
         .replace("{name}", name)
         .replace("{checkpoint_id}", &owned.checkpoint)
+        .replace("{execution_id}", &owned.execution)
         .replace("{version}", "1")
         .replace("{n}", "1")
         .replace("{a}", "1")

@@ -77,7 +77,7 @@ async fn bad_files_are_refused_by_cause_and_the_rest_serve() {
 
     let future = refusal(&server, "needs-host-9.wasm").await;
     assert!(future.contains("needs host API `^9.0`"), "{future}");
-    assert!(future.contains("kai:fusion 0.2.3"), "{future}");
+    assert!(future.contains("kai:fusion 0.2.4"), "{future}");
 
     let clash = refusal(&server, "hello-clash.wasm").await;
     assert!(clash.contains("`hello-clash`"), "{clash}");

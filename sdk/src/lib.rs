@@ -76,6 +76,7 @@ pub mod log;
 pub mod memory;
 pub mod model;
 pub mod models;
+pub mod node;
 pub mod outbound;
 pub mod persistence;
 pub mod plugin;
@@ -95,7 +96,7 @@ pub use http::{Error, Principal, Request, Response};
 pub use plugin::{ModelSource, Plugin, Route};
 
 /// The version of the `kai:fusion` WIT package this SDK was built against.
-pub const HOST_API_VERSION: &str = "0.2.3";
+pub const HOST_API_VERSION: &str = "0.2.4";
 
 /// The host API requirement a plugin states unless it sets its own.
 pub const DEFAULT_HOST_API_REQUIREMENT: &str = "^0.2.0";
@@ -114,6 +115,7 @@ pub mod prelude {
     pub use crate::http::{Error, Request, Response};
     pub use crate::log;
     pub use crate::model::{Field, Model};
+    pub use crate::node::{NodeError, NodeKind, NodeRequest, NodeResult};
     pub use crate::plugin::{CoreModel, ModelSource, Plugin, Route};
     pub use crate::query::{Aggregation, Filter, TimeBucket, Value, asc, desc};
     pub use crate::{credentials, kv, memory, models, outbound, persistence, state};

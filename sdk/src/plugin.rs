@@ -13,10 +13,12 @@
 use crate::events::{Delivery, Event};
 use crate::http::{Error, Request, Response};
 use crate::model::Model;
+use crate::node::{NodeError, NodeHandler, NodeKind, NodeRequest, NodeResult};
 use crate::wit::exports::kai::fusion::describe::{
     self, Capabilities, CoreModelAccess, Dependency, Limits, Manifest,
 };
 use crate::wit::exports::kai::fusion::{events, handler};
+use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::Cell;
 
@@ -207,6 +209,8 @@ pub struct Plugin {
     events: Vec<(String, EventHandler)>,
     /// The host services it asks for (`describe.services`).
     services: Vec<&'static str>,
+    /// The workflow node kinds it runs (`describe.node-kinds`).
+    nodes: Vec<(NodeKind, NodeHandler)>,
 }
 
 impl Plugin {
@@ -241,6 +245,7 @@ impl Plugin {
             routes: Vec::new(),
             events: Vec::new(),
             services: Vec::new(),
+            nodes: Vec::new(),
         };
         plugin.describe(|m| {
             m.version = version.to_string();
@@ -420,6 +425,25 @@ impl Plugin {
         self
     }
 
+    /// Runs `kind` as a workflow node (see [`crate::node`]): workflows
+    /// name it `<plugin>.<kind>`. A plugin that has not named its host API
+    /// range, or whose range a host service raised, asks for 0.2.4, the
+    /// first host that runs node kinds.
+    pub fn node(
+        mut self,
+        kind: NodeKind,
+        run: impl Fn(&NodeRequest) -> NodeResult + 'static,
+    ) -> Self {
+        if self.describing
+            && ["^0.2.2", "^0.2.3", crate::DEFAULT_HOST_API_REQUIREMENT]
+                .contains(&self.manifest.host_api.as_str())
+        {
+            self.manifest.host_api = "^0.2.4".to_string();
+        }
+        self.nodes.push((kind, Box::new(run)));
+        self
+    }
+
     /// Declares that this plugin needs another one, e.g. `("doc-versioning", "^1.2")`.
     pub fn depends_on(self, plugin: &str, requirement: &str) -> Self {
         self.describe(|m| {
@@ -487,6 +511,33 @@ impl Plugin {
             .collect()
     }
 
+    /// The node kinds it runs, as `describe.node-kinds` gives them.
+    pub(crate) fn node_kinds(&self) -> Vec<describe::NodeKind> {
+        self.nodes
+            .iter()
+            .map(|(kind, _)| describe::NodeKind {
+                name: kind.name.to_string(),
+                summary: kind.summary.clone(),
+                config_schema: kind.config_schema.as_ref().map(Value::to_string),
+            })
+            .collect()
+    }
+
+    /// Runs one step with the handler of its kind.
+    pub fn run_node(&self, request: &NodeRequest) -> NodeResult {
+        match self
+            .nodes
+            .iter()
+            .find(|(kind, _)| kind.name == request.kind)
+        {
+            Some((_, run)) => run(request),
+            None => Err(NodeError::failed(format!(
+                "plugin `{}` runs no node kind `{}`",
+                self.manifest.name, request.kind
+            ))),
+        }
+    }
+
     /// Delivers an event to every handler subscribed to its kind.
     pub fn deliver(&self, event: &Event) -> Result<(), String> {
         for (_, handler) in self.events.iter().filter(|(kind, _)| *kind == event.kind) {
@@ -515,11 +566,27 @@ impl<T: Entry> describe::Guest for T {
     fn services() -> Vec<String> {
         T::build().services()
     }
+
+    fn node_kinds() -> Vec<describe::NodeKind> {
+        T::build().node_kinds()
+    }
 }
 
 impl<T: Entry> handler::Guest for T {
     fn handle(request: handler::Request) -> handler::Response {
         build_for_dispatch::<T>().handle(request.into()).into_wit()
+    }
+
+    fn run_node(request: handler::NodeRequest) -> Result<String, handler::NodeError> {
+        let request = match NodeRequest::try_from(request) {
+            Ok(request) => request,
+            Err(error) => return Err(handler::NodeError::Failed(error)),
+        };
+        match build_for_dispatch::<T>().run_node(&request) {
+            Ok(output) => Ok(output.to_string()),
+            Err(NodeError::Failed(message)) => Err(handler::NodeError::Failed(message)),
+            Err(NodeError::Retry(message)) => Err(handler::NodeError::Retry(message)),
+        }
     }
 }
 
@@ -632,5 +699,51 @@ mod tests {
         assert_eq!(api(new().memory().host_api("^0.2")), "^0.2");
         let services = new().memory().state().memory().services();
         assert_eq!(services, ["memory", "state"]);
+    }
+
+    #[test]
+    fn node_kinds_are_declared_dispatched_and_ask_for_the_first_host_that_runs_them() {
+        use crate::node::{NodeError, NodeKind, NodeRequest};
+        let plugin = Plugin::new("nodes", "1.0.0").memory().node(
+            NodeKind::new("echo")
+                .summary("Gives its input back")
+                .config_schema(serde_json::json!({"type": "object"})),
+            |step| Ok(step.input.clone()),
+        );
+        assert_eq!(plugin.manifest().host_api, "^0.2.4");
+        let kinds = plugin.node_kinds();
+        assert_eq!(kinds.len(), 1);
+        assert_eq!(kinds[0].name, "echo");
+        assert_eq!(
+            kinds[0].config_schema.as_deref(),
+            Some("{\"type\":\"object\"}")
+        );
+        let step = |kind: &str| NodeRequest {
+            kind: kind.into(),
+            config: serde_json::json!({}),
+            input: serde_json::json!([1]),
+            execution_id: "e".into(),
+            node_id: "n".into(),
+            attempt: 1,
+            idempotency_key: "k".into(),
+            principal: None,
+            request_id: "r".into(),
+            received_at: 0,
+        };
+        assert_eq!(plugin.run_node(&step("echo")), Ok(serde_json::json!([1])));
+        assert_eq!(
+            plugin.run_node(&step("other")),
+            Err(NodeError::failed(
+                "plugin `nodes` runs no node kind `other`"
+            ))
+        );
+        let api = |plugin: Plugin| plugin.manifest().host_api.clone();
+        let kind = || NodeKind::new("k");
+        let node = |p: Plugin| p.node(kind(), |_| Ok(serde_json::Value::Null));
+        assert_eq!(api(node(Plugin::new("a", "1.0.0")).state()), "^0.2.4");
+        assert_eq!(
+            api(node(Plugin::new("a", "1.0.0").host_api("^0.3"))),
+            "^0.3"
+        );
     }
 }

@@ -46,7 +46,7 @@ use kai_host::services::secrets::{KeyRing, Keys};
 use kai_host::services::{Core, Ctx, Limits, ModelError};
 use kai_host::store::Db;
 use kai_host::store::session::Session;
-use kai_host::wit::bindings::{WitManifest, WitRouteDoc};
+use kai_host::wit::bindings::{WitManifest, WitNodeKind, WitRouteDoc};
 use kai_host::wit::manifest::Manifest;
 use kai_sdk::testing::TestRequest;
 use kai_sdk::{Plugin, Response};
@@ -55,6 +55,9 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 
 /// One plugin on a private database, with the real host's rules.
+/// Steps run by [`TestHost::run_node`] in this process, for their keys.
+static STEPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 pub struct TestHost {
     runtime: Runtime,
     build: fn() -> Plugin,
@@ -89,7 +92,11 @@ impl TestHost {
             serde_json::from_value(serde_json::to_value(route_docs).unwrap())
                 .expect("the SDK's route-doc record is the host's");
         let services = kai_sdk::__private::services(&build());
-        let manifest = Manifest::validate(raw, route_docs, services)
+        let node_kinds = kai_sdk::__private::node_kinds(&build());
+        let node_kinds: Vec<WitNodeKind> =
+            serde_json::from_value(serde_json::to_value(node_kinds).unwrap())
+                .expect("the SDK's node-kind record is the host's");
+        let manifest = Manifest::validate(raw, route_docs, services, node_kinds)
             .unwrap_or_else(|e| panic!("a server would refuse this plugin: {e}"));
         let dir = tempfile::tempdir().expect("a temporary directory for the test database");
         let (core, manifest) = runtime.block_on(async {
@@ -307,6 +314,77 @@ impl TestHost {
             Ok(response) => {
                 handle.block_on(session.rollback());
                 response
+            }
+            Err(panic) => {
+                handle.block_on(session.rollback());
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Runs one workflow step of the plugin's node kind `kind` as the
+    /// member `user`, as the server's runner does: the config checked
+    /// against the kind's schema first, the handler run natively with host
+    /// calls answered by the host's code, its writes committed when it
+    /// gives an output and rolled back when it fails.
+    pub fn run_node(
+        &self,
+        user: &str,
+        kind: &str,
+        config: serde_json::Value,
+        input: serde_json::Value,
+    ) -> kai_sdk::node::NodeResult {
+        use kai_sdk::node::{NodeError, NodeRequest};
+        let declared = self
+            .manifest
+            .node_kinds
+            .iter()
+            .find(|k| k.name == kind)
+            .unwrap_or_else(|| panic!("the plugin declares no node kind `{kind}`"));
+        if let Some(schema) = &declared.validator
+            && let Some(error) = schema.iter_errors(&config).next()
+        {
+            panic!("a server would refuse this config when the workflow is saved: {error}");
+        }
+        let plugin = (self.build)();
+        let request = NodeRequest {
+            kind: kind.to_string(),
+            config,
+            input,
+            execution_id: "test-execution".into(),
+            node_id: kind.to_string(),
+            attempt: 1,
+            // Unique per step, as the runner's keys are.
+            idempotency_key: format!(
+                "test-step-{}",
+                STEPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+            principal: Some(kai_sdk::Principal {
+                id: user.to_string(),
+                roles: vec!["member".into()],
+            }),
+            request_id: "test".into(),
+            received_at: kai_host::util::now_micros(),
+        };
+        let session = Arc::new(Session::new(self.core.db.clone()));
+        let access = self.access(
+            session.clone(),
+            Some(Principal::new(user.to_string(), Role::Member)),
+            0,
+        );
+        let calls = NativeCalls::new(self.runtime.handle().clone(), &self.manifest.name, access);
+        let outcome = calls.run(|| plugin.run_node(&request));
+        let handle = self.runtime.handle();
+        match outcome {
+            Ok(Ok(output)) => {
+                handle
+                    .block_on(self.core.commit(&session))
+                    .expect("the step's writes commit");
+                Ok(output)
+            }
+            Ok(Err(error)) => {
+                handle.block_on(session.rollback());
+                Err::<_, NodeError>(error)
             }
             Err(panic) => {
                 handle.block_on(session.rollback());

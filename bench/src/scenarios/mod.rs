@@ -13,6 +13,8 @@
 //! - [`search`]: full-text search over 1,000,000 documents.
 //! - [`conversation`]: memory windows in a session of 100,000 messages and
 //!   search over 1,000,000 messages.
+//! - [`workflows`]: workflow step throughput, run latency, and a queue of
+//!   10,000 runs.
 
 pub mod analytics;
 pub mod conversation;
@@ -22,6 +24,7 @@ pub mod hot_load;
 pub mod memory;
 pub mod search;
 pub mod state;
+pub mod workflows;
 pub mod writes;
 
 use crate::RunArgs;
@@ -153,6 +156,10 @@ pub fn all() -> Vec<Scenario> {
         Scenario {
             name: "conversation",
             run: |args| Box::pin(conversation::run(args)),
+        },
+        Scenario {
+            name: "workflows",
+            run: |args| Box::pin(workflows::run(args)),
         },
         Scenario {
             name: "state",

@@ -16,6 +16,8 @@
 //! - [`state`]: the StateManager's threads, checkpoints and pending writes.
 //! - [`memory`]: the MemoryManager's sessions, messages and windows.
 //! - [`workflow`]: workflow definitions (graphs of nodes) and their rules.
+//! - [`execution`]: workflow executions, their timelines, and how a run
+//!   walks its graph.
 //! - [`expression`]: the jq expressions of workflows, checked at save.
 //! - [`search`]: the full-text query language.
 //! - [`http_mount`]: the name and mount an operator gives a `wasi:http`
@@ -24,6 +26,7 @@
 pub mod collection;
 pub mod document;
 pub mod event;
+pub mod execution;
 pub mod expression;
 pub mod grant;
 pub mod http_mount;

@@ -92,7 +92,7 @@ impl RouteDoc {
 /// A schema's JSON text, checked: JSON, an object or a boolean, within the
 /// size limit, and referring only to its own `$defs` by names a component
 /// can have.
-fn schema(which: &str, text: Option<&str>) -> Result<Option<Value>, String> {
+pub(crate) fn schema(which: &str, text: Option<&str>) -> Result<Option<Value>, String> {
     let Some(text) = text else { return Ok(None) };
     if text.len() > MAX_SCHEMA_BYTES {
         return Err(format!(

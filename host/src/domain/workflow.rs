@@ -15,6 +15,7 @@ use petgraph::visit::Bfs;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Most nodes in one graph.
 pub const MAX_NODES: usize = 500;
@@ -83,6 +84,41 @@ pub struct Node {
     /// What the kind needs, a JSON object.
     #[serde(default)]
     pub config: Map<String, Value>,
+    /// How often a step that failed for now is tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+    /// A deadline per attempt shorter than the plugin's, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u32>,
+}
+
+/// A node's retry policy: up to `max` attempts after the first, the n-th
+/// after `backoff_ms * 2^(n-1)` milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    pub max: u32,
+    #[serde(default = "Retry::default_backoff_ms")]
+    pub backoff_ms: u32,
+}
+
+/// The most retries a node may ask for.
+pub const MAX_RETRIES: u32 = 10;
+/// The longest first backoff, in milliseconds: an hour.
+pub const MAX_BACKOFF_MS: u32 = 3_600_000;
+/// The longest per-node deadline, in milliseconds.
+pub const MAX_NODE_TIMEOUT_MS: u32 = 600_000;
+
+impl Retry {
+    fn default_backoff_ms() -> u32 {
+        1000
+    }
+
+    /// The wait before attempt `attempt` (2 for the first retry).
+    pub fn backoff_before(&self, attempt: u32) -> std::time::Duration {
+        let doublings = attempt.saturating_sub(2).min(20);
+        std::time::Duration::from_millis(u64::from(self.backoff_ms) << doublings)
+    }
 }
 
 /// A transition from one node to another.
@@ -199,6 +235,61 @@ pub fn built_in(name: &str) -> Option<&'static NodeKind> {
     BUILT_IN_KINDS.iter().find(|kind| kind.name == name)
 }
 
+/// A kind a graph may use: a built-in, or one a plugin runs (named
+/// `<plugin>.<kind>`), with the schema its config must match.
+#[derive(Clone)]
+pub enum KnownKind {
+    BuiltIn(&'static NodeKind),
+    Plugin(Option<Arc<jsonschema::Validator>>),
+}
+
+/// The kinds the enabled plugins run, by `<plugin>.<kind>`.
+pub type PluginKinds = HashMap<String, Option<Arc<jsonschema::Validator>>>;
+
+/// The kind `name`: a built-in, else one of `plugins`.
+pub fn known_kind(name: &str, plugins: &PluginKinds) -> Option<KnownKind> {
+    match built_in(name) {
+        Some(kind) => Some(KnownKind::BuiltIn(kind)),
+        None => plugins.get(name).cloned().map(KnownKind::Plugin),
+    }
+}
+
+/// A plugin's config schema, compiled; the reason when it is no JSON
+/// Schema.
+pub fn compile_config_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::validator_for(schema).map_err(|e| e.to_string())
+}
+
+/// One step of an execution for a node kind a plugin runs.
+#[derive(Debug, Clone)]
+pub struct NodeStep {
+    /// The kind's name within its plugin (`summarize` of
+    /// `summarizer.summarize`).
+    pub kind: String,
+    pub config: Map<String, Value>,
+    pub input: Value,
+    pub execution_id: String,
+    pub node_id: String,
+    /// 1 on the first attempt.
+    pub attempt: u32,
+    /// The same on every attempt of this step and on no other step.
+    pub idempotency_key: String,
+    /// Who started the execution: the step acts as them.
+    pub principal: super::Principal,
+    pub request_id: String,
+}
+
+/// Why a step gave no output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepFailure {
+    /// For good: no retry policy tries it again.
+    #[error("{0}")]
+    Failed(String),
+    /// For now: tried again while the node's retry policy allows.
+    #[error("{0}")]
+    Retry(String),
+}
+
 /// Why a graph was refused: where (`nodes[2].config.url`, `edges[0].to`)
 /// and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -219,7 +310,7 @@ fn refuse(field: impl Into<String>, message: impl Into<String>) -> GraphError {
 /// plugins' kinds); the first problem found, named precisely.
 pub fn validate(
     graph: &Graph,
-    kind_of: &dyn Fn(&str) -> Option<NodeKind>,
+    kind_of: &dyn Fn(&str) -> Option<KnownKind>,
 ) -> Result<(), GraphError> {
     if graph.nodes.is_empty() || graph.nodes.len() > MAX_NODES {
         return Err(refuse(
@@ -255,11 +346,33 @@ pub fn validate(
                 ),
             ));
         }
+        if let Some(retry) = &node.retry {
+            if retry.max > MAX_RETRIES {
+                return Err(refuse(
+                    format!("{field}.retry.max"),
+                    format!("must be 0 to {MAX_RETRIES}, got {}", retry.max),
+                ));
+            }
+            if retry.backoff_ms > MAX_BACKOFF_MS {
+                return Err(refuse(
+                    format!("{field}.retry.backoff_ms"),
+                    format!("must be 0 to {MAX_BACKOFF_MS}, got {}", retry.backoff_ms),
+                ));
+            }
+        }
+        if let Some(ms) = node.timeout_ms
+            && !(1..=MAX_NODE_TIMEOUT_MS).contains(&ms)
+        {
+            return Err(refuse(
+                format!("{field}.timeout_ms"),
+                format!("must be 1 to {MAX_NODE_TIMEOUT_MS}, got {ms}"),
+            ));
+        }
         let kind = kind_of(&node.kind).ok_or_else(|| {
             refuse(
                 format!("{field}.kind"),
                 format!(
-                    "unknown node kind `{}` (node `{}`); the kinds are {}",
+                    "unknown node kind `{}` (node `{}`); the kinds are {}, and `<plugin>.<kind>` for a kind an enabled plugin runs",
                     node.kind,
                     node.id,
                     BUILT_IN_KINDS
@@ -270,10 +383,18 @@ pub fn validate(
                 ),
             )
         })?;
-        for (name, ty) in kind.required {
-            config_field(&field, node, name, *ty)?;
+        match kind {
+            KnownKind::BuiltIn(kind) => {
+                for (name, ty) in kind.required {
+                    config_field(&field, node, name, *ty)?;
+                }
+                kinds.push(*kind);
+            }
+            KnownKind::Plugin(schema) => {
+                plugin_config(&field, node, schema.as_deref())?;
+                kinds.push(step("plugin", &[]));
+            }
         }
-        kinds.push(kind);
     }
     for (i, edge) in graph.edges.iter().enumerate() {
         let field = format!("edges[{i}]");
@@ -373,6 +494,30 @@ fn config_field(field: &str, node: &Node, name: &str, ty: ConfigType) -> Result<
                 format!("must be a whole number from {min} to {max}, got {value}"),
             )),
         },
+    }
+}
+
+/// A plugin kind's node config, against the kind's schema: the first
+/// mismatch, by its place in the config.
+fn plugin_config(
+    field: &str,
+    node: &Node,
+    schema: Option<&jsonschema::Validator>,
+) -> Result<(), GraphError> {
+    let Some(schema) = schema else { return Ok(()) };
+    let config = Value::Object(node.config.clone());
+    match schema.iter_errors(&config).next() {
+        None => Ok(()),
+        Some(error) => {
+            let place = error.instance_path().to_string();
+            Err(refuse(
+                format!("{field}.config{}", place.replace('/', ".")),
+                format!(
+                    "{error} (node `{}`, checked against the schema of {})",
+                    node.id, node.kind
+                ),
+            ))
+        }
     }
 }
 
@@ -558,7 +703,36 @@ mod tests {
     }
 
     fn check(value: Value) -> Result<(), GraphError> {
-        validate(&graph(value), &|name| built_in(name).copied())
+        let plugins = PluginKinds::from([(
+            "probe.shout".to_string(),
+            Some(Arc::new(
+                compile_config_schema(&json!({
+                    "type": "object",
+                    "properties": {"suffix": {"type": "string"}},
+                    "required": ["suffix"]
+                }))
+                .unwrap(),
+            )),
+        )]);
+        validate(&graph(value), &|name| known_kind(name, &plugins))
+    }
+
+    #[test]
+    fn a_plugin_kind_is_known_by_its_plugin_and_its_config_meets_its_schema() {
+        let one = |config: Value| json!({"nodes": [node("a", "probe.shout", config)], "edges": []});
+        check(one(json!({"suffix": "!"}))).unwrap();
+        let error = check(one(json!({"suffix": 3}))).unwrap_err();
+        assert_eq!(error.field, "nodes[0].config.suffix", "{error}");
+        assert!(error.message.contains("probe.shout"), "{error}");
+        let error = check(one(json!({}))).unwrap_err();
+        assert_eq!(error.field, "nodes[0].config", "{error}");
+        assert!(error.message.contains("suffix"), "{error}");
+        let error = check(json!({"nodes": [node("a", "probe.whisper", json!({}))], "edges": []}))
+            .unwrap_err();
+        assert!(
+            error.message.contains("unknown node kind `probe.whisper`"),
+            "{error}"
+        );
     }
 
     fn node(id: &str, kind: &str, config: Value) -> Value {

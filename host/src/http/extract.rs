@@ -90,6 +90,13 @@ impl<'de, T: DeserializeOwned> serde::Deserialize<'de> for JsonObject<T> {
     }
 }
 
+/// Written back as the object it holds (a view that echoes a body).
+impl<T: serde::Serialize> serde::Serialize for JsonObject<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 /// Parses JSON, naming the failing field's path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);

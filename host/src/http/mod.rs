@@ -21,6 +21,8 @@
 //! - [`state`]: the StateManager's threads and checkpoints.
 //! - [`memory`]: the MemoryManager's sessions, messages, windows and search.
 //! - [`workflows`]: workflow definitions and their versions.
+//! - [`executions`]: workflow runs: start, read with the timeline, list,
+//!   cancel, retry.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`admin`]: the admin routes, under /api/v1/admin.
 //! - [`metrics`]: request metrics, and `GET /metrics`.
@@ -41,6 +43,7 @@ pub mod credentials;
 pub mod docs;
 pub mod documents;
 pub mod error;
+pub mod executions;
 pub mod extract;
 pub mod failure_limiter;
 pub mod health;
@@ -95,6 +98,7 @@ impl CoreApi {
         let api = state::mount(api);
         let api = memory::mount(api);
         let api = workflows::mount(api);
+        let api = executions::mount(api);
         let api = metrics::mount(api);
         let api = openapi::mount(api);
         let api = docs::mount(api);

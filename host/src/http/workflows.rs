@@ -8,7 +8,7 @@ use super::extract::{ApiJson, JsonObject, QueryParams, path_id};
 use super::listing::{Page, created};
 use super::openapi::{Authenticated, BadParameters, NotFound, WithBody};
 use super::unit::Unit;
-use crate::domain::workflow::{Edge, Graph, Node, Workflow, WorkflowInput, WorkflowVersion};
+use crate::domain::workflow::{Edge, Graph, Node, Retry, Workflow, WorkflowInput, WorkflowVersion};
 use crate::services::workflows;
 use crate::state::AppState;
 use crate::util::format_micros;
@@ -60,6 +60,34 @@ pub struct NodeBody {
     #[serde(default)]
     #[schema(value_type = Object)]
     config: Map<String, Value>,
+    /// Tries a step that failed for now again, up to `max` (0 to 10) more
+    /// times, waiting `backoff_ms` (default 1000) before the first retry
+    /// and twice as long before each next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<RetryBody>)]
+    retry: Option<JsonObject<RetryBody>>,
+    /// A deadline per attempt, 1 to 600,000 ms; the plugin's own when
+    /// shorter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 600000)]
+    timeout_ms: Option<u32>,
+}
+
+/// A node's retry policy.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBody {
+    /// Retries after the first attempt, 0 to 10.
+    #[schema(minimum = 0, maximum = 10)]
+    max: u32,
+    /// Milliseconds before the first retry, 0 to 3,600,000 (default 1000).
+    #[serde(default = "default_backoff_ms")]
+    #[schema(minimum = 0, maximum = 3600000)]
+    backoff_ms: u32,
+}
+
+fn default_backoff_ms() -> u32 {
+    1000
 }
 
 /// One edge of a graph.
@@ -113,6 +141,13 @@ fn node_views(graph: &Graph) -> (Vec<NodeBody>, Vec<EdgeBody>) {
                 id: n.id.clone(),
                 kind: n.kind.clone(),
                 config: n.config.clone(),
+                retry: n.retry.map(|r| {
+                    JsonObject(RetryBody {
+                        max: r.max,
+                        backoff_ms: r.backoff_ms,
+                    })
+                }),
+                timeout_ms: n.timeout_ms,
             })
             .collect(),
         graph
@@ -172,6 +207,11 @@ impl From<WorkflowBody> for WorkflowInput {
                         id: n.id,
                         kind: n.kind,
                         config: n.config,
+                        retry: n.retry.map(|JsonObject(r)| Retry {
+                            max: r.max,
+                            backoff_ms: r.backoff_ms,
+                        }),
+                        timeout_ms: n.timeout_ms,
                     })
                     .collect(),
                 edges: body
@@ -207,7 +247,12 @@ async fn create(
     ApiJson(body): ApiJson<WorkflowBody>,
 ) -> Result<Response, ApiError> {
     let unit = Unit::new(&state, &principal);
-    let workflow = workflows::create(&unit.ctx(), body.into()).await?;
+    let workflow = workflows::create(
+        &unit.ctx(),
+        body.into(),
+        state.control.plugins.snapshot().node_kinds().clone(),
+    )
+    .await?;
     unit.commit().await?;
     Ok(created(
         format!("/api/v1/workflows/{}", workflow.id),
@@ -271,7 +316,13 @@ async fn update(
 ) -> Result<Json<WorkflowView>, ApiError> {
     let id = path_id("id", &id)?;
     let unit = Unit::new(&state, &principal);
-    let workflow = workflows::update(&unit.ctx(), &id, body.into()).await?;
+    let workflow = workflows::update(
+        &unit.ctx(),
+        &id,
+        body.into(),
+        state.control.plugins.snapshot().node_kinds().clone(),
+    )
+    .await?;
     unit.commit().await?;
     Ok(Json(WorkflowView::from(&workflow)))
 }

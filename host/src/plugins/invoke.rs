@@ -13,11 +13,12 @@ use super::grants::Grant;
 use super::hooks::PluginHooks;
 use crate::capabilities::{HostAccess, Plugin};
 use crate::domain::Principal;
+use crate::domain::workflow::{NodeStep, StepFailure};
 use crate::runtime::call::{CallContext, CallError};
 use crate::runtime::wasi_http::HttpFailure;
 use crate::store::session::Session;
 use crate::util::now_micros;
-use crate::wit::bindings::{WitPrincipal, WitRequest};
+use crate::wit::bindings::{WitNodeError, WitNodeRequest, WitPrincipal, WitRequest};
 use std::sync::Arc;
 
 /// A request for a plugin route, as the plugin will see it.
@@ -158,6 +159,59 @@ pub async fn invoke_http(
             plugin: plugin.manifest.name.clone(),
             reason,
         }),
+    }
+}
+
+/// Runs one workflow step with the plugin that runs its kind, under
+/// `grant`, its host writes in `session`: the caller commits them with the
+/// step's record when the step gives an output, and rolls them back when
+/// it fails. The output must be JSON within the plugin's response cap. A
+/// trap, a timeout or a busy plugin may pass on another attempt: the
+/// runner's retry policy decides.
+pub async fn run_node(
+    hooks: &PluginHooks,
+    plugin: &Arc<Plugin>,
+    grant: &Arc<Grant>,
+    session: Arc<Session>,
+    step: NodeStep,
+    timeout: Option<std::time::Duration>,
+) -> Result<serde_json::Value, StepFailure> {
+    let request = WitNodeRequest {
+        kind: step.kind,
+        config: serde_json::Value::Object(step.config).to_string(),
+        input: step.input.to_string(),
+        execution_id: step.execution_id,
+        node_id: step.node_id,
+        attempt: step.attempt,
+        idempotency_key: step.idempotency_key,
+        principal: Some(WitPrincipal::from(&step.principal)),
+        request_id: step.request_id.clone(),
+        received_at: now_micros(),
+    };
+    let context = request_context(
+        hooks,
+        plugin,
+        grant,
+        session,
+        Some(step.principal),
+        step.request_id,
+        None,
+    );
+    let limit = plugin.limits.max_response_bytes;
+    match plugin.run_node(context, request, timeout).await {
+        Ok(Ok(text)) if text.len() > limit => Err(StepFailure::Failed(format!(
+            "plugin `{}` gave an output over its limit of {limit} bytes",
+            plugin.manifest.name
+        ))),
+        Ok(Ok(text)) => serde_json::from_str(&text).map_err(|_| {
+            StepFailure::Failed(format!(
+                "plugin `{}` gave an output that is not JSON",
+                plugin.manifest.name
+            ))
+        }),
+        Ok(Err(WitNodeError::Failed(message))) => Err(StepFailure::Failed(message)),
+        Ok(Err(WitNodeError::Retry(message))) => Err(StepFailure::Retry(message)),
+        Err(error) => Err(StepFailure::Retry(error.to_string())),
     }
 }
 

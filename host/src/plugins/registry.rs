@@ -13,6 +13,7 @@
 use super::grants::Grant;
 use super::routes::{CoreRoute, RouteConflict, RouteTable};
 use crate::capabilities::Plugin;
+use crate::domain::workflow::PluginKinds;
 use crate::store::plugins::Source;
 use crate::wit::bindings::exports::kai::fusion::describe::Delivery;
 use arc_swap::ArcSwap;
@@ -58,6 +59,9 @@ pub struct PluginSet {
     pub routes: RouteTable,
     /// Subscribers of each event kind, among the enabled plugins.
     events: BTreeMap<String, Vec<Subscriber>>,
+    /// The workflow node kinds the enabled plugins run, by
+    /// `<plugin>.<kind>`.
+    node_kinds: PluginKinds,
 }
 
 impl PluginSet {
@@ -78,11 +82,42 @@ impl PluginSet {
                     });
             }
         }
+        let node_kinds =
+            plugins
+                .values()
+                .filter(|e| e.enabled)
+                .flat_map(|entry| {
+                    let plugin = &entry.plugin.manifest.name;
+                    entry.plugin.manifest.node_kinds.iter().map(move |kind| {
+                        (format!("{plugin}.{}", kind.name), kind.validator.clone())
+                    })
+                })
+                .collect();
         Self {
             plugins,
             routes,
             events,
+            node_kinds,
         }
+    }
+
+    /// The workflow node kinds the enabled plugins run.
+    pub fn node_kinds(&self) -> &PluginKinds {
+        &self.node_kinds
+    }
+
+    /// The enabled plugin that runs the node kind `<plugin>.<kind>`, with
+    /// its grant, and the kind's own name.
+    pub fn node_runner<'a>(&self, kind: &'a str) -> Option<(&PluginEntry, &'a str)> {
+        let (plugin, name) = kind.split_once('.')?;
+        let entry = self.plugins.get(plugin).filter(|e| e.enabled)?;
+        entry
+            .plugin
+            .manifest
+            .node_kinds
+            .iter()
+            .any(|k| k.name == name)
+            .then_some((entry, name))
     }
 
     /// The plugins to call for an event of `kind`, in name order.

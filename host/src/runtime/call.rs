@@ -14,7 +14,9 @@
 
 use super::limits::EffectiveLimits;
 use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
-use crate::wit::bindings::{WitManifest, WitRequest, WitResponse, WitRouteDoc};
+use crate::wit::bindings::{
+    WitManifest, WitNodeError, WitNodeKind, WitNodeRequest, WitRequest, WitResponse, WitRouteDoc,
+};
 use crate::wit::manifest::{HOST_API_VERSIONS, WitManifestV0_1, manifest_from_v0_1};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -305,6 +307,9 @@ type DescribeResults = (WitManifest,);
 type RouteDocsResults = (Vec<WitRouteDoc>,);
 /// `describe.services`, which plugins built against 0.2.2 or later have.
 type ServicesResults = (Vec<String>,);
+type NodeKindsResults = (Vec<WitNodeKind>,);
+type RunNodeParams<'a> = (&'a WitNodeRequest,);
+type RunNodeResults = (Result<String, WitNodeError>,);
 /// `describe.describe` of plugins built against 0.1.x, whose manifest
 /// records predate owned models and list fields.
 type DescribeResultsV0_1 = (WitManifestV0_1,);
@@ -329,6 +334,10 @@ pub struct Exports {
     route_docs: Option<ComponentExportIndex>,
     /// `describe.services`, where the plugin exports it.
     services: Option<ComponentExportIndex>,
+    /// `describe.node-kinds` and `handler.run-node`, where the plugin
+    /// exports them (0.2.4).
+    node_kinds: Option<ComponentExportIndex>,
+    run_node: Option<ComponentExportIndex>,
     handle: ComponentExportIndex,
     on_event: ComponentExportIndex,
 }
@@ -374,6 +383,8 @@ impl Exports {
             describes_v0_1: version.major == 0 && version.minor == 1,
             route_docs: find("describe", "route-docs")?.0,
             services: find("describe", "services")?.0,
+            node_kinds: find("describe", "node-kinds")?.0,
+            run_node: find("handler", "run-node")?.0,
             handle: lookup("handler", "handle")?,
             on_event: lookup("events", "on-event")?,
         }))
@@ -398,6 +409,12 @@ impl Exports {
         if let Some(services) = &exports.services {
             instance.get_typed_func::<(), ServicesResults>(&mut *store, services)?;
         }
+        if let Some(node_kinds) = &exports.node_kinds {
+            instance.get_typed_func::<(), NodeKindsResults>(&mut *store, node_kinds)?;
+        }
+        if let Some(run_node) = &exports.run_node {
+            instance.get_typed_func::<RunNodeParams, RunNodeResults>(&mut *store, run_node)?;
+        }
         instance.get_typed_func::<HandleParams, HandleResults>(&mut *store, &exports.handle)?;
         instance.get_typed_func::<EventParams, EventResults>(&mut *store, &exports.on_event)?;
         Ok(exports)
@@ -411,6 +428,8 @@ pub struct Described {
     pub route_docs: Vec<WitRouteDoc>,
     /// The host services it asks for; empty for a plugin built before 0.2.2.
     pub services: Vec<String>,
+    /// The workflow node kinds it runs; empty for a plugin built before 0.2.4.
+    pub node_kinds: Vec<WitNodeKind>,
     pub exports: Exports,
 }
 
@@ -498,6 +517,7 @@ impl<'a, H: HostContext> Call<'a, H> {
                         manifest: manifest_from_v0_1(manifest)?,
                         route_docs: Vec::new(),
                         services: Vec::new(),
+                        node_kinds: Vec::new(),
                         exports,
                     });
                 }
@@ -520,10 +540,19 @@ impl<'a, H: HostContext> Call<'a, H> {
                     }
                     None => Vec::new(),
                 };
+                let node_kinds = match &exports.node_kinds {
+                    Some(index) => {
+                        let kinds =
+                            instance.get_typed_func::<(), NodeKindsResults>(&mut *store, index)?;
+                        kinds.call_async(&mut *store, ()).await?.0
+                    }
+                    None => Vec::new(),
+                };
                 Ok(Described {
                     manifest,
                     route_docs,
                     services,
+                    node_kinds,
                     exports,
                 })
             })
@@ -546,6 +575,36 @@ impl<'a, H: HostContext> Call<'a, H> {
                         pre,
                         store,
                         &exports.handle,
+                        (&request,),
+                    )
+                };
+                Ok(call.await?.0)
+            })
+            .await;
+        self.finish(result)
+    }
+
+    /// Runs one workflow step; the inner error is the plugin's own
+    /// failure of the step. A plugin without `run-node` fails the step.
+    pub(super) async fn run_node(
+        mut self,
+        exports: &Exports,
+        request: WitNodeRequest,
+    ) -> Result<Result<String, WitNodeError>, CallError> {
+        let Some(run_node) = &exports.run_node else {
+            return Ok(Err(WitNodeError::Failed(
+                "the plugin runs no workflow nodes (it was built before kai:fusion 0.2.4)".into(),
+            )));
+        };
+        let pre = self.pre;
+        let result = self
+            .run(async |store| {
+                // SAFETY: `exports.run_node` was checked to have this type.
+                let call = unsafe {
+                    call_checked::<H, RunNodeParams, RunNodeResults>(
+                        pre,
+                        store,
+                        run_node,
                         (&request,),
                     )
                 };

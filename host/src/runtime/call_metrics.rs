@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 pub enum CallKind {
     Request = 0,
     Event = 1,
+    /// A workflow step (`run-node`).
+    Node = 2,
 }
 
 impl CallKind {
@@ -25,6 +27,7 @@ impl CallKind {
         match self {
             CallKind::Request => "request",
             CallKind::Event => "event",
+            CallKind::Node => "node",
         }
     }
 }
@@ -36,8 +39,8 @@ const OUTCOMES: [&str; 5] = ["ok", "trap", "timeout", "memory_exceeded", "busy"]
 /// call only touches atomics), and the recording of its calls.
 #[derive(Debug, Clone)]
 pub struct CallMetrics {
-    /// By kind (request, event), then by outcome ([`OUTCOMES`]).
-    calls: [[Counter; OUTCOMES.len()]; 2],
+    /// By kind (request, event, node), then by outcome ([`OUTCOMES`]).
+    calls: [[Counter; OUTCOMES.len()]; 3],
     duration: Histogram,
     queue_wait: Histogram,
     /// Calls running now; the gauge is set from it when metrics are read
@@ -51,7 +54,7 @@ impl CallMetrics {
     pub fn new(plugin: &str, version: &str) -> Self {
         let plugin = SharedString::from(Arc::<str>::from(plugin));
         let version = SharedString::from(Arc::<str>::from(version));
-        let calls = [CallKind::Request, CallKind::Event].map(|kind| {
+        let calls = [CallKind::Request, CallKind::Event, CallKind::Node].map(|kind| {
             OUTCOMES.map(|outcome| {
                 metrics::counter!(
                     PLUGIN_CALLS,

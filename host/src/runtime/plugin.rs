@@ -19,7 +19,7 @@ use super::limits::EffectiveLimits;
 use super::wasi_http::HttpFailure;
 use crate::domain::HttpMount;
 use crate::wit::bindings::exports::kai::fusion::events::Event as WitEvent;
-use crate::wit::bindings::{WitRequest, WitResponse};
+use crate::wit::bindings::{WitNodeError, WitNodeRequest, WitRequest, WitResponse};
 use crate::wit::manifest::{Manifest, ManifestError};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -130,8 +130,12 @@ impl<H: HostContext> LoadedPlugin<H> {
         )
         .describe(located)
         .await?;
-        let manifest =
-            Manifest::validate(described.manifest, described.route_docs, described.services)?;
+        let manifest = Manifest::validate(
+            described.manifest,
+            described.route_docs,
+            described.services,
+            described.node_kinds,
+        )?;
         Self::assemble(
             runtime,
             wasm,
@@ -323,6 +327,29 @@ impl<H: HostContext> LoadedPlugin<H> {
                 Err(busy)
             }
         }
+    }
+
+    /// Runs one workflow step in a fresh instance, under the plugin's
+    /// deadline and memory limit and with its grants, as a request runs;
+    /// the inner error is the plugin's own failure of the step. Steps take
+    /// no request turns: the runner bounds how many run at once.
+    /// `timeout`, when given, shortens the plugin's deadline.
+    pub async fn run_node(
+        &self,
+        context: CallContext<H>,
+        request: WitNodeRequest,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Result<String, WitNodeError>, CallError> {
+        let Entry::Fusion(exports) = &self.entry else {
+            return Err(self.not_fusion());
+        };
+        let timeout = timeout.map_or(self.limits.timeout, |t| t.min(self.limits.timeout));
+        let deadline = Instant::now() + timeout;
+        let call = self.call(deadline, Some(self.long_runs.clone()), context);
+        let running = self.metrics.start();
+        let result = call.run_node(exports, request).await;
+        running.finish(CallKind::Node, result.as_ref().err());
+        result
     }
 
     /// Delivers one event to a fresh instance; the inner error is the

@@ -16,6 +16,8 @@
 //! - [`state`]: the StateManager: threads of checkpoints, put by
 //!   compare-and-swap, with pending writes, forks and retention.
 //! - [`state_metrics`]: gauges of the pools and the outbox, for `/metrics`.
+//! - [`executions`]: workflow executions: start, read, cancel, retry, and
+//!   what the runner writes after each step.
 //! - [`users`]: users and API tokens: visibility, unique emails, the last
 //!   admin, token names and lifetimes.
 
@@ -23,6 +25,7 @@ pub mod aggregates;
 pub mod collections;
 pub mod documents;
 pub mod events;
+pub mod executions;
 pub mod kv;
 pub mod memory;
 pub mod plugin_data;

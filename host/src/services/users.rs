@@ -48,6 +48,15 @@ pub async fn get(db: &Db, principal: &Principal, id: &str) -> Result<User, UserE
         .ok_or_else(|| UserError::NotFound(format!("user {id} not found")))
 }
 
+/// The user `id` as a principal who may still act (not disabled): what
+/// work they started in the background runs as.
+pub async fn acting(db: &Db, id: &str) -> anyhow::Result<Option<Principal>> {
+    Ok(rows::get(db, id)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .map(|u| Principal::new(u.id, u.role)))
+}
+
 /// The caller's own user.
 pub async fn me(db: &Db, principal: &Principal) -> Result<User, UserError> {
     rows::get(db, &principal.user_id)

@@ -5,7 +5,7 @@
 
 use super::validate;
 use super::{Ctx, ModelError};
-use crate::domain::workflow::{self, NodeKind, Workflow, WorkflowInput, WorkflowVersion};
+use crate::domain::workflow::{self, PluginKinds, Workflow, WorkflowInput, WorkflowVersion};
 use crate::store::query::select::Scope;
 use crate::store::workflows as rows;
 use crate::util::now_micros;
@@ -13,13 +13,14 @@ use crate::util::now_micros;
 /// Longest workflow name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
-/// The node kinds a graph may use.
-fn kind_of(name: &str) -> Option<NodeKind> {
-    workflow::built_in(name).copied()
-}
-
-pub async fn create(ctx: &Ctx<'_>, input: WorkflowInput) -> Result<Workflow, ModelError> {
-    let input = checked(input).await?;
+/// Saves a new workflow; `plugins` are the node kinds the enabled plugins
+/// run now.
+pub async fn create(
+    ctx: &Ctx<'_>,
+    input: WorkflowInput,
+    plugins: PluginKinds,
+) -> Result<Workflow, ModelError> {
+    let input = checked(input, plugins).await?;
     let now = now_micros();
     let created = Workflow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -54,9 +55,14 @@ pub async fn list(
 }
 
 /// Saves a new version of the workflow: its name, description and graph.
-pub async fn update(ctx: &Ctx<'_>, id: &str, input: WorkflowInput) -> Result<Workflow, ModelError> {
+pub async fn update(
+    ctx: &Ctx<'_>,
+    id: &str,
+    input: WorkflowInput,
+    plugins: PluginKinds,
+) -> Result<Workflow, ModelError> {
     let current = get(ctx, id).await?;
-    let input = checked(input).await?;
+    let input = checked(input, plugins).await?;
     let change = Workflow {
         name: input.name,
         graph: input.graph,
@@ -73,6 +79,11 @@ pub async fn update(ctx: &Ctx<'_>, id: &str, input: WorkflowInput) -> Result<Wor
 /// Deletes a workflow with every version of it.
 pub async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(), ModelError> {
     let workflow = get(ctx, id).await?;
+    // Its executions and their timelines go with it by the foreign keys;
+    // their checkpoint threads are not referenced, so they go here.
+    for thread in crate::store::executions::thread_ids(ctx.session, &workflow.id).await? {
+        crate::store::state::delete_thread(ctx.session, &thread).await?;
+    }
     rows::delete(ctx.session, &workflow.id).await?;
     Ok(())
 }
@@ -101,7 +112,7 @@ pub async fn versions(
     Ok(rows::page_versions(ctx.session, &workflow.id, limit, cursor).await?)
 }
 
-async fn checked(input: WorkflowInput) -> Result<WorkflowInput, ModelError> {
+async fn checked(input: WorkflowInput, plugins: PluginKinds) -> Result<WorkflowInput, ModelError> {
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.contains('\0') {
         return Err(ModelError::invalid(
@@ -114,7 +125,7 @@ async fn checked(input: WorkflowInput) -> Result<WorkflowInput, ModelError> {
         .as_deref()
         .map(|d| validate::description("description", d))
         .transpose()?;
-    let graph = validated(input.graph).await?;
+    let graph = validated(input.graph, plugins).await?;
     Ok(WorkflowInput {
         name: name.to_string(),
         description,
@@ -129,12 +140,16 @@ const CHECK_STACK_BYTES: usize = 64 * 1024 * 1024;
 /// `graph` once it has passed every rule. The check runs on a thread of
 /// its own, with a deep stack and off the async workers (it compiles each
 /// expression).
-async fn validated(graph: workflow::Graph) -> Result<workflow::Graph, ModelError> {
+async fn validated(
+    graph: workflow::Graph,
+    plugins: PluginKinds,
+) -> Result<workflow::Graph, ModelError> {
     let (done, outcome) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("workflow-check".into())
         .stack_size(CHECK_STACK_BYTES)
         .spawn(move || {
+            let kind_of = |name: &str| workflow::known_kind(name, &plugins);
             let result = workflow::validate(&graph, &kind_of).map(|()| graph);
             let _ = done.send(result);
         })

@@ -200,3 +200,31 @@ pub fn workflows() -> &'static TableSchema {
     });
     &SCHEMA
 }
+
+/// `workflow_executions`, for listing a workflow's executions.
+pub fn workflow_executions() -> &'static TableSchema {
+    static SCHEMA: LazyLock<TableSchema> = LazyLock::new(|| {
+        TableSchema::new(
+            "workflow_executions",
+            "workflow_executions",
+            vec![
+                Column::new("id", ColumnType::Uuid, false),
+                Column::new("workflow_id", ColumnType::Uuid, false),
+                Column::new("version", ColumnType::Int, false),
+                Column::new("owner", ColumnType::Uuid, false),
+                Column::new("status", ColumnType::String, false),
+                Column::new("input", ColumnType::Json, false),
+                Column::new("output", ColumnType::Json, true),
+                Column::new("error", ColumnType::String, true),
+                Column::new("thread_id", ColumnType::Uuid, false),
+                Column::new("steps", ColumnType::Int, false),
+                Column::new("created_at", ColumnType::Timestamp, false),
+                Column::new("started_at", ColumnType::Timestamp, true),
+                Column::new("finished_at", ColumnType::Timestamp, true),
+                Column::new("updated_at", ColumnType::Timestamp, false),
+                Column::new("due_at", ColumnType::Timestamp, false),
+            ],
+        )
+    });
+    &SCHEMA
+}

@@ -23,6 +23,9 @@
 //! - [`plugin_rows`]: writes to the tables of plugin-declared models.
 //! - [`users`]: users and API tokens.
 //! - [`state`]: the StateManager's threads, checkpoints and pending writes.
+//! - [`memory`]: the MemoryManager's sessions and messages.
+//! - [`workflows`], [`executions`]: workflow definitions; executions, the
+//!   queue runners take them from, and their timelines.
 //! - [`search`]: full-text search over documents, on either engine.
 //! - [`session`]: a unit of work shared by the host and plugin calls.
 //! - [`read`]: reading in a session: by id, a page, a count, an aggregate.
@@ -38,6 +41,7 @@ pub mod collections;
 pub mod core_tables;
 pub mod credentials;
 pub mod documents;
+pub mod executions;
 pub mod keys;
 pub mod kv;
 pub mod kv_cache;

@@ -16,8 +16,12 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::kai::fusion::describe::Manifest as WitManifest;
+pub use exports::kai::fusion::describe::NodeKind as WitNodeKind;
 pub use exports::kai::fusion::describe::RouteDoc as WitRouteDoc;
-pub use exports::kai::fusion::handler::{Request as WitRequest, Response as WitResponse};
+pub use exports::kai::fusion::handler::{
+    NodeError as WitNodeError, NodeRequest as WitNodeRequest, Request as WitRequest,
+    Response as WitResponse,
+};
 pub use kai::fusion::types::Principal as WitPrincipal;
 
 /// The bindings of `kai:fusion@0.1.3` (`wit/compat/0.1.3`), for plugins

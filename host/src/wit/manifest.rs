@@ -4,11 +4,11 @@
 
 use crate::domain::EventKind;
 use crate::domain::grant::{CoreAccess, Grant, HOST_SERVICES};
-use crate::domain::route_doc::{RawRouteDoc, RouteDoc};
+use crate::domain::route_doc::{self, RawRouteDoc, RouteDoc};
 use crate::domain::{HttpMount, PathPattern, RESERVED_PREFIXES, is_plugin_name};
 use crate::store::schema::ModelDef;
 use crate::wit::bindings::exports::kai::fusion::describe as wit;
-use crate::wit::bindings::{WitManifest, WitRouteDoc};
+use crate::wit::bindings::{WitManifest, WitNodeKind, WitRouteDoc};
 use semver::{Version, VersionReq};
 use serde::Serialize;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// The versions of the `kai:fusion` WIT package this host serves, newest
 /// first: the current one, and 0.1.3 (any 0.1.x plugin) through the adapter
 /// in `crate::capabilities::v0_1`.
-pub static HOST_API_VERSIONS: [Version; 2] = [Version::new(0, 2, 3), Version::new(0, 1, 3)];
+pub static HOST_API_VERSIONS: [Version; 2] = [Version::new(0, 2, 4), Version::new(0, 1, 3)];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -37,6 +37,8 @@ pub struct Manifest {
     pub dependencies: Vec<Dependency>,
     /// The host services it uses (`describe.services`): `state`, `memory`.
     pub services: Vec<String>,
+    /// The workflow node kinds it runs (`describe.node-kinds`).
+    pub node_kinds: Vec<NodeKindDecl>,
     /// Set for a `wasi:http` component, whose manifest the host made from
     /// what the operator gave at install.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,6 +55,21 @@ pub struct RouteDecl {
     /// What the plugin says of it for the API reference, if anything.
     #[serde(skip)]
     pub doc: Option<Arc<RouteDoc>>,
+}
+
+/// One workflow node kind a plugin runs; workflows name it
+/// `<plugin>.<name>`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeKindDecl {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// The JSON Schema a node's config must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_schema: Option<serde_json::Value>,
+    /// The schema, compiled once at load.
+    #[serde(skip)]
+    pub validator: Option<Arc<jsonschema::Validator>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,6 +129,12 @@ pub enum ManifestError {
         HOST_SERVICES.join(", ")
     )]
     UnknownService { name: String, service: String },
+    #[error("plugin `{name}` declares the node kind `{kind}`: {reason}")]
+    BadNodeKind {
+        name: String,
+        kind: String,
+        reason: String,
+    },
     #[error("plugin `{name}` has an invalid dependency on `{plugin}`: {reason}")]
     BadDependency {
         name: String,
@@ -158,12 +181,13 @@ impl Manifest {
     }
 
     /// Checks the raw manifest a guest described itself with.
-    /// `route_docs` and `services` are what the optional exports of the
-    /// same names said (empty where the plugin has none).
+    /// `route_docs`, `services` and `node_kinds` are what the optional
+    /// exports of the same names said (empty where the plugin has none).
     pub fn validate(
         raw: WitManifest,
         route_docs: Vec<WitRouteDoc>,
         services: Vec<String>,
+        node_kinds: Vec<WitNodeKind>,
     ) -> Result<Self, ManifestError> {
         let name = raw.name;
         if !is_plugin_name(&name) {
@@ -223,6 +247,7 @@ impl Manifest {
         let mut services = services;
         services.sort();
         services.dedup();
+        let node_kinds = validate_node_kinds(&name, node_kinds)?;
         let dependencies = raw
             .dependencies
             .into_iter()
@@ -252,6 +277,7 @@ impl Manifest {
             capabilities: raw.capabilities,
             dependencies,
             services,
+            node_kinds,
             mount: None,
         })
     }
@@ -297,9 +323,70 @@ impl Manifest {
             },
             dependencies: Vec::new(),
             services: Vec::new(),
+            node_kinds: Vec::new(),
             mount: Some(mount.clone()),
         }
     }
+}
+
+/// Most node kinds one plugin may declare.
+const MAX_NODE_KINDS: usize = 64;
+
+/// Checks declared node kinds: names as plugin names are made, each once,
+/// a summary of one line, a config schema as route schemas are checked.
+fn validate_node_kinds(
+    name: &str,
+    raw: Vec<WitNodeKind>,
+) -> Result<Vec<NodeKindDecl>, ManifestError> {
+    if raw.len() > MAX_NODE_KINDS {
+        return Err(ManifestError::BadNodeKind {
+            name: name.to_string(),
+            kind: raw[MAX_NODE_KINDS].name.clone(),
+            reason: format!("a plugin declares at most {MAX_NODE_KINDS} node kinds"),
+        });
+    }
+    let mut kinds: Vec<NodeKindDecl> = Vec::with_capacity(raw.len());
+    for kind in raw {
+        let bad = |reason: String| ManifestError::BadNodeKind {
+            name: name.to_string(),
+            kind: kind.name.clone(),
+            reason,
+        };
+        if !is_plugin_name(&kind.name) {
+            return Err(bad(
+                "use 1-63 lower-case letters, digits and `-`, starting with a letter".into(),
+            ));
+        }
+        if kinds.iter().any(|k| k.name == kind.name) {
+            return Err(bad("it is declared twice".into()));
+        }
+        if kind
+            .summary
+            .as_ref()
+            .is_some_and(|s| s.contains('\n') || s.len() > 200)
+        {
+            return Err(bad(
+                "its summary must be one line of at most 200 bytes".into()
+            ));
+        }
+        let config_schema =
+            route_doc::schema("config", kind.config_schema.as_deref()).map_err(bad)?;
+        let validator = config_schema
+            .as_ref()
+            .map(|schema| {
+                crate::domain::workflow::compile_config_schema(schema)
+                    .map(Arc::new)
+                    .map_err(|e| bad(format!("its config schema is not a valid JSON Schema: {e}")))
+            })
+            .transpose()?;
+        kinds.push(NodeKindDecl {
+            name: kind.name,
+            summary: kind.summary,
+            config_schema,
+            validator,
+        });
+    }
+    Ok(kinds)
 }
 
 fn validate_routes(name: &str, raw: Vec<wit::Route>) -> Result<Vec<RouteDecl>, ManifestError> {

@@ -30,6 +30,12 @@ pub fn services(plugin: &crate::Plugin) -> Vec<String> {
     plugin.services()
 }
 
+/// The workflow node kinds `plugin` runs (for a native test host).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn node_kinds(plugin: &crate::Plugin) -> Vec<wit::exports::kai::fusion::describe::NodeKind> {
+    plugin.node_kinds()
+}
+
 /// Delivers an event, given as the WIT record, to `plugin`'s handlers (for
 /// a native test host).
 #[cfg(not(target_arch = "wasm32"))]

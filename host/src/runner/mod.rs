@@ -1,0 +1,433 @@
+//! The durable step runner of the WorkflowService: workers in every
+//! `kai serve` that take executions from the queue in the database and
+//! run their steps.
+//!
+//! A worker takes the earliest due execution whose lease has run out
+//! (`services::executions::claim`), reads the run's newest checkpoint and
+//! runs its due steps one at a time: a node that computes runs in a fresh
+//! sandboxed instance of the plugin that runs its kind (the first-party
+//! `workflows` plugin for `transform` and the conditions of `branch` and
+//! `loop`), acting as the user who started the execution, with the
+//! plugin's grants and deadline (or the node's shorter `timeout_ms`). After
+//! each step one transaction writes what the step wrote through the host,
+//! the run's next checkpoint (compare-and-swap on its StateManager thread),
+//! the step's attempt in the timeline and the execution's row, fenced by
+//! the lease: if the execution was cancelled or another worker took it,
+//! nothing of the step is kept. So after `kill -9` at any moment a run
+//! resumes from its last finished step, and no finished step runs again.
+//!
+//! A worker lets an execution go when it waits (a `delay`, a retry's
+//! backoff: its `due_at` is set to when), ends, or has run
+//! [`STEPS_PER_TURN`] steps, so that long runs share the workers.
+
+pub mod retention;
+mod steps;
+
+use crate::domain::Principal;
+use crate::domain::execution::{
+    Execution, ExecutionStatus, Outcome, RunState, StepRecord, StepStatus,
+};
+use crate::domain::workflow::Graph;
+use crate::plugins::hooks::PluginHooks;
+use crate::plugins::registry::PluginRegistry;
+use crate::services::executions::{self, Progress, StepWrite};
+use crate::services::{Ctx, ModelError, Session, users};
+use crate::util::now_micros;
+use std::sync::Arc;
+use std::time::Duration;
+use steps::StepEnd;
+use tokio::sync::Notify;
+
+/// How long a taken execution stays a worker's unless renewed: each
+/// step's end renews it, and so does a heartbeat every third of it while a
+/// step runs. A worker that died (`kill -9`, a lost node) leaves a lease
+/// that runs out within this, and another worker on any node takes the
+/// execution over from its last checkpoint.
+pub const LEASE: Duration = Duration::from_secs(10);
+/// Steps a worker runs of one execution before letting others have a turn.
+pub const STEPS_PER_TURN: u32 = 64;
+/// How often an idle worker looks for due work (delays, retries, work
+/// queued on another node) when nothing wakes it.
+pub const POLL: Duration = Duration::from_millis(200);
+
+/// The runner of one server: its workers share a wake-up.
+pub struct Runner {
+    hooks: Arc<PluginHooks>,
+    registry: Arc<PluginRegistry>,
+    /// This server among the nodes: the lease holder's name is
+    /// `<node>/<worker>`.
+    node_id: String,
+    wake: Notify,
+}
+
+impl Runner {
+    pub fn new(
+        hooks: Arc<PluginHooks>,
+        registry: Arc<PluginRegistry>,
+        node_id: String,
+    ) -> Arc<Runner> {
+        Arc::new(Runner {
+            hooks,
+            registry,
+            node_id,
+            wake: Notify::new(),
+        })
+    }
+
+    /// Wakes an idle worker: an execution was queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs `workers` workers until `stopped` resolves; a step running then
+    /// finishes first.
+    pub async fn run(
+        self: Arc<Self>,
+        workers: usize,
+        stopped: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let (stop, stop_seen) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::with_capacity(workers);
+        for n in 0..workers {
+            let runner = self.clone();
+            let mut stop_seen = stop_seen.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("{}/{n}", runner.node_id);
+                while !*stop_seen.borrow() {
+                    let worked = match runner.turn(&name).await {
+                        Ok(worked) => worked,
+                        Err(error) => {
+                            tracing::warn!(%error, worker = %name, "a workflow worker's turn failed");
+                            false
+                        }
+                    };
+                    if !worked {
+                        tokio::select! {
+                            _ = runner.wake.notified() => {}
+                            _ = tokio::time::sleep(POLL) => {}
+                            _ = stop_seen.changed() => {}
+                        }
+                    }
+                }
+            }));
+        }
+        stopped.await;
+        let _ = stop.send(true);
+        self.wake.notify_waiters();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// One turn of worker `name`: takes a due execution and runs it until
+    /// it waits, ends or has had its turn. False when nothing was due.
+    async fn turn(&self, name: &str) -> Result<bool, ModelError> {
+        if !self.registry.is_ready() {
+            // The plugins that run steps are still loading.
+            return Ok(false);
+        }
+        let db = &self.hooks.services().core.db;
+        let session = Arc::new(Session::new(db.clone()));
+        let now = now_micros();
+        let claimed =
+            executions::claim(&session, name, now, now + LEASE.as_micros() as i64).await?;
+        let Some(execution) = claimed else {
+            session.rollback().await;
+            return Ok(false);
+        };
+        self.hooks.services().core.commit(&session).await?;
+        // The worker's wake-up may have been meant for another execution.
+        self.wake.notify_one();
+        let Some(principal) = users::acting(db, &execution.owner)
+            .await
+            .map_err(|e| ModelError::Database(sqlx::Error::Protocol(e.to_string())))?
+        else {
+            self.end_without_running(
+                name,
+                &execution,
+                "the user who started it is disabled or gone",
+            )
+            .await?;
+            return Ok(true);
+        };
+        let mut run = Run::load(self, name, execution, principal).await?;
+        for _ in 0..STEPS_PER_TURN {
+            if !run.step(self).await? {
+                return Ok(true);
+            }
+        }
+        run.let_go(self).await?;
+        Ok(true)
+    }
+
+    /// Fails an execution that cannot run at all.
+    async fn end_without_running(
+        &self,
+        name: &str,
+        execution: &Execution,
+        why: &str,
+    ) -> Result<(), ModelError> {
+        let session = Arc::new(Session::new(self.hooks.services().core.db.clone()));
+        let now = now_micros();
+        let progress = Progress {
+            status: ExecutionStatus::Failed,
+            output: None,
+            error: Some(why),
+            new_steps: 0,
+            finished_at: Some(now),
+            due_at: now,
+            lease_until: None,
+            now,
+        };
+        executions::record_progress(&session, &execution.id, name, &progress).await?;
+        self.hooks.services().core.commit(&session).await?;
+        Ok(())
+    }
+
+    /// Renews `worker`'s lease on execution `id` every third of [`LEASE`]
+    /// until the returned guard drops.
+    fn keep_lease(&self, id: &str, worker: &str) -> AbortOnDrop {
+        let core = self.hooks.services().core.clone();
+        let (id, worker) = (id.to_string(), worker.to_string());
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE / 3).await;
+                let session = Session::new(core.db.clone());
+                let until = now_micros() + LEASE.as_micros() as i64;
+                let renewed = executions::renew_lease(&session, &id, &worker, until).await;
+                match renewed {
+                    Ok(true) => {
+                        let _ = core.commit(&session).await;
+                    }
+                    // Cancelled or taken over: its end will not be kept.
+                    Ok(false) => return,
+                    Err(error) => {
+                        session.rollback().await;
+                        tracing::warn!(%error, execution = %id, "renewing a lease failed");
+                    }
+                }
+            }
+        }))
+    }
+
+    fn ctx<'a>(&'a self, session: &'a Arc<Session>, principal: &'a Principal) -> Ctx<'a> {
+        Ctx {
+            core: &self.hooks.services().core,
+            hooks: &*self.hooks,
+            session,
+            principal,
+            depth: 0,
+        }
+    }
+}
+
+/// A task aborted when this drops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An execution a worker holds: its graph, its newest checkpoint and the
+/// state it holds.
+struct Run<'a> {
+    worker: &'a str,
+    execution: Execution,
+    principal: Principal,
+    graph: Graph,
+    head: String,
+    state: RunState,
+}
+
+impl<'a> Run<'a> {
+    async fn load(
+        runner: &Runner,
+        worker: &'a str,
+        execution: Execution,
+        principal: Principal,
+    ) -> Result<Run<'a>, ModelError> {
+        let session = Arc::new(Session::new(runner.hooks.services().core.db.clone()));
+        let ctx = runner.ctx(&session, &principal);
+        let graph = executions::graph_of(&ctx, &execution).await?;
+        let (head, state) = executions::latest_state(&ctx, &execution).await?;
+        session.rollback().await;
+        Ok(Run {
+            worker,
+            execution,
+            principal,
+            graph,
+            head,
+            state,
+        })
+    }
+
+    /// Runs the next due step and records it. False when the runner has
+    /// let the execution go (it waits, ended, or was lost).
+    async fn step(&mut self, runner: &Runner) -> Result<bool, ModelError> {
+        let now = now_micros();
+        let Some(index) = self.state.due(now) else {
+            self.let_go(runner).await?;
+            return Ok(false);
+        };
+        let token = self.state.take(index).expect("a due token");
+        let db = runner.hooks.services().core.db.clone();
+        let mut session = Arc::new(Session::new(db.clone()));
+        let started = now_micros();
+        let end = if steps::kind_of(&self.graph, &token.node) == "join" {
+            let from = token.from.as_deref().unwrap_or_default();
+            // Until every way in has arrived, the join waits: no step yet.
+            self.state
+                .arrive(&self.graph, &token.node, from, token.input.clone())
+                .map(|joined| StepEnd::Done(Outcome::Output(joined)))
+        } else {
+            let _heartbeat = runner.keep_lease(&self.execution.id, self.worker);
+            let end = steps::run(
+                runner,
+                &session,
+                &self.execution,
+                &self.principal,
+                &self.graph,
+                &token,
+            )
+            .await;
+            Some(end)
+        };
+        let record = |status, output, error| StepRecord {
+            seq: 0,
+            node_id: token.node.clone(),
+            kind: steps::kind_of(&self.graph, &token.node),
+            attempt: token.attempt,
+            status,
+            input: token.input.clone(),
+            output,
+            error,
+            started_at: started,
+            duration_us: now_micros() - started,
+            worker: self.worker.to_string(),
+        };
+        let mut timeline = Vec::new();
+        let mut failure = None;
+        match end {
+            None => {}
+            Some(StepEnd::Done(outcome)) => {
+                let output = self
+                    .state
+                    .advance(&self.graph, &token, outcome, now_micros());
+                timeline.push(record(StepStatus::Succeeded, Some(output), None));
+            }
+            Some(StepEnd::Retry { message, at }) => {
+                // Nothing the failed attempt wrote is kept.
+                session.rollback().await;
+                session = Arc::new(Session::new(db.clone()));
+                timeline.push(record(StepStatus::Retrying, None, Some(message)));
+                self.state.retry_later(token.clone(), at);
+            }
+            Some(StepEnd::Failed(message)) => {
+                session.rollback().await;
+                session = Arc::new(Session::new(db.clone()));
+                failure = Some(format!("node `{}` failed: {message}", token.node));
+                timeline.push(record(StepStatus::Failed, None, Some(message)));
+                self.state.failed = Some(token.clone());
+            }
+        }
+        let (status, running_on) = match failure {
+            Some(_) => (ExecutionStatus::Failed, false),
+            None => self.next_status(),
+        };
+        let kept = self
+            .write(runner, &session, &timeline, status, failure.as_deref())
+            .await?;
+        Ok(kept && running_on)
+    }
+
+    /// What the run is after its state changed: running on (true), waiting,
+    /// or ended.
+    fn next_status(&self) -> (ExecutionStatus, bool) {
+        if self.state.tokens.is_empty() {
+            (ExecutionStatus::Succeeded, false)
+        } else if self.state.due(now_micros()).is_some() {
+            (ExecutionStatus::Running, true)
+        } else {
+            (ExecutionStatus::Waiting, false)
+        }
+    }
+
+    /// Writes the step's record with the run's new state in `session`,
+    /// with whatever the step wrote there; false when the execution was
+    /// lost (then nothing is kept).
+    async fn write(
+        &mut self,
+        runner: &Runner,
+        session: &Arc<Session>,
+        timeline: &[StepRecord],
+        status: ExecutionStatus,
+        error: Option<&str>,
+    ) -> Result<bool, ModelError> {
+        let now = now_micros();
+        let output = (status == ExecutionStatus::Succeeded).then(|| self.state.output());
+        let holds = status == ExecutionStatus::Running;
+        let progress = Progress {
+            status,
+            output: output.as_ref(),
+            error,
+            new_steps: timeline.len() as i64,
+            finished_at: status.is_final().then_some(now),
+            due_at: self.state.next_due().unwrap_or(now).max(now),
+            lease_until: holds.then_some(now + LEASE.as_micros() as i64),
+            now,
+        };
+        let ctx = runner.ctx(session, &self.principal);
+        let written = executions::record(
+            &ctx,
+            StepWrite {
+                execution: &self.execution,
+                runner: self.worker,
+                head: &self.head,
+                state: &self.state,
+                steps: timeline,
+                progress,
+            },
+        )
+        .await;
+        match written {
+            Ok(Some(head)) => {
+                runner.hooks.services().core.commit(session).await?;
+                self.head = head;
+                self.execution.steps += timeline.len() as i64;
+                self.execution.status = status;
+                Ok(true)
+            }
+            Ok(None) => {
+                session.rollback().await;
+                tracing::info!(
+                    execution = %self.execution.id,
+                    worker = %self.worker,
+                    "the execution was cancelled or taken over; its step was not kept"
+                );
+                Ok(false)
+            }
+            Err(error) => {
+                session.rollback().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Lets the execution go: running on later (its turn is over), waiting
+    /// for its next due step, or ended.
+    async fn let_go(&mut self, runner: &Runner) -> Result<(), ModelError> {
+        let (status, _) = self.next_status();
+        let status = match status {
+            ExecutionStatus::Running => ExecutionStatus::Queued,
+            other => other,
+        };
+        let session = Arc::new(Session::new(runner.hooks.services().core.db.clone()));
+        self.write(runner, &session, &[], status, None).await?;
+        if status == ExecutionStatus::Queued {
+            runner.wake();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,361 @@
+//! The WorkflowService's executions: starting a run of a workflow's newest
+//! version, reading one with its timeline, listing, cancelling, retrying
+//! from the failed step; and what the runner (`crate::runner`) writes
+//! after each step.
+//!
+//! Who sees what: an execution is its starter's; its workflow must be
+//! visible to the caller too (the owner's, or an admin's). Another member
+//! gets a 404 for either.
+//!
+//! A run's state ([`RunState`]) lives in checkpoints on a StateManager
+//! thread of its own, written as the first-party `workflows` plugin (so the
+//! owner can read them through the state API but not write them). Each
+//! write moves the thread's head by compare-and-swap from the head the
+//! runner read, in the same transaction as the timeline and the execution
+//! row, which only the runner holding the execution's lease may change.
+
+use super::state::{self as checkpoints, Actor};
+use super::{Ctx, ModelError, Session, validate, workflows};
+use crate::domain::execution::{Execution, ExecutionStatus, RunState, StepRecord};
+use crate::domain::state::{NewCheckpoint, NewThread};
+use crate::domain::workflow::{self, Graph, PluginKinds};
+use crate::store::executions as rows;
+pub use crate::store::executions::Progress;
+use crate::store::query::select::Scope;
+use crate::store::workflows as workflow_rows;
+use crate::util::now_micros;
+use serde_json::{Value, json};
+
+/// The actor runs' checkpoints are written as: the first-party plugin
+/// whose node kinds compute.
+pub const RUNNER_ACTOR: Actor<'static> = Actor::Plugin("workflows");
+/// Largest execution input, as JSON.
+pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
+/// Checkpoints kept per run: the timeline keeps every step.
+const KEEP_CHECKPOINTS: u32 = 10;
+/// Most attempts a timeline answer holds.
+pub const MAX_TIMELINE: u32 = 10_000;
+
+/// Node kinds the runner does not run yet: a workflow using one saves, but
+/// does not start.
+const NOT_RUN_YET: &[&str] = &[
+    "http",
+    "memory.append",
+    "memory.window",
+    "document.create",
+    "document.update",
+    "document.search",
+    "workflow",
+];
+
+/// Starts a run of workflow `workflow_id`'s newest version with `input`,
+/// queued for a runner; `plugins` are the node kinds plugins run now.
+pub async fn start(
+    ctx: &Ctx<'_>,
+    workflow_id: &str,
+    input: Value,
+    plugins: &PluginKinds,
+) -> Result<Execution, ModelError> {
+    let workflow = workflows::get(ctx, workflow_id).await?;
+    let size = input.to_string().len();
+    if size > MAX_INPUT_BYTES {
+        return Err(ModelError::invalid(
+            "input",
+            format!("is {size} bytes as JSON; the most is {MAX_INPUT_BYTES}"),
+        ));
+    }
+    runnable(&workflow.graph, plugins)?;
+    let now = now_micros();
+    let id = uuid::Uuid::now_v7().to_string();
+    let thread = checkpoints::create_thread(
+        ctx,
+        RUNNER_ACTOR,
+        NewThread {
+            metadata: Some(json!({ "workflow": workflow.id, "execution": id })),
+            keep_last: Some(KEEP_CHECKPOINTS),
+        },
+    )
+    .await?;
+    let state = RunState::start(&workflow.graph, input.clone(), now);
+    checkpoints::put(
+        ctx,
+        RUNNER_ACTOR,
+        &thread.id,
+        NewCheckpoint {
+            parent_id: None,
+            values: state_values(&state),
+            metadata: Some(json!({ "step": "start" })),
+        },
+    )
+    .await?;
+    let execution = Execution {
+        id,
+        workflow_id: workflow.id,
+        version: workflow.version,
+        owner: ctx.principal.user_id.clone(),
+        status: ExecutionStatus::Queued,
+        input,
+        output: None,
+        error: None,
+        thread_id: thread.id,
+        steps: 0,
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        updated_at: now,
+        due_at: now,
+    };
+    rows::insert(ctx.session, &execution).await?;
+    Ok(execution)
+}
+
+/// Refuses a graph with a node the runner cannot run now.
+fn runnable(graph: &Graph, plugins: &PluginKinds) -> Result<(), ModelError> {
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if NOT_RUN_YET.contains(&node.kind.as_str()) {
+            return Err(ModelError::invalid(
+                format!("nodes[{i}].kind"),
+                format!(
+                    "node `{}` is a {} node, which this server saves but does not run yet",
+                    node.id, node.kind
+                ),
+            ));
+        }
+        if workflow::built_in(&node.kind).is_none() && !plugins.contains_key(&node.kind) {
+            return Err(ModelError::invalid(
+                format!("nodes[{i}].kind"),
+                format!(
+                    "node `{}` is of the kind `{}`, which no enabled plugin runs now",
+                    node.id, node.kind
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Execution `id` of workflow `workflow_id`, if the caller may see both.
+pub async fn get(ctx: &Ctx<'_>, workflow_id: &str, id: &str) -> Result<Execution, ModelError> {
+    let workflow = workflows::get(ctx, workflow_id).await?;
+    let id = validate::uuid("execution_id", id)?;
+    rows::get(ctx.session, &id)
+        .await?
+        .filter(|e| e.workflow_id == workflow.id)
+        .filter(|e| ctx.principal.is_admin() || e.owner == ctx.principal.user_id)
+        .ok_or_else(|| not_found(&id))
+}
+
+/// Execution `id` with its timeline (the first [`MAX_TIMELINE`] attempts).
+pub async fn get_with_timeline(
+    ctx: &Ctx<'_>,
+    workflow_id: &str,
+    id: &str,
+) -> Result<(Execution, Vec<StepRecord>), ModelError> {
+    let execution = get(ctx, workflow_id, id).await?;
+    let timeline = rows::steps(ctx.session, &execution.id, 0, MAX_TIMELINE).await?;
+    Ok((execution, timeline))
+}
+
+/// A page of workflow `workflow_id`'s executions the caller started (an
+/// admin: all), newest first, of `status` when given.
+pub async fn list(
+    ctx: &Ctx<'_>,
+    workflow_id: &str,
+    status: Option<ExecutionStatus>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Vec<Execution>, Option<String>), ModelError> {
+    let workflow = workflows::get(ctx, workflow_id).await?;
+    let scope = Scope::for_principal(ctx.principal);
+    Ok(rows::page(
+        ctx.session,
+        &workflow.id,
+        status,
+        scope.as_ref(),
+        limit,
+        cursor,
+    )
+    .await?)
+}
+
+/// Cancels a live execution; a step running now finishes, but nothing it
+/// gave is kept and nothing after it runs.
+pub async fn cancel(ctx: &Ctx<'_>, workflow_id: &str, id: &str) -> Result<Execution, ModelError> {
+    let execution = get(ctx, workflow_id, id).await?;
+    if !rows::cancel(ctx.session, &execution.id, now_micros()).await? {
+        return Err(ModelError::Conflict(format!(
+            "execution {} has already ended ({})",
+            execution.id,
+            execution.status.as_str()
+        )));
+    }
+    get(ctx, workflow_id, id).await
+}
+
+/// Runs a failed execution again from the step that failed it, with that
+/// step's attempts counted on.
+pub async fn retry(ctx: &Ctx<'_>, workflow_id: &str, id: &str) -> Result<Execution, ModelError> {
+    let execution = get(ctx, workflow_id, id).await?;
+    let refuse = || {
+        ModelError::Conflict(format!(
+            "execution {} is {}: only a failed execution is retried",
+            execution.id,
+            execution.status.as_str()
+        ))
+    };
+    if execution.status != ExecutionStatus::Failed {
+        return Err(refuse());
+    }
+    let now = now_micros();
+    let checkpoint = checkpoints::latest(ctx, RUNNER_ACTOR, &execution.thread_id)
+        .await?
+        .ok_or_else(refuse)?;
+    let mut state = run_state(&checkpoint.values)?;
+    let failed = state.failed.take().ok_or_else(refuse)?;
+    state.retry_later(failed, now);
+    checkpoints::put(
+        ctx,
+        RUNNER_ACTOR,
+        &execution.thread_id,
+        NewCheckpoint {
+            parent_id: Some(checkpoint.id),
+            values: state_values(&state),
+            metadata: Some(json!({ "step": "retry" })),
+        },
+    )
+    .await?;
+    if !rows::requeue(ctx.session, &execution.id, now).await? {
+        return Err(refuse());
+    }
+    get(ctx, workflow_id, id).await
+}
+
+/// The graph of the version an execution runs.
+pub async fn graph_of(ctx: &Ctx<'_>, execution: &Execution) -> Result<Graph, ModelError> {
+    workflow_rows::get_version(ctx.session, &execution.workflow_id, execution.version)
+        .await?
+        .map(|version| version.graph)
+        .ok_or_else(|| {
+            ModelError::NotFound(format!(
+                "version {} of workflow {} is gone",
+                execution.version, execution.workflow_id
+            ))
+        })
+}
+
+/// The run's newest checkpoint: its id and the state it holds.
+pub async fn latest_state(
+    ctx: &Ctx<'_>,
+    execution: &Execution,
+) -> Result<(String, RunState), ModelError> {
+    let checkpoint = checkpoints::latest(ctx, RUNNER_ACTOR, &execution.thread_id)
+        .await?
+        .ok_or_else(|| {
+            ModelError::NotFound(format!("execution {} has no checkpoint", execution.id))
+        })?;
+    Ok((checkpoint.id, run_state(&checkpoint.values)?))
+}
+
+/// What a runner writes after one or more steps.
+pub struct StepWrite<'a> {
+    pub execution: &'a Execution,
+    pub runner: &'a str,
+    /// The checkpoint the runner read, which must still be the head.
+    pub head: &'a str,
+    pub state: &'a RunState,
+    /// The attempts to add to the timeline.
+    pub steps: &'a [StepRecord],
+    pub progress: Progress<'a>,
+}
+
+/// Writes the run's new checkpoint, its timeline and its row; the new
+/// head, or `None` with nothing written when the runner lost the
+/// execution (cancelled, or taken by another runner).
+pub async fn record(ctx: &Ctx<'_>, write: StepWrite<'_>) -> Result<Option<String>, ModelError> {
+    let execution = write.execution;
+    let checkpoint = match checkpoints::put(
+        ctx,
+        RUNNER_ACTOR,
+        &execution.thread_id,
+        NewCheckpoint {
+            parent_id: Some(write.head.to_string()),
+            values: state_values(write.state),
+            metadata: Some(json!({ "steps": execution.steps + write.steps.len() as i64 })),
+        },
+    )
+    .await
+    {
+        Ok(checkpoint) => checkpoint,
+        Err(ModelError::Conflict(_)) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    rows::insert_steps(ctx.session, &execution.id, execution.steps + 1, write.steps).await?;
+    if !rows::record(ctx.session, &execution.id, write.runner, &write.progress).await? {
+        return Ok(None);
+    }
+    Ok(Some(checkpoint.id))
+}
+
+/// Takes the earliest due execution for `runner`, leased until
+/// `lease_until`.
+pub async fn claim(
+    session: &Session,
+    runner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<Execution>, ModelError> {
+    Ok(rows::claim(session, runner, now, lease_until).await?)
+}
+
+/// Keeps `runner`'s lease on execution `id` until `lease_until`, while a
+/// long step runs; false when it no longer holds it.
+pub async fn renew_lease(
+    session: &Session,
+    id: &str,
+    runner: &str,
+    lease_until: i64,
+) -> Result<bool, ModelError> {
+    Ok(rows::renew(session, id, runner, lease_until).await?)
+}
+
+/// Writes `progress` of an execution `runner` holds, without a step (an
+/// execution that cannot run); false when it no longer holds it.
+pub async fn record_progress(
+    session: &Session,
+    id: &str,
+    runner: &str,
+    progress: &Progress<'_>,
+) -> Result<bool, ModelError> {
+    Ok(rows::record(session, id, runner, progress).await?)
+}
+
+/// Deletes up to `limit` executions that ended before `cutoff`, with their
+/// timelines and checkpoint threads; how many.
+pub async fn delete_ended_before(
+    ctx: &Ctx<'_>,
+    cutoff: i64,
+    limit: u32,
+) -> Result<usize, ModelError> {
+    let ended = rows::ended_before(ctx.session, cutoff, limit).await?;
+    for (id, thread) in &ended {
+        rows::delete(ctx.session, id).await?;
+        crate::store::state::delete_thread(ctx.session, thread).await?;
+    }
+    Ok(ended.len())
+}
+
+fn state_values(state: &RunState) -> Value {
+    serde_json::to_value(state).expect("a run state serializes")
+}
+
+fn run_state(values: &str) -> Result<RunState, ModelError> {
+    serde_json::from_str(values).map_err(|error| {
+        ModelError::Database(sqlx::Error::Protocol(format!(
+            "a run's checkpoint does not hold a run state: {error}"
+        )))
+    })
+}
+
+fn not_found(id: &str) -> ModelError {
+    ModelError::NotFound(format!("execution {id} not found"))
+}

@@ -1,0 +1,526 @@
+//! Workflow executions on a real server, SQLite or PostgreSQL, with the
+//! real compiled plugins: runs queued with a 202, walked by the runner's
+//! workers through transforms, a bounded loop, a fan-out and its join and
+//! a branch; a plugin's node kind with retries whose failed attempts keep
+//! nothing; a failed run retried from the node that failed; a per-node
+//! deadline; a delay cancelled while it waits; and who may see and run what.
+
+mod support;
+
+use reqwest::Method as M;
+use serde_json::{Value, json};
+use support::TestServer;
+
+const WORKFLOWS: &str = "/api/v1/workflows";
+
+fn transform(id: &str, expression: &str) -> Value {
+    json!({ "id": id, "kind": "transform", "config": { "expression": expression } })
+}
+
+/// Saves `graph` as `token`'s workflow; its id.
+async fn workflow(server: &TestServer, token: &str, graph: Value) -> String {
+    let mut body = graph;
+    body["name"] = json!("test");
+    let saved = server
+        .call_expecting(M::POST, WORKFLOWS, token, Some(body), 201)
+        .await;
+    saved["id"].as_str().unwrap().to_string()
+}
+
+/// Starts a run of `workflow` with `input`; the execution's path.
+async fn start(server: &TestServer, token: &str, workflow: &str, input: Value) -> String {
+    let (status, body, headers) = server
+        .call(
+            M::POST,
+            &format!("{WORKFLOWS}/{workflow}/executions"),
+            token,
+            Some(json!({ "input": input })),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let location = headers["location"].to_str().unwrap().to_string();
+    assert_eq!(
+        location,
+        format!(
+            "{WORKFLOWS}/{workflow}/executions/{}",
+            body["id"].as_str().unwrap()
+        )
+    );
+    location
+}
+
+/// The execution at `path` once it has ended.
+async fn ended(server: &TestServer, token: &str, path: &str) -> Value {
+    server
+        .eventually(30, || async {
+            let (_, body, _) = server.call(M::GET, path, token, None).await;
+            let status = body["status"].as_str().unwrap_or_default();
+            ["succeeded", "failed", "cancelled"]
+                .contains(&status)
+                .then_some(body)
+        })
+        .await
+}
+
+fn attempts(execution: &Value) -> Vec<(String, u64, String)> {
+    execution["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["node_id"].as_str().unwrap().to_string(),
+                s["attempt"].as_u64().unwrap(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn runs_walk_their_graphs_through_loops_joins_and_branches() {
+    let server = TestServer::start().await;
+    let ann = server.user("ann@example.com", false).await;
+
+    // Three transforms in a line.
+    let line = workflow(
+        &server,
+        &ann,
+        json!({
+            "nodes": [
+                transform("double", "{n: (.n * 2)}"),
+                transform("label", "{n, label: \"n=\\(.n)\"}"),
+                transform("out", ".label"),
+            ],
+            "edges": [{ "from": "double", "to": "label" }, { "from": "label", "to": "out" }],
+        }),
+    )
+    .await;
+    let path = start(&server, &ann, &line, json!({ "n": 21 })).await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["output"], "n=42");
+    assert_eq!(run["version"], 1);
+    assert_eq!(run["steps"], 3);
+    let timeline = run["timeline"].as_array().unwrap();
+    assert_eq!(
+        attempts(&run),
+        [
+            ("double", 1, "succeeded"),
+            ("label", 1, "succeeded"),
+            ("out", 1, "succeeded")
+        ]
+        .map(|(n, a, s)| (n.to_string(), a, s.to_string()))
+    );
+    assert_eq!(timeline[0]["input"], json!({ "n": 21 }));
+    assert_eq!(timeline[1]["input"], json!({ "n": 42 }));
+    assert_eq!(timeline[2]["output"], "n=42");
+    assert!(
+        timeline
+            .iter()
+            .all(|s| s["kind"] == "transform" && s["duration_ms"].as_f64().unwrap() >= 0.0)
+    );
+    assert!(run["finished_at"].is_string() && run["started_at"].is_string());
+    // Its checkpoints are on a StateManager thread the owner may read.
+    let thread = server
+        .call_expecting(
+            M::GET,
+            &format!(
+                "/api/v1/state/threads/{}",
+                run["thread_id"].as_str().unwrap()
+            ),
+            &ann,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(thread["metadata"]["execution"], run["id"]);
+
+    // A loop bounded at 5 passes, a fan-out joined, then a branch.
+    let shapes = workflow(
+        &server,
+        &ann,
+        json!({
+            "nodes": [
+                transform("begin", "{n: .n}"),
+                { "id": "again", "kind": "loop", "config": { "max_iterations": 5 } },
+                transform("inc", "{n: (.n + 1)}"),
+                { "id": "fan", "kind": "parallel" },
+                transform("tens", ".n * 10"),
+                transform("hundreds", ".n + 100"),
+                { "id": "both", "kind": "join" },
+                { "id": "pick", "kind": "branch" },
+                transform("big", "\"big: \\(.tens)\""),
+                transform("small", "\"small\""),
+            ],
+            "edges": [
+                { "from": "begin", "to": "again" },
+                { "from": "again", "to": "inc", "condition": ".n < 3" },
+                { "from": "inc", "to": "again" },
+                { "from": "again", "to": "fan" },
+                { "from": "fan", "to": "tens" },
+                { "from": "fan", "to": "hundreds" },
+                { "from": "tens", "to": "both" },
+                { "from": "hundreds", "to": "both" },
+                { "from": "both", "to": "pick" },
+                { "from": "pick", "to": "big", "condition": ".tens > 25" },
+                { "from": "pick", "to": "small" },
+            ],
+        }),
+    )
+    .await;
+    let path = start(&server, &ann, &shapes, json!({ "n": 0 })).await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["output"], "big: 30");
+    let nodes: Vec<String> = attempts(&run).into_iter().map(|(n, _, _)| n).collect();
+    assert_eq!(nodes.iter().filter(|n| *n == "inc").count(), 3, "{nodes:?}");
+    assert_eq!(
+        nodes.iter().filter(|n| *n == "again").count(),
+        4,
+        "{nodes:?}"
+    );
+    assert_eq!(
+        nodes.iter().filter(|n| *n == "both").count(),
+        1,
+        "joined once: {nodes:?}"
+    );
+    let both =
+        &run["timeline"].as_array().unwrap()[nodes.iter().position(|n| n == "both").unwrap()];
+    assert_eq!(both["output"], json!({ "tens": 30, "hundreds": 103 }));
+
+    // From 1, the branch takes its default.
+    let path = start(&server, &ann, &shapes, json!({ "n": -10 })).await;
+    let run = ended(&server, &ann, &path).await;
+    // -10 loops past 5 passes: the loop leaves by its way out.
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["output"], "small");
+    let incs = attempts(&run).iter().filter(|(n, _, _)| n == "inc").count();
+    assert_eq!(incs, 5, "max_iterations bounds the loop");
+
+    // Listing by status, newest first.
+    let listed = server
+        .call_expecting(
+            M::GET,
+            &format!("{WORKFLOWS}/{shapes}/executions?status=succeeded"),
+            &ann,
+            None,
+            200,
+        )
+        .await;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items[0]["created_at"].as_str() >= items[1]["created_at"].as_str());
+    assert!(items.iter().all(|i| i.get("timeline").is_none()));
+    let none = server
+        .call_expecting(
+            M::GET,
+            &format!("{WORKFLOWS}/{shapes}/executions?status=failed"),
+            &ann,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(none["items"], json!([]));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn failures_retry_with_backoff_keep_nothing_and_a_failed_run_retries_from_its_node() {
+    let server = TestServer::with_fixture("node-probe").await;
+    let ann = server.user("ann@example.com", false).await;
+    let shout = |retry: Value| {
+        json!({
+            "nodes": [
+                transform("prepare", "."),
+                { "id": "shout", "kind": "node-probe.shout", "config": { "suffix": "!" }, "retry": retry },
+            ],
+            "edges": [{ "from": "prepare", "to": "shout" }],
+        })
+    };
+    let runs = |execution: &Value| {
+        let key = format!("{}:shout:1", execution["id"].as_str().unwrap());
+        let server = &server;
+        let ann = ann.clone();
+        async move {
+            server
+                .call_expecting(
+                    M::GET,
+                    &format!("/api/v1/node-probe/runs/{key}"),
+                    &ann,
+                    None,
+                    200,
+                )
+                .await["runs"]
+                .clone()
+        }
+    };
+
+    // Fails for now twice, then succeeds on the third attempt.
+    let retried = workflow(&server, &ann, shout(json!({ "max": 3, "backoff_ms": 20 }))).await;
+    let path = start(
+        &server,
+        &ann,
+        &retried,
+        json!({ "text": "hey", "fail": "retry", "succeed_at": 3 }),
+    )
+    .await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["output"]["text"], "HEY!");
+    assert_eq!(run["output"]["attempt"], 3);
+    assert_eq!(
+        attempts(&run)[1..],
+        [
+            ("shout", 1, "retrying"),
+            ("shout", 2, "retrying"),
+            ("shout", 3, "succeeded")
+        ]
+        .map(|(n, a, s)| (n.to_string(), a, s.to_string()))
+    );
+    assert_eq!(run["timeline"][1]["error"], "asked to fail for now");
+    assert_eq!(
+        runs(&run).await,
+        1,
+        "only the attempt that succeeded kept its write"
+    );
+
+    // Out of retries: the run fails naming the node.
+    let path = start(
+        &server,
+        &ann,
+        &retried,
+        json!({ "text": "x", "fail": "retry" }),
+    )
+    .await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.contains("node `shout` failed") && error.contains("attempt 4 of 4"),
+        "{error}"
+    );
+    assert_eq!(runs(&run).await, 0);
+
+    // Failed for good on its first attempt, then retried from that node:
+    // `prepare` does not run again.
+    let once = workflow(&server, &ann, shout(json!({ "max": 0 }))).await;
+    let path = start(
+        &server,
+        &ann,
+        &once,
+        json!({ "text": "again", "fail": "fail", "succeed_at": 2 }),
+    )
+    .await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("asked to fail for good")
+    );
+    let (status, answer, _) = server
+        .call(M::POST, &format!("{path}/retry"), &ann, None)
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["status"], "queued");
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["output"]["text"], "AGAIN!");
+    assert_eq!(
+        attempts(&run),
+        [
+            ("prepare", 1, "succeeded"),
+            ("shout", 1, "failed"),
+            ("shout", 2, "succeeded")
+        ]
+        .map(|(n, a, s)| (n.to_string(), a, s.to_string()))
+    );
+    assert_eq!(runs(&run).await, 1);
+    let (status, answer, _) = server
+        .call(M::POST, &format!("{path}/retry"), &ann, None)
+        .await;
+    assert_eq!(status, 409, "only a failed run is retried: {answer}");
+
+    // A node's own deadline, shorter than the plugin's.
+    let endless = workflow(
+        &server,
+        &ann,
+        json!({
+            "nodes": [{ "id": "spin", "kind": "transform", "config": { "expression": "last(repeat(1))" }, "timeout_ms": 300 }],
+        }),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let path = start(&server, &ann, &endless, json!(null)).await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(run["error"].as_str().unwrap().contains("spin"), "{run}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_waiting_run_is_cancelled_and_others_cannot_see_or_run_it() {
+    let server = TestServer::start().await;
+    let ann = server.user("ann@example.com", false).await;
+    let bob = server.user("bob@example.com", false).await;
+    let admin = server.admin_token.clone();
+    let sleepy = workflow(
+        &server,
+        &ann,
+        json!({
+            "nodes": [
+                { "id": "nap", "kind": "delay", "config": { "seconds": 3600 } },
+                transform("after", "."),
+            ],
+            "edges": [{ "from": "nap", "to": "after" }],
+        }),
+    )
+    .await;
+    let path = start(&server, &ann, &sleepy, json!({ "x": 1 })).await;
+    let waiting = server
+        .eventually(30, || async {
+            let (_, body, _) = server.call(M::GET, &path, &ann, None).await;
+            (body["status"] == "waiting").then_some(body)
+        })
+        .await;
+    assert_eq!(
+        attempts(&waiting),
+        [("nap".to_string(), 1, "succeeded".to_string())]
+    );
+
+    // Another member sees none of it and cannot start it; an admin can read it.
+    for (method, target) in [
+        (M::GET, path.clone()),
+        (M::GET, format!("{WORKFLOWS}/{sleepy}/executions")),
+        (M::POST, format!("{WORKFLOWS}/{sleepy}/executions")),
+        (M::POST, format!("{path}/cancel")),
+        (M::POST, format!("{path}/retry")),
+    ] {
+        let body = (method == M::POST).then(|| json!({}));
+        let (status, answer, _) = server.call(method.clone(), &target, &bob, body).await;
+        assert_eq!(status, 404, "{method} {target}: {answer}");
+    }
+    server
+        .call_expecting(M::GET, &path, &admin, None, 200)
+        .await;
+
+    let cancelled = server
+        .call_expecting(M::POST, &format!("{path}/cancel"), &ann, None, 200)
+        .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    let (status, answer, _) = server
+        .call(M::POST, &format!("{path}/cancel"), &ann, None)
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already ended")
+    );
+
+    // Bad input is named, and starts nothing.
+    let before = server
+        .call_expecting(
+            M::GET,
+            &format!("{WORKFLOWS}/{sleepy}/executions"),
+            &ann,
+            None,
+            200,
+        )
+        .await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    for (method, target, body, status, says) in [
+        (
+            M::GET,
+            format!("{WORKFLOWS}/{sleepy}/executions?status=asleep"),
+            None,
+            400,
+            "status",
+        ),
+        (
+            M::POST,
+            format!("{WORKFLOWS}/{sleepy}/executions"),
+            Some(json!({ "inputs": 1 })),
+            422,
+            "inputs",
+        ),
+        (
+            M::POST,
+            format!("{WORKFLOWS}/{sleepy}/executions"),
+            Some(json!({ "input": "x".repeat(1_100_000) })),
+            422,
+            "input",
+        ),
+        (
+            M::GET,
+            format!("{WORKFLOWS}/{sleepy}/executions/not-a-uuid"),
+            None,
+            400,
+            "execution_id",
+        ),
+    ] {
+        let (got, answer, _) = server.call(method.clone(), &target, &ann, body).await;
+        assert_eq!(got, status, "{method} {target}: {answer}");
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    let http = workflow(
+        &server,
+        &ann,
+        json!({ "nodes": [{ "id": "ask", "kind": "http", "config": { "url": "https://example.com" } }] }),
+    )
+    .await;
+    let (status, answer, _) = server
+        .call(
+            M::POST,
+            &format!("{WORKFLOWS}/{http}/executions"),
+            &ann,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("nodes[0].kind"),
+        "{answer}"
+    );
+    let after = server
+        .call_expecting(
+            M::GET,
+            &format!("{WORKFLOWS}/{sleepy}/executions"),
+            &ann,
+            None,
+            200,
+        )
+        .await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "nothing started");
+
+    // Deleting the workflow takes its runs and their checkpoints.
+    let thread = cancelled["thread_id"].as_str().unwrap().to_string();
+    server
+        .call_expecting(M::DELETE, &format!("{WORKFLOWS}/{sleepy}"), &ann, None, 204)
+        .await;
+    let (status, _, _) = server
+        .call(
+            M::GET,
+            &format!("/api/v1/state/threads/{thread}"),
+            &ann,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
