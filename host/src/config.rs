@@ -109,6 +109,15 @@ pub struct ServeArgs {
     #[arg(long, env = "KAI_EXECUTION_RETENTION_DAYS", value_name = "DAYS")]
     pub execution_retention_days: Option<u32>,
 
+    /// An origin workflow `http` nodes may call, e.g. `https://api.openai.com` (repeatable; comma-separated in the environment)
+    #[arg(
+        long = "workflow-outbound-host",
+        env = "KAI_WORKFLOW_OUTBOUND_HOSTS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub workflow_outbound_hosts: Vec<String>,
+
     /// Grant this plugin what it requests, as if bundled (repeatable; comma-separated in the environment)
     #[arg(
         long = "trust-plugin",
@@ -189,6 +198,7 @@ struct FileConfig {
     event_poll_ms: Option<u64>,
     workflow_workers: Option<usize>,
     execution_retention_days: Option<u32>,
+    workflow_outbound_hosts: Option<Vec<String>>,
     trusted_plugins: Option<Vec<String>>,
     master_key_file: Option<PathBuf>,
     auth_failures_per_minute: Option<u32>,
@@ -243,6 +253,8 @@ pub struct Config {
     pub workflow_workers: usize,
     /// Days an ended execution is kept.
     pub execution_retention_days: u32,
+    /// Origins workflow `http` nodes may call.
+    pub workflow_outbound_hosts: Vec<String>,
     /// Plugins granted what they request without an operator's decision.
     pub trusted_plugins: Vec<String>,
     /// `None`: `<data-dir>/master.key`.
@@ -340,6 +352,11 @@ impl ServeArgs {
                 .or(file.max_document_bytes)
                 .unwrap_or(1 << 20),
             event_worker: self.event_worker.or(file.event_worker).unwrap_or(true),
+            workflow_outbound_hosts: if self.workflow_outbound_hosts.is_empty() {
+                file.workflow_outbound_hosts.unwrap_or_default()
+            } else {
+                self.workflow_outbound_hosts
+            },
             trusted_plugins: if self.trusted_plugins.is_empty() {
                 file.trusted_plugins.unwrap_or_default()
             } else {
@@ -370,6 +387,10 @@ impl ServeArgs {
                 .or(file.execution_retention_days)
                 .unwrap_or(30),
         };
+        for origin in &config.workflow_outbound_hosts {
+            crate::domain::http_mount::check_origin(origin)
+                .map_err(|e| anyhow::anyhow!("workflow_outbound_hosts: {e}"))?;
+        }
         anyhow::ensure!(
             config.workflow_workers <= 256,
             "workflow_workers must be 0 to 256, got {}",

@@ -116,7 +116,12 @@ impl Server {
             )),
             None => None,
         };
-        let runner = crate::runner::Runner::new(hooks.clone(), plugins.clone(), node_id.clone());
+        let runner = crate::runner::Runner::new(
+            hooks.clone(),
+            plugins.clone(),
+            node_id.clone(),
+            config.workflow_outbound_hosts.clone(),
+        );
         let control = PluginControl {
             db: db.clone(),
             runtime: Arc::new(runtime),

@@ -20,7 +20,7 @@ fn summarize_and_remember() -> Value {
         "description": "Ask a model, remember the answer",
         "nodes": [
             transform("prepare"),
-            { "id": "ask", "kind": "http", "config": { "url": "https://api.example.com/v1/chat", "credential": "MODEL_KEY" } },
+            { "id": "ask", "kind": "http", "config": { "url": "https://api.example.com/v1/chat", "credential": { "name": "MODEL_KEY", "bearer": "api_key" } } },
             { "id": "remember", "kind": "memory.append", "config": { "session_id": "{{input.session}}", "content": "{{ask.body.answer}}" } },
         ],
         "edges": [
@@ -48,7 +48,10 @@ async fn every_save_is_a_version_and_members_see_only_their_own() {
         .await;
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(created["version"], 1);
-    assert_eq!(created["nodes"][1]["config"]["credential"], "MODEL_KEY");
+    assert_eq!(
+        created["nodes"][1]["config"]["credential"]["name"],
+        "MODEL_KEY"
+    );
     assert_eq!(
         created["edges"][0],
         json!({ "from": "prepare", "to": "ask" })

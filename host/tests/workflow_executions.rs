@@ -62,6 +62,27 @@ async fn ended(server: &TestServer, token: &str, path: &str) -> Value {
         .await
 }
 
+/// A delay of `seconds`, then a transform.
+fn nap_then_go(seconds: u64) -> Value {
+    json!({
+        "nodes": [
+            { "id": "nap", "kind": "delay", "config": { "seconds": seconds } },
+            transform("after", "."),
+        ],
+        "edges": [{ "from": "nap", "to": "after" }],
+    })
+}
+
+/// The execution at `path` once it waits.
+async fn once_waiting(server: &TestServer, token: &str, path: &str) -> Value {
+    server
+        .eventually(30, || async {
+            let (_, body, _) = server.call(M::GET, path, token, None).await;
+            (body["status"] == "waiting").then_some(body)
+        })
+        .await
+}
+
 fn attempts(execution: &Value) -> Vec<(String, u64, String)> {
     execution["timeline"]
         .as_array()
@@ -197,6 +218,51 @@ async fn runs_walk_their_graphs_through_loops_joins_and_branches() {
     assert_eq!(run["output"], "small");
     let incs = attempts(&run).iter().filter(|(n, _, _)| n == "inc").count();
     assert_eq!(incs, 5, "max_iterations bounds the loop");
+
+    // A join reached through one way of a branch fails the run, naming it;
+    // an output over 1 MiB fails its step.
+    let half = workflow(
+        &server,
+        &ann,
+        json!({
+            "nodes": [
+                { "id": "pick", "kind": "branch" },
+                transform("x", "1"),
+                transform("y", "2"),
+                { "id": "both", "kind": "join" },
+            ],
+            "edges": [
+                { "from": "pick", "to": "x", "condition": ".go" },
+                { "from": "pick", "to": "y" },
+                { "from": "x", "to": "both" },
+                { "from": "y", "to": "both" },
+            ],
+        }),
+    )
+    .await;
+    let path = start(&server, &ann, &half, json!({ "go": true })).await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("join `both`"),
+        "{run}"
+    );
+    let huge = workflow(
+        &server,
+        &ann,
+        json!({ "nodes": [transform("big", "[range(300000)]")] }),
+    )
+    .await;
+    let path = start(&server, &ann, &huge, json!(null)).await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("over 1048576 bytes"),
+        "{run}"
+    );
 
     // Listing by status, newest first.
     let listed = server
@@ -367,25 +433,9 @@ async fn a_waiting_run_is_cancelled_and_others_cannot_see_or_run_it() {
     let ann = server.user("ann@example.com", false).await;
     let bob = server.user("bob@example.com", false).await;
     let admin = server.admin_token.clone();
-    let sleepy = workflow(
-        &server,
-        &ann,
-        json!({
-            "nodes": [
-                { "id": "nap", "kind": "delay", "config": { "seconds": 3600 } },
-                transform("after", "."),
-            ],
-            "edges": [{ "from": "nap", "to": "after" }],
-        }),
-    )
-    .await;
+    let sleepy = workflow(&server, &ann, nap_then_go(3600)).await;
     let path = start(&server, &ann, &sleepy, json!({ "x": 1 })).await;
-    let waiting = server
-        .eventually(30, || async {
-            let (_, body, _) = server.call(M::GET, &path, &ann, None).await;
-            (body["status"] == "waiting").then_some(body)
-        })
-        .await;
+    let waiting = once_waiting(&server, &ann, &path).await;
     assert_eq!(
         attempts(&waiting),
         [("nap".to_string(), 1, "succeeded".to_string())]
@@ -472,16 +522,16 @@ async fn a_waiting_run_is_cancelled_and_others_cannot_see_or_run_it() {
             "{answer}"
         );
     }
-    let http = workflow(
+    let later = workflow(
         &server,
         &ann,
-        json!({ "nodes": [{ "id": "ask", "kind": "http", "config": { "url": "https://example.com" } }] }),
+        json!({ "nodes": [{ "id": "note", "kind": "memory.append", "config": { "session_id": "s", "content": "c" } }] }),
     )
     .await;
     let (status, answer, _) = server
         .call(
             M::POST,
-            &format!("{WORKFLOWS}/{http}/executions"),
+            &format!("{WORKFLOWS}/{later}/executions"),
             &ann,
             Some(json!({})),
         )
@@ -508,6 +558,37 @@ async fn a_waiting_run_is_cancelled_and_others_cannot_see_or_run_it() {
         .len();
     assert_eq!(before, after, "nothing started");
 
+    // A run whose checkpoint thread its owner deleted fails when due,
+    // rather than running again for ever.
+    let short = workflow(&server, &ann, nap_then_go(1)).await;
+    let doomed = start(&server, &ann, &short, json!(1)).await;
+    let waiting = once_waiting(&server, &ann, &doomed).await;
+    server
+        .call_expecting(
+            M::DELETE,
+            &format!(
+                "/api/v1/state/threads/{}",
+                waiting["thread_id"].as_str().unwrap()
+            ),
+            &ann,
+            None,
+            204,
+        )
+        .await;
+    let run = ended(&server, &ann, &doomed).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("state is gone"),
+        "{run}"
+    );
+
+    // An admin may start a member's workflow: the run is the member's and
+    // uses the member's rights.
+    let by_admin = start(&server, &admin, &short, json!(2)).await;
+    let run = ended(&server, &ann, &by_admin).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["owner"], waiting["owner"]);
+
     // Deleting the workflow takes its runs and their checkpoints.
     let thread = cancelled["thread_id"].as_str().unwrap().to_string();
     server
@@ -522,5 +603,191 @@ async fn a_waiting_run_is_cancelled_and_others_cannot_see_or_run_it() {
         )
         .await;
     assert_eq!(status, 404);
+    server.stop().await;
+}
+
+/// What the stand-in model API saw of one request.
+#[derive(Clone, Debug)]
+struct Seen {
+    authorization: Option<String>,
+    idempotency_key: Option<String>,
+    run_header: Option<String>,
+    body: Value,
+}
+
+/// A stand-in for a model API on loopback: `POST /v1/chat` answers
+/// `{"answer": "echo: <prompt>"}`, except that a prompt of `flaky`
+/// answers 503 the first time.
+async fn stand_in() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/v1/chat",
+            axum::routing::post(
+                async |State(seen): State<Arc<Mutex<Vec<Seen>>>>,
+                       headers: HeaderMap,
+                       axum::Json(body): axum::Json<Value>| {
+                    let header =
+                        |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_string());
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(Seen {
+                        authorization: header("authorization"),
+                        idempotency_key: header("idempotency-key"),
+                        run_header: header("x-run"),
+                        body: body.clone(),
+                    });
+                    let prompt = body["prompt"].as_str().unwrap_or_default().to_string();
+                    let tries = seen.iter().filter(|s| s.body["prompt"] == prompt).count();
+                    if prompt == "flaky" && tries == 1 {
+                        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({})));
+                    }
+                    (
+                        StatusCode::OK,
+                        axum::Json(json!({ "answer": format!("echo: {prompt}") })),
+                    )
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn an_http_node_calls_an_allowed_origin_with_the_owners_credential_injected() {
+    let (port, seen) = stand_in().await;
+    let origin = format!("http://127.0.0.1:{port}");
+    let server = support::Setup::new()
+        .await
+        .configure(|config| config.workflow_outbound_hosts = vec![origin.clone()])
+        .start()
+        .await;
+    let ann = server.user("ann@example.com", false).await;
+    let secret = "sk-secret-4f9a";
+    for (name, allowed) in [("MODEL_KEY", json!(["workflows"])), ("PRIVATE", json!([]))] {
+        server
+            .call_expecting(
+                M::POST,
+                "/api/v1/credentials",
+                &ann,
+                Some(json!({
+                    "name": name, "service_type": "model",
+                    "secret": { "api_key": secret }, "allowed_plugins": allowed,
+                })),
+                201,
+            )
+            .await;
+    }
+    let ask = |url: &str, credential: &str| {
+        json!({
+            "nodes": [
+                transform("prepare", "{prompt: .text}"),
+                {
+                    "id": "ask", "kind": "http",
+                    "config": {
+                        "url": url,
+                        "headers": { "x-run": "{{ input.prompt | length }}" },
+                        "body": { "prompt": "{{ input.prompt }}", "n": 1 },
+                        "credential": { "name": credential, "bearer": "api_key" },
+                    },
+                    "retry": { "max": 2, "backoff_ms": 10 },
+                },
+                transform("answer", ".body.answer"),
+            ],
+            "edges": [{ "from": "prepare", "to": "ask" }, { "from": "ask", "to": "answer" }],
+        })
+    };
+    let chat = workflow(
+        &server,
+        &ann,
+        ask(&format!("{origin}/v1/chat"), "MODEL_KEY"),
+    )
+    .await;
+
+    let path = start(&server, &ann, &chat, json!({ "text": "hello" })).await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["output"], "echo: hello");
+    let request = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        request.authorization.as_deref(),
+        Some(format!("Bearer {secret}").as_str())
+    );
+    assert_eq!(
+        request.idempotency_key,
+        Some(format!("{}:ask:1", run["id"].as_str().unwrap()))
+    );
+    assert_eq!(request.run_header.as_deref(), Some("5"));
+    assert_eq!(request.body, json!({ "prompt": "hello", "n": 1 }));
+    assert!(
+        !run.to_string().contains(secret),
+        "the run never holds the secret: {run}"
+    );
+
+    // A 503 is tried again, with the same idempotency key.
+    let path = start(&server, &ann, &chat, json!({ "text": "flaky" })).await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(
+        attempts(&run)[1..],
+        [
+            ("ask", 1, "retrying"),
+            ("ask", 2, "succeeded"),
+            ("answer", 1, "succeeded")
+        ]
+        .map(|(n, a, s)| (n.to_string(), a, s.to_string()))
+    );
+    let keys: Vec<Option<String>> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.body["prompt"] == "flaky")
+        .map(|s| s.idempotency_key.clone())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1]);
+
+    // An origin the operator did not list, and a credential that does not
+    // allow the workflows plugin, fail the step before any request.
+    let before = seen.lock().unwrap().len();
+    for (graph, says) in [
+        (
+            ask(&format!("http://127.0.0.2:{port}/v1/chat"), "MODEL_KEY"),
+            "workflow_outbound_hosts",
+        ),
+        (
+            ask(&format!("{origin}/v1/chat"), "PRIVATE"),
+            "does not allow plugin `workflows`",
+        ),
+        (
+            ask(&format!("{origin}/v1/chat"), "MISSING"),
+            "no credential named `MISSING`",
+        ),
+    ] {
+        let id = workflow(&server, &ann, graph).await;
+        let path = start(&server, &ann, &id, json!({ "text": "no" })).await;
+        let run = ended(&server, &ann, &path).await;
+        assert_eq!(run["status"], "failed", "{run}");
+        assert!(run["error"].as_str().unwrap().contains(says), "{run}");
+    }
+    assert_eq!(seen.lock().unwrap().len(), before, "no request left");
+
+    // A credential given as a bare name is refused at save.
+    let mut bare = ask(&format!("{origin}/v1/chat"), "MODEL_KEY");
+    bare["nodes"][1]["config"]["credential"] = json!("MODEL_KEY");
+    bare["name"] = json!("bare");
+    let (status, answer, _) = server.call(M::POST, WORKFLOWS, &ann, Some(bare)).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("nodes[1].config.credential")
+    );
     server.stop().await;
 }

@@ -106,7 +106,16 @@ impl Caller {
         }
         if let Some(credential) = &request.credential {
             let secret = self.credential_secret(&credential.name).await?;
-            let (name, value) = inject(&credential.name, &secret, &credential.injection)?;
+            let injection = match &credential.injection {
+                Injection::Bearer(key) => HeaderInjection::Bearer(key),
+                Injection::Basic((user, password)) => HeaderInjection::Basic(user, password),
+                Injection::Header((header, key)) => HeaderInjection::Header(header, key),
+            };
+            let (name, value) =
+                credential_header(&credential.name, &secret, &injection).map_err(|e| match e {
+                    InjectError::Unreadable(m) => WitError::Unavailable(m),
+                    InjectError::Invalid(m) => WitError::Invalid(m),
+                })?;
             super::credentials::count_use(&self.plugin_name, "inject");
             builder = builder.header(name, value);
         }
@@ -147,29 +156,54 @@ impl Caller {
     }
 }
 
-/// The header that carries `secret` (a JSON object) as `injection` asks.
-fn inject(
+/// Where a credential's secret goes in a request: which fields of the
+/// secret (a JSON object) fill which header.
+#[derive(Debug, Clone)]
+pub enum HeaderInjection<'a> {
+    /// `Authorization: Bearer <secret[key]>`.
+    Bearer(&'a str),
+    /// `Authorization: Basic base64(<secret[user]>:<secret[password]>)`.
+    Basic(&'a str, &'a str),
+    /// `<header>: <secret[key]>`.
+    Header(&'a str, &'a str),
+}
+
+/// Why a credential could not fill its header.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InjectError {
+    /// The stored secret is not a JSON object.
+    #[error("{0}")]
+    Unreadable(String),
+    /// The injection names a field the secret lacks, or a bad header.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The header that carries credential `name`'s `secret` as `injection`
+/// asks, marked sensitive so that it is never logged.
+pub fn credential_header(
     name: &str,
     secret: &str,
-    injection: &Injection,
-) -> Result<(HeaderName, HeaderValue), WitError> {
-    let object: serde_json::Value = serde_json::from_str(secret)
-        .map_err(|_| WitError::Unavailable(format!("credential `{name}` is not a JSON object")))?;
+    injection: &HeaderInjection<'_>,
+) -> Result<(HeaderName, HeaderValue), InjectError> {
+    let object: serde_json::Value = serde_json::from_str(secret).map_err(|_| {
+        InjectError::Unreadable(format!("credential `{name}` is not a JSON object"))
+    })?;
     let field = |key: &str| {
         object
             .get(key)
             .and_then(|v| v.as_str())
             .map(|s| Zeroizing::new(s.to_string()))
             .ok_or_else(|| {
-                WitError::Invalid(format!("credential `{name}` has no string field `{key}`"))
+                InjectError::Invalid(format!("credential `{name}` has no string field `{key}`"))
             })
     };
     let (header, value) = match injection {
-        Injection::Bearer(key) => (
+        HeaderInjection::Bearer(key) => (
             reqwest::header::AUTHORIZATION,
             Zeroizing::new(format!("Bearer {}", field(key)?.as_str())),
         ),
-        Injection::Basic((user, password)) => {
+        HeaderInjection::Basic(user, password) => {
             let pair = Zeroizing::new(format!(
                 "{}:{}",
                 field(user)?.as_str(),
@@ -181,14 +215,16 @@ fn inject(
                 Zeroizing::new(format!("Basic {encoded}")),
             )
         }
-        Injection::Header((header, key)) => (
-            HeaderName::try_from(header.as_str())
-                .map_err(|_| WitError::Invalid(format!("header `{header}` is not a valid name")))?,
+        HeaderInjection::Header(header, key) => (
+            HeaderName::try_from(*header).map_err(|_| {
+                InjectError::Invalid(format!("header `{header}` is not a valid name"))
+            })?,
             field(key)?,
         ),
     };
-    let mut value = HeaderValue::try_from(value.as_str())
-        .map_err(|_| WitError::Invalid(format!("credential `{name}` does not fit in a header")))?;
+    let mut value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+        InjectError::Invalid(format!("credential `{name}` does not fit in a header"))
+    })?;
     value.set_sensitive(true);
     Ok((header, value))
 }

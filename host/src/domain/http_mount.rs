@@ -176,7 +176,7 @@ impl MountRequest {
 /// An outbound origin must be what [`Grant::outbound`] can match: a URL of
 /// scheme `http` or `https` with a host, nothing after it, and an optional
 /// port or `:*` for any port.
-fn check_origin(origin: &str) -> Result<(), MountError> {
+pub fn check_origin(origin: &str) -> Result<(), MountError> {
     let bad = |reason: &str| MountError::Outbound {
         origin: origin.to_string(),
         reason: reason.to_string(),

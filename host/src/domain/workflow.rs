@@ -388,6 +388,9 @@ pub fn validate(
                 for (name, ty) in kind.required {
                     config_field(&field, node, name, *ty)?;
                 }
+                if kind.name == "http" {
+                    http_config(&field, node)?;
+                }
                 kinds.push(*kind);
             }
             KnownKind::Plugin(schema) => {
@@ -497,6 +500,53 @@ fn config_field(field: &str, node: &Node, name: &str, ty: ConfigType) -> Result<
     }
 }
 
+/// Methods an `http` node may use.
+pub const HTTP_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// An `http` node's optional config: `method`, `headers` (an object of
+/// text) and `credential` (`{"name", "bearer": field}`, `{"name", "basic":
+/// [user, password]}` or `{"name", "header": [header, field]}`).
+fn http_config(field: &str, node: &Node) -> Result<(), GraphError> {
+    let at = |name: &str| format!("{field}.config.{name}");
+    if let Some(method) = node.config.get("method")
+        && !method
+            .as_str()
+            .is_some_and(|m| HTTP_METHODS.contains(&m.to_ascii_uppercase().as_str()))
+    {
+        return Err(refuse(
+            at("method"),
+            format!("must be one of {}, got {method}", HTTP_METHODS.join(", ")),
+        ));
+    }
+    if let Some(headers) = node.config.get("headers")
+        && !headers
+            .as_object()
+            .is_some_and(|h| h.values().all(Value::is_string))
+    {
+        return Err(refuse(at("headers"), "must be an object of text values"));
+    }
+    let Some(credential) = node.config.get("credential") else {
+        return Ok(());
+    };
+    let text = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+    let pair = |v: &Value| {
+        v.as_array()
+            .is_some_and(|a| a.len() == 2 && a.iter().all(text))
+    };
+    let ways = [
+        credential.get("bearer").is_some_and(text),
+        credential.get("basic").is_some_and(pair),
+        credential.get("header").is_some_and(pair),
+    ];
+    if !credential.get("name").is_some_and(text) || ways.iter().filter(|w| **w).count() != 1 {
+        return Err(refuse(
+            at("credential"),
+            "must be {\"name\": <credential>, and one of \"bearer\": <field>, \"basic\": [<user field>, <password field>] or \"header\": [<header>, <field>]}",
+        ));
+    }
+    Ok(())
+}
+
 /// A plugin kind's node config, against the kind's schema: the first
 /// mismatch, by its place in the config.
 fn plugin_config(
@@ -584,6 +634,16 @@ fn shapes(
                     format!(
                         "join node `{}` awaits {arriving} edge(s): give it two or more",
                         node.id
+                    ),
+                ));
+            }
+            Shape::FanIn if leaving.len() > 1 => {
+                return Err(refuse(
+                    field,
+                    format!(
+                        "join node `{}` leads to {} nodes: a join hands on along one edge (fan out after it through `parallel`)",
+                        node.id,
+                        leaving.len()
                     ),
                 ));
             }
@@ -715,6 +775,49 @@ mod tests {
             )),
         )]);
         validate(&graph(value), &|name| known_kind(name, &plugins))
+    }
+
+    #[test]
+    fn a_join_hands_on_along_one_edge_and_http_config_is_checked() {
+        let error = check(json!({
+            "nodes": [
+                node("fan", "parallel", json!({})),
+                node("a", "transform", json!({"expression": "."})),
+                node("b", "transform", json!({"expression": "."})),
+                node("j", "join", json!({})),
+                node("c", "transform", json!({"expression": "."})),
+                node("d", "transform", json!({"expression": "."}))
+            ],
+            "edges": [
+                edge("fan", "a"), edge("fan", "b"), edge("a", "j"), edge("b", "j"),
+                edge("j", "c"), edge("j", "d")
+            ]
+        }))
+        .unwrap_err();
+        assert_eq!(error.field, "nodes[3]", "{error}");
+        assert!(error.message.contains("one edge"), "{error}");
+        let http = |config: Value| check(json!({"nodes": [node("h", "http", config)]}));
+        http(json!({"url": "https://x", "credential": {"name": "K", "bearer": "key"}})).unwrap();
+        for (config, field) in [
+            (
+                json!({"url": "https://x", "method": "FETCH"}),
+                "nodes[0].config.method",
+            ),
+            (
+                json!({"url": "https://x", "headers": {"a": 1}}),
+                "nodes[0].config.headers",
+            ),
+            (
+                json!({"url": "https://x", "credential": "K"}),
+                "nodes[0].config.credential",
+            ),
+            (
+                json!({"url": "https://x", "credential": {"name": "K", "bearer": "k", "basic": ["u", "p"]}}),
+                "nodes[0].config.credential",
+            ),
+        ] {
+            assert_eq!(http(config.clone()).unwrap_err().field, field, "{config}");
+        }
     }
 
     #[test]

@@ -52,10 +52,14 @@ pub struct ExecutionView {
     /// `queued`, `running`, `waiting` (a delay or a retry's backoff),
     /// `succeeded`, `failed` or `cancelled`.
     status: String,
-    #[schema(value_type = serde_json::Value)]
-    input: Value,
+    /// What it started with (left out of lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    input: Option<Value>,
     /// Once succeeded: the output of the step that ended the run, or an
-    /// object of them by node when several ways through the graph ended.
+    /// object of them by node when several ways through the graph ended
+    /// (left out of lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<serde_json::Value>)]
     output: Option<Value>,
     /// Once failed: which node failed, and why.
@@ -71,9 +75,12 @@ pub struct ExecutionView {
     finished_at: Option<String>,
     updated_at: String,
     /// Every attempt of every step, oldest first (on `GET` of one
-    /// execution; at most 10,000).
+    /// execution): the first 1,000 after `after`.
     #[serde(skip_serializing_if = "Option::is_none")]
     timeline: Option<Vec<StepView>>,
+    /// When the timeline goes on past this answer: pass it as `after`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeline_next: Option<i64>,
 }
 
 /// One attempt of one step.
@@ -100,6 +107,8 @@ pub struct StepView {
 }
 
 impl ExecutionView {
+    /// One execution; with its data and a page of its timeline when
+    /// `timeline` is given (a listing gives neither).
     fn of(execution: &Execution, timeline: Option<&[StepRecord]>) -> Self {
         ExecutionView {
             id: execution.id.clone(),
@@ -107,8 +116,8 @@ impl ExecutionView {
             version: execution.version,
             owner: execution.owner.clone(),
             status: execution.status.as_str().to_string(),
-            input: execution.input.clone(),
-            output: execution.output.clone(),
+            input: timeline.map(|_| execution.input.clone()),
+            output: timeline.and(execution.output.clone()),
             error: execution.error.clone(),
             steps: execution.steps,
             thread_id: execution.thread_id.clone(),
@@ -116,6 +125,10 @@ impl ExecutionView {
             started_at: execution.started_at.map(format_micros),
             finished_at: execution.finished_at.map(format_micros),
             updated_at: format_micros(execution.updated_at),
+            timeline_next: timeline
+                .filter(|steps| steps.len() as u32 == executions::TIMELINE_PAGE)
+                .and_then(|steps| steps.last())
+                .map(|step| step.seq),
             timeline: timeline.map(|steps| {
                 steps
                     .iter()
@@ -240,6 +253,7 @@ async fn list(
     params(
         ("id" = uuid::Uuid, Path, description = WORKFLOW_ID),
         ("execution_id" = uuid::Uuid, Path, description = EXECUTION_ID),
+        ("after" = Option<u32>, Query, minimum = 0, maximum = 2147483647, description = "The timeline from the attempt after this seq (`timeline_next` of the previous answer); from the first by default"),
     ),
     responses((status = 200, body = ExecutionView), Authenticated, BadParameters, NotFound)
 )]
@@ -247,12 +261,21 @@ async fn get(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path((id, execution_id)): Path<(String, String)>,
+    uri: Uri,
 ) -> Result<Json<ExecutionView>, ApiError> {
     let id = path_id("id", &id)?;
     let execution_id = path_id("execution_id", &execution_id)?;
+    let params = QueryParams::parse(&uri, &["after"])?;
+    let after = params.parsed::<u32>("after", "a step's seq")?.unwrap_or(0);
+    if after > i32::MAX as u32 {
+        return Err(ApiError::BadRequest(format!(
+            "query parameter `after`: {after} is past the largest seq, {}",
+            i32::MAX
+        )));
+    }
     let unit = Unit::new(&state, &principal);
     let (execution, timeline) =
-        executions::get_with_timeline(&unit.ctx(), &id, &execution_id).await?;
+        executions::get_with_timeline(&unit.ctx(), &id, &execution_id, i64::from(after)).await?;
     Ok(Json(ExecutionView::of(&execution, Some(&timeline))))
 }
 

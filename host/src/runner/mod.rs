@@ -27,6 +27,7 @@ use crate::domain::Principal;
 use crate::domain::execution::{
     Execution, ExecutionStatus, Outcome, RunState, StepRecord, StepStatus,
 };
+use crate::domain::grant::Grant;
 use crate::domain::workflow::Graph;
 use crate::plugins::hooks::PluginHooks;
 use crate::plugins::registry::PluginRegistry;
@@ -53,11 +54,16 @@ pub const POLL: Duration = Duration::from_millis(200);
 /// The runner of one server: its workers share a wake-up.
 pub struct Runner {
     hooks: Arc<PluginHooks>,
+    /// The origins `http` nodes may call (`workflow_outbound_hosts`).
+    outbound: Grant,
     registry: Arc<PluginRegistry>,
     /// This server among the nodes: the lease holder's name is
     /// `<node>/<worker>`.
     node_id: String,
     wake: Notify,
+    /// Set when the server stops: workers let their executions go after
+    /// the step they are running.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Runner {
@@ -65,12 +71,18 @@ impl Runner {
         hooks: Arc<PluginHooks>,
         registry: Arc<PluginRegistry>,
         node_id: String,
+        outbound_hosts: Vec<String>,
     ) -> Arc<Runner> {
         Arc::new(Runner {
             hooks,
+            outbound: Grant {
+                outbound_hosts,
+                ..Grant::default()
+            },
             registry,
             node_id,
             wake: Notify::new(),
+            stopping: Default::default(),
         })
     }
 
@@ -112,6 +124,8 @@ impl Runner {
             }));
         }
         stopped.await;
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = stop.send(true);
         self.wake.notify_waiters();
         for task in tasks {
@@ -129,6 +143,9 @@ impl Runner {
         let db = &self.hooks.services().core.db;
         let session = Arc::new(Session::new(db.clone()));
         let now = now_micros();
+        if !executions::any_due(&session, now).await? {
+            return Ok(false);
+        }
         let claimed =
             executions::claim(&session, name, now, now + LEASE.as_micros() as i64).await?;
         let Some(execution) = claimed else {
@@ -150,10 +167,23 @@ impl Runner {
             .await?;
             return Ok(true);
         };
-        let mut run = Run::load(self, name, execution, principal).await?;
+        let mut run = match Run::load(self, name, execution.clone(), principal).await {
+            Ok(run) => run,
+            // Its version or its checkpoint thread is gone (the owner may
+            // delete the thread): it cannot go on.
+            Err(ModelError::NotFound(why) | ModelError::Invalid { message: why, .. }) => {
+                self.end_without_running(name, &execution, &format!("its state is gone: {why}"))
+                    .await?;
+                return Ok(true);
+            }
+            Err(error) => return Err(error),
+        };
         for _ in 0..STEPS_PER_TURN {
             if !run.step(self).await? {
                 return Ok(true);
+            }
+            if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
             }
         }
         run.let_go(self).await?;
@@ -307,6 +337,17 @@ impl<'a> Run<'a> {
             duration_us: now_micros() - started,
             worker: self.worker.to_string(),
         };
+        let end = match end {
+            Some(StepEnd::Done(Outcome::Output(output)))
+                if output.to_string().len() > executions::MAX_STEP_OUTPUT_BYTES =>
+            {
+                Some(StepEnd::Failed(format!(
+                    "its output is over {} bytes as JSON",
+                    executions::MAX_STEP_OUTPUT_BYTES
+                )))
+            }
+            end => end,
+        };
         let mut timeline = Vec::new();
         let mut failure = None;
         match end {
@@ -331,6 +372,16 @@ impl<'a> Run<'a> {
                 timeline.push(record(StepStatus::Failed, None, Some(message)));
                 self.state.failed = Some(token.clone());
             }
+        }
+        if failure.is_none()
+            && self.state.tokens.is_empty()
+            && let Some(join) = self.state.arrivals.keys().next()
+        {
+            // A join reached through only some of its ways in (after a
+            // branch) would wait for ever.
+            failure = Some(format!(
+                "join `{join}` waits for a way in that the run did not take"
+            ));
         }
         let (status, running_on) = match failure {
             Some(_) => (ExecutionStatus::Failed, false),
@@ -406,6 +457,25 @@ impl<'a> Run<'a> {
                     worker = %self.worker,
                     "the execution was cancelled or taken over; its step was not kept"
                 );
+                Ok(false)
+            }
+            // The run's state cannot be kept (a checkpoint over the
+            // StateManager's limit, its thread deleted): it fails here
+            // rather than run the step again for ever.
+            Err(ModelError::Invalid { field, message }) => {
+                session.rollback().await;
+                let why = format!("the run's state could not be kept: {field}: {message}");
+                runner
+                    .end_without_running(self.worker, &self.execution, &why)
+                    .await?;
+                Ok(false)
+            }
+            Err(ModelError::NotFound(message)) => {
+                session.rollback().await;
+                let why = format!("the run's state is gone: {message}");
+                runner
+                    .end_without_running(self.worker, &self.execution, &why)
+                    .await?;
                 Ok(false)
             }
             Err(error) => {

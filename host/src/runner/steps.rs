@@ -4,11 +4,13 @@
 //! sandbox; the others only move the run's tokens.
 
 use super::Runner;
+use crate::capabilities::outbound_http::{HeaderInjection, credential_header};
 use crate::domain::Principal;
 use crate::domain::execution::{self, Execution, Outcome, Token};
 use crate::domain::workflow::{Graph, MAX_LOOP_ITERATIONS, Node, NodeStep, StepFailure};
 use crate::plugins::invoke;
 use crate::services::Session;
+use crate::services::secrets::store::{CredentialError, reveal};
 use crate::util::now_micros;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -58,6 +60,7 @@ pub(super) async fn run(
             .await
             .map(Outcome::Output),
         "branch" | "loop" => step.choose(graph).await,
+        "http" => step.http().await.map(Outcome::Output),
         "parallel" => Ok(Outcome::FanOut),
         "delay" => {
             let seconds = node
@@ -154,6 +157,152 @@ impl Step<'_> {
                 .map(|ms| Duration::from_millis(u64::from(ms))),
         )
         .await
+    }
+
+    /// An `http` node: its URL, headers and body rendered from the input in
+    /// the sandbox, then sent by the host to an origin the operator allowed
+    /// (`workflow_outbound_hosts`), with the step's idempotency key and,
+    /// when the node names one, the owner's credential injected as a header
+    /// (the credential must allow the `workflows` plugin; neither the
+    /// templates nor the timeline ever hold its secret). The output is the
+    /// answer: `{status, headers, body}`, the body as JSON when it is JSON.
+    /// 408, 429 and 5xx answers, and a failed connection, may pass on a
+    /// retry; any other answer of 400 or more fails the step.
+    async fn http(&self) -> Result<Value, StepFailure> {
+        let config = &self.node.config;
+        let failed = |message: String| StepFailure::Failed(message);
+        let mut template = Map::new();
+        for key in ["url", "headers", "body"] {
+            if let Some(value) = config.get(key) {
+                template.insert(key.into(), value.clone());
+            }
+        }
+        let mut render = Map::new();
+        render.insert("template".into(), Value::Object(template));
+        let rendered = self.compute("render", render, &self.token.input).await?;
+        let url_text = rendered["url"].as_str().unwrap_or_default();
+        let url = reqwest::Url::parse(url_text)
+            .map_err(|e| failed(format!("the url `{url_text}` is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || !self.runner.outbound.outbound(&url) {
+            return Err(failed(format!(
+                "{} is not an origin workflows may call; the operator lists them in workflow_outbound_hosts",
+                url.origin().ascii_serialization()
+            )));
+        }
+        let method = config
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or(if rendered.get("body").is_some() {
+                "POST"
+            } else {
+                "GET"
+            })
+            .to_ascii_uppercase();
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| failed(format!("`{method}` is not an HTTP method")))?;
+        let outbound = &self.runner.hooks.services().outbound;
+        let timeout = self.node.timeout_ms.map_or(outbound.timeout, |ms| {
+            Duration::from_millis(u64::from(ms)).min(outbound.timeout)
+        });
+        let mut request = outbound.client.request(method, url).timeout(timeout);
+        let mut has_key = false;
+        if let Some(headers) = rendered["headers"].as_object() {
+            for (name, value) in headers {
+                let value = value
+                    .as_str()
+                    .ok_or_else(|| failed(format!("header `{name}` must be text")))?;
+                has_key |= name.eq_ignore_ascii_case("idempotency-key");
+                request = request.header(name.as_str(), value);
+            }
+        }
+        if !has_key {
+            request = request.header(
+                "idempotency-key",
+                execution::idempotency_key(&self.execution.id, self.token),
+            );
+        }
+        request = match rendered.get("body") {
+            None | Some(Value::Null) => request,
+            Some(Value::String(text)) => request.body(text.clone()),
+            Some(body) => request.json(body),
+        };
+        if let Some(credential) = config.get("credential") {
+            request = request.headers(self.credential(credential).await?);
+        }
+        let response = request.send().await.map_err(|e| {
+            StepFailure::Retry(format!(
+                "the request {}",
+                if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "could not connect"
+                } else {
+                    "failed"
+                }
+            ))
+        })?;
+        let status = response.status().as_u16();
+        let headers: Map<String, Value> = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), json!(v.to_str().ok()?))))
+            .collect();
+        let limit = outbound.max_bytes;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|_| StepFailure::Retry("the answer broke off".into()))?;
+        if bytes.len() > limit {
+            return Err(failed(format!("the answer is over {limit} bytes")));
+        }
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let answer = json!({ "status": status, "headers": headers, "body": body });
+        match status {
+            200..=399 => Ok(answer),
+            408 | 429 | 500..=599 => {
+                Err(StepFailure::Retry(format!("the origin answered {status}")))
+            }
+            _ => Err(failed(format!("the origin answered {status}"))),
+        }
+    }
+
+    /// The header the node's `credential` (`{"name", "bearer": field}`,
+    /// `{"name", "basic": [user, password]}` or `{"name", "header":
+    /// [header, field]}`) puts on its request, from the owner's credential
+    /// of that name.
+    async fn credential(&self, config: &Value) -> Result<reqwest::header::HeaderMap, StepFailure> {
+        let failed = |message: String| StepFailure::Failed(message);
+        let name = config["name"].as_str().unwrap_or_default();
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let pair = |v: &Value| Some((text(&v[0])?, text(&v[1])?));
+        let (bearer, basic, header) = (
+            text(&config["bearer"]),
+            pair(&config["basic"]),
+            pair(&config["header"]),
+        );
+        let injection = match (&bearer, &basic, &header) {
+            (Some(key), None, None) => HeaderInjection::Bearer(key),
+            (None, Some((user, password)), None) => HeaderInjection::Basic(user, password),
+            (None, None, Some((header, key))) => HeaderInjection::Header(header, key),
+            _ => {
+                return Err(failed(
+                    "credential: give one of `bearer`, `basic` or `header`".into(),
+                ));
+            }
+        };
+        let core = &self.runner.hooks.services().core;
+        let secret = reveal(&core.db, &core.keys, &self.principal.user_id, name, COMPUTE)
+            .await
+            .map_err(|e| match e {
+                CredentialError::NotFound(m) | CredentialError::Denied(m) => failed(m),
+                _ => StepFailure::Retry(format!("credential `{name}` could not be opened")),
+            })?;
+        let (header, value) =
+            credential_header(name, &secret, &injection).map_err(|e| failed(e.to_string()))?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(header, value);
+        Ok(headers)
     }
 
     /// The edge a `branch` or `loop` takes: the first whose condition holds

@@ -19,6 +19,7 @@ use super::{Ctx, ModelError, Session, validate, workflows};
 use crate::domain::execution::{Execution, ExecutionStatus, RunState, StepRecord};
 use crate::domain::state::{NewCheckpoint, NewThread};
 use crate::domain::workflow::{self, Graph, PluginKinds};
+use crate::domain::{Principal, Role};
 use crate::store::executions as rows;
 pub use crate::store::executions::Progress;
 use crate::store::query::select::Scope;
@@ -33,13 +34,15 @@ pub const RUNNER_ACTOR: Actor<'static> = Actor::Plugin("workflows");
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
 /// Checkpoints kept per run: the timeline keeps every step.
 const KEEP_CHECKPOINTS: u32 = 10;
-/// Most attempts a timeline answer holds.
-pub const MAX_TIMELINE: u32 = 10_000;
+/// Most attempts one timeline answer holds; `after` pages on.
+pub const TIMELINE_PAGE: u32 = 1000;
+/// Largest output a step may give, as JSON: the timeline and the run's
+/// checkpoint hold it.
+pub const MAX_STEP_OUTPUT_BYTES: usize = 1024 * 1024;
 
 /// Node kinds the runner does not run yet: a workflow using one saves, but
 /// does not start.
 const NOT_RUN_YET: &[&str] = &[
-    "http",
     "memory.append",
     "memory.window",
     "document.create",
@@ -67,6 +70,14 @@ pub async fn start(
     runnable(&workflow.graph, plugins)?;
     let now = now_micros();
     let id = uuid::Uuid::now_v7().to_string();
+    // The run and its checkpoint thread are the workflow owner's, whoever
+    // starts it: the runner acts as them.
+    let owner = Principal::new(workflow.owner.clone(), Role::Member);
+    let as_owner = Ctx {
+        principal: &owner,
+        ..*ctx
+    };
+    let ctx = &as_owner;
     let thread = checkpoints::create_thread(
         ctx,
         RUNNER_ACTOR,
@@ -92,7 +103,9 @@ pub async fn start(
         id,
         workflow_id: workflow.id,
         version: workflow.version,
-        owner: ctx.principal.user_id.clone(),
+        // A run uses the rights of the workflow's owner, whoever starts it
+        // (an admin may start a member's workflow).
+        owner: workflow.owner.clone(),
         status: ExecutionStatus::Queued,
         input,
         output: None,
@@ -145,15 +158,23 @@ pub async fn get(ctx: &Ctx<'_>, workflow_id: &str, id: &str) -> Result<Execution
         .ok_or_else(|| not_found(&id))
 }
 
-/// Execution `id` with its timeline (the first [`MAX_TIMELINE`] attempts).
+/// Execution `id` with its timeline: the attempts after `after` (a seq;
+/// 0 from the first), at most [`TIMELINE_PAGE`] of them.
 pub async fn get_with_timeline(
     ctx: &Ctx<'_>,
     workflow_id: &str,
     id: &str,
+    after: i64,
 ) -> Result<(Execution, Vec<StepRecord>), ModelError> {
     let execution = get(ctx, workflow_id, id).await?;
-    let timeline = rows::steps(ctx.session, &execution.id, 0, MAX_TIMELINE).await?;
+    let timeline = rows::steps(ctx.session, &execution.id, after, TIMELINE_PAGE).await?;
     Ok((execution, timeline))
+}
+
+/// Whether any execution may be due for a runner (a read, so that idle
+/// runners do not take the writer to find nothing).
+pub async fn any_due(session: &Session, now: i64) -> Result<bool, ModelError> {
+    Ok(rows::any_due(session, now).await?)
 }
 
 /// A page of workflow `workflow_id`'s executions the caller started (an

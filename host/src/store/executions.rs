@@ -167,6 +167,19 @@ pub async fn claim(
     row.as_ref().map(from_row).transpose()
 }
 
+/// Whether a live execution is due by `now` with its lease run out.
+pub async fn any_due(session: &Session, now: i64) -> Result<bool, sqlx::Error> {
+    let mut conn = session.read_conn().await?;
+    let row = sqlx::query(&format!(
+        "SELECT 1 FROM workflow_executions WHERE status IN {LIVE} AND due_at <= $1 \
+         AND (lease_until IS NULL OR lease_until < $1) LIMIT 1"
+    ))
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// What a runner writes of an execution after a step.
 pub struct Progress<'a> {
     pub status: ExecutionStatus,

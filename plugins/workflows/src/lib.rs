@@ -9,6 +9,10 @@
 //!   holds for the input (jq's truth: all but `false` and `null`), as
 //!   `{"index": n}`, or `{"index": null}` when none does. The runner asks
 //!   it to pick a branch's or a loop's way on.
+//! - `render` (`{"template": <any JSON>}`): the template with every string
+//!   in it rendered as a MiniJinja template over `{"input": <input>}`
+//!   (`"Bearer {{ input.token }}"`), bounded by fuel. The runner renders an
+//!   `http` node's URL, headers and body with it.
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
@@ -42,6 +46,50 @@ pub fn plugin() -> Plugin {
                 })),
             choose,
         )
+        .node(
+            NodeKind::new("render")
+                .summary("The config's `template` with its strings rendered from the input")
+                .config_schema(json!({
+                    "type": "object",
+                    "required": ["template"]
+                })),
+            render,
+        )
+}
+
+/// Template instructions one render may spend: far more than any request
+/// template needs, far less than a loop that would hold the step to its
+/// deadline.
+const RENDER_FUEL: u64 = 1_000_000;
+
+fn render(step: &NodeRequest) -> NodeResult {
+    let mut env = minijinja::Environment::new();
+    env.set_fuel(Some(RENDER_FUEL));
+    let context = minijinja::Value::from(minijinja::value::Serde(json!({ "input": step.input })));
+    fill(&env, &step.config["template"], &context)
+}
+
+/// `value` with each string that holds a template rendered.
+fn fill(env: &minijinja::Environment, value: &Json, context: &minijinja::Value) -> NodeResult {
+    Ok(match value {
+        Json::String(text) if text.contains("{{") || text.contains("{%") => Json::String(
+            env.render_str(text, context.clone())
+                .map_err(|e| NodeError::failed(format!("the template `{text}` failed: {e}")))?,
+        ),
+        Json::Array(items) => Json::Array(
+            items
+                .iter()
+                .map(|item| fill(env, item, context))
+                .collect::<Result<_, _>>()?,
+        ),
+        Json::Object(fields) => Json::Object(
+            fields
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), fill(env, v, context)?)))
+                .collect::<Result<_, NodeError>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 fn transform(step: &NodeRequest) -> NodeResult {
@@ -148,6 +196,30 @@ mod tests {
         );
         let Err(NodeError::Failed(message)) = run(".a + 1", json!({"a": "x"})) else {
             panic!("adding text to a number must fail");
+        };
+        assert!(message.contains("failed"), "{message}");
+    }
+
+    #[test]
+    fn render_fills_every_template_string_and_stops_an_endless_one() {
+        let plugin = plugin();
+        let render = |template: Json, input: Json| {
+            plugin.run_node(&step("render", json!({ "template": template }), input))
+        };
+        assert_eq!(
+            render(
+                json!({ "url": "https://x/{{ input.id }}", "body": { "q": ["{{ input.q | upper }}", 3] } }),
+                json!({ "id": 7, "q": "hi" })
+            ),
+            Ok(json!({ "url": "https://x/7", "body": { "q": ["HI", 3] } }))
+        );
+        let Err(NodeError::Failed(message)) = render(
+            json!(
+                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+            ),
+            json!(null),
+        ) else {
+            panic!("fuel must stop a template that never ends");
         };
         assert!(message.contains("failed"), "{message}");
     }
