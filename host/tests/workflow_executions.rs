@@ -525,7 +525,7 @@ async fn a_waiting_run_is_cancelled_and_others_cannot_see_or_run_it() {
     let later = workflow(
         &server,
         &ann,
-        json!({ "nodes": [{ "id": "note", "kind": "memory.append", "config": { "session_id": "s", "content": "c" } }] }),
+        json!({ "nodes": [{ "id": "look", "kind": "memory.window", "config": { "session_id": "s" } }] }),
     )
     .await;
     let (status, answer, _) = server
@@ -776,6 +776,93 @@ async fn an_http_node_calls_an_allowed_origin_with_the_owners_credential_injecte
         assert!(run["error"].as_str().unwrap().contains(says), "{run}");
     }
     assert_eq!(seen.lock().unwrap().len(), before, "no request left");
+
+    // The answer written into the document's metadata and appended to a
+    // conversation, and a new document made: each once, as the owner.
+    let (collection, document) = server.collection_with_document(&ann, "question").await;
+    let session = server
+        .call_expecting(
+            M::POST,
+            "/api/v1/memory/sessions",
+            &ann,
+            Some(json!({ "name": "chat" })),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flow = workflow(
+        &server,
+        &ann,
+        json!({
+            "nodes": [
+                {
+                    "id": "ask", "kind": "http",
+                    "config": {
+                        "url": format!("{origin}/v1/chat"),
+                        "body": { "prompt": "{{ run.text }}" },
+                        "credential": { "name": "MODEL_KEY", "bearer": "api_key" },
+                    },
+                },
+                {
+                    "id": "save", "kind": "document.update",
+                    "config": { "document_id": "{{ run.document }}", "metadata": { "answer": "{{ input.body.answer }}" } },
+                },
+                {
+                    "id": "remember", "kind": "memory.append",
+                    "config": { "session_id": "{{ run.session }}", "content": "{{ input.metadata.answer }}" },
+                },
+                {
+                    "id": "file", "kind": "document.create",
+                    "config": { "collection_id": "{{ run.collection }}", "title": "answered: {{ run.text }}" },
+                },
+            ],
+            "edges": [
+                { "from": "ask", "to": "save" },
+                { "from": "save", "to": "remember" },
+                { "from": "remember", "to": "file" },
+            ],
+        }),
+    )
+    .await;
+    let path = start(
+        &server,
+        &ann,
+        &flow,
+        json!({ "text": "why", "document": document, "session": session, "collection": collection }),
+    )
+    .await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["output"]["title"], "answered: why");
+    let saved = server
+        .call_expecting(
+            M::GET,
+            &format!("/api/v1/documents/{document}"),
+            &ann,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(saved["metadata"]["answer"], "echo: why");
+    let messages = server
+        .call_expecting(
+            M::GET,
+            &format!("/api/v1/memory/sessions/{session}/messages"),
+            &ann,
+            None,
+            200,
+        )
+        .await;
+    let contents: Vec<&str> = messages["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, ["echo: why"]);
+    assert!(!run.to_string().contains(secret));
 
     // A credential given as a bare name is refused at save.
     let mut bare = ask(&format!("{origin}/v1/chat"), "MODEL_KEY");

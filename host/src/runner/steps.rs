@@ -7,10 +7,12 @@ use super::Runner;
 use crate::capabilities::outbound_http::{HeaderInjection, credential_header};
 use crate::domain::Principal;
 use crate::domain::execution::{self, Execution, Outcome, Token};
+use crate::domain::memory::NewMessage;
 use crate::domain::workflow::{Graph, MAX_LOOP_ITERATIONS, Node, NodeStep, StepFailure};
+use crate::domain::{Document, DocumentChange, NewDocument};
 use crate::plugins::invoke;
-use crate::services::Session;
 use crate::services::secrets::store::{CredentialError, reveal};
+use crate::services::{Ctx, ModelError, Session, documents, memory};
 use crate::util::now_micros;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -61,6 +63,9 @@ pub(super) async fn run(
             .map(Outcome::Output),
         "branch" | "loop" => step.choose(graph).await,
         "http" => step.http().await.map(Outcome::Output),
+        "memory.append" | "document.create" | "document.update" => {
+            step.service().await.map(Outcome::Output)
+        }
         "parallel" => Ok(Outcome::FanOut),
         "delay" => {
             let seconds = node
@@ -95,6 +100,15 @@ pub(super) async fn run(
     }
 }
 
+/// A document as a step's output: its metadata as the object it holds.
+fn document_json(document: &Document) -> Value {
+    let mut value = serde_json::to_value(document).unwrap_or(Value::Null);
+    if let Ok(metadata) = serde_json::from_str::<Value>(&document.metadata) {
+        value["metadata"] = metadata;
+    }
+    value
+}
+
 /// A plugin's kind, `<plugin>.<kind>`, rather than a built-in with a dot
 /// (`memory.append`, `document.create`, ...).
 fn workflow_kind(kind: &str) -> bool {
@@ -112,6 +126,12 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
+    /// What a node's templates see: `input`, the node's input, and `run`,
+    /// the execution's input.
+    fn template_vars(&self) -> Value {
+        json!({ "input": self.token.input, "run": self.execution.input })
+    }
+
     /// Runs the first-party plugin's `kind`.
     async fn compute(
         &self,
@@ -179,7 +199,9 @@ impl Step<'_> {
         }
         let mut render = Map::new();
         render.insert("template".into(), Value::Object(template));
-        let rendered = self.compute("render", render, &self.token.input).await?;
+        let rendered = self
+            .compute("render", render, &self.template_vars())
+            .await?;
         let url_text = rendered["url"].as_str().unwrap_or_default();
         let url = reqwest::Url::parse(url_text)
             .map_err(|e| failed(format!("the url `{url_text}` is not a URL: {e}")))?;
@@ -303,6 +325,91 @@ impl Step<'_> {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(header, value);
         Ok(headers)
+    }
+
+    /// A node that writes through a host service, as the run's owner and
+    /// in the step's transaction (so its write is kept exactly once, with
+    /// the step): its config rendered from the input in the sandbox first.
+    /// - `memory.append` `{session_id, content, role?, name?, metadata?}`:
+    ///   one message (role `assistant` by default); gives `{session_id,
+    ///   seq}`.
+    /// - `document.create` `{collection_id, title, content?, tags?,
+    ///   metadata?}` and `document.update` `{document_id, title?,
+    ///   content?, tags?, metadata?}`: give the document.
+    async fn service(&self) -> Result<Value, StepFailure> {
+        let mut render = Map::new();
+        render.insert("template".into(), Value::Object(self.node.config.clone()));
+        let config = self
+            .compute("render", render, &self.template_vars())
+            .await?;
+        let text = |key: &str| config.get(key).and_then(Value::as_str).map(str::to_string);
+        let tags = |config: &Value| -> Option<Vec<String>> {
+            config.get("tags").and_then(Value::as_array).map(|tags| {
+                tags.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+        };
+        let ctx = Ctx {
+            core: &self.runner.hooks.services().core,
+            hooks: &*self.runner.hooks,
+            session: self.session,
+            principal: self.principal,
+            depth: 0,
+        };
+        let written = match self.node.kind.as_str() {
+            "memory.append" => {
+                let session = text("session_id").unwrap_or_default();
+                let message = NewMessage {
+                    role: text("role").unwrap_or_else(|| "assistant".into()),
+                    content: text("content").unwrap_or_default(),
+                    name: text("name"),
+                    tool_calls: None,
+                    tool_call_id: None,
+                    metadata: config.get("metadata").cloned(),
+                    tokens: None,
+                };
+                memory::append(&ctx, &session, vec![message])
+                    .await
+                    .map(|appended| {
+                        json!({
+                            "session_id": session,
+                            "seq": appended.first().map(|m| m.seq),
+                        })
+                    })
+            }
+            "document.create" => {
+                let collection = text("collection_id").unwrap_or_default();
+                let input = NewDocument {
+                    title: text("title").unwrap_or_default(),
+                    content: text("content").unwrap_or_default(),
+                    format: text("format"),
+                    tags: tags(&config).unwrap_or_default(),
+                    metadata: config.get("metadata").cloned(),
+                };
+                documents::create(&ctx, &collection, input)
+                    .await
+                    .map(|d| document_json(&d))
+            }
+            _ => {
+                let id = text("document_id").unwrap_or_default();
+                let change = DocumentChange {
+                    title: text("title"),
+                    content: text("content"),
+                    format: text("format"),
+                    tags: tags(&config),
+                    metadata: config.get("metadata").cloned(),
+                    archived: None,
+                };
+                documents::update(&ctx, &id, change, None)
+                    .await
+                    .map(|d| document_json(&d))
+            }
+        };
+        written.map_err(|error| match error {
+            ModelError::Database(e) => StepFailure::Retry(format!("the database failed: {e}")),
+            other => StepFailure::Failed(other.to_string()),
+        })
     }
 
     /// The edge a `branch` or `loop` takes: the first whose condition holds

@@ -42,14 +42,7 @@ pub const MAX_STEP_OUTPUT_BYTES: usize = 1024 * 1024;
 
 /// Node kinds the runner does not run yet: a workflow using one saves, but
 /// does not start.
-const NOT_RUN_YET: &[&str] = &[
-    "memory.append",
-    "memory.window",
-    "document.create",
-    "document.update",
-    "document.search",
-    "workflow",
-];
+const NOT_RUN_YET: &[&str] = &["memory.window", "document.search", "workflow"];
 
 /// Starts a run of workflow `workflow_id`'s newest version with `input`,
 /// queued for a runner; `plugins` are the node kinds plugins run now.

@@ -10,9 +10,10 @@
 //!   `{"index": n}`, or `{"index": null}` when none does. The runner asks
 //!   it to pick a branch's or a loop's way on.
 //! - `render` (`{"template": <any JSON>}`): the template with every string
-//!   in it rendered as a MiniJinja template over `{"input": <input>}`
-//!   (`"Bearer {{ input.token }}"`), bounded by fuel. The runner renders an
-//!   `http` node's URL, headers and body with it.
+//!   in it rendered as a MiniJinja template whose variables are the step's
+//!   input (an object: the runner gives `{"input": <the node's input>,
+//!   "run": <the execution's input>}`), bounded by fuel. The runner renders
+//!   the config of `http`, `memory.append` and `document.*` nodes with it.
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
@@ -65,7 +66,7 @@ const RENDER_FUEL: u64 = 1_000_000;
 fn render(step: &NodeRequest) -> NodeResult {
     let mut env = minijinja::Environment::new();
     env.set_fuel(Some(RENDER_FUEL));
-    let context = minijinja::Value::from(minijinja::value::Serde(json!({ "input": step.input })));
+    let context = minijinja::Value::from(minijinja::value::Serde(&step.input));
     fill(&env, &step.config["template"], &context)
 }
 
@@ -209,7 +210,7 @@ mod tests {
         assert_eq!(
             render(
                 json!({ "url": "https://x/{{ input.id }}", "body": { "q": ["{{ input.q | upper }}", 3] } }),
-                json!({ "id": 7, "q": "hi" })
+                json!({ "input": { "id": 7, "q": "hi" } })
             ),
             Ok(json!({ "url": "https://x/7", "body": { "q": ["HI", 3] } }))
         );
