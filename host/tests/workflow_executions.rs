@@ -878,3 +878,49 @@ async fn an_http_node_calls_an_allowed_origin_with_the_owners_credential_injecte
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn cancelling_a_run_stops_its_running_step_and_frees_the_worker() {
+    let server = support::Setup::new()
+        .await
+        .configure(|config| {
+            config.workflow_workers = 1;
+            config.plugin_timeout_ms = 120_000;
+        })
+        .start()
+        .await;
+    let ann = server.user("ann@example.com", false).await;
+    let spin = workflow(
+        &server,
+        &ann,
+        json!({ "nodes": [{ "id": "spin", "kind": "transform", "config": { "expression": "last(repeat(1))" } }] }),
+    )
+    .await;
+    let path = start(&server, &ann, &spin, json!(null)).await;
+    server
+        .eventually(30, || async {
+            let (_, body, _) = server.call(M::GET, &path, &ann, None).await;
+            (body["status"] == "running").then_some(())
+        })
+        .await;
+    let cancelled = server
+        .call_expecting(M::POST, &format!("{path}/cancel"), &ann, None, 200)
+        .await;
+    assert_eq!(cancelled["status"], "cancelled");
+    // The one worker is free again within a heartbeat, not at the step's
+    // two-minute deadline.
+    let quick = workflow(&server, &ann, json!({ "nodes": [transform("one", "1")] })).await;
+    let started = std::time::Instant::now();
+    let next = start(&server, &ann, &quick, json!(null)).await;
+    let run = ended(&server, &ann, &next).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let run = server.call_expecting(M::GET, &path, &ann, None, 200).await;
+    assert_eq!(run["status"], "cancelled");
+    assert_eq!(run["steps"], 0, "nothing of the stopped step was kept");
+    server.stop().await;
+}

@@ -12,8 +12,9 @@
 //!   graph, and its output is kept as a result;
 //! - `branch` hands its input on along the first edge whose condition
 //!   holds, else its edge without one; none: the run fails there;
-//! - `loop` does the same, and counts its passes: past `max_iterations`,
-//!   only edges that leave the cycle may be taken;
+//! - `loop` does the same, and counts its passes over the whole run: past
+//!   `max_iterations`, only edges that leave the cycle may be taken (a loop
+//!   inside another is bounded by its passes in all, not per outer pass);
 //! - `parallel` hands its input to every edge at once;
 //! - `join` waits for one arrival from each edge into it, then hands on an
 //!   object of them by the node they came from;

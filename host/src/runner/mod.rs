@@ -215,11 +215,14 @@ impl Runner {
     }
 
     /// Renews `worker`'s lease on execution `id` every third of [`LEASE`]
-    /// until the returned guard drops.
-    fn keep_lease(&self, id: &str, worker: &str) -> AbortOnDrop {
+    /// until the returned guard drops; the notice fires when the lease is
+    /// lost (the execution was cancelled, or another worker took it).
+    fn keep_lease(&self, id: &str, worker: &str) -> (AbortOnDrop, Arc<Notify>) {
         let core = self.hooks.services().core.clone();
         let (id, worker) = (id.to_string(), worker.to_string());
-        AbortOnDrop(tokio::spawn(async move {
+        let lost = Arc::new(Notify::new());
+        let notice = lost.clone();
+        let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(LEASE / 3).await;
                 let session = Session::new(core.db.clone());
@@ -229,15 +232,20 @@ impl Runner {
                     Ok(true) => {
                         let _ = core.commit(&session).await;
                     }
-                    // Cancelled or taken over: its end will not be kept.
-                    Ok(false) => return,
+                    // Cancelled or taken over: its end would not be kept.
+                    Ok(false) => {
+                        session.rollback().await;
+                        notice.notify_one();
+                        return;
+                    }
                     Err(error) => {
                         session.rollback().await;
                         tracing::warn!(%error, execution = %id, "renewing a lease failed");
                     }
                 }
             }
-        }))
+        });
+        (AbortOnDrop(task), lost)
     }
 
     fn ctx<'a>(&'a self, session: &'a Arc<Session>, principal: &'a Principal) -> Ctx<'a> {
@@ -312,17 +320,29 @@ impl<'a> Run<'a> {
                 .arrive(&self.graph, &token.node, from, token.input.clone())
                 .map(|joined| StepEnd::Done(Outcome::Output(joined)))
         } else {
-            let _heartbeat = runner.keep_lease(&self.execution.id, self.worker);
-            let end = steps::run(
+            let (_heartbeat, lost) = runner.keep_lease(&self.execution.id, self.worker);
+            let running = steps::run(
                 runner,
                 &session,
                 &self.execution,
                 &self.principal,
                 &self.graph,
                 &token,
-            )
-            .await;
-            Some(end)
+            );
+            tokio::select! {
+                end = running => Some(end),
+                // Nothing of the step would be kept: stop it now rather
+                // than hold the worker until it ends.
+                () = lost.notified() => {
+                    session.rollback().await;
+                    tracing::info!(
+                        execution = %self.execution.id,
+                        node = %token.node,
+                        "the execution was cancelled or taken over; its running step was stopped"
+                    );
+                    return Ok(false);
+                }
+            }
         };
         let record = |status, output, error| StepRecord {
             seq: 0,
