@@ -651,6 +651,16 @@ async fn stand_in() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
                 },
             ),
         )
+        // Echoes the credential it was sent, as some origins do.
+        .route(
+            "/v1/echo",
+            axum::routing::post(async |headers: HeaderMap| {
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_string());
+                axum::Json(json!({ "auth": auth, "note": format!("you sent {auth:?}") }))
+            }),
+        )
         .with_state(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -728,6 +738,20 @@ async fn an_http_node_calls_an_allowed_origin_with_the_owners_credential_injecte
         !run.to_string().contains(secret),
         "the run never holds the secret: {run}"
     );
+
+    // An origin that echoes the credential hands back no secret.
+    let echo = workflow(
+        &server,
+        &ann,
+        ask(&format!("{origin}/v1/echo"), "MODEL_KEY"),
+    )
+    .await;
+    let path = start(&server, &ann, &echo, json!({ "text": "x" })).await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let step = &run["timeline"][1];
+    assert_eq!(step["output"]["body"]["auth"], "[credential]", "{step}");
+    assert!(!run.to_string().contains(secret), "{run}");
 
     // A 503 is tried again, with the same idempotency key.
     let path = start(&server, &ann, &chat, json!({ "text": "flaky" })).await;

@@ -64,12 +64,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
     // A queue of runs of one transform: memory while it drains, and order.
     let one = api.workflow(line(1)).await?;
     let idle_kib = server.rss_kib().unwrap_or(0);
+    let mut peak_kib = 0;
     let queued_at = Instant::now();
     for n in 0..queued {
         api.start(&one, json!({ "n": n })).await?;
+        if n % 250 == 0 {
+            peak_kib = peak_kib.max(server.rss_kib().unwrap_or(0));
+        }
     }
     let enqueue_s = queued_at.elapsed().as_secs_f64();
-    let mut peak_kib = 0;
     let drained_at = Instant::now();
     let runs = loop {
         peak_kib = peak_kib.max(server.rss_kib().unwrap_or(0));
@@ -88,13 +91,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let drain_s = drained_at.elapsed().as_secs_f64();
+    let total_s = queued_at.elapsed().as_secs_f64();
+    let after_queue_s = drained_at.elapsed().as_secs_f64();
     // Newest first as listed: reversed, the order they came in.
+    let started = |run: &Value| {
+        run["started_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
     let mut by_arrival: Vec<&Value> = runs.iter().collect();
     by_arrival.reverse();
     let inversions = by_arrival
         .windows(2)
-        .filter(|w| w[0]["started_at"].as_str() > w[1]["started_at"].as_str())
+        .filter(|w| started(w[0]) > started(w[1]))
         .count();
     let after_kib = server.rss_kib().unwrap_or(0);
     drop(server);
@@ -109,8 +118,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Section> {
          | steps per second, {line_runs} runs of 10 `transform` nodes queued at once | {steps_per_second:.0} | ≥ 1,000 |\n\
          | end-to-end latency of a 3-node run, start to `succeeded` read back, p50 ({latency_runs} runs, one at a time) | {p50:.1} ms | < 50 ms |\n\
          | the same, p99 | {p99:.1} ms | |\n\
-         | {queued} runs of one node queued ({enqueue_s:.0} s to queue them), drained in | {drain_s:.0} s | |\n\
-         | resident memory: before queueing, peak while draining, after | {} / {} / {} MiB | steady |\n\
+         | {queued} runs of one node queued one request at a time while the workers drain them: all queued after, all finished after | {enqueue_s:.1} s, {total_s:.1} s ({after_queue_s:.1} s after the last was queued) | |\n\
+         | resident memory: before queueing, peak while queueing and draining, after | {} / {} / {} MiB | steady |\n\
          | runs finished; runs started out of the order they came in | {queued}; {inversions} | all; 0 |\n",
         idle_kib / 1024,
         peak_kib / 1024,

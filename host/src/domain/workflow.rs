@@ -503,6 +503,21 @@ fn config_field(field: &str, node: &Node, name: &str, ty: ConfigType) -> Result<
 /// Methods an `http` node may use.
 pub const HTTP_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
+/// Headers an `http` node may not set: the connection's own (framing,
+/// routing to a virtual host behind an allowed origin, proxies).
+pub const FORBIDDEN_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+];
+
 /// An `http` node's optional config: `method`, `headers` (an object of
 /// text) and `credential` (`{"name", "bearer": field}`, `{"name", "basic":
 /// [user, password]}` or `{"name", "header": [header, field]}`).
@@ -518,12 +533,27 @@ fn http_config(field: &str, node: &Node) -> Result<(), GraphError> {
             format!("must be one of {}, got {method}", HTTP_METHODS.join(", ")),
         ));
     }
-    if let Some(headers) = node.config.get("headers")
-        && !headers
+    if let Some(headers) = node.config.get("headers") {
+        let Some(headers) = headers
             .as_object()
-            .is_some_and(|h| h.values().all(Value::is_string))
-    {
-        return Err(refuse(at("headers"), "must be an object of text values"));
+            .filter(|h| h.values().all(Value::is_string))
+        else {
+            return Err(refuse(at("headers"), "must be an object of text values"));
+        };
+        let valid = |name: &str| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        };
+        if let Some(name) = headers.keys().find(|name| {
+            !valid(name) || FORBIDDEN_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+        }) {
+            return Err(refuse(
+                at(&format!("headers.{name}")),
+                "is not a header a node may set (a valid name, not one of the connection's own)",
+            ));
+        }
     }
     let Some(credential) = node.config.get("credential") else {
         return Ok(());

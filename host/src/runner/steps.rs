@@ -8,15 +8,19 @@ use crate::capabilities::outbound_http::{HeaderInjection, credential_header};
 use crate::domain::Principal;
 use crate::domain::execution::{self, Execution, Outcome, Token};
 use crate::domain::memory::NewMessage;
+use crate::domain::workflow::FORBIDDEN_HEADERS;
 use crate::domain::workflow::{Graph, MAX_LOOP_ITERATIONS, Node, NodeStep, StepFailure};
 use crate::domain::{Document, DocumentChange, NewDocument};
 use crate::plugins::invoke;
 use crate::services::secrets::store::{CredentialError, reveal};
 use crate::services::{Ctx, ModelError, Session, documents, memory};
 use crate::util::now_micros;
+use futures::StreamExt;
+use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 /// The first-party plugin whose kinds compute the built-in nodes.
 const COMPUTE: &str = "workflows";
@@ -132,6 +136,20 @@ impl Step<'_> {
         json!({ "input": self.token.input, "run": self.execution.input })
     }
 
+    /// The node's config rendered in the sandbox. A template that does not
+    /// render (an error, its fuel or the deadline spent) would not render
+    /// on a retry either: it fails the step.
+    async fn render(&self, render: Map<String, Value>) -> Result<Value, StepFailure> {
+        self.compute("render", render, &self.template_vars())
+            .await
+            .map_err(|failure| match failure {
+                StepFailure::Retry(message) => {
+                    StepFailure::Failed(format!("rendering the config failed: {message}"))
+                }
+                failed => failed,
+            })
+    }
+
     /// Runs the first-party plugin's `kind`.
     async fn compute(
         &self,
@@ -199,9 +217,7 @@ impl Step<'_> {
         }
         let mut render = Map::new();
         render.insert("template".into(), Value::Object(template));
-        let rendered = self
-            .compute("render", render, &self.template_vars())
-            .await?;
+        let rendered = self.render(render).await?;
         let url_text = rendered["url"].as_str().unwrap_or_default();
         let url = reqwest::Url::parse(url_text)
             .map_err(|e| failed(format!("the url `{url_text}` is not a URL: {e}")))?;
@@ -230,11 +246,16 @@ impl Step<'_> {
         let mut has_key = false;
         if let Some(headers) = rendered["headers"].as_object() {
             for (name, value) in headers {
+                let header = HeaderName::try_from(name.as_str())
+                    .ok()
+                    .filter(|h| !FORBIDDEN_HEADERS.contains(&h.as_str()))
+                    .ok_or_else(|| failed(format!("header `{name}` may not be set")))?;
                 let value = value
                     .as_str()
-                    .ok_or_else(|| failed(format!("header `{name}` must be text")))?;
-                has_key |= name.eq_ignore_ascii_case("idempotency-key");
-                request = request.header(name.as_str(), value);
+                    .and_then(|v| HeaderValue::try_from(v).ok())
+                    .ok_or_else(|| failed(format!("header `{name}` is not a valid value")))?;
+                has_key |= header == "idempotency-key";
+                request = request.header(header, value);
             }
         }
         if !has_key {
@@ -248,10 +269,16 @@ impl Step<'_> {
             Some(Value::String(text)) => request.body(text.clone()),
             Some(body) => request.json(body),
         };
+        let mut secrets = Vec::new();
         if let Some(credential) = config.get("credential") {
-            request = request.headers(self.credential(credential).await?);
+            let (headers, values) = self.credential(credential).await?;
+            request = request.headers(headers);
+            secrets = values;
         }
         let response = request.send().await.map_err(|e| {
+            if e.is_builder() {
+                return failed("the request could not be built".into());
+            }
             StepFailure::Retry(format!(
                 "the request {}",
                 if e.is_timeout() {
@@ -264,24 +291,38 @@ impl Step<'_> {
             ))
         })?;
         let status = response.status().as_u16();
+        // An origin that echoes the request must not hand the secret to the
+        // timeline, the checkpoint or the nodes after this one.
+        let redact = |text: &str| {
+            secrets.iter().fold(text.to_string(), |text, secret| {
+                text.replace(secret.as_str(), "[credential]")
+            })
+        };
         let headers: Map<String, Value> = response
             .headers()
             .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), json!(v.to_str().ok()?))))
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), json!(redact(v.to_str().ok()?)))))
             .collect();
+        // Read up to the limit, never more: an origin cannot make the
+        // server hold a larger answer.
         let limit = outbound.max_bytes;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|_| StepFailure::Retry("the answer broke off".into()))?;
-        if bytes.len() > limit {
-            return Err(failed(format!("the answer is over {limit} bytes")));
+        let mut bytes = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| StepFailure::Retry("the answer broke off".into()))?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(failed(format!("the answer is over {limit} bytes")));
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let text = redact(&String::from_utf8_lossy(&bytes));
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         let answer = json!({ "status": status, "headers": headers, "body": body });
         match status {
-            200..=399 => Ok(answer),
+            200..=299 => Ok(answer),
+            300..=399 => Err(failed(format!(
+                "the origin answered {status}: redirects are not followed"
+            ))),
             408 | 429 | 500..=599 => {
                 Err(StepFailure::Retry(format!("the origin answered {status}")))
             }
@@ -293,7 +334,12 @@ impl Step<'_> {
     /// `{"name", "basic": [user, password]}` or `{"name", "header":
     /// [header, field]}`) puts on its request, from the owner's credential
     /// of that name.
-    async fn credential(&self, config: &Value) -> Result<reqwest::header::HeaderMap, StepFailure> {
+    /// With the header, the secret's values as they could come back in an
+    /// answer (each field, the header's value, the encoded pair).
+    async fn credential(
+        &self,
+        config: &Value,
+    ) -> Result<(reqwest::header::HeaderMap, Vec<Zeroizing<String>>), StepFailure> {
         let failed = |message: String| StepFailure::Failed(message);
         let name = config["name"].as_str().unwrap_or_default();
         let text = |v: &Value| v.as_str().map(str::to_string);
@@ -322,9 +368,28 @@ impl Step<'_> {
             })?;
         let (header, value) =
             credential_header(name, &secret, &injection).map_err(|e| failed(e.to_string()))?;
+        let mut secrets: Vec<Zeroizing<String>> =
+            serde_json::from_str::<Map<String, Value>>(&secret)
+                .map(|fields| {
+                    fields
+                        .values()
+                        .filter_map(|v| v.as_str())
+                        .filter(|v| v.len() >= 4)
+                        .map(|v| Zeroizing::new(v.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+        if let Ok(whole) = value.to_str() {
+            secrets.push(Zeroizing::new(whole.to_string()));
+            if let Some(encoded) = whole.strip_prefix("Basic ") {
+                secrets.push(Zeroizing::new(encoded.to_string()));
+            }
+        }
+        // The longest first, so that a value inside another is not left.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(header, value);
-        Ok(headers)
+        Ok((headers, secrets))
     }
 
     /// A node that writes through a host service, as the run's owner and
