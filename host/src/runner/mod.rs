@@ -146,8 +146,7 @@ impl Runner {
         if !executions::any_due(&session, now).await? {
             return Ok(false);
         }
-        let claimed =
-            executions::claim(&session, name, now, now + LEASE.as_micros() as i64).await?;
+        let claimed = executions::claim(&session, name, LEASE).await?;
         let Some(execution) = claimed else {
             session.rollback().await;
             return Ok(false);

@@ -310,15 +310,13 @@ pub async fn record(ctx: &Ctx<'_>, write: StepWrite<'_>) -> Result<Option<String
     Ok(Some(checkpoint.id))
 }
 
-/// Takes the earliest due execution for `runner`, leased until
-/// `lease_until`.
+/// Takes the earliest due execution for `runner`, leased for `lease`.
 pub async fn claim(
     session: &Session,
     runner: &str,
-    now: i64,
-    lease_until: i64,
+    lease: std::time::Duration,
 ) -> Result<Option<Execution>, ModelError> {
-    Ok(rows::claim(session, runner, now, lease_until).await?)
+    Ok(rows::claim(session, runner, lease.as_micros() as i64).await?)
 }
 
 /// Keeps `runner`'s lease on execution `id` until `lease_until`, while a

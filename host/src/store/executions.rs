@@ -135,12 +135,13 @@ pub async fn page(
 }
 
 /// Takes the earliest due live execution whose lease has run out, for
-/// `runner` until `lease_until`; a queued one becomes running.
+/// `runner`, leased for `lease_micros`; a queued one becomes running. The
+/// time is read once the writer is held, so that on SQLite claims are
+/// stamped in the order they are made.
 pub async fn claim(
     session: &Session,
     runner: &str,
-    now: i64,
-    lease_until: i64,
+    lease_micros: i64,
 ) -> Result<Option<Execution>, sqlx::Error> {
     let skip_locked = match session.db().backend() {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -158,9 +159,10 @@ pub async fn claim(
          RETURNING {COLUMNS}"
     );
     let mut conn = session.write_conn().await?;
+    let now = crate::util::now_micros();
     let row = sqlx::query(&sql)
         .bind(runner)
-        .bind(lease_until)
+        .bind(now + lease_micros)
         .bind(now)
         .fetch_optional(&mut *conn)
         .await?;
