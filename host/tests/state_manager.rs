@@ -8,7 +8,7 @@ mod support;
 use reqwest::Method as M;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use support::child::{ChildServer, free_port};
+use support::child::{ChildServer, call, free_port};
 use support::{Setup, TestServer, wasm};
 use tokio::sync::Barrier;
 
@@ -490,26 +490,6 @@ async fn pending_writes_are_visible_after_a_crash() {
             .to_string();
         (child, base, token)
     };
-    let call = async |client: &reqwest::Client,
-                      base: &str,
-                      token: &str,
-                      method: M,
-                      path: &str,
-                      body: Option<Value>| {
-        let mut request = client
-            .request(method, format!("{base}{path}"))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (
-            status,
-            response.json::<Value>().await.unwrap_or(Value::Null),
-        )
-    };
-
     let (mut child, base, token) = start(&client).await;
     let (status, thread) = call(&client, &base, &token, M::POST, THREADS, Some(json!({}))).await;
     assert_eq!(status, 201, "{thread}");

@@ -151,6 +151,11 @@ impl ExecutionView {
     }
 }
 
+/// The workflow's and the execution's ids from the path, checked.
+fn ids(id: &str, execution_id: &str) -> Result<(String, String), ApiError> {
+    Ok((path_id("id", id)?, path_id("execution_id", execution_id)?))
+}
+
 const WORKFLOW_ID: &str = "The workflow's id";
 const EXECUTION_ID: &str = "The execution's id";
 
@@ -263,8 +268,7 @@ async fn get(
     Path((id, execution_id)): Path<(String, String)>,
     uri: Uri,
 ) -> Result<Json<ExecutionView>, ApiError> {
-    let id = path_id("id", &id)?;
-    let execution_id = path_id("execution_id", &execution_id)?;
+    let (id, execution_id) = ids(&id, &execution_id)?;
     let params = QueryParams::parse(&uri, &["after"])?;
     let after = params.parsed::<u32>("after", "a step's seq")?.unwrap_or(0);
     if after > i32::MAX as u32 {
@@ -295,8 +299,7 @@ async fn cancel(
     Caller(principal): Caller,
     Path((id, execution_id)): Path<(String, String)>,
 ) -> Result<Json<ExecutionView>, ApiError> {
-    let id = path_id("id", &id)?;
-    let execution_id = path_id("execution_id", &execution_id)?;
+    let (id, execution_id) = ids(&id, &execution_id)?;
     let unit = Unit::new(&state, &principal);
     let execution = executions::cancel(&unit.ctx(), &id, &execution_id).await?;
     unit.commit().await?;
@@ -323,8 +326,7 @@ async fn retry(
     Caller(principal): Caller,
     Path((id, execution_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let id = path_id("id", &id)?;
-    let execution_id = path_id("execution_id", &execution_id)?;
+    let (id, execution_id) = ids(&id, &execution_id)?;
     let unit = Unit::new(&state, &principal);
     let execution = executions::retry(&unit.ctx(), &id, &execution_id).await?;
     unit.commit().await?;

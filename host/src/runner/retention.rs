@@ -5,7 +5,6 @@
 //! both delete is simply gone for the second.
 
 use super::Runner;
-use crate::domain::{Principal, Role};
 use crate::services::{Session, executions};
 use crate::util::now_micros;
 use std::sync::Arc;
@@ -33,12 +32,10 @@ pub async fn run(runner: Arc<Runner>, days: u32, stopped: impl Future<Output = (
 /// Deletes every execution that ended more than `days` ago; how many.
 pub async fn sweep(runner: &Runner, days: u32) -> anyhow::Result<usize> {
     let cutoff = now_micros() - i64::from(days) * 86_400 * 1_000_000;
-    let system = Principal::new("", Role::Admin);
     let mut deleted = 0;
     loop {
-        let session = Arc::new(Session::new(runner.hooks.services().core.db.clone()));
-        let ctx = runner.ctx(&session, &system);
-        let count = executions::delete_ended_before(&ctx, cutoff, BATCH).await?;
+        let session = Session::new(runner.hooks.services().core.db.clone());
+        let count = executions::delete_ended_before(&session, cutoff, BATCH).await?;
         runner.hooks.services().core.commit(&session).await?;
         deleted += count;
         if count < BATCH as usize {

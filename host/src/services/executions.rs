@@ -344,14 +344,14 @@ pub async fn record_progress(
 /// Deletes up to `limit` executions that ended before `cutoff`, with their
 /// timelines and checkpoint threads; how many.
 pub async fn delete_ended_before(
-    ctx: &Ctx<'_>,
+    session: &Session,
     cutoff: i64,
     limit: u32,
 ) -> Result<usize, ModelError> {
-    let ended = rows::ended_before(ctx.session, cutoff, limit).await?;
+    let ended = rows::ended_before(session, cutoff, limit).await?;
     for (id, thread) in &ended {
-        rows::delete(ctx.session, id).await?;
-        crate::store::state::delete_thread(ctx.session, thread).await?;
+        rows::delete(session, id).await?;
+        crate::store::state::delete_thread(session, thread).await?;
     }
     Ok(ended.len())
 }
