@@ -109,6 +109,10 @@ pub struct ServeArgs {
     #[arg(long, env = "KAI_EXECUTION_RETENTION_DAYS", value_name = "DAYS")]
     pub execution_retention_days: Option<u32>,
 
+    /// Webhook calls one workflow takes a minute before answering 429 [default: 120]
+    #[arg(long, env = "KAI_WEBHOOK_CALLS_PER_MINUTE", value_name = "N")]
+    pub webhook_calls_per_minute: Option<u32>,
+
     /// An origin workflow `http` nodes may call, e.g. `https://api.openai.com` (repeatable; comma-separated in the environment)
     #[arg(
         long = "workflow-outbound-host",
@@ -198,6 +202,7 @@ struct FileConfig {
     event_poll_ms: Option<u64>,
     workflow_workers: Option<usize>,
     execution_retention_days: Option<u32>,
+    webhook_calls_per_minute: Option<u32>,
     workflow_outbound_hosts: Option<Vec<String>>,
     trusted_plugins: Option<Vec<String>>,
     master_key_file: Option<PathBuf>,
@@ -253,6 +258,8 @@ pub struct Config {
     pub workflow_workers: usize,
     /// Days an ended execution is kept.
     pub execution_retention_days: u32,
+    /// Webhook calls one workflow takes a minute.
+    pub webhook_calls_per_minute: u32,
     /// Origins workflow `http` nodes may call.
     pub workflow_outbound_hosts: Vec<String>,
     /// Plugins granted what they request without an operator's decision.
@@ -386,6 +393,10 @@ impl ServeArgs {
                 .execution_retention_days
                 .or(file.execution_retention_days)
                 .unwrap_or(30),
+            webhook_calls_per_minute: self
+                .webhook_calls_per_minute
+                .or(file.webhook_calls_per_minute)
+                .unwrap_or(120),
         };
         for origin in &config.workflow_outbound_hosts {
             crate::domain::http_mount::check_origin(origin)
@@ -395,6 +406,11 @@ impl ServeArgs {
             config.workflow_workers <= 256,
             "workflow_workers must be 0 to 256, got {}",
             config.workflow_workers
+        );
+        anyhow::ensure!(
+            (1..=1_000_000).contains(&config.webhook_calls_per_minute),
+            "webhook_calls_per_minute must be 1 to 1000000, got {}",
+            config.webhook_calls_per_minute
         );
         anyhow::ensure!(
             (1..=36_500).contains(&config.execution_retention_days),

@@ -97,7 +97,9 @@ impl Server {
                 max_document_bytes: config.max_document_bytes,
             },
             outbox: outbox.clone(),
+            triggers: Arc::new(crate::services::triggers::TriggerIndex::default()),
         });
+        core.triggers.reload(&db).await?;
         let host = Arc::new(HostServices {
             core: core.clone(),
             outbound: OutboundHttp::new(
@@ -108,6 +110,7 @@ impl Server {
         });
         let hooks = PluginHooks::new(plugins.clone(), host.clone());
         let config_failures = config.auth_failures_per_minute;
+        let webhook_calls = config.webhook_calls_per_minute;
         let node_id = uuid::Uuid::new_v4().to_string();
         let spans = match &config.otlp_endpoint {
             Some(endpoint) => Some(Arc::new(
@@ -138,6 +141,9 @@ impl Server {
             runner,
             node_id,
             auth_failures: FailureLimiter::new(config_failures),
+            webhook_calls: governor::RateLimiter::keyed(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(webhook_calls).unwrap_or(std::num::NonZeroU32::MIN),
+            )),
             api_doc: Arc::new(api.openapi()),
             spans,
         });
@@ -195,6 +201,10 @@ impl Server {
                     .run(state.config.workflow_workers, until_stopped()),
             ));
         }
+        tasks.push(tokio::spawn(crate::runner::schedule::run(
+            state.runner.clone(),
+            until_stopped(),
+        )));
         tasks.push(tokio::spawn(crate::runner::retention::run(
             state.runner.clone(),
             state.config.execution_retention_days,

@@ -34,6 +34,8 @@ pub struct Inner {
     pub node_id: String,
     /// Failed authentications per client address.
     pub auth_failures: FailureLimiter,
+    /// Webhook calls per workflow (`webhook_calls_per_minute`).
+    pub webhook_calls: governor::DefaultKeyedRateLimiter<String>,
     /// The OpenAPI description of the core routes; plugin routes are added
     /// per request (`http::openapi`).
     pub api_doc: Arc<utoipa::openapi::OpenApi>,

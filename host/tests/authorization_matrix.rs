@@ -243,6 +243,17 @@ fn matrix() -> BTreeMap<&'static str, Row> {
             "POST /api/v1/workflows/{id}/executions/{execution_id}/retry",
             row([401, 409, 404, 409]),
         ),
+        // A's workflow has no webhook trigger: no secret to renew.
+        (
+            "POST /api/v1/workflows/{id}/webhook",
+            row([401, 409, 404, 409]),
+        ),
+        // Public: the secret in the path is the credential, and a wrong
+        // one is the same 404 for everyone.
+        (
+            "POST /api/v1/hooks/{workflow}/{secret}",
+            row([404, 404, 404, 404]),
+        ),
         ("GET /api/v1/admin/plugins", row([401, 403, 403, 200])),
         ("GET /metrics", row([401, 403, 403, 200])),
         // The contract lists routes every member may call; the reference
@@ -513,6 +524,8 @@ fn concrete(method: &str, pattern: &str, owned: &Owned) -> String {
         .replace("{name}", name)
         .replace("{checkpoint_id}", &owned.checkpoint)
         .replace("{execution_id}", &owned.execution)
+        .replace("{workflow}", &owned.workflow)
+        .replace("{secret}", &"0".repeat(64))
         .replace("{version}", "1")
         .replace("{n}", "1")
         .replace("{a}", "1")

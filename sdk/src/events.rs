@@ -1,7 +1,8 @@
 //! Core events a plugin subscribes to with [`crate::Plugin::on_event`]:
 //! `collection.created|updated|deleted` and
 //! `document.created|updated|deleted`, with the row before (`old`) and
-//! after (`new`).
+//! after (`new`); and `workflow.execution.succeeded|failed`, after commit
+//! only, whose `subject` is the execution's id (no rows).
 //!
 //! - [`Delivery::Transactional`]: called inside the transaction of the
 //!   change; your writes join it and returning `Err` aborts the change.

@@ -126,6 +126,7 @@ impl TestHost {
                     max_document_bytes: 10 * 1024 * 1024,
                 },
                 outbox: Arc::new(Outbox::default()),
+                triggers: Arc::new(kai_host::services::triggers::TriggerIndex::default()),
             });
             (core, Arc::new(manifest))
         });

@@ -16,16 +16,22 @@ pub enum EventKind {
     DocumentCreated,
     DocumentUpdated,
     DocumentDeleted,
+    /// A workflow execution succeeded (subject: its id; no rows).
+    ExecutionSucceeded,
+    /// A workflow execution failed (subject: its id; no rows).
+    ExecutionFailed,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::CollectionCreated,
         EventKind::CollectionUpdated,
         EventKind::CollectionDeleted,
         EventKind::DocumentCreated,
         EventKind::DocumentUpdated,
         EventKind::DocumentDeleted,
+        EventKind::ExecutionSucceeded,
+        EventKind::ExecutionFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,7 +42,18 @@ impl EventKind {
             EventKind::DocumentCreated => "document.created",
             EventKind::DocumentUpdated => "document.updated",
             EventKind::DocumentDeleted => "document.deleted",
+            EventKind::ExecutionSucceeded => "workflow.execution.succeeded",
+            EventKind::ExecutionFailed => "workflow.execution.failed",
         }
+    }
+
+    /// Whether only after-commit subscribers may take it: a workflow run's
+    /// end is not a change a plugin may refuse.
+    pub fn after_commit_only(self) -> bool {
+        matches!(
+            self,
+            EventKind::ExecutionSucceeded | EventKind::ExecutionFailed
+        )
     }
 
     pub fn parse(text: &str) -> Option<EventKind> {

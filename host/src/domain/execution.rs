@@ -100,6 +100,50 @@ pub struct Execution {
     pub updated_at: i64,
     /// When a runner may next take it.
     pub due_at: i64,
+    /// The execution whose `workflow` node started this one as a sub-run.
+    pub parent_id: Option<String>,
+    /// What started it.
+    pub started_by: StartedBy,
+}
+
+/// What started an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartedBy {
+    /// A request to `POST .../executions`.
+    Manual,
+    /// A core event the workflow has a trigger for.
+    Event,
+    /// A tick of the workflow's cron schedule.
+    Schedule,
+    /// A call to the workflow's webhook.
+    Webhook,
+    /// Another run's `workflow` node (a sub-run).
+    Workflow,
+}
+
+impl StartedBy {
+    pub const ALL: [StartedBy; 5] = [
+        Self::Manual,
+        Self::Event,
+        Self::Schedule,
+        Self::Webhook,
+        Self::Workflow,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Event => "event",
+            Self::Schedule => "schedule",
+            Self::Webhook => "webhook",
+            Self::Workflow => "workflow",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
 }
 
 /// How one attempt of a step ended.
@@ -110,6 +154,8 @@ pub enum StepStatus {
     /// Failed for now; another attempt follows.
     Retrying,
     Failed,
+    /// Started a sub-run (its id is the output) and waits for it.
+    Waiting,
 }
 
 impl StepStatus {
@@ -118,11 +164,12 @@ impl StepStatus {
             Self::Succeeded => "succeeded",
             Self::Retrying => "retrying",
             Self::Failed => "failed",
+            Self::Waiting => "waiting",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Succeeded, Self::Retrying, Self::Failed]
+        [Self::Succeeded, Self::Retrying, Self::Failed, Self::Waiting]
             .into_iter()
             .find(|s| s.as_str() == text)
     }
@@ -162,7 +209,15 @@ pub struct Token {
     /// Which pass through its node this is (1 on the first): with the
     /// execution and the node, it makes the step's idempotency key.
     pub pass: u32,
+    /// The sub-run a `workflow` node started and waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<String>,
 }
+
+/// How long a token waiting for a sub-run sleeps before the run looks at
+/// the sub-run again, should the sub-run's end not wake it first (it
+/// ended while its parent was running another step).
+pub const AWAIT_RECHECK_MICROS: i64 = 10_000_000;
 
 /// A run's state, as its checkpoints hold it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -194,6 +249,8 @@ pub enum Outcome {
     After(i64),
     /// A `parallel` node: its input goes to every edge.
     FanOut,
+    /// A `workflow` node started this sub-run: the token waits for it.
+    Await(String),
 }
 
 impl RunState {
@@ -217,6 +274,7 @@ impl RunState {
             attempt: 1,
             not_before,
             pass,
+            awaiting: None,
         });
     }
 
@@ -235,11 +293,37 @@ impl RunState {
         self.tokens.remove(index)
     }
 
-    /// Puts `token` back to be tried again at `not_before`.
+    /// Puts `token` back to be tried again at `not_before` (a sub-run it
+    /// waited for is left: the next attempt starts another).
     pub fn retry_later(&mut self, mut token: Token, not_before: i64) {
         token.attempt += 1;
         token.not_before = not_before;
+        token.awaiting = None;
         self.tokens.push_back(token);
+    }
+
+    /// The sub-runs tokens wait for.
+    pub fn awaited(&self) -> Vec<String> {
+        self.tokens
+            .iter()
+            .filter_map(|t| t.awaiting.clone())
+            .collect()
+    }
+
+    /// Makes the tokens waiting for one of `ended` due at `now`, and those
+    /// whose sub-run goes on but whose time to look again has come wait
+    /// [`AWAIT_RECHECK_MICROS`] more.
+    pub fn resume_awaiting(&mut self, ended: &HashSet<String>, now: i64) {
+        for token in &mut self.tokens {
+            let Some(child) = &token.awaiting else {
+                continue;
+            };
+            if ended.contains(child) {
+                token.not_before = now;
+            } else if token.not_before <= now {
+                token.not_before = now + AWAIT_RECHECK_MICROS;
+            }
+        }
     }
 
     /// Hands on what `token`'s node gave; the output recorded for its step.
@@ -280,6 +364,13 @@ impl RunState {
                     self.push(Some(&token.node), to, token.input.clone(), now);
                 }
                 token.input.clone()
+            }
+            Outcome::Await(child) => {
+                let mut waiting = token.clone();
+                waiting.not_before = now + AWAIT_RECHECK_MICROS;
+                waiting.awaiting = Some(child.clone());
+                self.tokens.push_back(waiting);
+                serde_json::json!({ "execution_id": child })
             }
         }
     }

@@ -38,6 +38,7 @@ pub mod route_doc;
 pub mod route_pattern;
 pub mod search;
 pub mod state;
+pub mod trigger;
 pub mod value;
 pub mod workflow;
 

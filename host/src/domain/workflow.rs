@@ -9,6 +9,7 @@
 //! an edge's condition) must compile, and any cycle must pass through a
 //! `loop` node, whose `max_iterations` bounds it.
 
+use super::trigger::{Trigger, TriggerSpec};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::Bfs;
@@ -43,6 +44,8 @@ pub struct Workflow {
     /// 1 for the first save, one more for each save after.
     pub version: i64,
     pub graph: Graph,
+    /// What starts its runs besides a request.
+    pub triggers: Vec<Trigger>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -58,12 +61,14 @@ pub struct WorkflowVersion {
     pub created_at: i64,
 }
 
-/// What a save gives: a name, a description and the graph.
+/// What a save gives: a name, a description, the graph and the triggers
+/// (the current ones when `None`).
 #[derive(Debug, Clone)]
 pub struct WorkflowInput {
     pub name: String,
     pub description: Option<String>,
     pub graph: Graph,
+    pub triggers: Option<Vec<TriggerSpec>>,
 }
 
 /// Nodes and the edges between them; the first node starts a run.

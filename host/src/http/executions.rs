@@ -49,9 +49,14 @@ pub struct ExecutionView {
     version: i64,
     /// Who started it: its steps act as them.
     owner: String,
-    /// `queued`, `running`, `waiting` (a delay or a retry's backoff),
-    /// `succeeded`, `failed` or `cancelled`.
+    /// `queued`, `running`, `waiting` (a delay, a retry's backoff, a
+    /// sub-run), `succeeded`, `failed` or `cancelled`.
     status: String,
+    /// What started it: `manual`, `event`, `schedule`, `webhook` or
+    /// `workflow` (a sub-run).
+    trigger: String,
+    /// For a sub-run: the execution whose `workflow` node started it.
+    parent_id: Option<String>,
     /// What it started with (left out of lists).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<serde_json::Value>)]
@@ -91,8 +96,9 @@ pub struct StepView {
     kind: String,
     /// 1 on the first attempt.
     attempt: u32,
-    /// `succeeded`, `retrying` (failed for now; another attempt follows)
-    /// or `failed`.
+    /// `succeeded`, `retrying` (failed for now; another attempt follows),
+    /// `failed`, or `waiting` (a `workflow` node started the sub-run its
+    /// output names, and waits for it).
     status: String,
     #[schema(value_type = serde_json::Value)]
     input: Value,
@@ -116,6 +122,8 @@ impl ExecutionView {
             version: execution.version,
             owner: execution.owner.clone(),
             status: execution.status.as_str().to_string(),
+            trigger: execution.started_by.as_str().to_string(),
+            parent_id: execution.parent_id.clone(),
             input: timeline.map(|_| execution.input.clone()),
             output: timeline.and(execution.output.clone()),
             error: execution.error.clone(),
@@ -197,7 +205,14 @@ async fn start(
     let id = path_id("id", &id)?;
     let unit = Unit::new(&state, &principal);
     let kinds = state.control.plugins.snapshot();
-    let execution = executions::start(&unit.ctx(), &id, body.input, kinds.node_kinds()).await?;
+    let execution = executions::start(
+        &unit.ctx(),
+        &id,
+        body.input,
+        Some(kinds.node_kinds()),
+        executions::Origin::MANUAL,
+    )
+    .await?;
     unit.commit().await?;
     state.runner.wake();
     Ok(accepted(&execution))

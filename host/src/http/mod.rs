@@ -23,6 +23,7 @@
 //! - [`workflows`]: workflow definitions and their versions.
 //! - [`executions`]: workflow runs: start, read with the timeline, list,
 //!   cancel, retry.
+//! - [`hooks`]: workflows' webhooks, public, the secret in the path.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`admin`]: the admin routes, under /api/v1/admin.
 //! - [`metrics`]: request metrics, and `GET /metrics`.
@@ -47,6 +48,7 @@ pub mod executions;
 pub mod extract;
 pub mod failure_limiter;
 pub mod health;
+pub mod hooks;
 pub mod listing;
 pub mod memory;
 pub mod metrics;
@@ -99,6 +101,7 @@ impl CoreApi {
         let api = memory::mount(api);
         let api = workflows::mount(api);
         let api = executions::mount(api);
+        let api = hooks::mount(api);
         let api = metrics::mount(api);
         let api = openapi::mount(api);
         let api = docs::mount(api);

@@ -8,8 +8,9 @@ use super::extract::{ApiJson, JsonObject, QueryParams, path_id};
 use super::listing::{Page, created};
 use super::openapi::{Authenticated, BadParameters, NotFound, WithBody};
 use super::unit::Unit;
+use crate::domain::trigger::{Trigger, TriggerSpec};
 use crate::domain::workflow::{Edge, Graph, Node, Retry, Workflow, WorkflowInput, WorkflowVersion};
-use crate::services::workflows;
+use crate::services::workflows::{self, Saved};
 use crate::state::AppState;
 use crate::util::format_micros;
 use axum::Json;
@@ -26,6 +27,7 @@ pub fn mount(api: CoreApi) -> CoreApi {
         .route(routes!(get, update, delete))
         .route(routes!(versions))
         .route(routes!(version))
+        .route(routes!(rotate_webhook))
 }
 
 /// The body of `POST /api/v1/workflows` and `PUT /api/v1/workflows/{id}`.
@@ -43,6 +45,63 @@ pub struct WorkflowBody {
     #[serde(default)]
     #[schema(value_type = Vec<EdgeBody>)]
     edges: Vec<JsonObject<EdgeBody>>,
+    /// Up to 20 triggers: what starts runs besides a request. On `PUT`,
+    /// the current ones when left out.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<TriggerBody>>)]
+    triggers: Option<Vec<JsonObject<TriggerBody>>>,
+}
+
+/// What starts a workflow's runs besides a request. Each run's input says
+/// what started it: `{"trigger": "event", "event", "document", "old"}`,
+/// `{"trigger": "schedule", "scheduled_at"}` or `{"trigger": "webhook",
+/// "body"}`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerBody {
+    /// `event`: a change of a document in a collection (its run is queued
+    /// with the change; changes that runs make start nothing); `schedule`:
+    /// a cron expression, UTC (a tick missed while no server ran runs once
+    /// on start); `webhook`: `POST /api/v1/hooks/{workflow}/{secret}`, the
+    /// secret shown once, in the answer of the save that adds it.
+    #[serde(rename = "type")]
+    #[schema(example = "event")]
+    kind: String,
+    /// For `event`: `document.created`, `document.updated` or
+    /// `document.deleted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<String>,
+    /// For `event`: the collection whose documents it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    collection_id: Option<String>,
+    /// For `schedule`: five fields (minute hour day-of-month month
+    /// day-of-week), or six with seconds first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "*/5 * * * *")]
+    cron: Option<String>,
+}
+
+impl From<&Trigger> for TriggerBody {
+    fn from(trigger: &Trigger) -> Self {
+        let mut body = TriggerBody {
+            kind: trigger.kind().to_string(),
+            event: None,
+            collection_id: None,
+            cron: None,
+        };
+        match trigger {
+            Trigger::Event {
+                event,
+                collection_id,
+            } => {
+                body.event = Some(event.as_str().to_string());
+                body.collection_id = Some(collection_id.clone());
+            }
+            Trigger::Schedule { cron } => body.cron = Some(cron.clone()),
+            Trigger::Webhook => {}
+        }
+        body
+    }
 }
 
 /// One node of a graph.
@@ -114,6 +173,12 @@ pub struct WorkflowView {
     version: i64,
     nodes: Vec<NodeBody>,
     edges: Vec<EdgeBody>,
+    triggers: Vec<TriggerBody>,
+    /// The webhook's address with its secret: only in the answer of the
+    /// save that adds a webhook trigger, and of `POST .../webhook`; it is
+    /// not kept and cannot be read again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_url: Option<String>,
     /// RFC 3339, UTC.
     created_at: String,
     updated_at: String,
@@ -173,10 +238,29 @@ impl From<&Workflow> for WorkflowView {
             version: w.version,
             nodes,
             edges,
+            triggers: w.triggers.iter().map(TriggerBody::from).collect(),
+            webhook_url: None,
             created_at: format_micros(w.created_at),
             updated_at: format_micros(w.updated_at),
         }
     }
+}
+
+impl From<&Saved> for WorkflowView {
+    fn from(saved: &Saved) -> Self {
+        WorkflowView {
+            webhook_url: saved
+                .webhook_secret
+                .as_ref()
+                .map(|secret| webhook_url(&saved.workflow.id, secret)),
+            ..WorkflowView::from(&saved.workflow)
+        }
+    }
+}
+
+/// The path a webhook is called at.
+fn webhook_url(workflow: &str, secret: &str) -> String {
+    format!("/api/v1/hooks/{workflow}/{secret}")
 }
 
 impl From<&WorkflowVersion> for WorkflowVersionView {
@@ -224,6 +308,17 @@ impl From<WorkflowBody> for WorkflowInput {
                     })
                     .collect(),
             },
+            triggers: body.triggers.map(|triggers| {
+                triggers
+                    .into_iter()
+                    .map(|JsonObject(t)| TriggerSpec {
+                        kind: t.kind,
+                        event: t.event,
+                        collection_id: t.collection_id,
+                        cron: t.cron,
+                    })
+                    .collect()
+            }),
         }
     }
 }
@@ -247,16 +342,17 @@ async fn create(
     ApiJson(body): ApiJson<WorkflowBody>,
 ) -> Result<Response, ApiError> {
     let unit = Unit::new(&state, &principal);
-    let workflow = workflows::create(
+    let saved = workflows::create(
         &unit.ctx(),
         body.into(),
         state.control.plugins.snapshot().node_kinds().clone(),
     )
     .await?;
     unit.commit().await?;
+    reload_triggers(&state).await;
     Ok(created(
-        format!("/api/v1/workflows/{}", workflow.id),
-        WorkflowView::from(&workflow),
+        format!("/api/v1/workflows/{}", saved.workflow.id),
+        WorkflowView::from(&saved),
     ))
 }
 
@@ -316,7 +412,7 @@ async fn update(
 ) -> Result<Json<WorkflowView>, ApiError> {
     let id = path_id("id", &id)?;
     let unit = Unit::new(&state, &principal);
-    let workflow = workflows::update(
+    let saved = workflows::update(
         &unit.ctx(),
         &id,
         body.into(),
@@ -324,7 +420,43 @@ async fn update(
     )
     .await?;
     unit.commit().await?;
-    Ok(Json(WorkflowView::from(&workflow)))
+    reload_triggers(&state).await;
+    Ok(Json(WorkflowView::from(&saved)))
+}
+
+/// After a save or a delete: this server's event triggers read again (the
+/// other server nodes read them within a second).
+async fn reload_triggers(state: &AppState) {
+    if let Err(error) = state.core.triggers.reload(&state.db).await {
+        tracing::warn!(%error, "reloading the workflows' event triggers failed");
+    }
+}
+
+/// A new secret for the workflow's webhook: the answer holds its address,
+/// shown this once; the old secret stops working.
+#[utoipa::path(
+    post, path = "/api/v1/workflows/{id}/webhook", tag = "workflows", operation_id = "workflows_rotate_webhook",
+    params(("id" = uuid::Uuid, Path, description = WORKFLOW_ID)),
+    responses(
+        (status = 200, body = WorkflowView),
+        (status = 409, description = "The workflow has no webhook trigger", body = super::error::ErrorBody),
+        Authenticated, BadParameters, NotFound,
+    )
+)]
+async fn rotate_webhook(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<WorkflowView>, ApiError> {
+    let id = path_id("id", &id)?;
+    let unit = Unit::new(&state, &principal);
+    let secret = workflows::rotate_webhook(&unit.ctx(), &id).await?;
+    let workflow = workflows::get(&unit.ctx(), &id).await?;
+    unit.commit().await?;
+    Ok(Json(WorkflowView::from(&Saved {
+        workflow,
+        webhook_secret: Some(secret),
+    })))
 }
 
 /// Deletes a workflow with every version of it.
@@ -342,6 +474,7 @@ async fn delete(
     let unit = Unit::new(&state, &principal);
     workflows::delete(&unit.ctx(), &id).await?;
     unit.commit().await?;
+    reload_triggers(&state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -21,11 +21,12 @@
 //! [`STEPS_PER_TURN`] steps, so that long runs share the workers.
 
 pub mod retention;
+pub mod schedule;
 mod steps;
 
 use crate::domain::Principal;
 use crate::domain::execution::{
-    Execution, ExecutionStatus, Outcome, RunState, StepRecord, StepStatus,
+    Execution, ExecutionStatus, Outcome, RunState, StepRecord, StepStatus, Token,
 };
 use crate::domain::grant::Grant;
 use crate::domain::workflow::Graph;
@@ -208,7 +209,9 @@ impl Runner {
             lease_until: None,
             now,
         };
-        executions::record_progress(&session, &execution.id, name, &progress).await?;
+        let owner = Principal::new(execution.owner.clone(), crate::domain::Role::Member);
+        executions::record_progress(&self.ctx(&session, &owner), execution, name, &progress)
+            .await?;
         self.hooks.services().core.commit(&session).await?;
         Ok(())
     }
@@ -288,7 +291,12 @@ impl<'a> Run<'a> {
         let session = Arc::new(Session::new(runner.hooks.services().core.db.clone()));
         let ctx = runner.ctx(&session, &principal);
         let graph = executions::graph_of(&ctx, &execution).await?;
-        let (head, state) = executions::latest_state(&ctx, &execution).await?;
+        let (head, mut state) = executions::latest_state(&ctx, &execution).await?;
+        let awaited = state.awaited();
+        if !awaited.is_empty() {
+            let ended = executions::ended_among(&session, &awaited).await?;
+            state.resume_awaiting(&ended, now_micros());
+        }
         session.rollback().await;
         Ok(Run {
             worker,
@@ -311,6 +319,8 @@ impl<'a> Run<'a> {
         let token = self.state.take(index).expect("a due token");
         let db = runner.hooks.services().core.db.clone();
         let mut session = Arc::new(Session::new(db.clone()));
+        // What the step writes starts no workflow by a trigger.
+        session.mark_within_run();
         let started = now_micros();
         let end = if steps::kind_of(&self.graph, &token.node) == "join" {
             let from = token.from.as_deref().unwrap_or_default();
@@ -372,10 +382,14 @@ impl<'a> Run<'a> {
         match end {
             None => {}
             Some(StepEnd::Done(outcome)) => {
+                let status = match &outcome {
+                    Outcome::Await(_) => StepStatus::Waiting,
+                    _ => StepStatus::Succeeded,
+                };
                 let output = self
                     .state
                     .advance(&self.graph, &token, outcome, now_micros());
-                timeline.push(record(StepStatus::Succeeded, Some(output), None));
+                timeline.push(record(status, Some(output), None));
             }
             Some(StepEnd::Retry { message, at }) => {
                 // Nothing the failed attempt wrote is kept.
@@ -389,7 +403,10 @@ impl<'a> Run<'a> {
                 session = Arc::new(Session::new(db.clone()));
                 failure = Some(format!("node `{}` failed: {message}", token.node));
                 timeline.push(record(StepStatus::Failed, None, Some(message)));
-                self.state.failed = Some(token.clone());
+                self.state.failed = Some(Token {
+                    awaiting: None,
+                    ..token.clone()
+                });
             }
         }
         if failure.is_none()
@@ -409,6 +426,10 @@ impl<'a> Run<'a> {
         let kept = self
             .write(runner, &session, &timeline, status, failure.as_deref())
             .await?;
+        if kept && timeline.iter().any(|t| t.status == StepStatus::Waiting) {
+            // A sub-run was queued.
+            runner.wake();
+        }
         Ok(kept && running_on)
     }
 

@@ -6,14 +6,18 @@
 use super::Runner;
 use crate::capabilities::outbound_http::{HeaderInjection, credential_header};
 use crate::domain::Principal;
-use crate::domain::execution::{self, Execution, Outcome, Token};
-use crate::domain::memory::NewMessage;
+use crate::domain::execution::StartedBy;
+use crate::domain::execution::{self, Execution, ExecutionStatus, Outcome, Token};
+use crate::domain::memory::{Message, NewMessage, Window, WindowRequest, WindowSize};
+use crate::domain::search::{MARK_END, MARK_START};
 use crate::domain::workflow::FORBIDDEN_HEADERS;
 use crate::domain::workflow::{Graph, MAX_LOOP_ITERATIONS, Node, NodeStep, StepFailure};
-use crate::domain::{Document, DocumentChange, NewDocument};
+use crate::domain::{DocumentChange, Filter, NewDocument, Value as FieldValue};
 use crate::plugins::invoke;
+use crate::services::documents::document_json;
+use crate::services::executions::{self, MAX_SUB_RUN_DEPTH, Origin};
 use crate::services::secrets::store::{CredentialError, reveal};
-use crate::services::{Ctx, ModelError, Session, documents, memory};
+use crate::services::{ModelError, Session, collections, documents, memory};
 use crate::util::now_micros;
 use futures::StreamExt;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -67,9 +71,9 @@ pub(super) async fn run(
             .map(Outcome::Output),
         "branch" | "loop" => step.choose(graph).await,
         "http" => step.http().await.map(Outcome::Output),
-        "memory.append" | "document.create" | "document.update" => {
-            step.service().await.map(Outcome::Output)
-        }
+        "memory.append" | "memory.window" | "document.create" | "document.update"
+        | "document.search" => step.service().await.map(Outcome::Output),
+        "workflow" => step.sub_run().await,
         "parallel" => Ok(Outcome::FanOut),
         "delay" => {
             let seconds = node
@@ -104,14 +108,37 @@ pub(super) async fn run(
     }
 }
 
-/// A document as a step's output: its metadata as the object it holds.
-fn document_json(document: &Document) -> Value {
-    let mut value = serde_json::to_value(document).unwrap_or(Value::Null);
-    if let Ok(metadata) = serde_json::from_str::<Value>(&document.metadata) {
-        value["metadata"] = metadata;
-    }
-    value
+/// A window as a step's output: `messages` in the order to give a model
+/// (the pinned system message first), `summary` and `tokens`.
+fn window_json(window: &Window) -> Value {
+    let message = |m: &Message| {
+        let mut value = json!({ "seq": m.seq, "role": m.role.as_str(), "content": m.content });
+        if let Some(name) = &m.name {
+            value["name"] = json!(name);
+        }
+        if let Some(calls) = &m.tool_calls {
+            value["tool_calls"] = serde_json::from_str(calls).unwrap_or(Value::Null);
+        }
+        if let Some(id) = &m.tool_call_id {
+            value["tool_call_id"] = json!(id);
+        }
+        value
+    };
+    let messages: Vec<Value> = window
+        .pinned
+        .iter()
+        .chain(&window.messages)
+        .map(message)
+        .collect();
+    json!({
+        "messages": messages,
+        "summary": window.summary.as_ref().map(|s| &s.content),
+        "tokens": window.tokens,
+    })
 }
+
+/// The most hits a `document.search` node may ask for.
+const MAX_SEARCH_HITS: u64 = 100;
 
 /// A plugin's kind, `<plugin>.<kind>`, rather than a built-in with a dot
 /// (`memory.append`, `document.create`, ...).
@@ -415,14 +442,85 @@ impl Step<'_> {
                     .collect()
             })
         };
-        let ctx = Ctx {
-            core: &self.runner.hooks.services().core,
-            hooks: &*self.runner.hooks,
-            session: self.session,
-            principal: self.principal,
-            depth: 0,
+        let ctx = self.runner.ctx(self.session, self.principal);
+        let number = |key: &str| -> Result<Option<u64>, StepFailure> {
+            match config.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => value
+                    .as_u64()
+                    .or_else(|| value.as_str()?.trim().parse().ok())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        StepFailure::Failed(format!("`{key}` must be a whole number, got {value}"))
+                    }),
+            }
         };
+        let flag = |key: &str| config.get(key).and_then(Value::as_bool).unwrap_or(false);
         let written = match self.node.kind.as_str() {
+            "memory.window" => {
+                let session = text("session_id").unwrap_or_default();
+                let as_u32 = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+                let size = match (number("last")?, number("max_tokens")?) {
+                    (Some(_), Some(_)) => {
+                        return Err(StepFailure::Failed(
+                            "give `last` or `max_tokens`, not both".into(),
+                        ));
+                    }
+                    (None, Some(tokens)) => WindowSize::Tokens(as_u32(tokens)),
+                    (Some(last), None) => WindowSize::Last(as_u32(last)),
+                    (None, None) => WindowSize::Last(20),
+                };
+                let request = WindowRequest {
+                    size,
+                    pin_system: flag("pin_system"),
+                    with_summary: flag("with_summary"),
+                };
+                memory::window(&ctx, &session, request)
+                    .await
+                    .map(|window| window_json(&window))
+            }
+            "document.search" => {
+                let limit = number("limit")?.unwrap_or(10);
+                if !(1..=MAX_SEARCH_HITS).contains(&limit) {
+                    return Err(StepFailure::Failed(format!(
+                        "`limit` must be 1 to {MAX_SEARCH_HITS}, got {limit}"
+                    )));
+                }
+                let filter = match text("collection_id") {
+                    Some(collection) => {
+                        // A missing or foreign collection fails the step
+                        // rather than find nothing.
+                        collections::get(&ctx, &collection)
+                            .await
+                            .map_err(|e| StepFailure::Failed(e.to_string()))?;
+                        Filter::eq("collection_id", FieldValue::Uuid(collection))
+                    }
+                    None => Filter::everything(),
+                };
+                let request = documents::SearchRequest {
+                    text: text("query").unwrap_or_default(),
+                    filter,
+                    limit: limit as u32,
+                    cursor: None,
+                };
+                documents::search(&ctx, &request).await.map(|(hits, _)| {
+                    let hits: Vec<Value> = hits
+                        .iter()
+                        .map(|hit| {
+                            let mut value = document_json(&hit.document);
+                            value["score"] = json!(-hit.rank);
+                            value["snippet"] = json!(
+                                hit.snippet
+                                    .chars()
+                                    .filter(|c| *c != MARK_START && *c != MARK_END)
+                                    .collect::<String>()
+                            );
+                            value
+                        })
+                        .collect();
+                    json!({ "hits": hits })
+                })
+            }
             "memory.append" => {
                 let session = text("session_id").unwrap_or_default();
                 let message = NewMessage {
@@ -475,6 +573,64 @@ impl Step<'_> {
             ModelError::Database(e) => StepFailure::Retry(format!("the database failed: {e}")),
             other => StepFailure::Failed(other.to_string()),
         })
+    }
+
+    /// A `workflow` node `{workflow_id, input?}`: starts a run of that
+    /// workflow (one its owner may see) as a sub-run, with `input` rendered
+    /// from the node's input (the node's input itself when not given),
+    /// in the step's transaction; the token then waits without holding a
+    /// worker, and the sub-run's end wakes it. Run again once the sub-run
+    /// has ended, it gives the sub-run's output, or fails with it.
+    async fn sub_run(&self) -> Result<Outcome, StepFailure> {
+        let failed = |message: String| StepFailure::Failed(message);
+        let database = |e: ModelError| match e {
+            ModelError::Database(e) => StepFailure::Retry(format!("the database failed: {e}")),
+            other => StepFailure::Failed(other.to_string()),
+        };
+        if let Some(child) = &self.token.awaiting {
+            let sub_run = executions::get_any(self.session, child)
+                .await
+                .map_err(database)?
+                .ok_or_else(|| failed(format!("sub-run {child} is gone")))?;
+            return match sub_run.status {
+                ExecutionStatus::Succeeded => {
+                    Ok(Outcome::Output(sub_run.output.unwrap_or(Value::Null)))
+                }
+                ExecutionStatus::Failed => Err(failed(format!(
+                    "sub-run {child} failed: {}",
+                    sub_run.error.unwrap_or_default()
+                ))),
+                ExecutionStatus::Cancelled => Err(failed(format!("sub-run {child} was cancelled"))),
+                _ => Ok(Outcome::Await(child.clone())),
+            };
+        }
+        let depth = executions::depth(self.session, self.execution)
+            .await
+            .map_err(database)?;
+        if depth + 1 > MAX_SUB_RUN_DEPTH {
+            return Err(failed(format!(
+                "sub-runs may nest {MAX_SUB_RUN_DEPTH} deep; does a workflow start itself?"
+            )));
+        }
+        let mut render = Map::new();
+        render.insert("template".into(), Value::Object(self.node.config.clone()));
+        let config = self.render(render).await?;
+        let workflow_id = config["workflow_id"].as_str().unwrap_or_default();
+        let input = config
+            .get("input")
+            .cloned()
+            .unwrap_or_else(|| self.token.input.clone());
+        let set = self.runner.registry.snapshot();
+        let plugins = set.node_kinds();
+        let ctx = self.runner.ctx(self.session, self.principal);
+        let origin = Origin {
+            started_by: StartedBy::Workflow,
+            parent_id: Some(&self.execution.id),
+        };
+        let child = executions::start(&ctx, workflow_id, input, Some(plugins), origin)
+            .await
+            .map_err(database)?;
+        Ok(Outcome::Await(child.id))
     }
 
     /// The edge a `branch` or `loop` takes: the first whose condition holds

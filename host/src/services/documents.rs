@@ -278,6 +278,16 @@ fn not_found(id: &str) -> ModelError {
     ModelError::NotFound(format!("document {id} not found"))
 }
 
+/// A document as a workflow run's data: its metadata as the object it
+/// holds.
+pub fn document_json(document: &Document) -> serde_json::Value {
+    let mut value = serde_json::to_value(document).unwrap_or(serde_json::Value::Null);
+    if let Ok(metadata) = serde_json::from_str::<serde_json::Value>(&document.metadata) {
+        value["metadata"] = metadata;
+    }
+    value
+}
+
 /// Hex SHA-256 of the content.
 pub fn hash(content: &str) -> String {
     hex::encode(Sha256::digest(content.as_bytes()))

@@ -14,9 +14,11 @@
 //! runner read, in the same transaction as the timeline and the execution
 //! row, which only the runner holding the execution's lease may change.
 
+use super::events::EventKind;
+use super::events::emit::emit;
 use super::state::{self as checkpoints, Actor};
 use super::{Ctx, ModelError, Session, validate, workflows};
-use crate::domain::execution::{Execution, ExecutionStatus, RunState, StepRecord};
+use crate::domain::execution::{Execution, ExecutionStatus, RunState, StartedBy, StepRecord};
 use crate::domain::state::{NewCheckpoint, NewThread};
 use crate::domain::workflow::{self, Graph, PluginKinds};
 use crate::domain::{Principal, Role};
@@ -40,17 +42,39 @@ pub const TIMELINE_PAGE: u32 = 1000;
 /// checkpoint hold it.
 pub const MAX_STEP_OUTPUT_BYTES: usize = 1024 * 1024;
 
-/// Node kinds the runner does not run yet: a workflow using one saves, but
-/// does not start.
-const NOT_RUN_YET: &[&str] = &["memory.window", "document.search", "workflow"];
+/// How deep sub-runs may nest (a run, its sub-run, that one's...): deeper
+/// is most likely a workflow that starts itself.
+pub const MAX_SUB_RUN_DEPTH: usize = 8;
+
+/// What starts a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub started_by: StartedBy,
+    /// The run whose `workflow` node starts this one.
+    pub parent_id: Option<&'a str>,
+}
+
+impl Origin<'static> {
+    pub const MANUAL: Origin<'static> = Origin::by(StartedBy::Manual);
+
+    pub const fn by(started_by: StartedBy) -> Self {
+        Origin {
+            started_by,
+            parent_id: None,
+        }
+    }
+}
 
 /// Starts a run of workflow `workflow_id`'s newest version with `input`,
-/// queued for a runner; `plugins` are the node kinds plugins run now.
+/// queued for a runner. When `plugins` (the node kinds plugins run now) is
+/// given, a graph with a kind none runs is refused; a triggered run is not
+/// refused, and fails at such a step instead, where its timeline shows why.
 pub async fn start(
     ctx: &Ctx<'_>,
     workflow_id: &str,
     input: Value,
-    plugins: &PluginKinds,
+    plugins: Option<&PluginKinds>,
+    origin: Origin<'_>,
 ) -> Result<Execution, ModelError> {
     let workflow = workflows::get(ctx, workflow_id).await?;
     let size = input.to_string().len();
@@ -60,7 +84,9 @@ pub async fn start(
             format!("is {size} bytes as JSON; the most is {MAX_INPUT_BYTES}"),
         ));
     }
-    runnable(&workflow.graph, plugins)?;
+    if let Some(plugins) = plugins {
+        runnable(&workflow.graph, plugins)?;
+    }
     let now = now_micros();
     let id = uuid::Uuid::now_v7().to_string();
     // The run and its checkpoint thread are the workflow owner's, whoever
@@ -110,6 +136,8 @@ pub async fn start(
         finished_at: None,
         updated_at: now,
         due_at: now,
+        parent_id: origin.parent_id.map(str::to_string),
+        started_by: origin.started_by,
     };
     rows::insert(ctx.session, &execution).await?;
     Ok(execution)
@@ -118,15 +146,6 @@ pub async fn start(
 /// Refuses a graph with a node the runner cannot run now.
 fn runnable(graph: &Graph, plugins: &PluginKinds) -> Result<(), ModelError> {
     for (i, node) in graph.nodes.iter().enumerate() {
-        if NOT_RUN_YET.contains(&node.kind.as_str()) {
-            return Err(ModelError::invalid(
-                format!("nodes[{i}].kind"),
-                format!(
-                    "node `{}` is a {} node, which this server saves but does not run yet",
-                    node.id, node.kind
-                ),
-            ));
-        }
         if workflow::built_in(&node.kind).is_none() && !plugins.contains_key(&node.kind) {
             return Err(ModelError::invalid(
                 format!("nodes[{i}].kind"),
@@ -194,16 +213,69 @@ pub async fn list(
 
 /// Cancels a live execution; a step running now finishes, but nothing it
 /// gave is kept and nothing after it runs.
+/// Its live sub-runs are cancelled with it, and a parent waiting for it
+/// is woken (its `workflow` node then fails).
 pub async fn cancel(ctx: &Ctx<'_>, workflow_id: &str, id: &str) -> Result<Execution, ModelError> {
     let execution = get(ctx, workflow_id, id).await?;
-    if !rows::cancel(ctx.session, &execution.id, now_micros()).await? {
+    let now = now_micros();
+    if !rows::cancel(ctx.session, &execution.id, now).await? {
         return Err(ModelError::Conflict(format!(
             "execution {} has already ended ({})",
             execution.id,
             execution.status.as_str()
         )));
     }
+    let mut parents = vec![execution.id.clone()];
+    for _ in 0..MAX_SUB_RUN_DEPTH {
+        let mut children = Vec::new();
+        for parent in &parents {
+            for child in rows::live_children(ctx.session, parent).await? {
+                rows::cancel(ctx.session, &child, now).await?;
+                children.push(child);
+            }
+        }
+        parents = children;
+    }
+    if let Some(parent) = &execution.parent_id {
+        rows::wake(ctx.session, parent, now).await?;
+    }
     get(ctx, workflow_id, id).await
+}
+
+/// Execution `id` as the runner reads it, whoever's it is.
+pub async fn get_any(session: &Session, id: &str) -> Result<Option<Execution>, ModelError> {
+    Ok(rows::get(session, id).await?)
+}
+
+/// Those of `ids` that have ended.
+pub async fn ended_among(
+    session: &Session,
+    ids: &[String],
+) -> Result<std::collections::HashSet<String>, ModelError> {
+    let mut ended = std::collections::HashSet::new();
+    for id in ids {
+        if rows::get(session, id)
+            .await?
+            .is_none_or(|e| e.status.is_final())
+        {
+            ended.insert(id.clone());
+        }
+    }
+    Ok(ended)
+}
+
+/// How many runs above `execution` started it as a sub-run.
+pub async fn depth(session: &Session, execution: &Execution) -> Result<usize, ModelError> {
+    let mut depth = 0;
+    let mut parent = execution.parent_id.clone();
+    while let Some(id) = parent {
+        depth += 1;
+        if depth > MAX_SUB_RUN_DEPTH {
+            break;
+        }
+        parent = rows::get(session, &id).await?.and_then(|e| e.parent_id);
+    }
+    Ok(depth)
 }
 
 /// Runs a failed execution again from the step that failed it, with that
@@ -304,7 +376,7 @@ pub async fn record(ctx: &Ctx<'_>, write: StepWrite<'_>) -> Result<Option<String
         Err(error) => return Err(error),
     };
     rows::insert_steps(ctx.session, &execution.id, execution.steps + 1, write.steps).await?;
-    if !rows::record(ctx.session, &execution.id, write.runner, &write.progress).await? {
+    if !record_progress(ctx, execution, write.runner, &write.progress).await? {
         return Ok(None);
     }
     Ok(Some(checkpoint.id))
@@ -330,15 +402,34 @@ pub async fn renew_lease(
     Ok(rows::renew(session, id, runner, lease_until).await?)
 }
 
-/// Writes `progress` of an execution `runner` holds, without a step (an
-/// execution that cannot run); false when it no longer holds it.
+/// Writes `progress` of an execution `runner` holds (without a step, for
+/// an execution that cannot run); false when it no longer holds it. A
+/// sub-run that ends wakes the run waiting for it, and a run that succeeds
+/// or fails emits `workflow.execution.succeeded` or `.failed` (subject:
+/// its id) to the plugins subscribed, after commit.
 pub async fn record_progress(
-    session: &Session,
-    id: &str,
+    ctx: &Ctx<'_>,
+    execution: &Execution,
     runner: &str,
     progress: &Progress<'_>,
 ) -> Result<bool, ModelError> {
-    Ok(rows::record(session, id, runner, progress).await?)
+    if !rows::record(ctx.session, &execution.id, runner, progress).await? {
+        return Ok(false);
+    }
+    if progress.status.is_final()
+        && let Some(parent) = &execution.parent_id
+    {
+        rows::wake(ctx.session, parent, progress.now).await?;
+    }
+    let event = match progress.status {
+        ExecutionStatus::Succeeded => Some(EventKind::ExecutionSucceeded),
+        ExecutionStatus::Failed => Some(EventKind::ExecutionFailed),
+        _ => None,
+    };
+    if let Some(event) = event {
+        emit(ctx, event, &execution.id, None, None).await?;
+    }
+    Ok(true)
 }
 
 /// Deletes up to `limit` executions that ended before `cutoff`, with their

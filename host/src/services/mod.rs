@@ -32,17 +32,19 @@ pub mod plugin_data;
 pub mod secrets;
 pub mod state;
 pub mod state_metrics;
+pub mod triggers;
 pub mod users;
 pub mod validate;
 pub mod workflows;
 
-use crate::domain::{Filter, Op, Principal, Value};
+use crate::domain::{EventKind, Filter, Op, Principal, Row, Value};
 use crate::services::events::outbox::Outbox;
 use crate::services::events::{EventError, Hooks};
 use crate::services::secrets::Keys;
 use crate::store::query::QueryError;
 use crate::store::query::select::Scope;
 use crate::store::{Db, StoreError};
+use futures::future::BoxFuture;
 
 /// The unit of work the rules run in: every write of one request, or of
 /// one change and its transactional hooks, commits together or not at all.
@@ -56,6 +58,9 @@ pub struct Core {
     pub keys: Arc<Keys>,
     pub limits: Limits,
     pub outbox: Arc<Outbox>,
+    /// The workflows' event triggers, matched in each change
+    /// ([`triggers::TriggerIndex`]).
+    pub triggers: Arc<dyn Triggers>,
 }
 
 impl Core {
@@ -68,6 +73,23 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// The workflows a change starts: the WorkflowService's event triggers
+/// (`services::triggers`), which the rules call without knowing.
+pub trait Triggers: Send + Sync {
+    /// Queues, in `ctx`'s transaction, the runs waiting for `kind` of the
+    /// row that changed (`old` before, `new` after).
+    fn on_event<'a>(
+        &'a self,
+        ctx: &'a Ctx<'a>,
+        kind: EventKind,
+        old: Option<&'a Row>,
+        new: Option<&'a Row>,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+
+    /// Reads the triggers from the database again.
+    fn reload<'a>(&'a self, db: &'a Db) -> BoxFuture<'a, Result<(), ModelError>>;
 }
 
 /// Settings the rules enforce.

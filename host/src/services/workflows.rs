@@ -4,7 +4,8 @@
 //! workflows, an admin all of them; another member gets a 404.
 
 use super::validate;
-use super::{Ctx, ModelError};
+use super::{Ctx, ModelError, Session};
+use crate::domain::trigger::{self, Trigger, TriggerSpec};
 use crate::domain::workflow::{self, PluginKinds, Workflow, WorkflowInput, WorkflowVersion};
 use crate::store::query::select::Scope;
 use crate::store::workflows as rows;
@@ -13,14 +14,23 @@ use crate::util::now_micros;
 /// Longest workflow name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
+/// A workflow as saved, with its webhook's secret when this save made one
+/// (the one time it is shown).
+#[derive(Debug)]
+pub struct Saved {
+    pub workflow: Workflow,
+    pub webhook_secret: Option<String>,
+}
+
 /// Saves a new workflow; `plugins` are the node kinds the enabled plugins
 /// run now.
 pub async fn create(
     ctx: &Ctx<'_>,
     input: WorkflowInput,
     plugins: PluginKinds,
-) -> Result<Workflow, ModelError> {
+) -> Result<Saved, ModelError> {
     let input = checked(input, plugins).await?;
+    let triggers = checked_triggers(ctx, input.triggers.as_deref().unwrap_or_default()).await?;
     let now = now_micros();
     let created = Workflow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -29,11 +39,105 @@ pub async fn create(
         description: input.description.unwrap_or_default(),
         version: 1,
         graph: input.graph,
+        triggers,
         created_at: now,
         updated_at: now,
     };
     rows::insert(ctx.session, &created).await?;
-    Ok(created)
+    let webhook_secret = keep_webhook(ctx, &created, false).await?;
+    Ok(Saved {
+        workflow: created,
+        webhook_secret,
+    })
+}
+
+/// The triggers of `specs`, checked; each event trigger's collection must
+/// be one the caller sees.
+async fn checked_triggers(
+    ctx: &Ctx<'_>,
+    specs: &[TriggerSpec],
+) -> Result<Vec<Trigger>, ModelError> {
+    let triggers = trigger::check(specs).map_err(|e| ModelError::invalid(e.field, e.message))?;
+    for (i, t) in triggers.iter().enumerate() {
+        if let Trigger::Event { collection_id, .. } = t {
+            let field = format!("triggers[{i}].collection_id");
+            let id = validate::uuid(&field, collection_id)?;
+            if super::collections::get(ctx, &id).await.is_err() {
+                return Err(ModelError::invalid(
+                    field,
+                    format!("collection {id} not found"),
+                ));
+            }
+        }
+    }
+    // Canonical ids, so that events match them.
+    Ok(triggers
+        .into_iter()
+        .map(|t| match t {
+            Trigger::Event {
+                event,
+                collection_id,
+            } => Trigger::Event {
+                event,
+                collection_id: crate::domain::canonical_uuid(&collection_id)
+                    .unwrap_or(collection_id),
+            },
+            other => other,
+        })
+        .collect())
+}
+
+/// Gives a workflow with a webhook trigger a secret if it has none (or a
+/// new one when `rotate`), and removes the secret of one without; the new
+/// secret, if one was made.
+async fn keep_webhook(
+    ctx: &Ctx<'_>,
+    workflow: &Workflow,
+    rotate: bool,
+) -> Result<Option<String>, ModelError> {
+    let wanted = workflow.triggers.contains(&Trigger::Webhook);
+    let has = rows::webhook_secret_hash(ctx.session, &workflow.id)
+        .await?
+        .is_some();
+    match (wanted, has) {
+        (true, false) => Ok(Some(issue_webhook_secret(ctx.session, &workflow.id).await?)),
+        (true, true) if rotate => Ok(Some(issue_webhook_secret(ctx.session, &workflow.id).await?)),
+        (false, true) => {
+            rows::set_webhook_secret_hash(ctx.session, &workflow.id, None).await?;
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A new webhook secret for workflow `id`: 32 random bytes, of which only
+/// the SHA-256 is kept; it replaces the old one.
+async fn issue_webhook_secret(session: &Session, id: &str) -> Result<String, ModelError> {
+    let mut bytes = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut bytes);
+    let secret = hex::encode(bytes);
+    rows::set_webhook_secret_hash(session, id, Some(&webhook_secret_hash(&secret))).await?;
+    Ok(secret)
+}
+
+/// What is kept of a webhook secret: its SHA-256, in hex.
+pub fn webhook_secret_hash(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
+/// A new secret for workflow `id`'s webhook; the old one stops working.
+pub async fn rotate_webhook(ctx: &Ctx<'_>, id: &str) -> Result<String, ModelError> {
+    let workflow = get(ctx, id).await?;
+    if !workflow.triggers.contains(&Trigger::Webhook) {
+        return Err(ModelError::Conflict(format!(
+            "workflow {} has no webhook trigger; save it with {{\"type\": \"webhook\"}} in its triggers",
+            workflow.id
+        )));
+    }
+    keep_webhook(ctx, &workflow, true)
+        .await?
+        .ok_or_else(|| ModelError::Conflict("the webhook secret was not made".into()))
 }
 
 pub async fn get(ctx: &Ctx<'_>, id: &str) -> Result<Workflow, ModelError> {
@@ -54,18 +158,24 @@ pub async fn list(
     Ok(rows::page(ctx.session, scope.as_ref(), limit, cursor).await?)
 }
 
-/// Saves a new version of the workflow: its name, description and graph.
+/// Saves a new version of the workflow: its name, description, graph and
+/// triggers (the current ones when not given).
 pub async fn update(
     ctx: &Ctx<'_>,
     id: &str,
     input: WorkflowInput,
     plugins: PluginKinds,
-) -> Result<Workflow, ModelError> {
+) -> Result<Saved, ModelError> {
     let current = get(ctx, id).await?;
     let input = checked(input, plugins).await?;
+    let triggers = match &input.triggers {
+        Some(specs) => checked_triggers(ctx, specs).await?,
+        None => current.triggers.clone(),
+    };
     let change = Workflow {
         name: input.name,
         graph: input.graph,
+        triggers,
         updated_at: now_micros(),
         ..current
     };
@@ -73,7 +183,11 @@ pub async fn update(
     let saved = rows::save(ctx.session, &change, input.description.as_deref(), owner)
         .await?
         .ok_or_else(|| not_found(&change.id))?;
-    Ok(saved)
+    let webhook_secret = keep_webhook(ctx, &saved, false).await?;
+    Ok(Saved {
+        workflow: saved,
+        webhook_secret,
+    })
 }
 
 /// Deletes a workflow with every version of it.
@@ -130,6 +244,7 @@ async fn checked(input: WorkflowInput, plugins: PluginKinds) -> Result<WorkflowI
         name: name.to_string(),
         description,
         graph,
+        triggers: input.triggers,
     })
 }
 

@@ -195,6 +195,7 @@ pub fn workflows() -> &'static TableSchema {
                 Column::new("graph", ColumnType::Json, false),
                 Column::new("created_at", ColumnType::Timestamp, false),
                 Column::new("updated_at", ColumnType::Timestamp, false),
+                Column::new("triggers", ColumnType::Json, false),
             ],
         )
     });
@@ -223,6 +224,8 @@ pub fn workflow_executions() -> &'static TableSchema {
                 Column::new("finished_at", ColumnType::Timestamp, true),
                 Column::new("updated_at", ColumnType::Timestamp, false),
                 Column::new("due_at", ColumnType::Timestamp, false),
+                Column::new("parent_id", ColumnType::Uuid, true),
+                Column::new("started_by", ColumnType::String, false),
             ],
         )
     });

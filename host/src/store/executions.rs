@@ -11,13 +11,14 @@ use super::Backend;
 use super::query::select::{Scope, SelectSpec};
 use super::session::Session;
 use super::{StoreError, core_tables};
-use crate::domain::execution::{Execution, ExecutionStatus, StepRecord, StepStatus};
+use crate::domain::execution::{Execution, ExecutionStatus, StartedBy, StepRecord, StepStatus};
 use crate::domain::{Filter, Order, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 const COLUMNS: &str = "id, workflow_id, version, owner, status, input, output, error, thread_id, \
-                       steps, created_at, started_at, finished_at, updated_at, due_at";
+                       steps, created_at, started_at, finished_at, updated_at, due_at, parent_id, \
+                       started_by";
 
 /// Live statuses: the ones a runner may take.
 const LIVE: &str = "('queued', 'running', 'waiting')";
@@ -70,6 +71,8 @@ fn from_row(row: &AnyRow) -> Result<Execution, sqlx::Error> {
         finished_at: row.try_get(12)?,
         updated_at: row.try_get(13)?,
         due_at: row.try_get(14)?,
+        parent_id: row.try_get(15)?,
+        started_by: status_of(row, 16, StartedBy::parse)?,
     })
 }
 
@@ -77,7 +80,7 @@ pub async fn insert(session: &Session, execution: &Execution) -> Result<(), sqlx
     let mut conn = session.write_conn().await?;
     sqlx::query(&format!(
         "INSERT INTO workflow_executions ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     ))
     .bind(&execution.id)
     .bind(&execution.workflow_id)
@@ -94,6 +97,8 @@ pub async fn insert(session: &Session, execution: &Execution) -> Result<(), sqlx
     .bind(execution.finished_at)
     .bind(execution.updated_at)
     .bind(execution.due_at)
+    .bind(&execution.parent_id)
+    .bind(execution.started_by.as_str())
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -336,6 +341,32 @@ pub async fn cancel(session: &Session, id: &str, now: i64) -> Result<bool, sqlx:
     .execute(&mut *conn)
     .await?;
     Ok(row.rows_affected() == 1)
+}
+
+/// The live sub-runs of execution `id`.
+pub async fn live_children(session: &Session, id: &str) -> Result<Vec<String>, sqlx::Error> {
+    let mut conn = session.read_conn().await?;
+    let rows = sqlx::query(&format!(
+        "SELECT id FROM workflow_executions WHERE parent_id = $1 AND status IN {LIVE}"
+    ))
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|row| row.try_get(0)).collect()
+}
+
+/// Makes live execution `id` due by `now` (a sub-run it waits for ended).
+pub async fn wake(session: &Session, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    let mut conn = session.write_conn().await?;
+    sqlx::query(&format!(
+        "UPDATE workflow_executions SET due_at = CASE WHEN due_at > $1 THEN $1 ELSE due_at END \
+         WHERE id = $2 AND status IN {LIVE}"
+    ))
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Queues failed execution `id` again, due now; false when it is not

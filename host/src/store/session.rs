@@ -31,6 +31,10 @@ pub struct Session {
     /// Whether an event went into the outbox, so committing should wake
     /// the delivery worker (most writes queue none).
     queued_events: AtomicBool,
+    /// Whether a workflow run's step makes this session's changes: they
+    /// start no workflow by a trigger, so that a workflow cannot feed
+    /// itself.
+    within_run: AtomicBool,
 }
 
 /// A connection borrowed from a session: its transaction, or (for reads
@@ -68,7 +72,18 @@ impl Session {
             savepoints: AtomicU32::new(0),
             kv_written: Default::default(),
             queued_events: AtomicBool::new(false),
+            within_run: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the session as a workflow step's (see `within_run`).
+    pub fn mark_within_run(&self) {
+        self.within_run.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a workflow step makes this session's changes.
+    pub fn within_run(&self) -> bool {
+        self.within_run.load(Ordering::Relaxed)
     }
 
     /// Whether the write transaction has begun (it holds SQLite's one

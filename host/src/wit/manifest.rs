@@ -117,6 +117,10 @@ pub enum ManifestError {
     BadModels { name: String, reason: String },
     #[error("plugin `{name}` subscribes to the unknown event `{event}`")]
     BadSubscription { name: String, event: String },
+    #[error(
+        "plugin `{name}` subscribes to `{event}` as transactional; it is delivered after commit only (use Delivery::AfterCommit)"
+    )]
+    TransactionalOnly { name: String, event: String },
     #[error("plugin `{name}` documents route `{method} {path}`: {reason}")]
     BadRouteDoc {
         name: String,
@@ -231,6 +235,15 @@ impl Manifest {
             .find(|s| EventKind::parse(&s.event).is_none())
         {
             return Err(ManifestError::BadSubscription {
+                name,
+                event: bad.event.clone(),
+            });
+        }
+        if let Some(bad) = raw.subscriptions.iter().find(|s| {
+            s.delivery == wit::Delivery::Transactional
+                && EventKind::parse(&s.event).is_some_and(EventKind::after_commit_only)
+        }) {
+            return Err(ManifestError::TransactionalOnly {
                 name,
                 event: bad.event.clone(),
             });
@@ -479,4 +492,39 @@ pub fn manifest_from_v0_1(manifest: WitManifestV0_1) -> wasmtime::Result<WitMani
         }
     }
     Ok(serde_json::from_value(value)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(event: &str, delivery: &str) -> WitManifest {
+        serde_json::from_value(serde_json::json!({
+            "name": "listener", "version": "1.0.0", "description": "", "host_api": "^0.2.4",
+            "routes": [], "limits": { "timeout_ms": null, "memory_mib": null }, "models": [],
+            "subscriptions": [{ "event": event, "delivery": delivery }],
+            "capabilities": {
+                "core_models": [], "plugin_models": [], "credentials": [],
+                "reveal_credentials": false, "outbound_hosts": [], "kv": false,
+            },
+            "dependencies": [],
+        }))
+        .expect("a manifest")
+    }
+
+    #[test]
+    fn workflow_events_are_subscribed_to_after_commit_only() {
+        let check = |event, delivery| {
+            Manifest::validate(manifest(event, delivery), vec![], vec![], vec![]).map(|_| ())
+        };
+        assert!(check("workflow.execution.succeeded", "AfterCommit").is_ok());
+        assert!(check("document.created", "Transactional").is_ok());
+        let refused = check("workflow.execution.failed", "Transactional").unwrap_err();
+        assert!(
+            refused.to_string().contains("delivered after commit only"),
+            "{refused}"
+        );
+        let unknown = check("workflow.execution.started", "AfterCommit").unwrap_err();
+        assert!(unknown.to_string().contains("unknown event"), "{unknown}");
+    }
 }

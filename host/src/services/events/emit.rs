@@ -29,6 +29,10 @@ async fn emit_now(
     old: Option<Row>,
     new: Option<Row>,
 ) -> Result<(), EventError> {
+    ctx.core
+        .triggers
+        .on_event(ctx, kind, old.as_ref(), new.as_ref())
+        .await?;
     let subscribers = ctx.hooks.subscribers(kind);
     if subscribers.is_empty() {
         return Ok(());

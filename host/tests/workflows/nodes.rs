@@ -5,7 +5,7 @@
 //! runs in a fresh instance with the plugin's grants, as the user who
 //! started it, and keeps its writes only when it gives an output.
 
-mod support;
+use crate::support;
 
 use kai_host::domain::workflow::{NodeStep, StepFailure};
 use kai_host::domain::{Principal, Role};

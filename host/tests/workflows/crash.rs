@@ -5,7 +5,7 @@
 //! in the step's transaction) happened exactly once. SQLite, or PostgreSQL
 //! with `KAI_TEST_POSTGRES_URL`.
 
-mod support;
+use crate::support;
 
 use rand::Rng;
 use reqwest::Method as M;

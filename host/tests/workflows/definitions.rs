@@ -2,7 +2,7 @@
 //! who sees which workflow, and graphs refused with a 422 naming the node
 //! or edge at fault, changing nothing.
 
-mod support;
+use crate::support;
 
 use reqwest::Method as M;
 use serde_json::{Value, json};

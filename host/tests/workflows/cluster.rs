@@ -4,7 +4,7 @@
 //! and its side effect, a kv count under its idempotency key). Runs only
 //! with `KAI_TEST_POSTGRES_URL`: SQLite is one process's database.
 
-mod support;
+use crate::support;
 
 use reqwest::Method as M;
 use serde_json::json;

@@ -3,22 +3,25 @@
 //! workers through transforms, a bounded loop, a fan-out and its join and
 //! a branch; a plugin's node kind with retries whose failed attempts keep
 //! nothing; a failed run retried from the node that failed; a per-node
-//! deadline; a delay cancelled while it waits; and who may see and run what.
+//! deadline; a delay cancelled while it waits; who may see and run what;
+//! `http` nodes with an injected credential; nodes that read and write
+//! through the host's services; sub-runs; and the events plugins hear of
+//! runs' ends.
 
-mod support;
+use crate::support;
 
 use reqwest::Method as M;
 use serde_json::{Value, json};
 use support::TestServer;
 
-const WORKFLOWS: &str = "/api/v1/workflows";
+pub(crate) const WORKFLOWS: &str = "/api/v1/workflows";
 
-fn transform(id: &str, expression: &str) -> Value {
+pub(crate) fn transform(id: &str, expression: &str) -> Value {
     json!({ "id": id, "kind": "transform", "config": { "expression": expression } })
 }
 
 /// Saves `graph` as `token`'s workflow; its id.
-async fn workflow(server: &TestServer, token: &str, graph: Value) -> String {
+pub(crate) async fn workflow(server: &TestServer, token: &str, graph: Value) -> String {
     let mut body = graph;
     body["name"] = json!("test");
     let saved = server
@@ -28,7 +31,12 @@ async fn workflow(server: &TestServer, token: &str, graph: Value) -> String {
 }
 
 /// Starts a run of `workflow` with `input`; the execution's path.
-async fn start(server: &TestServer, token: &str, workflow: &str, input: Value) -> String {
+pub(crate) async fn start(
+    server: &TestServer,
+    token: &str,
+    workflow: &str,
+    input: Value,
+) -> String {
     let (status, body, headers) = server
         .call(
             M::POST,
@@ -50,7 +58,7 @@ async fn start(server: &TestServer, token: &str, workflow: &str, input: Value) -
 }
 
 /// The execution at `path` once it has ended.
-async fn ended(server: &TestServer, token: &str, path: &str) -> Value {
+pub(crate) async fn ended(server: &TestServer, token: &str, path: &str) -> Value {
     server
         .eventually(30, || async {
             let (_, body, _) = server.call(M::GET, path, token, None).await;
@@ -63,7 +71,7 @@ async fn ended(server: &TestServer, token: &str, path: &str) -> Value {
 }
 
 /// A delay of `seconds`, then a transform.
-fn nap_then_go(seconds: u64) -> Value {
+pub(crate) fn nap_then_go(seconds: u64) -> Value {
     json!({
         "nodes": [
             { "id": "nap", "kind": "delay", "config": { "seconds": seconds } },
@@ -74,7 +82,7 @@ fn nap_then_go(seconds: u64) -> Value {
 }
 
 /// The execution at `path` once it waits.
-async fn once_waiting(server: &TestServer, token: &str, path: &str) -> Value {
+pub(crate) async fn once_waiting(server: &TestServer, token: &str, path: &str) -> Value {
     server
         .eventually(30, || async {
             let (_, body, _) = server.call(M::GET, path, token, None).await;
@@ -83,7 +91,7 @@ async fn once_waiting(server: &TestServer, token: &str, path: &str) -> Value {
         .await
 }
 
-fn attempts(execution: &Value) -> Vec<(String, u64, String)> {
+pub(crate) fn attempts(execution: &Value) -> Vec<(String, u64, String)> {
     execution["timeline"]
         .as_array()
         .unwrap()
@@ -408,6 +416,25 @@ async fn failures_retry_with_backoff_keep_nothing_and_a_failed_run_retries_from_
         .call(M::POST, &format!("{path}/retry"), &ann, None)
         .await;
     assert_eq!(status, 409, "only a failed run is retried: {answer}");
+    // The plugin subscribed to runs' ends heard of each once, after
+    // commit: the failure, then the success of the retry.
+    for kind in ["workflow.execution.failed", "workflow.execution.succeeded"] {
+        let key = format!("{kind}:{}", run["id"].as_str().unwrap());
+        let heard = server
+            .eventually(30, || async {
+                let (_, body, _) = server
+                    .call(
+                        M::GET,
+                        &format!("/api/v1/node-probe/runs/{key}"),
+                        &ann,
+                        None,
+                    )
+                    .await;
+                (body["runs"] != 0).then_some(body["runs"].clone())
+            })
+            .await;
+        assert_eq!(heard, 1, "{key}");
+    }
 
     // A node's own deadline, shorter than the plugin's.
     let endless = workflow(
@@ -522,28 +549,6 @@ async fn a_waiting_run_is_cancelled_and_others_cannot_see_or_run_it() {
             "{answer}"
         );
     }
-    let later = workflow(
-        &server,
-        &ann,
-        json!({ "nodes": [{ "id": "look", "kind": "memory.window", "config": { "session_id": "s" } }] }),
-    )
-    .await;
-    let (status, answer, _) = server
-        .call(
-            M::POST,
-            &format!("{WORKFLOWS}/{later}/executions"),
-            &ann,
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(status, 422, "{answer}");
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("nodes[0].kind"),
-        "{answer}"
-    );
     let after = server
         .call_expecting(
             M::GET,
@@ -608,17 +613,17 @@ async fn a_waiting_run_is_cancelled_and_others_cannot_see_or_run_it() {
 
 /// What the stand-in model API saw of one request.
 #[derive(Clone, Debug)]
-struct Seen {
-    authorization: Option<String>,
-    idempotency_key: Option<String>,
-    run_header: Option<String>,
-    body: Value,
+pub(crate) struct Seen {
+    pub authorization: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub run_header: Option<String>,
+    pub body: Value,
 }
 
 /// A stand-in for a model API on loopback: `POST /v1/chat` answers
 /// `{"answer": "echo: <prompt>"}`, except that a prompt of `flaky`
 /// answers 503 the first time.
-async fn stand_in() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+pub(crate) async fn stand_in() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
     use axum::extract::State;
     use axum::http::{HeaderMap, StatusCode};
     use std::sync::{Arc, Mutex};
@@ -947,4 +952,276 @@ async fn cancelling_a_run_stops_its_running_step_and_frees_the_worker() {
     assert_eq!(run["status"], "cancelled");
     assert_eq!(run["steps"], 0, "nothing of the stopped step was kept");
     server.stop().await;
+}
+
+/// A `workflow` node that calls `child`.
+fn call_workflow(id: &str, child: &str) -> Value {
+    json!({ "id": id, "kind": "workflow", "config": { "workflow_id": child } })
+}
+
+#[tokio::test]
+async fn a_workflow_node_runs_a_sub_run_and_waits_for_it_without_a_worker() {
+    let server = support::Setup::new()
+        .await
+        .configure(|config| config.workflow_workers = 1)
+        .start()
+        .await;
+    let ann = server.user("ann@example.com", false).await;
+    let bob = server.user("bob@example.com", false).await;
+    let double = workflow(
+        &server,
+        &ann,
+        json!({ "nodes": [transform("double", "{doubled: (.n * 2)}")] }),
+    )
+    .await;
+    let parent = workflow(
+        &server,
+        &ann,
+        json!({
+            "nodes": [
+                transform("prepare", "{n: .x}"),
+                call_workflow("call", &double),
+                transform("after", ".doubled + 1"),
+            ],
+            "edges": [{ "from": "prepare", "to": "call" }, { "from": "call", "to": "after" }],
+        }),
+    )
+    .await;
+    // One worker: the parent waits without holding it, or the sub-run
+    // could never run.
+    let path = start(&server, &ann, &parent, json!({ "x": 5 })).await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["output"], 11);
+    assert_eq!(run["trigger"], "manual");
+    assert_eq!(
+        attempts(&run),
+        [
+            ("prepare", 1, "succeeded"),
+            ("call", 1, "waiting"),
+            ("call", 1, "succeeded"),
+            ("after", 1, "succeeded"),
+        ]
+        .map(|(n, a, s)| (n.to_string(), a, s.to_string()))
+    );
+    let child = run["timeline"][1]["output"]["execution_id"]
+        .as_str()
+        .unwrap();
+    let sub_run = server
+        .call_expecting(
+            M::GET,
+            &format!("{WORKFLOWS}/{double}/executions/{child}"),
+            &ann,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(sub_run["trigger"], "workflow");
+    assert_eq!(sub_run["parent_id"], run["id"]);
+    assert_eq!(sub_run["input"], json!({ "n": 5 }));
+    assert_eq!(run["timeline"][2]["output"], json!({ "doubled": 10 }));
+
+    // A sub-run that fails fails its node; so does another member's
+    // workflow, which the owner cannot see.
+    let broken = workflow(
+        &server,
+        &ann,
+        json!({ "nodes": [transform("boom", "error(\"no good\")")] }),
+    )
+    .await;
+    let bobs = workflow(&server, &bob, json!({ "nodes": [transform("t", ".")] })).await;
+    for (child, says) in [(broken.as_str(), "no good"), (bobs.as_str(), "not found")] {
+        let id = workflow(
+            &server,
+            &ann,
+            json!({ "nodes": [call_workflow("call", child)] }),
+        )
+        .await;
+        let path = start(&server, &ann, &id, json!({})).await;
+        let run = ended(&server, &ann, &path).await;
+        assert_eq!(run["status"], "failed", "{run}");
+        let error = run["error"].as_str().unwrap();
+        assert!(error.starts_with("node `call` failed"), "{error}");
+        assert!(error.contains(says), "{error}");
+    }
+
+    // Cancelling a run cancels the sub-run it waits for.
+    let sleepy = workflow(&server, &ann, nap_then_go(3600)).await;
+    let waits = workflow(
+        &server,
+        &ann,
+        json!({ "nodes": [call_workflow("call", &sleepy)] }),
+    )
+    .await;
+    let path = start(&server, &ann, &waits, json!({})).await;
+    let waiting = server
+        .eventually(30, || async {
+            let (_, body, _) = server.call(M::GET, &path, &ann, None).await;
+            (body["timeline"][0]["status"] == "waiting").then_some(body)
+        })
+        .await;
+    let child = waiting["timeline"][0]["output"]["execution_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let child_path = format!("{WORKFLOWS}/{sleepy}/executions/{child}");
+    once_waiting(&server, &ann, &child_path).await;
+    server
+        .call_expecting(M::POST, &format!("{path}/cancel"), &ann, None, 200)
+        .await;
+    let child_run = ended(&server, &ann, &child_path).await;
+    assert_eq!(child_run["status"], "cancelled");
+
+    // A workflow that starts itself stops at the nesting limit.
+    let looping = workflow(&server, &ann, json!({ "nodes": [transform("t", ".")] })).await;
+    let mut body = json!({ "name": "again", "nodes": [call_workflow("again", &looping)] });
+    server
+        .call_expecting(
+            M::PUT,
+            &format!("{WORKFLOWS}/{looping}"),
+            &ann,
+            Some(body.take()),
+            200,
+        )
+        .await;
+    let path = start(&server, &ann, &looping, json!({})).await;
+    let run = server
+        .eventually(60, || async {
+            let (_, body, _) = server.call(M::GET, &path, &ann, None).await;
+            (body["status"] == "failed").then_some(body)
+        })
+        .await;
+    assert!(
+        run["error"].as_str().unwrap().contains("nest 8 deep"),
+        "{run}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn memory_window_and_document_search_nodes_read_as_the_owner() {
+    let server = support::TestServer::start().await;
+    let ann = server.user("ann@example.com", false).await;
+    let bob = server.user("bob@example.com", false).await;
+    let (collection, _) = server
+        .collection_with_document(&ann, "rust async runtimes")
+        .await;
+    for title in ["python asyncio", "gardening"] {
+        server
+            .call_expecting(
+                M::POST,
+                &format!("/api/v1/collections/{collection}/documents"),
+                &ann,
+                Some(json!({ "title": title, "content": format!("all about {title}") })),
+                201,
+            )
+            .await;
+    }
+    let anns = chat_session(&server, &ann).await;
+    let bobs = chat_session(&server, &bob).await;
+    let read = workflow(
+        &server,
+        &ann,
+        json!({
+            "nodes": [
+                { "id": "both", "kind": "parallel" },
+                {
+                    "id": "search", "kind": "document.search",
+                    "config": { "query": "{{ input.q }}", "collection_id": collection, "limit": 5 },
+                },
+                {
+                    "id": "window", "kind": "memory.window",
+                    "config": { "session_id": "{{ input.session }}", "last": 2, "pin_system": true },
+                },
+                { "id": "join", "kind": "join" },
+            ],
+            "edges": [
+                { "from": "both", "to": "search" }, { "from": "both", "to": "window" },
+                { "from": "search", "to": "join" }, { "from": "window", "to": "join" },
+            ],
+        }),
+    )
+    .await;
+    let path = start(
+        &server,
+        &ann,
+        &read,
+        json!({ "q": "async*", "session": anns }),
+    )
+    .await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let titles: std::collections::BTreeSet<&str> = run["output"]["search"]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        ["python asyncio", "rust async runtimes"]
+            .into_iter()
+            .collect()
+    );
+    let messages: Vec<(&str, &str)> = run["output"]["window"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            ("system", "be brief"),
+            ("assistant", "two"),
+            ("user", "three")
+        ]
+    );
+
+    // Another member's session is not the owner's to read.
+    let path = start(
+        &server,
+        &ann,
+        &read,
+        json!({ "q": "rust", "session": bobs }),
+    )
+    .await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("not found"),
+        "{run}"
+    );
+    server.stop().await;
+}
+
+/// A conversation of `token`'s with a system message and three turns.
+async fn chat_session(server: &TestServer, token: &str) -> String {
+    let id = server
+        .call_expecting(
+            M::POST,
+            "/api/v1/memory/sessions",
+            token,
+            Some(json!({ "name": "chat" })),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server
+        .call_expecting(
+            M::POST,
+            &format!("/api/v1/memory/sessions/{id}/messages"),
+            token,
+            Some(json!({ "messages": [
+                { "role": "system", "content": "be brief" },
+                { "role": "user", "content": "one" },
+                { "role": "assistant", "content": "two" },
+                { "role": "user", "content": "three" },
+            ]})),
+            201,
+        )
+        .await;
+    id
 }
