@@ -2,7 +2,8 @@
 //! driven through chromedriver (WebDriver) against the real server: sign
 //! in, upload a plugin, see its upgrade await a grant, grant it, find its
 //! routes in the route table and in `/docs`, disable it, enable it, roll
-//! it back; each page is saved as a screenshot. Neither `/admin` nor
+//! it back; replay a workflow run step by step and cancel a waiting one;
+//! each page is saved as a screenshot. Neither `/admin` nor
 //! `/docs` loads anything from another host.
 //!
 //! Needs `chromium` and `chromedriver` (Debian's `chromium` and
@@ -307,6 +308,106 @@ async fn the_console_manages_a_plugin_through_its_life_in_a_real_browser() {
         "{labels:?}"
     );
     screenshot(&client, "11-analytics").await;
+
+    // Workflows: a run replayed step by step, and a waiting one cancelled.
+    let save = |body: Value| {
+        let server = &server;
+        let admin = admin.clone();
+        async move {
+            server
+                .call_expecting(
+                    reqwest::Method::POST,
+                    "/api/v1/workflows",
+                    &admin,
+                    Some(body),
+                    201,
+                )
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let greet = save(json!({
+        "name": "greet",
+        "nodes": [
+            { "id": "shape", "kind": "transform", "config": { "expression": "{name: .who}" } },
+            { "id": "say", "kind": "transform", "config": { "expression": "\"hello \" + .name" } },
+        ],
+        "edges": [{ "from": "shape", "to": "say" }],
+    }))
+    .await;
+    let sleepy = save(json!({
+        "name": "sleepy",
+        "nodes": [
+            { "id": "nap", "kind": "delay", "config": { "seconds": 3600 } },
+            { "id": "wake", "kind": "transform", "config": { "expression": "." } },
+        ],
+        "edges": [{ "from": "nap", "to": "wake" }],
+    }))
+    .await;
+    let mut runs = Vec::new();
+    for (workflow, input, status) in [
+        (&greet, json!({ "who": "ann" }), "succeeded"),
+        (&sleepy, json!({}), "waiting"),
+    ] {
+        let path = server
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/workflows/{workflow}/executions"),
+                &admin,
+                Some(json!({ "input": input })),
+            )
+            .await
+            .2["location"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let run = server
+            .eventually(30, || async {
+                let (_, body, _) = server.call(reqwest::Method::GET, &path, &admin, None).await;
+                ["succeeded", "failed", "waiting"]
+                    .contains(&body["status"].as_str().unwrap_or_default())
+                    .then_some(body)
+            })
+            .await;
+        assert_eq!(run["status"], status, "{run}");
+        runs.push(path.rsplit('/').next().unwrap().to_string());
+    }
+    client.goto(&server.url("/admin#workflows")).await.unwrap();
+    see(&client, "sleepy").await;
+    client
+        .goto(&server.url(&format!("/admin#workflows/{greet}")))
+        .await
+        .unwrap();
+    see(&client, "Runs, newest first").await;
+    see(&client, "succeeded").await;
+    client
+        .goto(&server.url(&format!("/admin#workflows/{greet}/{}", runs[0])))
+        .await
+        .unwrap();
+    see(&client, "Timeline").await;
+    client
+        .find(Locator::Css(
+            "tr[data-step='1'] details:last-of-type summary",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // A step's output shows once opened.
+    see(&client, "\"name\": \"ann\"").await;
+    screenshot(&client, "12-workflow-run").await;
+    client
+        .goto(&server.url(&format!("/admin#workflows/{sleepy}/{}", runs[1])))
+        .await
+        .unwrap();
+    see(&client, "waiting").await;
+    click_button(&client, "Cancel").await;
+    see(&client, "run cancelled").await;
+    see(&client, "cancelled").await;
+    screenshot(&client, "13-run-cancelled").await;
     // Live metrics: calls to the hello plugin while the page scrapes.
     let hello = server.url("/api/v1/hello/metrics");
     let traffic = tokio::spawn(async move {
@@ -342,7 +443,7 @@ async fn the_console_manages_a_plugin_through_its_life_in_a_real_browser() {
         )
         .await
         .unwrap();
-    screenshot(&client, "12-metrics").await;
+    screenshot(&client, "14-metrics").await;
     traffic.abort();
 
     client.close().await.unwrap();

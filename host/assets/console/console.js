@@ -154,6 +154,7 @@ const sections = {
   credentials: showCredentials,
   metrics: showMetrics,
   analytics: showAnalytics,
+  workflows: showWorkflows,
 };
 
 async function route() {
@@ -659,6 +660,108 @@ async function showAnalytics() {
     h("div", { class: "charts" },
       bars("Formats", Object.entries(data.by_format).map(([label, value]) => ({ label, value }))),
       bars("Top tags", data.top_tags.map((t) => ({ label: t.tag, value: t.count })))),
+  );
+}
+
+// ---------------------------------------------------------------- workflows
+
+const RUN_STATES = { succeeded: "serving", failed: "refused", cancelled: "disabled" };
+const STARTED_BY = {
+  manual: "Started by a request", event: "Started by an event", schedule: "Started by its schedule",
+  webhook: "Started by its webhook", workflow: "Started as a sub-run of ",
+};
+
+function runBadge(status) {
+  return h("span", { class: `state state-${RUN_STATES[status] || "awaiting-grant"}` }, status);
+}
+
+/** Milliseconds as a short duration. */
+function duration(ms) {
+  return ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+function triggerText(t) {
+  if (t.type === "event") return `${t.event} in ${t.collection_id}`;
+  if (t.type === "schedule") return `cron ${t.cron}`;
+  return t.type;
+}
+
+/** `#workflows`, `#workflows/<id>` (its runs) or `#workflows/<id>/<run>`. */
+async function showWorkflows() {
+  const [, id, run] = location.hash.slice(1).split("/");
+  if (id && run) return showRun(id, run);
+  if (id) return showWorkflow(id);
+  const { items } = await api("GET", "/api/v1/workflows?limit=1000");
+  render(
+    h("h2", {}, "Workflows"),
+    h("p", { class: "muted" }, `${items.length} workflows, every user's.`),
+    table(["Name", "Owner", "Version", "Nodes", "Triggers", "Updated"], items.map((w) => h("tr", { "data-workflow": w.id },
+      h("td", {}, h("a", { href: `#workflows/${w.id}` }, w.name)),
+      h("td", {}, h("code", {}, w.owner)), h("td", {}, w.version), h("td", {}, w.nodes.length),
+      h("td", {}, w.triggers.map(triggerText).join("; ")), h("td", {}, when(w.updated_at))))),
+  );
+}
+
+async function showWorkflow(id) {
+  const workflow = await api("GET", `/api/v1/workflows/${id}`);
+  const { items: runs } = await api("GET", `/api/v1/workflows/${id}/executions?limit=100`);
+  render(
+    h("p", {}, h("a", { href: "#workflows" }, "All workflows")),
+    h("h2", {}, `${workflow.name} (version ${workflow.version})`),
+    workflow.description ? h("p", {}, workflow.description) : null,
+    h("div", { class: "charts" },
+      h("section", { class: "card", "aria-label": "Nodes" }, h("h3", {}, "Nodes"),
+        table(["Node", "Kind", "Goes to"], workflow.nodes.map((n) => h("tr", {},
+          h("td", {}, n.id), h("td", {}, h("code", {}, n.kind)),
+          h("td", {}, workflow.edges.filter((e) => e.from === n.id)
+            .map((e) => e.condition ? `${e.to} if ${e.condition}` : e.to).join(", ")))))),
+      h("section", { class: "card", "aria-label": "Triggers" }, h("h3", {}, "Triggers"),
+        workflow.triggers.length ? h("ul", {}, workflow.triggers.map((t) => h("li", {}, triggerText(t))))
+          : h("p", { class: "muted" }, "Started by requests only."))),
+    h("h3", {}, "Runs, newest first"),
+    h("button", { onclick: () => route() }, "Refresh"),
+    table(["Run", "Status", "Started by", "Created", "Finished", "Steps", "Error"], runs.map((r) => h("tr", { "data-run": r.id },
+      h("td", {}, h("a", { href: `#workflows/${id}/${r.id}` }, r.id.slice(-12))),
+      h("td", {}, runBadge(r.status)), h("td", {}, r.trigger),
+      h("td", {}, when(r.created_at)), h("td", {}, when(r.finished_at)), h("td", {}, r.steps),
+      h("td", {}, r.error || "")))),
+  );
+}
+
+/** One run, replayed step by step: each attempt with what went in and out. */
+async function showRun(id, runId) {
+  const path = `/api/v1/workflows/${id}/executions/${runId}`;
+  const run = await api("GET", path);
+  const live = ["queued", "running", "waiting"].includes(run.status);
+  render(
+    h("p", {}, h("a", { href: `#workflows/${id}` }, "All runs of this workflow")),
+    h("h2", {}, "Run ", h("code", {}, run.id), " ", runBadge(run.status)),
+    h("p", {}, STARTED_BY[run.trigger] || run.trigger,
+      run.parent_id ? h("code", {}, run.parent_id) : null,
+      `, version ${run.version}, created ${when(run.created_at)}`,
+      run.finished_at ? `, finished ${when(run.finished_at)}` : ""),
+    run.error ? h("p", { class: "state-refused" }, run.error) : null,
+    h("div", { class: "actions" },
+      h("button", { onclick: () => route() }, "Refresh"),
+      live ? h("button", {
+        class: "danger", onclick: () => act("run cancelled", () => api("POST", `${path}/cancel`)),
+      }, "Cancel") : null,
+      run.status === "failed" ? h("button", {
+        class: "primary", onclick: () => act("run retried from the node that failed", () => api("POST", `${path}/retry`)),
+      }, "Retry from the failed node") : null),
+    h("div", { class: "charts" },
+      h("section", { class: "card", "aria-label": "Input" }, h("h3", {}, "Input"), json(run.input)),
+      run.output !== undefined ? h("section", { class: "card", "aria-label": "Output" }, h("h3", {}, "Output"), json(run.output)) : null),
+    h("h3", {}, "Timeline"),
+    table(["#", "Node", "Kind", "Attempt", "Status", "Started", "Took", "In and out"], run.timeline.map((step) => h("tr", { "data-step": step.seq },
+      h("td", {}, step.seq), h("td", {}, step.node_id), h("td", {}, h("code", {}, step.kind)),
+      h("td", {}, step.attempt), h("td", {}, runBadge(step.status)),
+      h("td", {}, when(step.started_at)), h("td", {}, duration(step.duration_ms)),
+      h("td", {}, step.error ? h("div", { class: "state-refused" }, step.error) : null,
+        h("details", {}, h("summary", {}, "Input"), json(step.input)),
+        step.output !== undefined && step.output !== null
+          ? h("details", {}, h("summary", {}, "Output"), json(step.output)) : null)))),
+    run.timeline_next ? h("p", { class: "muted" }, "The timeline goes on: the API pages it with ?after=.") : null,
   );
 }
 
