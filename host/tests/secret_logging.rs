@@ -1,7 +1,8 @@
 //! What reaches the logs. Secrets never: with every crate logging at TRACE
 //! (but the code generator, which never sees a secret and would only slow
 //! the test down), create, update, use (injected outbound), reveal and fail
-//! to decrypt a credential, then search the captured output. A plugin's
+//! to decrypt a credential, and call a workflow's webhook (its secret is in
+//! the path), then search the captured output. A plugin's
 //! panic message does: the operator needs it, the client must not see it.
 
 mod support;
@@ -128,6 +129,25 @@ async fn no_secret_appears_in_any_log_line() {
         )
         .await;
     assert_eq!(status, 503);
+    // A webhook's secret is a credential in the path: it is called, and
+    // the logs hold the path without it.
+    let (status, saved, _) = server
+        .call(
+            M::POST,
+            "/api/v1/workflows",
+            &alice,
+            Some(json!({
+                "name": "hooked",
+                "nodes": [{ "id": "t", "kind": "transform", "config": { "expression": "." } }],
+                "triggers": [{ "type": "webhook" }],
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let hook = saved["webhook_url"].as_str().unwrap().to_string();
+    let webhook_secret = hook.rsplit('/').next().unwrap().to_string();
+    let response = server.send(M::POST, &hook, None, Some(&json!({}))).await;
+    assert_eq!(response.status(), 202);
     server.stop().await;
 
     let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
@@ -142,6 +162,14 @@ async fn no_secret_appears_in_any_log_line() {
     );
     assert!(!text.contains("CANARY"), "a secret reached the logs");
     assert!(!text.contains(&alice), "a token reached the logs");
+    assert!(
+        text.contains("/api/v1/hooks/") && text.contains("[secret]"),
+        "the webhook call is logged"
+    );
+    assert!(
+        !text.contains(&webhook_secret),
+        "a webhook secret reached the logs"
+    );
 }
 
 #[tokio::test]

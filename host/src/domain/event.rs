@@ -110,6 +110,12 @@ pub struct Event {
     pub occurred_at: i64,
     /// 1 for the first delivery; after-commit retries count up.
     pub attempt: u32,
+    /// Whether a workflow run made the change: what its subscribers write
+    /// then starts no workflow by a trigger either (runs cannot feed each
+    /// other through a plugin). Stored only when set, so the stored shape
+    /// of other events is unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_run: bool,
 }
 
 /// A principal as stored in an event: `{"id": ..., "roles": [...]}`.

@@ -351,11 +351,9 @@ impl RunState {
                 serde_json::json!({ "to": to })
             }
             Outcome::After(at) => {
-                match leaving.first() {
-                    Some((_, to)) => self.push(Some(&token.node), to, token.input.clone(), at),
-                    None => {
-                        self.results.insert(token.node.clone(), token.input.clone());
-                    }
+                // A delay always has a way on (the graph's rules).
+                if let Some((_, to)) = leaving.first() {
+                    self.push(Some(&token.node), to, token.input.clone(), at);
                 }
                 token.input.clone()
             }

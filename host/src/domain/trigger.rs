@@ -171,7 +171,8 @@ pub fn parse_cron(text: &str) -> Result<Cron, String> {
 /// The first tick of `cron` strictly after `after` (microseconds since the
 /// epoch), if it has one.
 pub fn next_tick(cron: &Cron, after: i64) -> Option<i64> {
-    let after = DateTime::<Utc>::from_timestamp_micros(after)?;
+    // Whole seconds: croner keeps the fraction of the time it starts from.
+    let after = DateTime::<Utc>::from_timestamp(after.div_euclid(1_000_000), 0)?;
     cron.find_next_occurrence(&after, false)
         .ok()
         .map(|at| at.timestamp_micros())

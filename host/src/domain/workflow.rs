@@ -663,6 +663,17 @@ fn shapes(
                     ),
                 ));
             }
+            // A delay hands its input on once its time has come; with
+            // nowhere to hand it, it would end the run at once.
+            Shape::Step if node.kind == "delay" && leaving.is_empty() => {
+                return Err(refuse(
+                    field,
+                    format!(
+                        "delay node `{}` has no edge leaving it: a run waits only on its way to another node",
+                        node.id
+                    ),
+                ));
+            }
             Shape::FanIn if arriving < 2 => {
                 return Err(refuse(
                     field,
@@ -967,6 +978,11 @@ mod tests {
                 json!({ "nodes": [t("a"), node("j", "join", json!({}))], "edges": [edge("a", "j")] }),
                 "nodes[1]",
                 "awaits 1",
+            ),
+            (
+                json!({ "nodes": [t("a"), node("d", "delay", json!({ "seconds": 5 }))], "edges": [edge("a", "d")] }),
+                "nodes[1]",
+                "a run waits only on its way to another node",
             ),
             (
                 json!({ "nodes": [node("b", "branch", json!({})), t("x"), t("y")], "edges": [edge("b", "x"), edge("b", "y")] }),

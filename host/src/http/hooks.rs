@@ -33,6 +33,19 @@ pub fn mount(api: CoreApi) -> CoreApi {
     api.route(routes!(call))
 }
 
+/// `path` as logs and traces may hold it: a webhook's secret is replaced
+/// by `[secret]` (the secret is a credential in the path).
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    const HOOKS: &str = "/api/v1/hooks/";
+    match path.strip_prefix(HOOKS) {
+        Some(rest) => {
+            let workflow = rest.split('/').next().unwrap_or_default();
+            std::borrow::Cow::Owned(format!("{HOOKS}{workflow}/[secret]"))
+        }
+        None => std::borrow::Cow::Borrowed(path),
+    }
+}
+
 /// The answer to a webhook call.
 #[derive(Serialize, ToSchema)]
 pub struct HookAccepted {
@@ -80,12 +93,6 @@ async fn call(
             "too many failed authentications from this address; try again in a minute".into(),
         ));
     }
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::validation("body", format!("is not JSON: {e}")))?
-    };
     let session = Arc::new(Session::new(state.db.clone()));
     let workflow = match triggers::verify_webhook(&session, &workflow, &secret).await {
         Ok(workflow) => workflow,
@@ -111,6 +118,12 @@ async fn call(
         }
         return Ok(response);
     }
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::validation("body", format!("is not JSON: {e}")))?
+    };
     let set = state.control.plugins.snapshot();
     let started = triggers::start_by_webhook(
         &state.core,

@@ -177,7 +177,7 @@ impl CoreApi {
                         tracing::info_span!(
                             "request",
                             method = %request.method(),
-                            path = %request.uri().path(),
+                            path = %hooks::loggable_path(request.uri().path()),
                             request_id,
                             trace_id,
                             plugin = tracing::field::Empty,

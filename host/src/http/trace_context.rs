@@ -221,7 +221,7 @@ where
                 server,
                 start: SystemTime::now(),
                 method: request.method().clone(),
-                path: request.uri().path().to_string(),
+                path: super::hooks::loggable_path(request.uri().path()).into_owned(),
             })),
             _ => None,
         };

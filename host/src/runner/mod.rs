@@ -33,7 +33,7 @@ use crate::domain::workflow::Graph;
 use crate::plugins::hooks::PluginHooks;
 use crate::plugins::registry::PluginRegistry;
 use crate::services::executions::{self, Progress, StepWrite};
-use crate::services::{Ctx, ModelError, Session, users};
+use crate::services::{Core, Ctx, ModelError, Session, users};
 use crate::util::now_micros;
 use std::sync::Arc;
 use std::time::Duration;
@@ -197,7 +197,7 @@ impl Runner {
         execution: &Execution,
         why: &str,
     ) -> Result<(), ModelError> {
-        let session = Arc::new(Session::new(self.hooks.services().core.db.clone()));
+        let session = run_session(&self.hooks.services().core);
         let now = now_micros();
         let progress = Progress {
             status: ExecutionStatus::Failed,
@@ -261,6 +261,14 @@ impl Runner {
     }
 }
 
+/// A session for what a run writes: its changes, and the events of its
+/// end, start no workflow by a trigger.
+fn run_session(core: &Core) -> Arc<Session> {
+    let session = Session::new(core.db.clone());
+    session.mark_within_run();
+    Arc::new(session)
+}
+
 /// A task aborted when this drops.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -317,10 +325,9 @@ impl<'a> Run<'a> {
             return Ok(false);
         };
         let token = self.state.take(index).expect("a due token");
-        let db = runner.hooks.services().core.db.clone();
-        let mut session = Arc::new(Session::new(db.clone()));
+        let core = &runner.hooks.services().core;
         // What the step writes starts no workflow by a trigger.
-        session.mark_within_run();
+        let mut session = run_session(core);
         let started = now_micros();
         let end = if steps::kind_of(&self.graph, &token.node) == "join" {
             let from = token.from.as_deref().unwrap_or_default();
@@ -394,13 +401,13 @@ impl<'a> Run<'a> {
             Some(StepEnd::Retry { message, at }) => {
                 // Nothing the failed attempt wrote is kept.
                 session.rollback().await;
-                session = Arc::new(Session::new(db.clone()));
+                session = run_session(core);
                 timeline.push(record(StepStatus::Retrying, None, Some(message)));
                 self.state.retry_later(token.clone(), at);
             }
             Some(StepEnd::Failed(message)) => {
                 session.rollback().await;
-                session = Arc::new(Session::new(db.clone()));
+                session = run_session(core);
                 failure = Some(format!("node `{}` failed: {message}", token.node));
                 timeline.push(record(StepStatus::Failed, None, Some(message)));
                 self.state.failed = Some(Token {
@@ -533,7 +540,7 @@ impl<'a> Run<'a> {
             ExecutionStatus::Running => ExecutionStatus::Queued,
             other => other,
         };
-        let session = Arc::new(Session::new(runner.hooks.services().core.db.clone()));
+        let session = run_session(&runner.hooks.services().core);
         self.write(runner, &session, &[], status, None).await?;
         if status == ExecutionStatus::Queued {
             runner.wake();

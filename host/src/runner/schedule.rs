@@ -34,9 +34,7 @@ async fn pass(runner: &Runner) -> anyhow::Result<()> {
         // The plugins that run steps are still loading.
         return Ok(());
     }
-    let set = runner.registry.snapshot();
-    let started =
-        triggers::start_due_schedules(core, &*runner.hooks, set.node_kinds(), now_micros()).await?;
+    let started = triggers::start_due_schedules(core, &*runner.hooks, now_micros()).await?;
     if started > 0 {
         runner.wake();
     }

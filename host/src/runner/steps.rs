@@ -588,10 +588,11 @@ impl Step<'_> {
             other => StepFailure::Failed(other.to_string()),
         };
         if let Some(child) = &self.token.awaiting {
-            let sub_run = executions::get_any(self.session, child)
-                .await
-                .map_err(database)?
-                .ok_or_else(|| failed(format!("sub-run {child} is gone")))?;
+            let sub_run = match executions::get_any(self.session, child).await {
+                Ok(found) => found.ok_or_else(|| failed(format!("sub-run {child} is gone")))?,
+                // Looked at again later: a retry would start another.
+                Err(_) => return Ok(Outcome::Await(child.clone())),
+            };
             return match sub_run.status {
                 ExecutionStatus::Succeeded => {
                     Ok(Outcome::Output(sub_run.output.unwrap_or(Value::Null)))

@@ -218,23 +218,31 @@ pub async fn list(
 pub async fn cancel(ctx: &Ctx<'_>, workflow_id: &str, id: &str) -> Result<Execution, ModelError> {
     let execution = get(ctx, workflow_id, id).await?;
     let now = now_micros();
+    // The deepest sub-runs first, the run last: rows are locked children
+    // before parents, the order in which a sub-run's end wakes its parent.
+    let mut generations = vec![vec![execution.id.clone()]];
+    for _ in 0..MAX_SUB_RUN_DEPTH {
+        let mut children = Vec::new();
+        for parent in generations.last().into_iter().flatten() {
+            children.extend(rows::live_children(ctx.session, parent).await?);
+        }
+        if children.is_empty() {
+            break;
+        }
+        generations.push(children);
+    }
+    for generation in generations.iter().skip(1).rev() {
+        for child in generation {
+            rows::cancel(ctx.session, child, now).await?;
+        }
+    }
     if !rows::cancel(ctx.session, &execution.id, now).await? {
+        // The caller's unit of work is not committed: the sub-runs stay.
         return Err(ModelError::Conflict(format!(
             "execution {} has already ended ({})",
             execution.id,
             execution.status.as_str()
         )));
-    }
-    let mut parents = vec![execution.id.clone()];
-    for _ in 0..MAX_SUB_RUN_DEPTH {
-        let mut children = Vec::new();
-        for parent in &parents {
-            for child in rows::live_children(ctx.session, parent).await? {
-                rows::cancel(ctx.session, &child, now).await?;
-                children.push(child);
-            }
-        }
-        parents = children;
     }
     if let Some(parent) = &execution.parent_id {
         rows::wake(ctx.session, parent, now).await?;

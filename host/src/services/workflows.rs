@@ -7,6 +7,7 @@ use super::validate;
 use super::{Ctx, ModelError, Session};
 use crate::domain::trigger::{self, Trigger, TriggerSpec};
 use crate::domain::workflow::{self, PluginKinds, Workflow, WorkflowInput, WorkflowVersion};
+use crate::domain::{Principal, Role};
 use crate::store::query::select::Scope;
 use crate::store::workflows as rows;
 use crate::util::now_micros;
@@ -30,7 +31,12 @@ pub async fn create(
     plugins: PluginKinds,
 ) -> Result<Saved, ModelError> {
     let input = checked(input, plugins).await?;
-    let triggers = checked_triggers(ctx, input.triggers.as_deref().unwrap_or_default()).await?;
+    let triggers = checked_triggers(
+        ctx,
+        &ctx.principal.user_id,
+        input.triggers.as_deref().unwrap_or_default(),
+    )
+    .await?;
     let now = now_micros();
     let created = Workflow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -51,12 +57,26 @@ pub async fn create(
     })
 }
 
-/// The triggers of `specs`, checked; each event trigger's collection must
-/// be one the caller sees.
+/// The triggers of `specs` for a workflow of `owner`, checked; each event
+/// trigger's collection must be one the owner sees (an admin may save a
+/// member's workflow, whose runs act as the member).
 async fn checked_triggers(
     ctx: &Ctx<'_>,
+    owner: &str,
     specs: &[TriggerSpec],
 ) -> Result<Vec<Trigger>, ModelError> {
+    let owner = if owner == ctx.principal.user_id {
+        ctx.principal.clone()
+    } else {
+        super::users::acting(&ctx.core.db, owner)
+            .await
+            .map_err(|e| ModelError::Database(sqlx::Error::Protocol(e.to_string())))?
+            .unwrap_or_else(|| Principal::new(owner.to_string(), Role::Member))
+    };
+    let ctx = &Ctx {
+        principal: &owner,
+        ..*ctx
+    };
     let triggers = trigger::check(specs).map_err(|e| ModelError::invalid(e.field, e.message))?;
     for (i, t) in triggers.iter().enumerate() {
         if let Trigger::Event { collection_id, .. } = t {
@@ -169,7 +189,7 @@ pub async fn update(
     let current = get(ctx, id).await?;
     let input = checked(input, plugins).await?;
     let triggers = match &input.triggers {
-        Some(specs) => checked_triggers(ctx, specs).await?,
+        Some(specs) => checked_triggers(ctx, &current.owner, specs).await?,
         None => current.triggers.clone(),
     };
     let change = Workflow {

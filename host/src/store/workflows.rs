@@ -159,12 +159,23 @@ pub async fn save(
     Ok(Some(saved))
 }
 
-/// Rewrites `workflow`'s rows in `workflow_triggers`; a schedule's next
-/// tick is the first after the save.
+/// Rewrites `workflow`'s rows in `workflow_triggers`. A schedule whose
+/// cron is the one saved at its place before keeps its next tick (an
+/// overdue tick still runs); a new one's is the first after the save.
 async fn replace_triggers(
     conn: &mut sqlx::AnyConnection,
     workflow: &Workflow,
 ) -> Result<(), sqlx::Error> {
+    let kept: Vec<(i64, String, Option<i64>)> = sqlx::query(
+        "SELECT position, cron, next_at FROM workflow_triggers \
+         WHERE workflow_id = $1 AND kind = 'schedule'",
+    )
+    .bind(&workflow.id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+    .collect::<Result<_, sqlx::Error>>()?;
     sqlx::query("DELETE FROM workflow_triggers WHERE workflow_id = $1")
         .bind(&workflow.id)
         .execute(&mut *conn)
@@ -181,9 +192,15 @@ async fn replace_triggers(
                 None,
             ),
             Trigger::Schedule { cron } => {
-                let next = trigger::parse_cron(cron)
-                    .ok()
-                    .and_then(|parsed| trigger::next_tick(&parsed, workflow.updated_at));
+                let next = match kept
+                    .iter()
+                    .find(|(at, was, _)| *at == position as i64 && was == cron)
+                {
+                    Some((_, _, next)) => *next,
+                    None => trigger::parse_cron(cron)
+                        .ok()
+                        .and_then(|parsed| trigger::next_tick(&parsed, workflow.updated_at)),
+                };
                 (None, None, Some(cron.as_str()), next)
             }
             Trigger::Webhook => (None, None, None, None),

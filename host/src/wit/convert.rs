@@ -348,6 +348,7 @@ mod tests {
                 principal,
                 occurred_at: 5,
                 attempt: 1,
+                by_run: false,
             };
             let stored = serde_json::to_string(&WitEvent::from(&event)).unwrap();
             assert_eq!(serde_json::from_str::<Event>(&stored).unwrap(), event);

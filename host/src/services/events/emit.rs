@@ -49,6 +49,7 @@ async fn emit_now(
         principal: Some(ctx.principal.clone()),
         occurred_at: now_micros(),
         attempt: 1,
+        by_run: ctx.session.within_run(),
     };
     for subscriber in subscribers {
         match subscriber.delivery() {

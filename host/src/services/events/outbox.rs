@@ -147,6 +147,9 @@ impl Worker {
                 )
             })?;
         let session = Arc::new(Session::new(self.db.clone()));
+        if event.by_run {
+            session.mark_within_run();
+        }
         if let Err(error) = subscriber.deliver(&event, &session, 1).await {
             session.rollback().await;
             return Err(match error {
