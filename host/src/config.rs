@@ -113,6 +113,10 @@ pub struct ServeArgs {
     #[arg(long, env = "KAI_WEBHOOK_CALLS_PER_MINUTE", value_name = "N")]
     pub webhook_calls_per_minute: Option<u32>,
 
+    /// Sub-runs one workflow run may start in all, its sub-runs' own counted [default: 1000]
+    #[arg(long, env = "KAI_MAX_SUB_RUNS", value_name = "N")]
+    pub max_sub_runs: Option<u32>,
+
     /// An origin workflow `http` nodes may call, e.g. `https://api.openai.com` (repeatable; comma-separated in the environment)
     #[arg(
         long = "workflow-outbound-host",
@@ -203,6 +207,7 @@ struct FileConfig {
     workflow_workers: Option<usize>,
     execution_retention_days: Option<u32>,
     webhook_calls_per_minute: Option<u32>,
+    max_sub_runs: Option<u32>,
     workflow_outbound_hosts: Option<Vec<String>>,
     trusted_plugins: Option<Vec<String>>,
     master_key_file: Option<PathBuf>,
@@ -260,6 +265,8 @@ pub struct Config {
     pub execution_retention_days: u32,
     /// Webhook calls one workflow takes a minute.
     pub webhook_calls_per_minute: u32,
+    /// Sub-runs one run's tree may start in all.
+    pub max_sub_runs: u32,
     /// Origins workflow `http` nodes may call.
     pub workflow_outbound_hosts: Vec<String>,
     /// Plugins granted what they request without an operator's decision.
@@ -397,6 +404,7 @@ impl ServeArgs {
                 .webhook_calls_per_minute
                 .or(file.webhook_calls_per_minute)
                 .unwrap_or(120),
+            max_sub_runs: self.max_sub_runs.or(file.max_sub_runs).unwrap_or(1_000),
         };
         for origin in &config.workflow_outbound_hosts {
             crate::domain::http_mount::check_origin(origin)
@@ -411,6 +419,11 @@ impl ServeArgs {
             (1..=1_000_000).contains(&config.webhook_calls_per_minute),
             "webhook_calls_per_minute must be 1 to 1000000, got {}",
             config.webhook_calls_per_minute
+        );
+        anyhow::ensure!(
+            config.max_sub_runs <= 1_000_000,
+            "max_sub_runs must be 0 to 1000000, got {}",
+            config.max_sub_runs
         );
         anyhow::ensure!(
             (1..=36_500).contains(&config.execution_retention_days),

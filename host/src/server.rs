@@ -124,6 +124,7 @@ impl Server {
             plugins.clone(),
             node_id.clone(),
             config.workflow_outbound_hosts.clone(),
+            config.max_sub_runs,
         );
         let control = PluginControl {
             db: db.clone(),

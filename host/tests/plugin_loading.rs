@@ -580,7 +580,9 @@ async fn kai_plugin_dev_reinstalls_the_plugin_on_every_save() {
         .args(["plugin", "dev", dir.to_str().unwrap()])
         .args(["--server", &format!("http://{}", server.addr)])
         .args(["--token", &server.admin_token])
-        .env("CARGO_TARGET_DIR", repository().join("target/plugin-build"))
+        // A target directory of its own: the other tests' builds in
+        // `target/plugin-build` would hold its lock through a rebuild.
+        .env("CARGO_TARGET_DIR", repository().join("target/plugin-dev"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

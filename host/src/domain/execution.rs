@@ -102,6 +102,8 @@ pub struct Execution {
     pub due_at: i64,
     /// The execution whose `workflow` node started this one as a sub-run.
     pub parent_id: Option<String>,
+    /// The run at the top of its tree of sub-runs (none for a top run).
+    pub root_id: Option<String>,
     /// What started it.
     pub started_by: StartedBy,
 }

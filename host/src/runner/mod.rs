@@ -58,6 +58,8 @@ pub struct Runner {
     /// The origins `http` nodes may call (`workflow_outbound_hosts`).
     outbound: Grant,
     registry: Arc<PluginRegistry>,
+    /// Sub-runs one run's tree may start in all (`max_sub_runs`).
+    max_sub_runs: u32,
     /// This server among the nodes: the lease holder's name is
     /// `<node>/<worker>`.
     node_id: String,
@@ -73,6 +75,7 @@ impl Runner {
         registry: Arc<PluginRegistry>,
         node_id: String,
         outbound_hosts: Vec<String>,
+        max_sub_runs: u32,
     ) -> Arc<Runner> {
         Arc::new(Runner {
             hooks,
@@ -81,6 +84,7 @@ impl Runner {
                 ..Grant::default()
             },
             registry,
+            max_sub_runs,
             node_id,
             wake: Notify::new(),
             stopping: Default::default(),

@@ -613,6 +613,21 @@ impl Step<'_> {
                 "sub-runs may nest {MAX_SUB_RUN_DEPTH} deep; does a workflow start itself?"
             )));
         }
+        // Fan-outs of sub-runs that start sub-runs would grow as a power
+        // of the depth: a run's whole tree starts at most `max_sub_runs`.
+        let root = self
+            .execution
+            .root_id
+            .as_deref()
+            .unwrap_or(&self.execution.id);
+        let started = executions::sub_runs_under(self.session, root)
+            .await
+            .map_err(database)?;
+        if started >= i64::from(self.runner.max_sub_runs) {
+            return Err(failed(format!(
+                "run {root} and its sub-runs have started {started} sub-runs, the most one run may (max_sub_runs)"
+            )));
+        }
         let mut render = Map::new();
         render.insert("template".into(), Value::Object(self.node.config.clone()));
         let config = self.render(render).await?;
@@ -626,7 +641,7 @@ impl Step<'_> {
         let ctx = self.runner.ctx(self.session, self.principal);
         let origin = Origin {
             started_by: StartedBy::Workflow,
-            parent_id: Some(&self.execution.id),
+            parent: Some(self.execution),
         };
         let child = executions::start(&ctx, workflow_id, input, Some(plugins), origin)
             .await

@@ -51,7 +51,7 @@ pub const MAX_SUB_RUN_DEPTH: usize = 8;
 pub struct Origin<'a> {
     pub started_by: StartedBy,
     /// The run whose `workflow` node starts this one.
-    pub parent_id: Option<&'a str>,
+    pub parent: Option<&'a Execution>,
 }
 
 impl Origin<'static> {
@@ -60,7 +60,7 @@ impl Origin<'static> {
     pub const fn by(started_by: StartedBy) -> Self {
         Origin {
             started_by,
-            parent_id: None,
+            parent: None,
         }
     }
 }
@@ -136,7 +136,10 @@ pub async fn start(
         finished_at: None,
         updated_at: now,
         due_at: now,
-        parent_id: origin.parent_id.map(str::to_string),
+        parent_id: origin.parent.map(|parent| parent.id.clone()),
+        root_id: origin
+            .parent
+            .map(|parent| parent.root_id.as_ref().unwrap_or(&parent.id).clone()),
         started_by: origin.started_by,
     };
     rows::insert(ctx.session, &execution).await?;
@@ -220,22 +223,7 @@ pub async fn cancel(ctx: &Ctx<'_>, workflow_id: &str, id: &str) -> Result<Execut
     let now = now_micros();
     // The deepest sub-runs first, the run last: rows are locked children
     // before parents, the order in which a sub-run's end wakes its parent.
-    let mut generations = vec![vec![execution.id.clone()]];
-    for _ in 0..MAX_SUB_RUN_DEPTH {
-        let mut children = Vec::new();
-        for parent in generations.last().into_iter().flatten() {
-            children.extend(rows::live_children(ctx.session, parent).await?);
-        }
-        if children.is_empty() {
-            break;
-        }
-        generations.push(children);
-    }
-    for generation in generations.iter().skip(1).rev() {
-        for child in generation {
-            rows::cancel(ctx.session, child, now).await?;
-        }
-    }
+    cancel_sub_runs(ctx.session, &execution.id, now).await?;
     if !rows::cancel(ctx.session, &execution.id, now).await? {
         // The caller's unit of work is not committed: the sub-runs stay.
         return Err(ModelError::Conflict(format!(
@@ -244,10 +232,40 @@ pub async fn cancel(ctx: &Ctx<'_>, workflow_id: &str, id: &str) -> Result<Execut
             execution.status.as_str()
         )));
     }
+    // A sub-run its step committed after the first look: with the run
+    // cancelled (and its row held until this unit of work commits), no
+    // step of it can commit another.
+    cancel_sub_runs(ctx.session, &execution.id, now).await?;
     if let Some(parent) = &execution.parent_id {
         rows::wake(ctx.session, parent, now).await?;
     }
     get(ctx, workflow_id, id).await
+}
+
+/// Cancels the live sub-runs under execution `id`, deepest first.
+async fn cancel_sub_runs(session: &Session, id: &str, now: i64) -> Result<(), ModelError> {
+    let mut generations = vec![vec![id.to_string()]];
+    for _ in 0..MAX_SUB_RUN_DEPTH {
+        let mut children = Vec::new();
+        for parent in generations.last().into_iter().flatten() {
+            children.extend(rows::live_children(session, parent).await?);
+        }
+        if children.is_empty() {
+            break;
+        }
+        generations.push(children);
+    }
+    for generation in generations.iter().skip(1).rev() {
+        for child in generation {
+            rows::cancel(session, child, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// How many sub-runs the tree under top run `root_id` has started.
+pub async fn sub_runs_under(session: &Session, root_id: &str) -> Result<i64, ModelError> {
+    Ok(rows::sub_runs_under(session, root_id).await?)
 }
 
 /// Execution `id` as the runner reads it, whoever's it is.

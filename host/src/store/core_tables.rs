@@ -226,6 +226,7 @@ pub fn workflow_executions() -> &'static TableSchema {
                 Column::new("due_at", ColumnType::Timestamp, false),
                 Column::new("parent_id", ColumnType::Uuid, true),
                 Column::new("started_by", ColumnType::String, false),
+                Column::new("root_id", ColumnType::Uuid, true),
             ],
         )
     });

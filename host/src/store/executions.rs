@@ -18,7 +18,7 @@ use sqlx::any::AnyRow;
 
 const COLUMNS: &str = "id, workflow_id, version, owner, status, input, output, error, thread_id, \
                        steps, created_at, started_at, finished_at, updated_at, due_at, parent_id, \
-                       started_by";
+                       started_by, root_id";
 
 /// Live statuses: the ones a runner may take.
 const LIVE: &str = "('queued', 'running', 'waiting')";
@@ -73,6 +73,7 @@ fn from_row(row: &AnyRow) -> Result<Execution, sqlx::Error> {
         due_at: row.try_get(14)?,
         parent_id: row.try_get(15)?,
         started_by: status_of(row, 16, StartedBy::parse)?,
+        root_id: row.try_get(17)?,
     })
 }
 
@@ -80,7 +81,7 @@ pub async fn insert(session: &Session, execution: &Execution) -> Result<(), sqlx
     let mut conn = session.write_conn().await?;
     sqlx::query(&format!(
         "INSERT INTO workflow_executions ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     ))
     .bind(&execution.id)
     .bind(&execution.workflow_id)
@@ -99,6 +100,7 @@ pub async fn insert(session: &Session, execution: &Execution) -> Result<(), sqlx
     .bind(execution.due_at)
     .bind(&execution.parent_id)
     .bind(execution.started_by.as_str())
+    .bind(&execution.root_id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -353,6 +355,15 @@ pub async fn live_children(session: &Session, id: &str) -> Result<Vec<String>, s
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(|row| row.try_get(0)).collect()
+}
+
+/// How many sub-runs the tree under top run `root_id` has started.
+pub async fn sub_runs_under(session: &Session, root_id: &str) -> Result<i64, sqlx::Error> {
+    let mut conn = session.read_conn().await?;
+    sqlx::query_scalar("SELECT COUNT(*) FROM workflow_executions WHERE root_id = $1")
+        .bind(root_id)
+        .fetch_one(&mut *conn)
+        .await
 }
 
 /// Makes live execution `id` due by `now` (a sub-run it waits for ended).

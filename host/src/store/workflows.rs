@@ -166,9 +166,12 @@ async fn replace_triggers(
     conn: &mut sqlx::AnyConnection,
     workflow: &Workflow,
 ) -> Result<(), sqlx::Error> {
-    let kept: Vec<(i64, String, Option<i64>)> = sqlx::query(
-        "SELECT position, cron, next_at FROM workflow_triggers \
-         WHERE workflow_id = $1 AND kind = 'schedule'",
+    // The old rows are read by the delete itself: on PostgreSQL it waits
+    // for a node moving a schedule's tick on and returns the moved tick,
+    // where a read before it could put back a tick already run.
+    let kept: Vec<(i64, Option<String>, Option<i64>)> = sqlx::query(
+        "DELETE FROM workflow_triggers WHERE workflow_id = $1 \
+         RETURNING position, cron, next_at",
     )
     .bind(&workflow.id)
     .fetch_all(&mut *conn)
@@ -176,10 +179,6 @@ async fn replace_triggers(
     .iter()
     .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
     .collect::<Result<_, sqlx::Error>>()?;
-    sqlx::query("DELETE FROM workflow_triggers WHERE workflow_id = $1")
-        .bind(&workflow.id)
-        .execute(&mut *conn)
-        .await?;
     for (position, trigger) in workflow.triggers.iter().enumerate() {
         let (event, collection, cron, next_at) = match trigger {
             Trigger::Event {
@@ -194,7 +193,7 @@ async fn replace_triggers(
             Trigger::Schedule { cron } => {
                 let next = match kept
                     .iter()
-                    .find(|(at, was, _)| *at == position as i64 && was == cron)
+                    .find(|(at, was, _)| *at == position as i64 && was.as_ref() == Some(cron))
                 {
                     Some((_, _, next)) => *next,
                     None => trigger::parse_cron(cron)

@@ -963,7 +963,10 @@ fn call_workflow(id: &str, child: &str) -> Value {
 async fn a_workflow_node_runs_a_sub_run_and_waits_for_it_without_a_worker() {
     let server = support::Setup::new()
         .await
-        .configure(|config| config.workflow_workers = 1)
+        .configure(|config| {
+            config.workflow_workers = 1;
+            config.max_sub_runs = 12;
+        })
         .start()
         .await;
     let ann = server.user("ann@example.com", false).await;
@@ -1094,6 +1097,68 @@ async fn a_workflow_node_runs_a_sub_run_and_waits_for_it_without_a_worker() {
     assert!(
         run["error"].as_str().unwrap().contains("nest 8 deep"),
         "{run}"
+    );
+
+    // A workflow that fans out into three runs of itself would start 3^8
+    // sub-runs within the nesting limit: a run's whole tree starts at most
+    // `max_sub_runs` (12 here), and every run of it ends.
+    let fan = workflow(&server, &ann, json!({ "nodes": [transform("t", ".")] })).await;
+    let mut body = json!({
+        "name": "fan",
+        "nodes": [
+            { "id": "split", "kind": "parallel" },
+            call_workflow("a", &fan),
+            call_workflow("b", &fan),
+            call_workflow("c", &fan),
+            { "id": "all", "kind": "join" },
+        ],
+        "edges": [
+            { "from": "split", "to": "a" }, { "from": "split", "to": "b" },
+            { "from": "split", "to": "c" }, { "from": "a", "to": "all" },
+            { "from": "b", "to": "all" }, { "from": "c", "to": "all" },
+        ],
+    });
+    server
+        .call_expecting(
+            M::PUT,
+            &format!("{WORKFLOWS}/{fan}"),
+            &ann,
+            Some(body.take()),
+            200,
+        )
+        .await;
+    let path = start(&server, &ann, &fan, json!({})).await;
+    let run = ended(&server, &ann, &path).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("max_sub_runs"),
+        "{run}"
+    );
+    let runs = server
+        .eventually(60, || async {
+            let (_, body, _) = server
+                .call(
+                    M::GET,
+                    &format!("{WORKFLOWS}/{fan}/executions?limit=100"),
+                    &ann,
+                    None,
+                )
+                .await;
+            let items = body["items"].as_array()?.clone();
+            let ended = ["succeeded", "failed", "cancelled"];
+            items
+                .iter()
+                .all(|run| ended.contains(&run["status"].as_str().unwrap_or_default()))
+                .then_some(items)
+        })
+        .await;
+    // The run and the 12 sub-runs its tree was allowed.
+    assert_eq!(runs.len(), 13, "{runs:?}");
+    assert_eq!(
+        runs.iter()
+            .filter(|run| run["trigger"] == "workflow")
+            .count(),
+        12
     );
     server.stop().await;
 }
