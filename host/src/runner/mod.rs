@@ -159,10 +159,7 @@ impl Runner {
         self.hooks.services().core.commit(&session).await?;
         // The worker's wake-up may have been meant for another execution.
         self.wake.notify_one();
-        let Some(principal) = users::acting(db, &execution.owner)
-            .await
-            .map_err(|e| ModelError::Database(sqlx::Error::Protocol(e.to_string())))?
-        else {
+        let Some(principal) = users::acting(db, &execution.owner).await? else {
             self.end_without_running(
                 name,
                 &execution,

@@ -117,9 +117,7 @@ async fn on_event(
     for trigger in waiting {
         if trigger.owner != changed.owner {
             // Only an admin's workflow sees another user's documents.
-            let owner = users::acting(&ctx.core.db, &trigger.owner)
-                .await
-                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+            let owner = users::acting(&ctx.core.db, &trigger.owner).await?;
             if !owner.is_some_and(|o| o.is_admin()) {
                 continue;
             }

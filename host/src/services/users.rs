@@ -29,6 +29,12 @@ pub enum UserError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<sqlx::Error> for UserError {
+    fn from(error: sqlx::Error) -> Self {
+        UserError::Internal(error.into())
+    }
+}
+
 /// The principal behind `secret`, if it is a live token of an enabled user.
 pub async fn authenticate(db: &Db, secret: &str) -> anyhow::Result<Option<TokenOwner>> {
     rows::authenticate(db, secret).await
@@ -50,7 +56,7 @@ pub async fn get(db: &Db, principal: &Principal, id: &str) -> Result<User, UserE
 
 /// The user `id` as a principal who may still act (not disabled): what
 /// work they started in the background runs as.
-pub async fn acting(db: &Db, id: &str) -> anyhow::Result<Option<Principal>> {
+pub async fn acting(db: &Db, id: &str) -> Result<Option<Principal>, sqlx::Error> {
     Ok(rows::get(db, id)
         .await?
         .filter(|u| u.disabled_at.is_none())

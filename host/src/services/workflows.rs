@@ -69,8 +69,7 @@ async fn checked_triggers(
         ctx.principal.clone()
     } else {
         super::users::acting(&ctx.core.db, owner)
-            .await
-            .map_err(|e| ModelError::Database(sqlx::Error::Protocol(e.to_string())))?
+            .await?
             .unwrap_or_else(|| Principal::new(owner.to_string(), Role::Member))
     };
     let ctx = &Ctx {

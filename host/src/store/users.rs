@@ -53,13 +53,11 @@ pub async fn list(db: &Db) -> anyhow::Result<Vec<User>> {
     .await?)
 }
 
-pub async fn get(db: &Db, id: &str) -> anyhow::Result<Option<User>> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(db.reader())
-            .await?,
-    )
+pub async fn get(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.reader())
+        .await
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> anyhow::Result<Option<User>> {
