@@ -1,8 +1,9 @@
 //! OpenTelemetry export (`--otlp-endpoint`) on the real server, to a local
 //! OTLP/HTTP receiver that decodes what it gets: each request's server
 //! span and each plugin call's span arrive with the ids the `traceparent`
-//! headers carry, a trace the caller did not sample is not exported, and a
-//! collector that is away costs no request.
+//! headers carry, a trace the caller did not sample is not exported, a
+//! collector that is away costs no request, and a webhook call is exported
+//! without the secret in its path.
 
 mod support;
 
@@ -335,4 +336,85 @@ async fn a_plugin_call_that_fails_is_an_error_span_and_a_collector_away_costs_no
     assert_eq!(code, StatusCode::Error as i32);
     assert!(message.contains("data-probe"), "{message}");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_call_is_exported_without_its_secret() {
+    let (collector_port, spans, _) = collector().await;
+    let server = exporting_to(&format!("http://127.0.0.1:{collector_port}"), &[]).await;
+    let (status, saved, _) = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/workflows",
+            &server.admin_token,
+            Some(json!({
+                "name": "hooked",
+                "nodes": [{ "id": "t", "kind": "transform", "config": { "expression": "." } }],
+                "triggers": [{ "type": "webhook" }],
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let hook = saved["webhook_url"].as_str().unwrap().to_string();
+    let (workflow, secret) = hook
+        .trim_start_matches("/api/v1/hooks/")
+        .split_once('/')
+        .map(|(w, s)| (w.to_string(), s.to_string()))
+        .unwrap();
+
+    // Called with its secret, and with a wrong one (a 404).
+    let right = server
+        .send(reqwest::Method::POST, &hook, None, Some(&json!({})))
+        .await;
+    assert_eq!(right.status(), 202);
+    let wrong_secret = "0".repeat(secret.len());
+    let wrong = server
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/hooks/{workflow}/{wrong_secret}"),
+            None,
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(wrong.status(), 404);
+    let span_ids = [
+        ids(&traceparent_of(&right)).1,
+        ids(&traceparent_of(&wrong)).1,
+    ];
+
+    for span_id in &span_ids {
+        let span = server
+            .eventually(10, || async {
+                spans
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|s| &s.span_id == span_id)
+                    .cloned()
+            })
+            .await;
+        assert_eq!(
+            span.attribute("url.path"),
+            Some(format!("/api/v1/hooks/{workflow}/[secret]")),
+            "{span:?}"
+        );
+        assert!(
+            !span.name.contains(&secret) && !span.name.contains(&wrong_secret),
+            "{}",
+            span.name
+        );
+    }
+    server.stop().await;
+    // No exported span holds either secret anywhere.
+    for span in spans.lock().unwrap().iter() {
+        let text = format!("{span:?}");
+        assert!(
+            !text.contains(&secret),
+            "a webhook secret was exported: {text}"
+        );
+        assert!(
+            !text.contains(&wrong_secret),
+            "a tried secret was exported: {text}"
+        );
+    }
 }
