@@ -52,6 +52,16 @@ fn text_of(attributes: &[KeyValue], key: &str) -> Option<String> {
 
 type Spans = Arc<Mutex<Vec<Received>>>;
 
+/// The span the collector received with id `span_id`, if it has.
+fn span_with_id(spans: &Spans, span_id: &str) -> Option<Received> {
+    spans
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|s| s.span_id == span_id)
+        .cloned()
+}
+
 /// A local OTLP/HTTP receiver: `POST /v1/traces` with a protobuf body.
 async fn collector() -> (u16, Spans, Arc<Mutex<Vec<String>>>) {
     let spans: Spans = Arc::default();
@@ -188,14 +198,7 @@ async fn request_and_plugin_call_spans_reach_the_collector_with_the_ids_the_head
     assert_eq!(response.status(), 200);
     assert!(traceparent_of(&response).ends_with("-00"));
 
-    let find = |span_id: &str| {
-        spans
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|s| s.span_id == span_id)
-            .cloned()
-    };
+    let find = |span_id: &str| span_with_id(&spans, span_id);
     let request_span = server.eventually(10, || async { find(&server_span) }).await;
     assert_eq!(request_span.trace_id, TRACE);
     assert_eq!(
@@ -342,20 +345,7 @@ async fn a_plugin_call_that_fails_is_an_error_span_and_a_collector_away_costs_no
 async fn a_webhook_call_is_exported_without_its_secret() {
     let (collector_port, spans, _) = collector().await;
     let server = exporting_to(&format!("http://127.0.0.1:{collector_port}"), &[]).await;
-    let (status, saved, _) = server
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/workflows",
-            &server.admin_token,
-            Some(json!({
-                "name": "hooked",
-                "nodes": [{ "id": "t", "kind": "transform", "config": { "expression": "." } }],
-                "triggers": [{ "type": "webhook" }],
-            })),
-        )
-        .await;
-    assert_eq!(status, 201, "{saved}");
-    let hook = saved["webhook_url"].as_str().unwrap().to_string();
+    let hook = server.hooked_workflow(&server.admin_token).await;
     let (workflow, secret) = hook
         .trim_start_matches("/api/v1/hooks/")
         .split_once('/')
@@ -384,14 +374,7 @@ async fn a_webhook_call_is_exported_without_its_secret() {
 
     for span_id in &span_ids {
         let span = server
-            .eventually(10, || async {
-                spans
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .find(|s| &s.span_id == span_id)
-                    .cloned()
-            })
+            .eventually(10, || async { span_with_id(&spans, span_id) })
             .await;
         assert_eq!(
             span.attribute("url.path"),

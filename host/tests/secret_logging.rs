@@ -131,20 +131,7 @@ async fn no_secret_appears_in_any_log_line() {
     assert_eq!(status, 503);
     // A webhook's secret is a credential in the path: it is called, and
     // the logs hold the path without it.
-    let (status, saved, _) = server
-        .call(
-            M::POST,
-            "/api/v1/workflows",
-            &alice,
-            Some(json!({
-                "name": "hooked",
-                "nodes": [{ "id": "t", "kind": "transform", "config": { "expression": "." } }],
-                "triggers": [{ "type": "webhook" }],
-            })),
-        )
-        .await;
-    assert_eq!(status, 201, "{saved}");
-    let hook = saved["webhook_url"].as_str().unwrap().to_string();
+    let hook = server.hooked_workflow(&alice).await;
     let webhook_secret = hook.rsplit('/').next().unwrap().to_string();
     let response = server.send(M::POST, &hook, None, Some(&json!({}))).await;
     assert_eq!(response.status(), 202);

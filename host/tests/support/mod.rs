@@ -316,6 +316,26 @@ impl TestServer {
         (collection, doc["id"].as_str().unwrap().to_string())
     }
 
+    /// Saves a one-node workflow with a webhook trigger as the owner of
+    /// `token`; returns its webhook's path, secret included.
+    pub async fn hooked_workflow(&self, token: &str) -> String {
+        let workflow = serde_json::json!({
+            "name": "hooked",
+            "nodes": [{ "id": "t", "kind": "transform", "config": { "expression": "." } }],
+            "triggers": [{ "type": "webhook" }],
+        });
+        let saved = self
+            .call_expecting(
+                Method::POST,
+                "/api/v1/workflows",
+                token,
+                Some(workflow),
+                201,
+            )
+            .await;
+        saved["webhook_url"].as_str().unwrap().to_string()
+    }
+
     /// Polls `check` until it returns `Some`, for at most `seconds`.
     pub async fn eventually<T, F, Fut>(&self, seconds: u64, mut check: F) -> T
     where
